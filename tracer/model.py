@@ -1,0 +1,601 @@
+"""The trace model: every event of a trace, and the state of the traced program at any event.
+
+The dashboard shows "the state at the cursor"; the summary is the state at the end.  Both come
+from one function of the events, :class:`StateBuilder`, applied in order.  :class:`TraceModel`
+holds a whole trace compactly (the raw lines in one ``bytearray`` plus offset, time and kind
+arrays; an event is parsed again when asked for) and keeps a snapshot of the builder every
+:data:`CHECKPOINT_EVERY` events, so ``state_at(i)`` replays at most that many events.
+
+All times are integer nanoseconds since the trace started, as in the file
+(docs/trace-format.md).  The dataclasses below are what the UI reads; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import orjson
+
+from tracer.reader import Warn, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
+
+#: Events between two snapshots of the state (bounds the work of one ``state_at``).
+CHECKPOINT_EVERY = 8192
+#: Finished thread jobs kept in the state (all running and queued ones are kept).
+FINISHED_JOBS_KEPT = 200
+#: Fired Deferreds remembered so a later ``dchain`` can still name where they were created.
+RECENT_DEFERREDS = 1024
+
+
+@dataclass(frozen=True)
+class Site:
+    """A code location: ``fn`` is module + qualified name; ``line`` 0 when unknown."""
+    fn: str
+    file: str
+    line: int
+
+
+UNKNOWN_SITE = Site("?", "", 0)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One stack frame of a stall sample or a traceback."""
+    file: str
+    line: int
+    func: str
+
+
+@dataclass
+class DescriptorInfo:
+    """A file descriptor the reactor watches, or a connection that is open."""
+    fd: int
+    type: str = ""
+    reading: bool = False
+    writing: bool = False
+    role: str | None = None          # "server" / "client" for connections
+    host: str | None = None
+    peer: str | None = None
+    bytes_in: int | None = None      # known when the connection closes
+    bytes_out: int | None = None
+    opened_ns: int = 0
+
+
+@dataclass
+class DeferredInfo:
+    """A Deferred that has not fired yet, or that waits on another one."""
+    id: int
+    site: int
+    created_ns: int
+    n_callbacks: int = 0
+    fired_ns: int | None = None
+    waiting_on: int | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class UnhandledFailure:
+    """A Deferred collected while holding a Failure; ``site`` is where it was created."""
+    d: int
+    site: int
+    exc: str
+    msg: str
+    t_ns: int
+    stack: tuple[Frame, ...]
+
+
+#: Histogram resolution: buckets per power of two of a duration (about 9% wide each).
+_SUB = 8
+
+
+def _bucket(ns: int) -> int:
+    if ns < _SUB:
+        return max(ns, 0)
+    bits = ns.bit_length()
+    return (bits - 3) * _SUB + (ns >> (bits - 4)) - _SUB
+
+
+def _bucket_upper(b: int) -> int:
+    if b < _SUB:
+        return b
+    bits = b // _SUB + 3
+    return ((b % _SUB + _SUB + 1) << (bits - 4)) - 1
+
+
+@dataclass
+class CallbackStats:
+    """Per-site statistics of the calls seen so far.
+
+    ``p99_ns`` comes from a log histogram (about 9% resolution) so that the state stays small
+    and cheap to snapshot; ``loopscope summary`` computes exact percentiles.
+    """
+    site: int
+    kind: str
+    count: int = 0
+    total_ns: int = 0
+    max_ns: int = 0
+    blocking: int = 0
+    hist: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def mean_ns(self) -> float:
+        return self.total_ns / self.count if self.count else 0.0
+
+    @property
+    def p99_ns(self) -> int:
+        rank = self.count - self.count // 100
+        seen = 0
+        for b in sorted(self.hist):
+            seen += self.hist[b]
+            if seen >= rank:
+                return min(_bucket_upper(b), self.max_ns)
+        return self.max_ns
+
+
+@dataclass(frozen=True)
+class BlockingCall:
+    """A call that ran longer than the threshold; ``t_ns`` is its start, ``index`` the event
+    index of its ``call``/``dcall`` line, ``stack`` the last stall sample (innermost last)."""
+    site: int
+    kind: str
+    depth: int
+    t_ns: int
+    dur_ns: int
+    stack: tuple[Frame, ...]
+    index: int
+
+
+@dataclass
+class ThreadJob:
+    """Work submitted to the thread pool."""
+    job: int
+    site: int
+    submitted_ns: int
+    started_ns: int | None = None
+    done_ns: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoopSample:
+    """Loop health over the 100 ms before ``t_ns``."""
+    t_ns: int
+    iterations: int
+    busy_ratio: float
+    lag_max_ms: float
+    lag_mean_ms: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class RunningCall:
+    """The callback the loop is stuck in at this moment (from the latest ``stall``)."""
+    site: int
+    kind: str
+    depth: int
+    since_ns: int
+    blocked_ns: int
+    stack: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An exception that escaped a loop callback (or the app's main code, kind "app")."""
+    site: int
+    kind: str
+    exc: str
+    msg: str
+    t_ns: int
+    stack: tuple[Frame, ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    t_ns: int
+    label: str
+
+
+@dataclass
+class TraceState:
+    """The traced program's state after some prefix of the events."""
+    t_ns: int = 0
+    events: int = 0
+    dropped: int = 0
+    descriptors: dict[int, DescriptorInfo] = field(default_factory=dict)
+    pending_deferreds: dict[int, DeferredInfo] = field(default_factory=dict)
+    deferreds_created: int = 0
+    deferreds_fired: int = 0
+    unhandled: list[UnhandledFailure] = field(default_factory=list)
+    callbacks: dict[int, CallbackStats] = field(default_factory=dict)
+    blocking: list[BlockingCall] = field(default_factory=list)   # in time order
+    threads: dict[int, ThreadJob] = field(default_factory=dict)
+    loop: list[LoopSample] = field(default_factory=list)
+    running: RunningCall | None = None
+    errors: list[ErrorInfo] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    reactor_running: bool = False
+    ended: bool = False
+
+
+def frames(raw: object) -> tuple[Frame, ...]:
+    """Stack triples from the file as Frames, tolerating damage."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(Frame(str(f[0]), int(f[1]), str(f[2])) for f in raw
+                 if isinstance(f, list) and len(f) == 3 and isinstance(f[1], int))
+
+
+class StateBuilder:
+    """Applies events, in order, to a TraceState.
+
+    ``threshold_ns`` decides what is blocking (the summary can re-evaluate with another one).
+    With ``exact=True`` it also keeps every duration per site and every timer lag, for exact
+    percentiles in the summary.
+    """
+
+    def __init__(self, threshold_ns: int, exact: bool = False) -> None:
+        self.threshold_ns = threshold_ns
+        self.state = TraceState()
+        self.sites: dict[int, Site] = {}
+        self._stalls: dict[tuple[int, int], dict] = {}   # (depth, since) -> latest stall event
+        self._waiters: dict[int, int] = {}                # inner Deferred -> the one waiting on it
+        self._recent: dict[int, DeferredInfo] = {}
+        self._finished_jobs: list[int] = []
+        self.durations: dict[int, array] | None = {} if exact else None
+        self.lags: array | None = array("q") if exact else None
+
+    def snapshot(self) -> "StateBuilder":
+        """An independent copy (sites are shared: they never change)."""
+        new = copy.copy(self)
+        s = self.state
+        new.state = TraceState(
+            t_ns=s.t_ns, events=s.events, dropped=s.dropped,
+            descriptors={k: copy.copy(v) for k, v in s.descriptors.items()},
+            pending_deferreds={k: copy.copy(v) for k, v in s.pending_deferreds.items()},
+            deferreds_created=s.deferreds_created, deferreds_fired=s.deferreds_fired,
+            unhandled=list(s.unhandled),
+            callbacks={k: CallbackStats(v.site, v.kind, v.count, v.total_ns, v.max_ns, v.blocking,
+                                        dict(v.hist)) for k, v in s.callbacks.items()},
+            blocking=list(s.blocking),
+            threads={k: copy.copy(v) for k, v in s.threads.items()},
+            loop=list(s.loop), running=s.running, errors=list(s.errors), marks=list(s.marks),
+            reactor_running=s.reactor_running, ended=s.ended,
+        )
+        new._stalls = dict(self._stalls)
+        new._waiters = dict(self._waiters)
+        new._recent = {k: copy.copy(v) for k, v in self._recent.items()}
+        new._finished_jobs = list(self._finished_jobs)
+        return new
+
+    def apply(self, ev: dict, index: int) -> None:
+        """Apply event number ``index`` (its position in the trace, header excluded)."""
+        s = self.state
+        s.events += 1
+        t = ev.get("t")
+        if isinstance(t, int) and t > s.t_ns:
+            s.t_ns = t
+        handler = _HANDLERS.get(ev["ev"])
+        if handler is not None:
+            try:
+                handler(self, ev, index)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                pass  # a damaged event changes nothing; the reader already kept only valid JSON
+
+    # -- calls -----------------------------------------------------------------
+    def _ended(self, ev: dict, index: int, kind: str) -> None:
+        s = self.state
+        site, dur, depth = ev["site"], ev["dur"], ev.get("depth", 0)
+        start = ev["t"] - dur
+        stats = s.callbacks.get(site)
+        if stats is None:
+            stats = s.callbacks[site] = CallbackStats(site, kind)
+        stats.count += 1
+        stats.total_ns += dur
+        if dur > stats.max_ns:
+            stats.max_ns = dur
+        b = _bucket(dur)
+        stats.hist[b] = stats.hist.get(b, 0) + 1
+        if self.durations is not None:
+            self.durations.setdefault(site, array("q")).append(dur)
+        stall = self._stalls.pop((depth, start), None) if self._stalls else None
+        if dur > self.threshold_ns:
+            stats.blocking += 1
+            s.blocking.append(BlockingCall(site, kind, depth, start, dur,
+                                           frames(stall["stack"]) if stall else (), index))
+        if self._stalls:
+            for key in [k for k in self._stalls if k[0] >= depth]:
+                del self._stalls[key]
+        if s.running is not None and s.running.depth >= depth:
+            s.running = None
+
+    def _call(self, ev: dict, index: int) -> None:
+        self._ended(ev, index, ev["kind"])
+        if self.lags is not None and "lag" in ev:
+            self.lags.append(ev["lag"])
+
+    def _dcall(self, ev: dict, index: int) -> None:
+        self._ended(ev, index, "deferred")
+
+    def _stall(self, ev: dict, index: int) -> None:
+        self._stalls[(ev["depth"], ev["since"])] = ev
+        self.state.running = RunningCall(ev["site"], ev["kind"], ev["depth"], ev["since"],
+                                         ev["blocked"], frames(ev["stack"]))
+
+    # -- Deferreds -----------------------------------------------------------------
+    def _dnew(self, ev: dict, index: int) -> None:
+        s = self.state
+        s.deferreds_created += 1
+        s.pending_deferreds[ev["d"]] = DeferredInfo(ev["d"], ev.get("site", 0), ev["t"])
+
+    def _dadd(self, ev: dict, index: int) -> None:
+        info = self.state.pending_deferreds.get(ev["d"])
+        if info is not None:
+            info.n_callbacks += 1
+
+    def _settle(self, info: DeferredInfo) -> None:
+        """A fired Deferred that waits on nothing is no longer pending."""
+        if info.fired_ns is not None and info.waiting_on is None:
+            del self.state.pending_deferreds[info.id]
+            self._recent[info.id] = info
+            if len(self._recent) > RECENT_DEFERREDS:
+                del self._recent[next(iter(self._recent))]
+
+    def _dfire(self, ev: dict, index: int) -> None:
+        s = self.state
+        s.deferreds_fired += 1
+        d = ev["d"]
+        info = s.pending_deferreds.get(d)
+        if info is not None:
+            info.fired_ns = ev["t"]
+            self._settle(info)
+        outer = self._waiters.pop(d, None)
+        if outer is not None:
+            waiting = s.pending_deferreds.get(outer)
+            if waiting is not None and waiting.waiting_on == d:
+                waiting.waiting_on = None
+                self._settle(waiting)
+
+    def _dchain(self, ev: dict, index: int) -> None:
+        s = self.state
+        outer, inner = ev["d"], ev["inner"]
+        inner_info = s.pending_deferreds.get(inner)
+        if inner_info is None or inner_info.fired_ns is not None:
+            return  # inner already has its result: outer goes straight on
+        info = s.pending_deferreds.get(outer) or self._recent.pop(outer, None)
+        if info is None:
+            info = DeferredInfo(outer, 0, ev["t"], fired_ns=ev["t"])
+        info.waiting_on = inner
+        s.pending_deferreds[outer] = info
+        self._waiters[inner] = outer
+
+    def _dcancel(self, ev: dict, index: int) -> None:
+        info = self.state.pending_deferreds.get(ev["d"])
+        if info is not None:
+            info.cancelled = True
+
+    def _unhandled(self, ev: dict, index: int) -> None:
+        s = self.state
+        s.pending_deferreds.pop(ev["d"], None)
+        s.unhandled.append(UnhandledFailure(ev["d"], ev.get("site", 0), ev["exc"], ev.get("msg", ""),
+                                            ev["t"], frames(ev.get("stack"))))
+
+    # -- descriptors, connections --------------------------------------------------
+    def _fd(self, fd: int, t: int) -> DescriptorInfo:
+        info = self.state.descriptors.get(fd)
+        if info is None:
+            info = self.state.descriptors[fd] = DescriptorInfo(fd, opened_ns=t)
+        return info
+
+    def _fdadd(self, ev: dict, index: int) -> None:
+        info = self._fd(ev["fd"], ev["t"])
+        info.type = ev.get("type", info.type)
+        if ev["mode"] == "r":
+            info.reading = True
+        else:
+            info.writing = True
+
+    def _fdrm(self, ev: dict, index: int) -> None:
+        info = self.state.descriptors.get(ev["fd"])
+        if info is None:
+            return
+        if ev["mode"] == "r":
+            info.reading = False
+        else:
+            info.writing = False
+        if not (info.reading or info.writing or info.role):
+            del self.state.descriptors[info.fd]
+
+    def _conn(self, ev: dict, index: int) -> None:
+        info = self._fd(ev["fd"], ev["t"])
+        info.role, info.host, info.peer = ev.get("role"), ev.get("host"), ev.get("peer")
+        info.opened_ns = ev["t"]
+
+    def _close(self, ev: dict, index: int) -> None:
+        self.state.descriptors.pop(ev["fd"], None)
+
+    # -- threads -----------------------------------------------------------------------
+    def _tsub(self, ev: dict, index: int) -> None:
+        self.state.threads[ev["job"]] = ThreadJob(ev["job"], ev.get("fn", 0), ev["t"])
+
+    def _tstart(self, ev: dict, index: int) -> None:
+        job = self.state.threads.get(ev["job"])
+        if job is not None:
+            job.started_ns = ev["t"]
+
+    def _tdone(self, ev: dict, index: int) -> None:
+        threads = self.state.threads
+        job = threads.get(ev["job"])
+        if job is None:
+            return
+        job.done_ns = ev["t"]
+        if "exc" in ev:
+            job.error = f"{ev['exc']}: {ev.get('msg', '')}"
+        self._finished_jobs.append(job.job)
+        if len(self._finished_jobs) > FINISHED_JOBS_KEPT:
+            threads.pop(self._finished_jobs.pop(0), None)
+
+    # -- the rest ------------------------------------------------------------------------
+    def _site(self, ev: dict, index: int) -> None:
+        self.sites[ev["id"]] = Site(str(ev["fn"]), str(ev["file"]), int(ev["line"]))
+
+    def _loop(self, ev: dict, index: int) -> None:
+        dt = ev["dt"] or 1
+        self.state.loop.append(LoopSample(ev["t"], ev["it"], min(max(ev["busy"] / dt, 0.0), 1.0),
+                                          ev["lag_max"] / 1e6, ev["lag_mean"] / 1e6, ev["calls"]))
+
+    def _error(self, ev: dict, index: int) -> None:
+        self.state.errors.append(ErrorInfo(ev.get("site", 0), ev.get("kind", ""), ev["exc"],
+                                           ev.get("msg", ""), ev["t"], frames(ev.get("stack"))))
+
+    def _mark(self, ev: dict, index: int) -> None:
+        self.state.marks.append(Mark(ev["t"], str(ev["label"])))
+
+    def _drop(self, ev: dict, index: int) -> None:
+        self.state.dropped += ev["n"]
+
+    def _reactor(self, ev: dict, index: int) -> None:
+        self.state.reactor_running = ev["state"] == "running"
+        if not self.state.reactor_running:
+            self.state.running = None
+
+    def _end(self, ev: dict, index: int) -> None:
+        self.state.ended = True
+        self.state.running = None
+        self.state.dropped = max(self.state.dropped, ev.get("dropped", 0))
+
+
+_HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
+    name: getattr(StateBuilder, "_" + name) for name in (
+        "call", "dcall", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
+        "fdadd", "fdrm", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
+        "mark", "drop", "reactor", "end")
+}
+
+
+class TraceModel:
+    """A whole trace in memory, compactly, with the state at any event index.
+
+    Memory: the raw lines (one bytearray), plus 18 bytes of arrays per event, plus one state
+    snapshot per :data:`CHECKPOINT_EVERY` events.
+    """
+
+    def __init__(self, header: dict) -> None:
+        self.header = header
+        threshold = header.get("threshold_ms", 50.0)
+        self.threshold_ns = int(float(threshold) * 1e6) if isinstance(threshold, (int, float)) else 50_000_000
+        self._data = bytearray()
+        self._offsets = array("q", [0])
+        self._times = array("q")
+        self._kinds = array("H")
+        self._kind_names: list[str] = []
+        self._kind_codes: dict[str, int] = {}
+        self._builder = StateBuilder(self.threshold_ns)
+        self._checkpoints: list[StateBuilder] = [self._builder.snapshot()]
+        self._cache: tuple[int, StateBuilder] | None = None
+
+    @classmethod
+    def load(cls, path: str, progress: Callable[[int, int], None] | None = None,
+             warn: Warn = warn_stderr) -> "TraceModel":
+        """Read a whole trace file; ``progress(bytes_done, bytes_total)`` is called as it goes."""
+        with open_trace(path) as f:
+            model = cls(parse_header(read_header_line(f, path), path))
+            total = os.fstat(f.fileno()).st_size
+            done = f.tell()
+            next_report = done
+            for lineno, line in iter_lines(f, warn):
+                event = parse_event(line, lineno, warn)
+                if event is not None:
+                    model._add(event, line if line.endswith(b"\n") else line + b"\n")
+                done += len(line)
+                if progress is not None and done >= next_report:
+                    progress(done, total)
+                    next_report = done + (1 << 20)
+            if progress is not None:
+                progress(total, total)
+        return model
+
+    def append(self, events: Iterable[dict]) -> None:
+        """Add events that follow the ones held (live follow, or a load in chunks)."""
+        for event in events:
+            self._add(event, orjson.dumps(event) + b"\n")
+
+    def _add(self, event: dict, line: bytes) -> None:
+        index = len(self._times)
+        t = event.get("t", 0)
+        if not isinstance(t, int):
+            t = 0
+        if index and t < self._times[-1]:
+            t = self._times[-1]
+        self._data += line
+        self._offsets.append(len(self._data))
+        self._times.append(t)
+        kind = event["ev"]
+        code = self._kind_codes.get(kind)
+        if code is None:
+            code = min(len(self._kind_names), 65535)
+            self._kind_codes[kind] = code
+            self._kind_names.append(kind)
+        self._kinds.append(code)
+        self._builder.apply(event, index)
+        if (index + 1) % CHECKPOINT_EVERY == 0:
+            self._checkpoints.append(self._builder.snapshot())
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def event(self, i: int) -> dict:
+        """The i-th event (header excluded), parsed from its stored line."""
+        return orjson.loads(self._data[self._offsets[i]:self._offsets[i + 1]])
+
+    def raw(self, i: int) -> bytes:
+        """The i-th event's line as stored (without the newline)."""
+        return bytes(self._data[self._offsets[i]:self._offsets[i + 1] - 1])
+
+    def time_ns(self, i: int) -> int:
+        """Time of event i, clamped so that times never decrease."""
+        return self._times[i]
+
+    def kind(self, i: int) -> str:
+        return self._kind_names[self._kinds[i]]
+
+    def index_at(self, t_ns: int) -> int:
+        """Number of events with ``t <= t_ns``."""
+        return bisect_right(self._times, t_ns)
+
+    @property
+    def duration_ns(self) -> int:
+        return self._times[-1] if self._times else 0
+
+    @property
+    def sites(self) -> dict[int, Site]:
+        return self._builder.sites
+
+    def site(self, site_id: int) -> Site:
+        return self._builder.sites.get(site_id, UNKNOWN_SITE)
+
+    @property
+    def state(self) -> TraceState:
+        """The state after every event held (the live edge). Do not modify it."""
+        return self._builder.state
+
+    def state_at(self, i: int) -> TraceState:
+        """The state after the first ``i`` events: a snapshot the caller may keep."""
+        n = len(self._times)
+        if not 0 <= i <= n:
+            raise IndexError(f"event index {i} outside 0..{n}")
+        if i == n:
+            return self._builder.snapshot().state
+        cached = self._cache
+        if cached is not None and cached[0] <= i and i - cached[0] < CHECKPOINT_EVERY:
+            start, builder = cached
+        else:
+            start = i // CHECKPOINT_EVERY * CHECKPOINT_EVERY
+            builder = self._checkpoints[start // CHECKPOINT_EVERY].snapshot()
+        for j in range(start, i):
+            builder.apply(self.event(j), j)
+        self._cache = (i, builder)
+        return builder.snapshot().state

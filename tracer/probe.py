@@ -1,0 +1,148 @@
+"""The probe: what the reactor calls at each instrumentation point while tracing.
+
+Every method runs on the application's hot path, so each one does the least possible: read the
+clock and append one tuple of the objects it was handed to the recorder's buffer.  Naming,
+interning and formatting happen later in the writer thread (tracer/recorder.py).
+
+The probe also keeps the stack of user calls in progress (loop callbacks and the Deferred
+callbacks they fire), which the watchdog reads to name the innermost running callback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from reactor import _instrument
+from tracer.recorder import (CALL, CLOSE, CONN, DADD, DCALL, DCANCEL, DCHAIN, DFIRE, DNEW, FDADD,
+                             FDRM, MARK, POLL, REACTOR, TCANCEL, TDONE, TIMER, TSTART, TSUB,
+                             UNHANDLED, Recorder)
+
+_now = time.monotonic_ns
+_getframe = sys._getframe
+_get_ident = threading.get_ident
+#: Frames in the reactor package are skipped when naming where something was scheduled.
+_REACTOR_DIR = os.path.dirname(_instrument.__file__) + os.sep
+
+
+def _caller(frame: Any) -> Any:
+    """The first frame outside the reactor package (``frame`` itself when there is none)."""
+    f = frame
+    while f is not None and f.f_code.co_filename.startswith(_REACTOR_DIR):
+        f = f.f_back
+    return f or frame
+
+
+class TraceProbe(_instrument.Probe):
+    """Records every instrumentation point into a :class:`Recorder`."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.rec = recorder
+        #: Calls in progress on the reactor thread: (start_ns, kind, f, source[, is_errback]).
+        self.stack: list[tuple] = []
+        self.reactor_thread = threading.main_thread().ident
+        self._deferred_ids = itertools.count(1)
+
+    # -- the loop ---------------------------------------------------------------
+    def loop_started(self, reactor: Any) -> None:
+        self.reactor_thread = _get_ident()
+        self.rec.loop_running = True
+        self.rec.append((REACTOR, _now(), "running"))
+
+    def loop_stopped(self, reactor: Any) -> None:
+        self.rec.loop_running = False
+        self.rec.append((REACTOR, _now(), "stopped"))
+
+    def poll_begin(self, timeout: float | None) -> None:
+        self.rec.poll_since = _now()
+
+    def poll_end(self, ready: list[tuple[int, int]]) -> None:
+        rec = self.rec
+        t = _now()
+        wait = t - rec.poll_since
+        rec.poll_since = 0
+        rec.idle_ns += wait
+        rec.iterations += 1
+        if ready:
+            rec.append((POLL, t, wait, list(ready)))
+
+    # -- user code run by the loop -------------------------------------------------
+    def call_begin(self, kind: str, f: Callable[..., Any], source: Any) -> None:
+        self.stack.append((_now(), kind, f, source))
+
+    def call_end(self, exc: BaseException | None) -> None:
+        stack = self.stack
+        if stack:  # empty only when tracing started inside a callback
+            self.rec.append((CALL, _now(), stack.pop(), len(stack), exc))
+
+    # -- timers -------------------------------------------------------------------
+    def timer_scheduled(self, call: Any) -> None:
+        f = _caller(_getframe(2))
+        self.rec.append((TIMER, _now(), call, f.f_code, f.f_lineno))
+
+    def timer_cancelled(self, call: Any) -> None:
+        self.rec.append((TCANCEL, _now(), call))
+
+    # -- descriptors and connections ---------------------------------------------
+    def descriptor_added(self, descriptor: Any, fd: int, mode: str) -> None:
+        self.rec.append((FDADD, _now(), descriptor, fd, mode))
+
+    def descriptor_removed(self, descriptor: Any, fd: int, mode: str) -> None:
+        self.rec.append((FDRM, _now(), descriptor, fd, mode))
+
+    def connection_opened(self, transport: Any, fd: int, role: str, host: Any, peer: Any) -> None:
+        self.rec.append((CONN, _now(), transport, fd, role, host, peer))
+
+    def connection_closed(self, transport: Any, fd: int, reason: Any,
+                          bytes_in: int, bytes_out: int) -> None:
+        self.rec.append((CLOSE, _now(), transport, fd, reason, bytes_in, bytes_out))
+
+    # -- the thread pool -------------------------------------------------------------
+    def thread_submitted(self, job: int, f: Callable[..., Any]) -> None:
+        self.rec.append((TSUB, _now(), job, f))
+
+    def thread_started(self, job: int) -> None:
+        self.rec.append((TSTART, _now(), job, _get_ident()))
+
+    def thread_done(self, job: int, exc: BaseException | None) -> None:
+        self.rec.append((TDONE, _now(), job, exc))
+
+    # -- Deferreds ------------------------------------------------------------------
+    def deferred_created(self, d: Any) -> None:
+        # The id is given here, on the creating thread, because the Deferred passes it on to
+        # the object that reports an unhandled failure after the Deferred itself is gone.
+        d._trace_id = next(self._deferred_ids)
+        f = _caller(_getframe(2))
+        self.rec.append((DNEW, _now(), d, f.f_code, f.f_lineno))
+
+    def deferred_callbacks_added(self, d: Any, callback: Any, errback: Any) -> None:
+        self.rec.append((DADD, _now(), d, callback, errback))
+
+    def deferred_fired(self, d: Any, is_failure: bool) -> None:
+        self.rec.append((DFIRE, _now(), d, is_failure))
+
+    def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
+        self.stack.append((_now(), "deferred", f, d, is_errback))
+
+    def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
+        stack = self.stack
+        if stack:
+            self.rec.append((DCALL, _now(), stack.pop(), len(stack), result_is_failure))
+
+    def deferred_chained(self, outer: Any, inner: Any) -> None:
+        self.rec.append((DCHAIN, _now(), outer, inner))
+
+    def deferred_cancelled(self, d: Any) -> None:
+        self.rec.append((DCANCEL, _now(), d))
+
+    def deferred_unhandled(self, d: Any, failure: Any) -> None:
+        self.rec.append((UNHANDLED, _now(), d, failure))
+
+    # -- the application ---------------------------------------------------------------
+    def mark(self, label: str) -> None:
+        """A user mark (any thread)."""
+        self.rec.append((MARK, _now(), label))

@@ -1,0 +1,193 @@
+"""Reading trace files: streaming, tolerant of damage, and able to follow a live file.
+
+A trace may be read while another process is still writing it, or after that process was
+killed, so the reader accepts what a recorder can leave behind (a partial last line) and skips
+what it cannot parse with a warning naming the line, instead of failing the whole file.  A file
+that is not a trace at all is refused with one sentence (:class:`TraceError`) that the CLI prints.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import IO, Callable, Iterator
+
+import orjson
+
+VERSION = 1
+#: Lines longer than this are skipped (a recorder never writes one; a damaged file may).
+MAX_LINE = 1 << 20
+
+Warn = Callable[[str], None]
+
+
+class TraceError(Exception):
+    """A one-sentence reason why a file cannot be read as a trace."""
+
+
+def warn_stderr(message: str) -> None:
+    """Default warning sink: one line on stderr, in the CLI's style."""
+    print(f"loopscope: warning: {message}", file=sys.stderr)
+
+
+def parse_header(line: bytes, name: str) -> dict:
+    """Check that ``line`` is a version-1 trace header and return it."""
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("ev") != "trace":
+        raise TraceError(f"{name} is not a loopscope trace (its first line is not a trace header)")
+    version = header.get("v")
+    if version != VERSION:
+        raise TraceError(
+            f"{name} is trace format version {version!r}; this loopscope reads version {VERSION}"
+        )
+    return header
+
+
+def open_trace(path: str) -> IO[bytes]:
+    """Open ``path`` for binary reading, turning OS errors into a TraceError."""
+    try:
+        return open(path, "rb")
+    except IsADirectoryError:
+        raise TraceError(f"{path} is a directory, not a trace file") from None
+    except FileNotFoundError:
+        raise TraceError(f"{path} does not exist") from None
+    except OSError as e:
+        raise TraceError(f"cannot open {path}: {e.strerror}") from None
+
+
+def read_header_line(f: IO[bytes], name: str) -> bytes:
+    """Read the first line, without reading a huge non-trace first line into memory."""
+    line = f.readline(MAX_LINE)
+    if not line:
+        raise TraceError(f"{name} is empty, not a trace")
+    if not line.endswith(b"\n") and len(line) >= MAX_LINE:
+        raise TraceError(f"{name} is not a loopscope trace (its first line is not a trace header)")
+    return line
+
+
+def parse_event(line: bytes, lineno: int, warn: Warn) -> dict | None:
+    """Parse one event line; a bad line is reported (with its number) and gives None."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        warn(f"line {lineno} is not valid JSON; skipped")
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("ev"), str) or not isinstance(
+        event.get("t", 0), int
+    ):
+        warn(f"line {lineno} is not a trace event; skipped")
+        return None
+    return event
+
+
+def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, complete line)`` from ``f``'s current position.
+
+    A final line without its newline is a line still being written and is not yielded; an
+    over-long line is skipped with a warning, read in bounded pieces.
+    """
+    lineno = first_lineno
+    readline = f.readline
+    while True:
+        line = readline(MAX_LINE)
+        if not line:
+            return
+        if not line.endswith(b"\n"):
+            if len(line) < MAX_LINE:
+                return  # partial last line
+            while line and not line.endswith(b"\n"):
+                line = readline(MAX_LINE)
+            warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+            lineno += 1
+            continue
+        if len(line) > 1:
+            yield lineno, line
+        lineno += 1
+
+
+def read_trace(path: str, warn: Warn = warn_stderr) -> tuple[dict, Iterator[dict]]:
+    """Return the header and an iterator over the parsed events of a trace file.
+
+    Raises TraceError at once when the file is not a trace; the iterator itself never raises
+    on bad data (it warns and skips).
+    """
+    f = open_trace(path)
+    try:
+        header = parse_header(read_header_line(f, path), path)
+    except BaseException:
+        f.close()
+        raise
+
+    def events() -> Iterator[dict]:
+        with f:
+            for lineno, line in iter_lines(f, warn):
+                event = parse_event(line, lineno, warn)
+                if event is not None:
+                    yield event
+
+    return header, events()
+
+
+class Follower:
+    """Follow a trace another process is appending to.
+
+    Call :meth:`poll` as often as you like (the dashboard does it about ten times a second):
+    it returns the events completed since the last call and never blocks.  The header may not
+    exist yet when following starts; :attr:`header` is None until it does.
+    """
+
+    def __init__(self, path: str, warn: Warn = warn_stderr) -> None:
+        self.path = path
+        self.header: dict | None = None
+        self._warn = warn
+        self._f = open_trace(path)
+        self._lineno = 1
+        self._pending = b""
+
+    def poll(self) -> list[dict]:
+        """Return the events that became complete since the previous call."""
+        chunk = self._f.read()
+        if not chunk:
+            return []
+        data = self._pending + chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._pending = data
+            if self.header is None and len(data) >= MAX_LINE:
+                raise TraceError(
+                    f"{self.path} is not a loopscope trace (its first line is not a trace header)"
+                )
+            return []
+        self._pending = data[end + 1:]
+        events: list[dict] = []
+        for line in data[: end + 1].split(b"\n")[:-1]:
+            lineno = self._lineno
+            self._lineno += 1
+            if self.header is None:
+                self.header = parse_header(line, self.path)
+                continue
+            if not line:
+                continue
+            if len(line) > MAX_LINE:
+                self._warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+                continue
+            event = parse_event(line, lineno, self._warn)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def size(self) -> int:
+        """Bytes in the file right now (to tell whether more is coming)."""
+        return os.fstat(self._f.fileno()).st_size
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "Follower":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
