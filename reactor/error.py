@@ -1,0 +1,191 @@
+"""Exceptions the reactor and its transports raise, named and shaped as in Twisted.
+
+Code written for ``twisted.internet.error`` catches the same names here, so a
+port only changes the import.  ``CONNECTION_DONE`` and ``CONNECTION_LOST`` are
+the instances a descriptor returns from ``doRead``/``doWrite`` to say it ended.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+
+def _describe(self: BaseException) -> str:
+    """The first line of the class docstring plus the args, the way Twisted
+    prints these errors ("Connection was closed cleanly: Connection done.")."""
+    text = (type(self).__doc__ or type(self).__name__).strip().splitlines()[0].rstrip(".")
+    if self.args:
+        text += ": " + " ".join(str(a) for a in self.args)
+    return text + "."
+
+
+class _Described(Exception):
+    """An error whose ``str`` is built by :func:`_describe`."""
+
+    __str__ = _describe
+
+
+class BindError(_Described):
+    """An error occurred binding to an interface."""
+
+
+class CannotListenError(BindError):
+    """This gets raised by a call to startListening, when the object cannot start listening."""
+
+    def __init__(self, interface: str, port: int | str, socketError: BaseException) -> None:
+        BindError.__init__(self, interface, port, socketError)
+        self.interface = interface
+        self.port = port
+        self.socketError = socketError
+
+    def __str__(self) -> str:
+        iface = self.interface or "any"
+        return f"Couldn't listen on {iface}:{self.port}: {self.socketError}."
+
+
+class ConnectError(Exception):
+    """An error occurred while connecting."""
+
+    def __init__(self, osError: object = None, string: str = "") -> None:
+        self.osError = osError
+        Exception.__init__(self, string)
+
+    def __str__(self) -> str:
+        text = (self.__doc__ or type(self).__name__).strip().splitlines()[0].rstrip(".")
+        if self.osError:
+            text = f"{text}: {self.osError}"
+        if self.args[0]:
+            text = f"{text}: {self.args[0]}"
+        return text + "."
+
+
+class ConnectBindError(ConnectError):
+    """Couldn't bind."""
+
+
+class UnknownHostError(ConnectError):
+    """Hostname couldn't be looked up."""
+
+
+class DNSLookupError(IOError):
+    """DNS lookup failed."""
+
+
+class NoRouteError(ConnectError):
+    """No route to host."""
+
+
+class ConnectionRefusedError(ConnectError):
+    """Connection was refused by other side."""
+
+
+class TCPTimedOutError(ConnectError):
+    """TCP connection timed out."""
+
+
+class BadFileError(ConnectError):
+    """File used for UNIX socket is no good."""
+
+
+class ServiceNameUnknownError(ConnectError):
+    """Service name given as port is unknown."""
+
+
+class UserError(ConnectError):
+    """User aborted connection."""
+
+
+class TimeoutError(UserError):
+    """User timeout caused connection failure."""
+
+
+class SSLError(ConnectError):
+    """An SSL error occurred."""
+
+
+class ConnectingCancelledError(Exception):
+    """An ``Exception`` that will be raised when an ``IStreamClientEndpoint`` is cancelled."""
+
+    def __init__(self, address: object) -> None:
+        Exception.__init__(self, address)
+        self.address = address
+
+
+class NotConnectingError(RuntimeError):
+    """The Connector was not connecting when it was asked to stop connecting."""
+
+
+class NotListeningError(RuntimeError):
+    """The Port was not listening when it was asked to stop listening."""
+
+
+class ConnectionClosed(_Described):
+    """Connection was closed, whether cleanly or non-cleanly."""
+
+
+class ConnectionLost(ConnectionClosed):
+    """Connection to the other side was lost in a non-clean fashion."""
+
+
+class ConnectionAborted(ConnectionLost):
+    """Connection was aborted locally, using abortConnection."""
+
+
+class ConnectionDone(ConnectionClosed):
+    """Connection was closed cleanly."""
+
+
+class ConnectionFdescWentAway(ConnectionLost):
+    """Uh."""  # Twisted's own (in)famous docstring for a descriptor whose fd vanished
+
+
+class AlreadyCalled(ValueError):
+    """Tried to cancel an already-called event."""
+
+    __str__ = _describe
+
+
+class AlreadyCancelled(ValueError):
+    """Tried to cancel an already-cancelled event."""
+
+    __str__ = _describe
+
+
+class ReactorNotRunning(RuntimeError):
+    """Error raised when trying to stop a reactor which is not running."""
+
+
+class ReactorNotRestartable(RuntimeError):
+    """Error raised when trying to run a reactor which was stopped."""
+
+
+class ReactorAlreadyRunning(RuntimeError):
+    """Error raised when trying to start the reactor multiple times."""
+
+
+_CONNECT_ERRORS: dict[int, type[ConnectError]] = {
+    errno.ENETUNREACH: NoRouteError,
+    errno.EHOSTUNREACH: NoRouteError,
+    errno.ECONNREFUSED: ConnectionRefusedError,
+    errno.ETIMEDOUT: TCPTimedOutError,
+}
+
+
+def getConnectError(e: BaseException | tuple) -> ConnectError:
+    """Map an OS-level connect failure to the matching ConnectError, as Twisted
+    does, so clientConnectionFailed sees ConnectionRefusedError rather than OSError."""
+    if isinstance(e, tuple) and len(e) == 2:
+        number, string = e
+    elif isinstance(e, OSError):
+        number, string = e.errno, e.strerror or str(e)
+    else:
+        number, string = None, str(e)
+    if isinstance(e, socket.gaierror):
+        return UnknownHostError(string=string)
+    klass = _CONNECT_ERRORS.get(number, ConnectError) if number is not None else ConnectError
+    return klass(number, string)
+
+
+CONNECTION_DONE = ConnectionDone("Connection done")
+CONNECTION_LOST = ConnectionLost("Connection lost")

@@ -1,0 +1,251 @@
+"""Running, stopping, restarting, system event triggers and error handling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from reactor import Reactor, error
+from reactor.defer import Deferred
+
+
+def run(r: Reactor) -> None:
+    r.run(installSignalHandlers=False)
+
+
+def test_package_exports_class_and_default_instance() -> None:
+    import reactor as package
+
+    assert isinstance(package.reactor, package.Reactor)
+    from reactor import main
+
+    assert main.CONNECTION_LOST is error.CONNECTION_LOST
+    assert main.CONNECTION_DONE is error.CONNECTION_DONE
+    assert isinstance(error.CONNECTION_DONE, error.ConnectionDone)
+    assert isinstance(error.CONNECTION_LOST, error.ConnectionLost)
+
+
+def test_run_until_stop_fires_startup_and_shutdown_in_order(loop: Reactor) -> None:
+    seen = []
+    for phase in ("after", "during", "before"):
+        loop.addSystemEventTrigger(phase, "startup", seen.append, f"{phase} startup")
+        loop.addSystemEventTrigger(phase, "shutdown", seen.append, f"{phase} shutdown")
+    loop.callWhenRunning(seen.append, "running")
+    loop.callLater(0, loop.stop)
+    run(loop)
+    assert seen == ["before startup", "during startup", "after startup", "running",
+                    "before shutdown", "during shutdown", "after shutdown"]
+    assert not loop.running
+
+
+def test_running_is_true_only_inside_run(loop: Reactor) -> None:
+    states = []
+    loop.callWhenRunning(lambda: states.append(loop.running))
+    loop.callLater(0, loop.stop)
+    assert not loop.running
+    run(loop)
+    assert states == [True] and not loop.running
+
+
+def test_call_when_running_while_running_calls_at_once(loop: Reactor) -> None:
+    seen = []
+
+    def started() -> None:
+        assert loop.callWhenRunning(seen.append, "now") is None
+        assert seen == ["now"]
+        loop.stop()
+
+    loop.callWhenRunning(started)
+    run(loop)
+    assert seen == ["now"]
+
+
+def test_stop_when_not_running_raises(loop: Reactor) -> None:
+    with pytest.raises(error.ReactorNotRunning):
+        loop.stop()
+
+
+def test_stop_twice_raises(loop: Reactor) -> None:
+    errors = []
+
+    def stop_twice() -> None:
+        loop.stop()
+        try:
+            loop.stop()
+        except error.ReactorNotRunning as exc:
+            errors.append(exc)
+
+    loop.callWhenRunning(stop_twice)
+    run(loop)
+    assert len(errors) == 1
+
+
+def test_run_while_running_raises(loop: Reactor) -> None:
+    errors = []
+
+    def nested() -> None:
+        try:
+            loop.run()
+        except error.ReactorAlreadyRunning as exc:
+            errors.append(exc)
+        loop.stop()
+
+    loop.callWhenRunning(nested)
+    run(loop)
+    assert len(errors) == 1
+
+
+def test_run_after_stop_is_not_restartable(loop: Reactor) -> None:
+    loop.callWhenRunning(loop.stop)
+    run(loop)
+    with pytest.raises(error.ReactorNotRestartable):
+        run(loop)
+
+
+def test_crash_leaves_without_shutdown_and_can_run_again(loop: Reactor) -> None:
+    seen = []
+    loop.addSystemEventTrigger("before", "shutdown", seen.append, "shutdown")
+    loop.callWhenRunning(loop.crash)
+    run(loop)
+    assert seen == [] and not loop.running
+    loop.callWhenRunning(lambda: seen.append(loop.running))
+    loop.callLater(0, loop.stop)
+    run(loop)
+    assert seen == [True, "shutdown"]
+
+
+def test_before_shutdown_deferred_delays_shutdown_while_io_goes_on(loop: Reactor) -> None:
+    seen = []
+    pending = Deferred()
+
+    def before() -> Deferred:
+        seen.append("before")
+        # The loop keeps running timers while shutdown waits for this Deferred.
+        loop.callLater(0.01, seen.append, "timer during wait")
+        loop.callLater(0.02, pending.callback, None)
+        return pending
+
+    loop.addSystemEventTrigger("before", "shutdown", before)
+    loop.addSystemEventTrigger("during", "shutdown", seen.append, "during")
+    loop.addSystemEventTrigger("after", "shutdown", seen.append, "after")
+    loop.callWhenRunning(loop.stop)
+    run(loop)
+    assert seen == ["before", "timer during wait", "during", "after"]
+
+
+def test_failing_before_trigger_deferred_does_not_block_shutdown(loop: Reactor, caplog) -> None:
+    seen = []
+    d = Deferred()
+    loop.addSystemEventTrigger("before", "shutdown", lambda: d)
+    loop.addSystemEventTrigger("after", "shutdown", seen.append, "after")
+    loop.callWhenRunning(loop.stop)
+    loop.callLater(0.01, d.errback, ValueError("nope"))
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        run(loop)
+    assert seen == ["after"]
+    assert "nope" in caplog.text
+
+
+def test_remove_system_event_trigger(loop: Reactor) -> None:
+    seen = []
+    trigger = loop.addSystemEventTrigger("during", "shutdown", seen.append, "removed")
+    loop.addSystemEventTrigger("during", "shutdown", seen.append, "kept")
+    loop.removeSystemEventTrigger(trigger)
+    with pytest.raises(ValueError):
+        loop.removeSystemEventTrigger(trigger)
+    with pytest.raises(ValueError):
+        loop.removeSystemEventTrigger(("nonsense", None))
+    loop.callWhenRunning(loop.stop)
+    run(loop)
+    assert seen == ["kept"]
+
+
+def test_bad_phase_and_non_callable_are_refused(loop: Reactor) -> None:
+    with pytest.raises(KeyError):
+        loop.addSystemEventTrigger("sometime", "shutdown", print)
+    with pytest.raises(TypeError):
+        loop.addSystemEventTrigger("before", "shutdown", 42)
+
+
+def test_custom_event_fires_on_demand(loop: Reactor) -> None:
+    seen = []
+    loop.addSystemEventTrigger("after", "persist", seen.append, 2)
+    loop.addSystemEventTrigger("before", "persist", seen.append, 1)
+    loop.fireSystemEvent("persist")
+    assert seen == [1, 2]
+    loop.fireSystemEvent("persist")  # triggers are consumed as they run
+    assert seen == [1, 2]
+
+
+def test_exception_in_trigger_is_logged_and_the_rest_run(loop: Reactor, caplog) -> None:
+    seen = []
+
+    def boom() -> None:
+        raise RuntimeError("trigger failed")
+
+    loop.addSystemEventTrigger("before", "shutdown", boom)
+    loop.addSystemEventTrigger("before", "shutdown", seen.append, "next")
+    loop.callWhenRunning(loop.stop)
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        run(loop)
+    assert seen == ["next"]
+    assert "trigger failed" in caplog.text and "Traceback" in caplog.text
+
+
+def test_exception_in_timer_is_logged_with_traceback_and_loop_goes_on(loop: Reactor, caplog) -> None:
+    seen = []
+
+    def boom() -> None:
+        raise ZeroDivisionError("timer failed")
+
+    loop.callLater(0, boom)
+    loop.callLater(0.01, seen.append, "later")
+    loop.callLater(0.02, loop.stop)
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        run(loop)
+    assert seen == ["later"]
+    record = next(r for r in caplog.records if r.exc_info)
+    assert record.exc_info[0] is ZeroDivisionError
+    assert "Traceback" in caplog.text and "boom" in caplog.text
+
+
+def test_iterate_runs_due_calls_without_run(loop: Reactor) -> None:
+    seen = []
+    loop.callLater(0, seen.append, 1)
+    loop.iterate()
+    assert seen == [1]
+
+
+def test_iterate_waits_for_io_up_to_delay(loop: Reactor) -> None:
+    seen = []
+    loop.callLater(0.01, seen.append, 1)
+    for _ in range(100):
+        loop.iterate(0.05)
+        if seen:
+            break
+    assert seen == [1]
+
+
+def test_seconds_is_monotonic_clock(loop: Reactor) -> None:
+    import time
+
+    before = time.monotonic()
+    now = loop.seconds()
+    assert before <= now <= time.monotonic()
+
+
+def test_stop_from_another_thread_via_call_from_thread(loop: Reactor) -> None:
+    started = threading.Event()
+    loop.callWhenRunning(started.set)
+
+    def other() -> None:
+        started.wait(5)
+        loop.callFromThread(loop.stop)
+
+    t = threading.Thread(target=other)
+    t.start()
+    run(loop)
+    t.join()
+    assert not loop.running
