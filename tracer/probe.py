@@ -68,7 +68,7 @@ class TraceProbe(_instrument.Probe):
         rec.idle_ns += wait
         rec.iterations += 1
         if ready:
-            rec.append((POLL, t, wait, list(ready)))
+            rec.append((POLL, t, wait, ready))
 
     # -- user code run by the loop -------------------------------------------------
     def call_begin(self, kind: str, f: Callable[..., Any], source: Any) -> None:

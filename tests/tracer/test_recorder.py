@@ -1,0 +1,106 @@
+"""The recorder: bounded buffer with drop counting, private files, bounded user text, sites."""
+
+import gc
+import os
+import stat
+import time
+
+import orjson
+import pytest
+
+import tracer
+from reactor import defer
+from tracer.reader import read_trace
+
+
+def events_of(path):
+    header, events = read_trace(str(path), warn=pytest.fail)
+    return header, list(events)
+
+
+@pytest.fixture
+def trace_path(tmp_path):
+    yield tmp_path / "t.jsonl"
+    tracer.stop()
+
+
+def test_overflow_drops_and_counts_without_blocking(trace_path):
+    tracer.start(str(trace_path), capacity=50)
+    for i in range(5000):
+        tracer.mark(f"m{i}")
+    tracer.stop()
+    _, events = events_of(trace_path)
+    end = events[-1]
+    drops = sum(e["n"] for e in events if e["ev"] == "drop")
+    marks = [e for e in events if e["ev"] == "mark"]
+    assert end["ev"] == "end" and end["dropped"] == drops > 0
+    assert len(marks) + drops == 5000
+    assert end["events"] == len(events) - 1
+
+
+def test_trace_file_is_private_even_with_a_permissive_umask(trace_path):
+    old = os.umask(0)
+    try:
+        tracer.start(str(trace_path))
+    finally:
+        os.umask(old)
+    tracer.stop()
+    assert stat.S_IMODE(os.stat(trace_path).st_mode) == 0o600
+
+
+def test_application_text_is_cut(trace_path):
+    tracer.start(str(trace_path))
+    tracer.mark("x" * 5000)
+    d = defer.Deferred()
+    d.errback(ValueError("y" * 5000))
+    del d
+    gc.collect()
+    time.sleep(0.25)  # the writer drops its reference, the Deferred is collected, reported
+    gc.collect()
+    tracer.stop()
+    _, events = events_of(trace_path)
+    [mark] = [e for e in events if e["ev"] == "mark"]
+    [unhandled] = [e for e in events if e["ev"] == "unhandled"]
+    assert len(mark["label"]) == 200 and mark["label"].endswith("…")
+    assert len(unhandled["msg"]) == 200 and unhandled["exc"] == "ValueError"
+
+
+def created_here():
+    return defer.Deferred()  # the creation site
+
+
+def a_callback(result):
+    return result
+
+
+def test_sites_are_interned_once_and_name_the_creator(trace_path):
+    tracer.start(str(trace_path))
+    for _ in range(3):
+        d = created_here()
+        d.addCallback(a_callback)
+        d.callback(1)
+    tracer.stop()
+    _, events = events_of(trace_path)
+    sites = {e["id"]: e for e in events if e["ev"] == "site"}
+    fns = [s["fn"] for s in sites.values()]
+    assert len(fns) == len(set((s["fn"], s["line"]) for s in sites.values()))
+    dnew = [e for e in events if e["ev"] == "dnew"]
+    dcalls = [e for e in events if e["ev"] == "dcall"]
+    assert len(dnew) == 3 and len({e["d"] for e in dnew}) == 3
+    creator = sites[dnew[0]["site"]]
+    assert creator["fn"].endswith("created_here") and creator["file"] == __file__
+    assert creator["line"] == created_here.__code__.co_firstlineno + 1
+    callback = sites[dcalls[0]["site"]]
+    assert callback["fn"].endswith("a_callback") and callback["line"] == a_callback.__code__.co_firstlineno
+    assert [e["t"] for e in events] == sorted(e["t"] for e in events)
+
+
+def test_start_twice_is_refused_and_stop_is_idempotent(trace_path, tmp_path):
+    tracer.start(str(trace_path))
+    with pytest.raises(RuntimeError, match="already recording"):
+        tracer.start(str(tmp_path / "other.jsonl"))
+    tracer.stop()
+    tracer.stop()
+    _, events = events_of(trace_path)
+    assert [e["ev"] for e in events] == ["end"]
+    assert orjson.loads(trace_path.read_bytes().splitlines()[0])["threshold_ms"] == 50.0

@@ -1,0 +1,270 @@
+"""The ``loopscope`` command line (also ``python -m tracer``).
+
+Every failure a user can cause (a missing file, a file that is not a trace, a bad option)
+ends as one line ``loopscope: error: <sentence>`` on stderr and exit status 2, never a
+traceback.  The dashboard commands import ``tui`` only when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import runpy
+import sys
+import time
+import traceback
+from typing import NoReturn, Sequence
+
+import orjson
+
+import tracer
+from tracer.reader import TraceError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in how loopscope was called, reported as one sentence."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors in loopscope's one-line style."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"loopscope: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def default_trace_path(target: list[str]) -> str:
+    """``traces/<app>-<time>.local.jsonl`` under the current directory (git ignores them)."""
+    app = target[1] if target[0] == "-m" else os.path.splitext(os.path.basename(target[0]))[0]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs("traces", exist_ok=True)
+    return os.path.join("traces", f"{app}-{stamp}-{os.getpid()}.local.jsonl")
+
+
+def split_target(args: argparse.Namespace) -> list[str]:
+    """``["script.py", *args]`` or ``["-m", "module", *args]`` from the run options."""
+    if args.module:
+        return ["-m", args.module, *args.args]
+    if not args.args:
+        raise UsageError("run needs a SCRIPT or -m MODULE to run")
+    return list(args.args)
+
+
+def _app_traceback(exc: BaseException) -> str:
+    """The traceback without loopscope's and runpy's own frames, as Python would show it."""
+    tb = exc.__traceback__
+    skip = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in skip:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> int:
+    """Run a script or module as ``__main__`` under the tracer; returns its exit status."""
+    if target[0] == "-m":
+        module = target[1]
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise UsageError(f"no module named {module!r}")
+        argv = [found.origin or module, *target[2:]]
+        sys.path[0] = os.getcwd()
+    else:
+        script = target[0]
+        if not os.path.isfile(script):
+            raise UsageError(f"cannot run {script}: no such file")
+        argv = list(target)
+        sys.path[0] = os.path.dirname(os.path.abspath(script))
+    try:
+        tracer.start(trace_path, threshold_ms)
+    except OSError as e:
+        raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
+    print(f"loopscope: tracing to {trace_path}", file=sys.stderr)
+    sys.argv = argv
+    code = 0
+    try:
+        if target[0] == "-m":
+            runpy.run_module(target[1], run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target[0], run_name="__main__")
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    except BaseException as e:  # noqa: BLE001 - the app's own crash, reported like Python does
+        running = tracer.current()
+        if running is not None:
+            running.record_exception(e)
+        sys.stderr.write(_app_traceback(e))
+        code = 130 if isinstance(e, KeyboardInterrupt) else 1
+    finally:
+        tracer.stop()
+        print(f"loopscope: trace written to {trace_path}", file=sys.stderr)
+    return code
+
+
+def _dashboard():
+    """The dashboard's entry points (tui/launch.py), imported only when a command opens it."""
+    try:
+        from tui import launch
+    except ImportError as e:
+        raise UsageError(f"the dashboard is not available ({e})") from None
+    return launch
+
+
+# -- commands -----------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    target = split_target(args)
+    path = args.output or default_trace_path(target)
+    if args.tui:
+        return _dashboard().run_app(target, path, args.threshold)
+    return run_in_process(target, path, args.threshold)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from tracer.summary import format_text, summarize
+    summary = summarize(args.trace, args.threshold)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(format_text(summary))
+    if args.fail_over is not None:
+        worst = max((c["max_ms"] for c in summary["callbacks"]), default=0.0)
+        if worst > args.fail_over:
+            print(f"loopscope: a callback blocked the loop for {worst:.1f} ms "
+                  f"(over --fail-over {args.fail_over:g} ms)", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tracer.export import export_chrome
+    out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
+    tmp = out_path + ".tmp"
+    try:
+        with open(tmp, "wb") as out:
+            count = export_chrome(args.trace, out)
+        os.replace(tmp, out_path)
+    except OSError as e:
+        raise UsageError(f"cannot write {out_path}: {e.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"loopscope: wrote {count} trace events to {out_path} (open it in ui.perfetto.dev)",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        raise UsageError("--speed must be greater than 0")
+    return _dashboard().replay(args.trace, args.speed)
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    return _dashboard().live(args.trace)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return _dashboard().demo()
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="loopscope",
+        description="Find the callbacks that block an event loop: record a trace of a reactor "
+                    "app, then summarise, export, follow or replay it.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser(
+        "run", help="run an app under the tracer",
+        description="Run a Python script (or -m MODULE) in this process as __main__, with its own "
+                    "arguments, recording a trace of its reactor. The trace goes to traces/ unless "
+                    "-o says where; its path is printed on stderr. The app's exit status is "
+                    "loopscope's.",
+        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui] (SCRIPT | -m MODULE) [ARGS ...]")
+    run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
+    run.add_argument("--threshold", type=_positive, default=50.0, metavar="MS",
+                     help="a callback running longer than this blocks the loop (default 50)")
+    run.add_argument("--tui", action="store_true",
+                     help="run the app in a child process and watch it in the live dashboard")
+    run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
+    run.add_argument("args", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS ...]",
+                     help="the script and its arguments")
+    run.set_defaults(func=cmd_run)
+
+    summary = sub.add_parser(
+        "summary", help="report what blocked the loop",
+        description="Print the blocking callbacks (longest first, at every nesting depth, with "
+                    "where they blocked), per-callback statistics, loop health and Deferred "
+                    "failures of a trace. --json prints the stable JSON form for scripts and CI.")
+    summary.add_argument("trace", metavar="TRACE")
+    summary.add_argument("--json", action="store_true", help="print JSON (a stable contract)")
+    summary.add_argument("--threshold", type=_positive, metavar="MS",
+                         help="re-evaluate blocking against this threshold instead of the recorded one")
+    summary.add_argument("--fail-over", type=_positive, metavar="MS",
+                         help="exit with status 1 when any callback ran longer than MS (a CI gate)")
+    summary.set_defaults(func=cmd_summary)
+
+    export = sub.add_parser(
+        "export", help="convert a trace for Perfetto / chrome://tracing",
+        description="Write the trace as Chrome trace-event JSON that ui.perfetto.dev opens: "
+                    "callbacks as nested slices, stalls and marks as instants, loop health as "
+                    "counters, Deferred and timer flows.")
+    export.add_argument("trace", metavar="TRACE")
+    export.add_argument("-o", "--output", metavar="OUT",
+                        help="output file (default: TRACE with .chrome.json)")
+    export.set_defaults(func=cmd_export)
+
+    replay = sub.add_parser("replay", help="replay a saved trace in the dashboard",
+                            description="Open a saved trace in the dashboard and play it back.")
+    replay.add_argument("trace", metavar="TRACE")
+    replay.add_argument("--speed", type=_positive, default=1.0, metavar="X",
+                        help="playback speed (default 1)")
+    replay.set_defaults(func=cmd_replay)
+
+    live = sub.add_parser("live", help="follow a trace another process is writing",
+                          description="Open the dashboard on a trace that is still being "
+                                      "written and follow it as it grows.")
+    live.add_argument("trace", metavar="TRACE")
+    live.set_defaults(func=cmd_live)
+
+    demo = sub.add_parser("demo", help="run the bundled blocking demo under the dashboard",
+                          description="Run a small server and client that block the loop in "
+                                      "several ways, traced, with the live dashboard.")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``loopscope`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (TraceError, UsageError) as e:
+        print(f"loopscope: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
