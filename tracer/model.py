@@ -139,7 +139,8 @@ class CallbackStats:
 @dataclass(frozen=True)
 class BlockingCall:
     """A call that ran longer than the threshold; ``t_ns`` is its start, ``index`` the event
-    index of its ``call``/``dcall`` line, ``stack`` the last stall sample (innermost last)."""
+    index of its ``call``/``dcall`` line, ``stack`` the last stall sample (innermost last),
+    ``origin`` the site that scheduled it (timer) or created its Deferred (0 when unknown)."""
     site: int
     kind: str
     depth: int
@@ -147,6 +148,7 @@ class BlockingCall:
     dur_ns: int
     stack: tuple[Frame, ...]
     index: int
+    origin: int = 0
 
 
 @dataclass
@@ -243,6 +245,7 @@ class StateBuilder:
         self.sites: dict[int, Site] = {}
         self._stalls: dict[tuple[int, int], dict] = {}   # (depth, since) -> latest stall event
         self._waiters: dict[int, int] = {}                # inner Deferred -> the one waiting on it
+        self._timers: dict[int, int] = {}                 # pending timer id -> scheduling site
         self._recent: dict[int, DeferredInfo] = {}
         self._finished_jobs: list[int] = []
         self.durations: dict[int, array] | None = {} if exact else None
@@ -267,6 +270,7 @@ class StateBuilder:
         )
         new._stalls = dict(self._stalls)
         new._waiters = dict(self._waiters)
+        new._timers = dict(self._timers)
         new._recent = {k: copy.copy(v) for k, v in self._recent.items()}
         new._finished_jobs = list(self._finished_jobs)
         return new
@@ -286,7 +290,7 @@ class StateBuilder:
                 pass  # a damaged event changes nothing; the reader already kept only valid JSON
 
     # -- calls -----------------------------------------------------------------
-    def _ended(self, ev: dict, index: int, kind: str) -> None:
+    def _ended(self, ev: dict, index: int, kind: str, origin: int) -> None:
         s = self.state
         site, dur, depth = ev["site"], ev["dur"], ev.get("depth", 0)
         start = ev["t"] - dur
@@ -305,7 +309,7 @@ class StateBuilder:
         if dur > self.threshold_ns:
             stats.blocking += 1
             s.blocking.append(BlockingCall(site, kind, depth, start, dur,
-                                           frames(stall["stack"]) if stall else (), index))
+                                           frames(stall["stack"]) if stall else (), index, origin))
         if self._stalls:
             for key in [k for k in self._stalls if k[0] >= depth]:
                 del self._stalls[key]
@@ -313,12 +317,21 @@ class StateBuilder:
             s.running = None
 
     def _call(self, ev: dict, index: int) -> None:
-        self._ended(ev, index, ev["kind"])
+        origin = self._timers.pop(ev["timer"], 0) if "timer" in ev else 0
+        self._ended(ev, index, ev["kind"], origin)
         if self.lags is not None and "lag" in ev:
             self.lags.append(ev["lag"])
 
     def _dcall(self, ev: dict, index: int) -> None:
-        self._ended(ev, index, "deferred")
+        d = ev["d"]
+        info = self.state.pending_deferreds.get(d) or self._recent.get(d)
+        self._ended(ev, index, "deferred", info.site if info is not None else 0)
+
+    def _timer(self, ev: dict, index: int) -> None:
+        self._timers[ev["id"]] = ev.get("site", 0)
+
+    def _tcancel(self, ev: dict, index: int) -> None:
+        self._timers.pop(ev["id"], None)
 
     def _stall(self, ev: dict, index: int) -> None:
         self._stalls[(ev["depth"], ev["since"])] = ev
@@ -470,7 +483,7 @@ class StateBuilder:
 
 _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
     name: getattr(StateBuilder, "_" + name) for name in (
-        "call", "dcall", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
+        "call", "dcall", "timer", "tcancel", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
         "fdadd", "fdrm", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
         "mark", "drop", "reactor", "end")
 }
@@ -579,7 +592,8 @@ class TraceModel:
 
     @property
     def state(self) -> TraceState:
-        """The state after every event held (the live edge). Do not modify it."""
+        """The state after every event held (the live edge), without a copy: the cheap way
+        to show the live state.  It changes as events are appended; do not modify it."""
         return self._builder.state
 
     def state_at(self, i: int) -> TraceState:

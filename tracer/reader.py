@@ -108,6 +108,12 @@ def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2) -> Iterator[tupl
         lineno += 1
 
 
+def read_header(path: str) -> dict:
+    """The header of a trace file; raises TraceError when ``path`` is not a readable trace."""
+    with open_trace(path) as f:
+        return parse_header(read_header_line(f, path), path)
+
+
 def read_trace(path: str, warn: Warn = warn_stderr) -> tuple[dict, Iterator[dict]]:
     """Return the header and an iterator over the parsed events of a trace file.
 
@@ -132,24 +138,38 @@ def read_trace(path: str, warn: Warn = warn_stderr) -> tuple[dict, Iterator[dict
 
 
 class Follower:
-    """Follow a trace another process is appending to.
+    """Read a trace incrementally: load it in chunks, then follow what another process appends.
 
     Call :meth:`poll` as often as you like (the dashboard does it about ten times a second):
-    it returns the events completed since the last call and never blocks.  The header may not
-    exist yet when following starts; :attr:`header` is None until it does.
+    it returns the events completed since the last call and never blocks.  ``max_bytes``
+    bounds one call's work, so a big file can be loaded chunk by chunk with a progress bar
+    (:attr:`offset` / :meth:`size`).  The header may not exist yet when following starts —
+    nor the file itself when ``wait=True`` — and :attr:`header` is None until it does.
     """
 
-    def __init__(self, path: str, warn: Warn = warn_stderr) -> None:
+    def __init__(self, path: str, warn: Warn = warn_stderr, wait: bool = False) -> None:
         self.path = path
         self.header: dict | None = None
+        #: Bytes of the file consumed so far (complete lines only).
+        self.offset = 0
         self._warn = warn
-        self._f = open_trace(path)
+        self._f: IO[bytes] | None = None
         self._lineno = 1
         self._pending = b""
+        if not wait:
+            self._f = open_trace(path)
 
-    def poll(self) -> list[dict]:
+    def _file(self) -> IO[bytes] | None:
+        if self._f is None and os.path.exists(self.path):
+            self._f = open_trace(self.path)
+        return self._f
+
+    def poll(self, max_bytes: int | None = None) -> list[dict]:
         """Return the events that became complete since the previous call."""
-        chunk = self._f.read()
+        f = self._file()
+        if f is None:
+            return []
+        chunk = f.read(-1 if max_bytes is None else max_bytes)
         if not chunk:
             return []
         data = self._pending + chunk
@@ -162,6 +182,7 @@ class Follower:
                 )
             return []
         self._pending = data[end + 1:]
+        self.offset += end + 1
         events: list[dict] = []
         for line in data[: end + 1].split(b"\n")[:-1]:
             lineno = self._lineno
@@ -180,11 +201,15 @@ class Follower:
         return events
 
     def size(self) -> int:
-        """Bytes in the file right now (to tell whether more is coming)."""
-        return os.fstat(self._f.fileno()).st_size
+        """Bytes in the file right now (0 while it does not exist)."""
+        try:
+            return os.stat(self.path).st_size
+        except OSError:
+            return 0
 
     def close(self) -> None:
-        self._f.close()
+        if self._f is not None:
+            self._f.close()
 
     def __enter__(self) -> "Follower":
         return self

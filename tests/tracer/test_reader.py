@@ -103,3 +103,23 @@ def test_follower_refuses_a_non_trace(tmp_path):
     from tracer.reader import TraceError
     with Follower(path) as follower, pytest.raises(TraceError, match="not a loopscope trace"):
         follower.poll()
+
+
+def test_follower_waits_for_the_file_and_reads_in_bounded_chunks(tmp_path):
+    path = tmp_path / "later.jsonl"
+    with Follower(str(path), warn=pytest.fail, wait=True) as follower:
+        assert follower.poll() == [] and follower.size() == 0
+        data = HEADER + lines(*EVENTS) * 50
+        path.write_bytes(data)
+        got = []
+        while follower.offset < len(data):
+            got += follower.poll(max_bytes=300)
+        assert follower.offset == follower.size() == len(data)
+        assert got == EVENTS * 50
+
+
+def test_read_header(tmp_path):
+    from tracer.reader import TraceError, read_header
+    assert read_header(write(tmp_path, HEADER))["pid"] == 1
+    with pytest.raises(TraceError, match="is empty"):
+        read_header(write(tmp_path, b"", "empty.jsonl"))
