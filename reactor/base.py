@@ -616,11 +616,13 @@ class Reactor:
                 slot = self._slots[fd] = [None, None]
             for stale in slot:
                 # One descriptor per fd: another one here had its fd closed
-                # (and the number reused); forget it as Twisted does.
+                # (and the number reused); forget it as Twisted does, and
+                # register the fd afresh since the kernel dropped it.
                 if stale is not None and stale is not d:
                     self._readers.pop(stale, None)
                     self._writers.pop(stale, None)
                     slot[0 if slot[0] is stale else 1] = None
+                    self._unregister(fd)
             slot[index] = d
             self._update_registration(fd, slot, adding=True)
         probe = _instrument.probe
@@ -643,7 +645,7 @@ class Reactor:
         selector = self._selector
         if not events:
             del self._slots[fd]
-            selector.unregister(fd)
+            self._unregister(fd)
             return
         try:
             key = selector.get_key(fd)
@@ -656,12 +658,20 @@ class Reactor:
             selector.modify(fd, events, slot)
         except OSError:
             # The fd was closed (the kernel forgot it) and maybe reused.
-            selector.unregister(fd)
+            self._unregister(fd)
             try:
                 selector.register(fd, events, slot)
             except OSError:
                 if adding:
                     raise
+
+    def _unregister(self, fd: int) -> None:
+        """Forget ``fd`` in the selector, if the selector still knows it (a
+        failed ``modify`` of a closed fd already made it forget)."""
+        try:
+            self._selector.unregister(fd)
+        except KeyError:
+            pass
 
     def _drop_if_still_watched(self, d: Any, fd: int) -> None:
         if self._readers.get(d) == fd or self._writers.get(d) == fd:
