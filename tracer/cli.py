@@ -56,8 +56,8 @@ def split_target(args: argparse.Namespace) -> list[str]:
 def _app_traceback(exc: BaseException) -> str:
     """The traceback without loopscope's and runpy's own frames, as Python would show it."""
     tb = exc.__traceback__
-    skip = {os.path.abspath(__file__), os.path.abspath(runpy.__file__)}
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in skip:
+    skip = {__file__, runpy.__file__, "<frozen runpy>"}
+    while tb is not None and tb.tb_frame.f_code.co_filename in skip:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
@@ -91,7 +91,7 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
         if target[0] == "-m":
             runpy.run_module(target[1], run_name="__main__", alter_sys=True)
         else:
-            runpy.run_path(target[0], run_name="__main__")
+            runpy.run_path(os.path.abspath(target[0]), run_name="__main__")
     except SystemExit as e:
         if e.code is None or isinstance(e.code, int):
             code = e.code or 0
