@@ -301,6 +301,9 @@ class Reactor:
         self._stopped = False
         self._install_signals = installSignalHandlers
         self._thread_ident = threading.get_ident()
+        probe = _instrument.probe
+        if probe is not None:
+            probe.loop_started(self)
         self.fireSystemEvent("startup")
 
     def _really_start_running(self) -> None:
@@ -311,9 +314,6 @@ class Reactor:
 
     def mainLoop(self) -> None:
         """Iterate until the reactor stops; errors in the loop itself are logged."""
-        probe = _instrument.probe
-        if probe is not None:
-            probe.loop_started(self)
         while self._started:
             try:
                 while self._started:

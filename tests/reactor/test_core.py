@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import selectors
 import threading
 
 import pytest
@@ -249,3 +250,152 @@ def test_stop_from_another_thread_via_call_from_thread(loop: Reactor) -> None:
     run(loop)
     t.join()
     assert not loop.running
+
+
+# -- instrumentation: what a probe sees --------------------------------------------
+
+@pytest.fixture
+def probe():
+    """A probe that records every hook call as a tuple, installed for one test."""
+    from reactor import _instrument
+
+    class Recorder(_instrument.Probe):
+        def __init__(self) -> None:
+            self.events: list[tuple] = []
+
+        def __getattribute__(self, name: str):
+            attr = object.__getattribute__(self, name)
+            if name.startswith("_") or name == "events" or not callable(attr):
+                return attr
+            events = object.__getattribute__(self, "events")
+            return lambda *args: events.append((name, *args))
+
+    recorder = Recorder()
+    _instrument.install(recorder)
+    try:
+        yield recorder
+    finally:
+        _instrument.uninstall()
+
+
+def names(events: list[tuple], *wanted: str) -> list[tuple]:
+    return [e for e in events if e[0] in wanted]
+
+
+def test_probe_sees_loop_start_stop_and_balanced_polls(loop: Reactor, probe) -> None:
+    seen_running: list[int] = []
+    loop.callWhenRunning(seen_running.append, 1)
+    loop.callLater(0.01, loop.stop)
+    run(loop)
+    kinds = [e[0] for e in probe.events]
+    assert kinds[:2] == ["timer_scheduled", "loop_started"]  # before startup triggers run
+    assert ("call_begin", "trigger") in [e[:2] for e in probe.events] and seen_running
+    assert kinds[-1] == "loop_stopped"
+    assert kinds.count("poll_begin") == kinds.count("poll_end") >= 1
+
+
+def test_probe_sees_every_kind_of_user_call(loop: Reactor, probe) -> None:
+    import socket
+
+    a, b = socket.socketpair()
+
+    class Raw:
+        def fileno(self):
+            return a.fileno()
+
+        def doRead(self):
+            a.recv(10)
+            loop.removeReader(self)
+            loop.callFromThread(stop_soon)
+
+        def connectionLost(self, reason):
+            pass
+
+    def stop_soon() -> None:
+        loop.stop()
+
+    def boom() -> None:
+        raise ValueError("seen by probe")
+
+    raw = Raw()
+    loop.addSystemEventTrigger("before", "shutdown", lambda: None)
+    loop.addReader(raw)
+    timer = loop.callLater(0, boom)
+    cancelled = loop.callLater(5, print)
+    cancelled.cancel()
+    b.send(b"x")
+    run(loop)
+    a.close()
+    b.close()
+    begins = names(probe.events, "call_begin")
+    kinds = {e[1] for e in begins}
+    assert {"timer", "read", "thread", "trigger"} <= kinds
+    assert ("call_begin", "timer", boom, timer) in begins
+    assert ("call_begin", "read", raw.doRead, raw) in begins
+    ends = names(probe.events, "call_end")
+    assert len(ends) == len(begins)
+    assert any(isinstance(e[1], ValueError) for e in ends)
+    assert ("timer_scheduled", timer) in probe.events
+    assert ("timer_cancelled", cancelled) in probe.events
+    added = [e for e in names(probe.events, "descriptor_added") if e[1] is raw]
+    removed = [e for e in names(probe.events, "descriptor_removed") if e[1] is raw]
+    assert [e[3] for e in added] == ["r"] and [e[3] for e in removed] == ["r"]
+
+
+def test_descriptor_reporting_its_own_calls_is_dispatched_directly(loop: Reactor, probe) -> None:
+    import socket
+
+    a, b = socket.socketpair()
+    reads = []
+
+    class Transport:
+        _reports_own_calls = True
+
+        def fileno(self):
+            return a.fileno()
+
+        def doRead(self):
+            reads.append(a.recv(10))
+            loop._call_user("read", self, handler, reads[-1])
+
+        def connectionLost(self, reason):
+            pass
+
+    def handler(data: bytes) -> None:
+        pass
+
+    t = Transport()
+    loop.addReader(t)
+    b.send(b"x")
+    loop.iterate(1)
+    loop.removeReader(t)
+    fd = a.fileno()
+    a.close()
+    b.close()
+    begins = names(probe.events, "call_begin")
+    assert begins == [("call_begin", "read", handler, t)]
+    assert names(probe.events, "poll_end") == [("poll_end", [(fd, selectors.EVENT_READ)])]
+
+
+def test_probe_sees_thread_pool_jobs(loop: Reactor, probe) -> None:
+    def job() -> None:
+        loop.callFromThread(loop.stop)
+
+    loop.callInThread(job)
+    run(loop)
+    submitted = names(probe.events, "thread_submitted")
+    assert submitted and submitted[0][2] is job
+    number = submitted[0][1]
+    assert ("thread_started", number) in probe.events
+    assert ("thread_done", number, None) in probe.events
+
+
+def test_call_user_reports_and_propagates(loop: Reactor, probe) -> None:
+    def f(x: int) -> int:
+        return x + 1
+
+    assert loop._call_user("timer", None, f, 1) == 2
+    with pytest.raises(ZeroDivisionError):
+        loop._call_user("timer", None, lambda: 1 / 0)
+    ends = names(probe.events, "call_end")
+    assert ends[0] == ("call_end", None) and isinstance(ends[1][1], ZeroDivisionError)
