@@ -71,14 +71,18 @@ def address(addr: Any) -> str | None:
 
 
 def code_of(f: Any) -> Any:
-    """The code object behind a callable, or None (builtins, C functions)."""
+    """The code object behind a callable, or None (builtins, C functions).
+
+    Looks through bound methods and ``functools.partial``; a callable instance is named by
+    its class's ``__call__``.
+    """
     for _ in range(4):
         code = getattr(f, "__code__", None)
         if code is not None:
             return code
         inner = getattr(f, "__func__", None) or getattr(f, "func", None)  # method, partial
         if inner is None:
-            return None
+            return getattr(getattr(type(f), "__call__", None), "__code__", None)
         f = inner
     return None
 
