@@ -1,0 +1,42 @@
+"""The seed programs 1 and 4, run as a user would: python examples/NAME.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_example(name: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.timeout(40)
+def test_raw_descriptor_reads_the_poem_then_stops_cleanly() -> None:
+    done = run_example("raw_descriptor.py")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Tyger Tyger, burning bright,\n")
+    assert "Could frame thy fearful symmetry?\n" in done.stdout
+    assert done.stdout.rstrip().endswith(
+        "[connection lost: Connection was closed cleanly: Connection done.; 119 bytes]")
+    assert done.stderr == ""
+
+
+@pytest.mark.timeout(40)
+def test_threads_demo_keeps_ticking_while_the_thread_sleeps() -> None:
+    done = run_example("threads_demo.py")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    start, end = out.index("start sleep 0.5"), out.index("end sleep 0.5")
+    assert "." in out[start:end]  # the ticker ran while the pool thread slept
+    assert "deferToThread(sleep) result: 'OK' (on the reactor thread)" in out
+    assert "callInThread(build_dicts) result: 100 (on the reactor thread)" in out
+    assert out.rstrip().endswith("reactor stopped")
+    assert done.stderr == ""
