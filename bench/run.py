@@ -1,0 +1,181 @@
+"""Benchmarks: loopscope's reactor against Twisted and asyncio, one run, ratios.
+
+    python bench/run.py [--quick] [--only WORKLOAD] [--repeat K]
+
+Workloads (DESIGN.md, "Performance"): timers (200k callLater(0) at once),
+chain (200k self-rescheduling callLater(0)), deferred (100k Deferreds x 10
+callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
+on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start), Twisted's
+default reactor, asyncio, asyncio debug mode and uvloop, where installed.
+
+Every (workload, runtime) runs in its own child process (a reactor cannot
+restart), ``--repeat`` times, keeping the fastest.  Output: one JSON line per
+workload x runtime, then the throughput ratios and the issue's targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
+RUNTIMES = ["loopscope", "loopscope-traced", "twisted", "asyncio", "asyncio-debug", "uvloop"]
+# (workload, numerator runtime, denominator runtime, target or None): throughput ratios
+RATIOS = [
+    ("timers", "loopscope", "twisted", 1.5),
+    ("echo", "loopscope", "twisted", 1.2),
+    ("chain", "loopscope", "asyncio", 1.0),
+]
+
+
+def unavailable(runtime: str) -> str | None:
+    """Why ``runtime`` cannot run here, or None if it can."""
+    if runtime == "twisted" and importlib.util.find_spec("twisted") is None:
+        return "Twisted is not installed"
+    if runtime == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        return "uvloop is not installed"
+    if runtime == "loopscope-traced":
+        try:
+            from tracer import start, stop  # noqa: F401
+        except ImportError:
+            return "tracer.start/tracer.stop are not importable yet"
+    return None
+
+
+# -- child side: run one workload on one runtime --------------------------------------
+def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    extra: dict[str, Any] = {}
+    if runtime.startswith("loopscope"):
+        import workloads
+
+        import reactor as package
+        from reactor import defer, protocol
+
+        if runtime == "loopscope-traced":
+            import tracer
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "bench.jsonl")
+                tracer.start(path)
+                seconds = workloads.WORKLOADS[workload](package.reactor, defer, protocol, n)
+                tracer.stop()
+                extra["trace_bytes"] = os.path.getsize(path)
+        else:
+            seconds = workloads.WORKLOADS[workload](package.reactor, defer, protocol, n)
+    elif runtime == "twisted":
+        import workloads
+        from twisted.internet import defer, protocol, reactor
+
+        seconds = workloads.WORKLOADS[workload](reactor, defer, protocol, n)
+    else:
+        import asyncio
+
+        import asyncio_workloads
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # debug mode's slow-callback chatter
+        if runtime == "uvloop":
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        else:
+            loop = asyncio.new_event_loop()
+            loop.set_debug(runtime == "asyncio-debug")
+        asyncio.set_event_loop(loop)
+        seconds = asyncio_workloads.WORKLOADS[workload](loop, n)
+        loop.close()
+    return {"workload": workload, "runtime": runtime, "n": n, "seconds": round(seconds, 4),
+            "per_sec": round(n / seconds), **extra}
+
+
+# -- parent side -------------------------------------------------------------------------
+def measure(runtime: str, workload: str, n: int, repeat: int) -> dict[str, Any]:
+    """The fastest of ``repeat`` child runs (or an error record)."""
+    best: dict[str, Any] | None = None
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for _ in range(repeat):
+        child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
+                               capture_output=True, text=True, env=env, timeout=600)
+        if child.returncode != 0:
+            lines = child.stderr.strip().splitlines() or ["no output"]
+            return {"workload": workload, "runtime": runtime, "n": n, "error": lines[-1]}
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        if best is None or result["seconds"] < best["seconds"]:
+            best = result
+    assert best is not None
+    return best
+
+
+def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list[str]) -> None:
+    def per_sec(workload: str, runtime: str) -> float | None:
+        r = results.get((workload, runtime))
+        return r.get("per_sec") if r else None
+
+    print("\nthroughput ratios (higher = first one faster):")
+    for workload in workloads:
+        ours = per_sec(workload, "loopscope")
+        if ours is None:
+            continue
+        parts = []
+        for peer in ("twisted", "asyncio", "asyncio-debug", "uvloop"):
+            theirs = per_sec(workload, peer)
+            if theirs:
+                parts.append(f"ours/{peer} {ours / theirs:.2f}x")
+        traced = per_sec(workload, "loopscope-traced")
+        if traced:
+            parts.append(f"traced/untraced {traced / ours:.2f}x")
+        print(f"  {workload:9} " + ", ".join(parts))
+    print("\ntargets (issue 2):")
+    for workload, ours, peer, target in RATIOS:
+        a, b = per_sec(workload, ours), per_sec(workload, peer)
+        if workload in workloads and a and b:
+            verdict = "met" if a / b >= target else "NOT met"
+            print(f"  {workload:9} {ours}/{peer} {a / b:.2f}x (target >= {target}x): {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one tenth of the sizes")
+    parser.add_argument("--only", choices=sorted(SIZES), action="append",
+                        help="run only this workload (repeatable)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement, fastest kept")
+    parser.add_argument("--runtime", choices=RUNTIMES, action="append",
+                        help="run only this runtime (repeatable)")
+    parser.add_argument("--child", nargs=3, metavar=("RUNTIME", "WORKLOAD", "N"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        runtime, workload, n = args.child
+        print(json.dumps(run_child(runtime, workload, int(n))))
+        return 0
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    workloads = args.only or list(SIZES)
+    runtimes = args.runtime or RUNTIMES
+    for runtime in runtimes:
+        reason = unavailable(runtime)
+        if reason:
+            print(f"# skipping {runtime}: {reason}", flush=True)
+    runtimes = [r for r in runtimes if not unavailable(r)]
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    for workload in workloads:
+        n = SIZES[workload] // (10 if args.quick else 1)
+        for runtime in runtimes:
+            result = measure(runtime, workload, n, args.repeat)
+            results[(workload, runtime)] = result
+            print(json.dumps(result), flush=True)
+    print_ratios(results, workloads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

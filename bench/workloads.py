@@ -1,0 +1,153 @@
+"""The benchmark workloads, written once against Twisted's API.
+
+Each function takes the modules that provide ``reactor``, ``defer`` and
+``protocol`` (loopscope's or Twisted's: they share the API), runs the
+workload on a reactor that has never run, and returns the seconds it took,
+measured inside the running loop (reactor start-up excluded).  A reactor runs
+once per process, so each call happens in its own child process.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from types import ModuleType
+from typing import Any
+
+MESSAGE = b"x" * 64
+
+
+def _run(reactor: Any) -> None:
+    reactor.run(installSignalHandlers=False)
+
+
+def timers(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int) -> float:
+    """``n`` callLater(0) scheduled at once; time until the last one ran."""
+    left = n
+    t0 = t1 = 0.0
+
+    def tick() -> None:
+        nonlocal left, t1
+        left -= 1
+        if not left:
+            t1 = perf_counter()
+            reactor.stop()
+
+    def start() -> None:
+        nonlocal t0
+        call_later = reactor.callLater
+        t0 = perf_counter()
+        for _ in range(n):
+            call_later(0, tick)
+
+    reactor.callWhenRunning(start)
+    _run(reactor)
+    assert left == 0
+    return t1 - t0
+
+
+def chain(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int) -> float:
+    """One callLater(0) that reschedules itself ``n`` times (one per iteration)."""
+    left = n
+    t0 = t1 = 0.0
+    call_later = reactor.callLater
+
+    def step() -> None:
+        nonlocal left, t1
+        left -= 1
+        if left:
+            call_later(0, step)
+        else:
+            t1 = perf_counter()
+            reactor.stop()
+
+    def start() -> None:
+        nonlocal t0
+        t0 = perf_counter()
+        call_later(0, step)
+
+    reactor.callWhenRunning(start)
+    _run(reactor)
+    assert left == 0
+    return t1 - t0
+
+
+def deferred(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int) -> float:
+    """``n`` Deferreds, each with 10 callbacks, fired."""
+    elapsed = 0.0
+    results = []
+
+    def inc(x: int) -> int:
+        return x + 1
+
+    def start() -> None:
+        nonlocal elapsed
+        Deferred = defer.Deferred
+        t0 = perf_counter()
+        for _ in range(n):
+            d = Deferred()
+            for _ in range(10):
+                d.addCallback(inc)
+            d.callback(0)
+        elapsed = perf_counter() - t0
+        d.addCallback(results.append)
+        reactor.stop()
+
+    reactor.callWhenRunning(start)
+    _run(reactor)
+    assert results == [10]
+    return elapsed
+
+
+def echo(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int, clients: int = 50) -> float:
+    """``clients`` TCP clients ping-pong 64 bytes with an echo server, ``n`` round trips in all."""
+    trips_each = n // clients
+    finished = 0
+    t0 = t1 = 0.0
+
+    class Echo(protocol.Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    class Client(protocol.Protocol):
+        def connectionMade(self) -> None:
+            self.left = trips_each
+            self.pending = len(MESSAGE)
+            self.transport.write(MESSAGE)
+
+        def dataReceived(self, data: bytes) -> None:
+            self.pending -= len(data)
+            if self.pending:
+                return
+            self.left -= 1
+            if self.left:
+                self.pending = len(MESSAGE)
+                self.transport.write(MESSAGE)
+            else:
+                self.transport.loseConnection()
+
+        def connectionLost(self, reason: Any) -> None:
+            nonlocal finished, t1
+            finished += 1
+            if finished == clients:
+                t1 = perf_counter()
+                reactor.stop()
+
+    server_factory = protocol.Factory()
+    server_factory.protocol = Echo
+    client_factory = protocol.ClientFactory()
+    client_factory.protocol = Client
+
+    def start() -> None:
+        nonlocal t0
+        port = reactor.listenTCP(0, server_factory, interface="127.0.0.1").getHost().port
+        t0 = perf_counter()
+        for _ in range(clients):
+            reactor.connectTCP("127.0.0.1", port, client_factory)
+
+    reactor.callWhenRunning(start)
+    _run(reactor)
+    assert finished == clients
+    return t1 - t0
+
+
+WORKLOADS = {"timers": timers, "chain": chain, "deferred": deferred, "echo": echo}
