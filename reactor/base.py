@@ -214,10 +214,12 @@ class _Waker:
 
     def wakeUp(self) -> None:
         """Make the next (or current) selector wait return at once."""
+        if self._write_fd < 0:
+            return  # closed with its reactor: nothing to wake
         try:
             os.write(self._write_fd, self._poke)
         except OSError:
-            pass  # full (already poked) or closed (reactor gone): nothing to wake
+            pass  # full: the loop is already poked
 
     def doRead(self) -> None:
         try:
@@ -232,9 +234,13 @@ class _Waker:
         return "-waker-"
 
     def close(self) -> None:
-        os.close(self._read_fd)
-        if self._write_fd != self._read_fd:
-            os.close(self._write_fd)
+        """Close the fds; later wakeUp calls (a late thread) do nothing, and
+        never write to an fd number the OS has handed to someone else."""
+        read_fd, write_fd = self._read_fd, self._write_fd
+        self._read_fd = self._write_fd = -1
+        os.close(read_fd)
+        if write_fd != read_fd:
+            os.close(write_fd)
 
 
 class Reactor:
@@ -284,10 +290,19 @@ class Reactor:
         return _monotonic()
 
     def run(self, installSignalHandlers: bool = True) -> None:
-        """Fire startup, run the loop until ``stop()`` or ``crash()``."""
+        """Fire startup, run the loop until ``stop()`` or ``crash()``.
+
+        Exceptions in callbacks are logged and the loop goes on, but
+        KeyboardInterrupt and SystemExit (``sys.exit()`` in a callback) leave
+        ``run()`` as they would any Python function; the reactor is then
+        crashed, so it may be run again.
+        """
         self.startRunning(installSignalHandlers=installSignalHandlers)
         try:
             self.mainLoop()
+        except BaseException:
+            self.crash()
+            raise
         finally:
             self._restore_signal_handlers()
 

@@ -399,3 +399,23 @@ def test_call_user_reports_and_propagates(loop: Reactor, probe) -> None:
         loop._call_user("timer", None, lambda: 1 / 0)
     ends = names(probe.events, "call_end")
     assert ends[0] == ("call_end", None) and isinstance(ends[1][1], ZeroDivisionError)
+
+
+def test_system_exit_in_a_callback_leaves_run_and_the_reactor_can_run_again(loop: Reactor) -> None:
+    import sys
+
+    loop.callLater(0, sys.exit, 3)
+    with pytest.raises(SystemExit):
+        run(loop)
+    assert not loop.running
+    seen = []
+    loop.callWhenRunning(seen.append, "again")
+    loop.callLater(0, loop.stop)
+    run(loop)
+    assert seen == ["again"]
+
+
+def test_call_from_thread_after_close_is_harmless() -> None:
+    r = Reactor()
+    r._close()
+    r.callFromThread(print)  # no write to a closed (or reused) fd number
