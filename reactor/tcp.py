@@ -1,0 +1,775 @@
+"""TCP for the reactor: listening ports, outgoing connectors, and the
+connection transport that moves bytes between a socket and a protocol.
+
+Every object here is a descriptor the reactor polls.  They set
+``_reports_own_calls`` so the loop calls ``doRead``/``doWrite`` directly and
+they report the user code they run (``Echo.dataReceived``, not
+``Connection.doRead``) through ``reactor._call_user`` themselves.
+
+Port, Connector and Connection are written for any stream socket family;
+``reactor.unix`` reuses them for Unix sockets by overriding how sockets are
+made and how addresses are named.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from reactor import _instrument, defer, error
+from reactor.interfaces import IHalfCloseableProtocol
+from reactor.failure import Failure
+from reactor.protocol import Protocol
+
+log = logging.getLogger("reactor")
+
+RECV_SIZE = 65536
+"""Bytes asked of the kernel per read: big enough that a fast sender is
+drained in few calls, small enough not to waste memory per connection."""
+
+HIGH_WATER = 65536
+"""Buffered outgoing bytes above which a registered streaming producer is paused."""
+
+LOW_WATER = 16384
+"""Buffered outgoing bytes at or below which a paused producer is resumed,
+before the buffer runs dry, so the socket never waits for the producer."""
+
+ACCEPTS_PER_READ = 128
+"""Connections accepted per readiness of a listening socket, so a flood of
+connects cannot starve the rest of the loop."""
+
+
+@dataclass(frozen=True)
+class IPv4Address:
+    """An IPv4 endpoint as Twisted names it: ``IPv4Address('TCP', host, port)``."""
+
+    type: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class IPv6Address:
+    """An IPv6 endpoint: ``IPv6Address('TCP', host, port)``."""
+
+    type: str
+    host: str
+    port: int
+
+
+def tcp_address(sockaddr: Any) -> IPv4Address | IPv6Address:
+    """The address object for a socket address returned by the socket module."""
+    if len(sockaddr) == 4:
+        return IPv6Address("TCP", sockaddr[0], sockaddr[1])
+    return IPv4Address("TCP", sockaddr[0], sockaddr[1])
+
+
+def _family_of(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _is_ip_literal(host: str) -> bool:
+    """Whether ``host`` needs no name lookup (a lookup would block the loop)."""
+    try:
+        socket.inet_pton(_family_of(host), host)
+    except OSError:
+        return False
+    return True
+
+
+def connect_error(err: int) -> Exception:
+    """The Twisted exception for a failed connect() with errno ``err``."""
+    return error.getConnectError((err, os.strerror(err)))
+
+
+def _name(f: Callable[..., Any]) -> str:
+    return getattr(f, "__qualname__", repr(f))
+
+
+class Connection:
+    """A connected stream socket as a transport for one protocol.
+
+    Writes go straight to the socket while nothing is queued; the rest waits
+    in a bytearray (cheap to append to and to consume from the front) until
+    the socket is writable.  ``loseConnection`` closes only once that buffer
+    is flushed; ``abortConnection`` drops it and resets the connection.
+    """
+
+    _reports_own_calls = True
+    _trace_id = None
+
+    producer: Any = None
+    streamingProducer = False
+    producerPaused = False
+    disconnecting = False
+    disconnected = False
+    _aborting = False
+    _reading = False
+    _writing = False
+    _read_closed = False
+    _write_disconnecting = False
+    _write_disconnected = False
+
+    def __init__(self, reactor: Any, sock: socket.socket, role: str, host: Any, peer: Any,
+                 connector: "Connector | None" = None) -> None:
+        self.reactor = reactor
+        self.socket = sock
+        self.fileno = sock.fileno
+        self._fd = sock.fileno()
+        self._role = role
+        self._host = host
+        self._peer = peer
+        self.connector = connector
+        self.protocol: Any = None
+        self.connected = True
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._buffer = bytearray()
+        self._call_user = reactor._call_user
+
+    def __repr__(self) -> str:
+        return f"<{type(self.protocol).__name__} #{self._fd} {self._role} peer={self._peer}>"
+
+    def logPrefix(self) -> str:
+        """Log lines about this transport are prefixed with its protocol's name."""
+        return type(self.protocol).__name__
+
+    def _start(self, protocol: Any) -> None:
+        """Attach ``protocol``, start reading and tell the protocol it is connected."""
+        self.protocol = protocol
+        probe = _instrument.probe
+        if probe is not None:
+            probe.connection_opened(self, self._fd, self._role, self._host, self._peer)
+        self.startReading()
+        self._call("read", protocol.makeConnection, self)
+
+    def _call(self, kind: str, f: Callable[..., Any], *args: Any) -> None:
+        """Run user code; if it raises, log it and drop the connection with
+        that failure, as Twisted does for an exception escaping dataReceived."""
+        try:
+            self._call_user(kind, self, f, *args)
+        except Exception as exc:
+            log.error("Unhandled error in %s on %r", _name(f), self, exc_info=True)
+            self.connectionLost(Failure(exc))
+
+    # -- reading -----------------------------------------------------------------
+    def startReading(self) -> None:
+        """Poll the socket for incoming data."""
+        if not self._reading:
+            self._reading = True
+            self.reactor.addReader(self)
+
+    def stopReading(self) -> None:
+        """Stop polling for incoming data (the kernel buffers, then the peer waits)."""
+        if self._reading:
+            self._reading = False
+            self.reactor.removeReader(self)
+
+    def doRead(self) -> None:
+        """The socket is readable: hand what arrived to the protocol."""
+        if not self._reading:
+            return
+        try:
+            data = self.socket.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.connectionLost(Failure(error.ConnectionLost(str(exc))))
+            return
+        if data:
+            self.bytes_in += len(data)
+            self._call("read", self.protocol.dataReceived, data)
+        else:
+            self._read_eof()
+
+    def _read_eof(self) -> None:
+        """The peer closed its side.  A half-closeable protocol (one providing
+        IHalfCloseableProtocol) keeps the connection open to finish writing;
+        any other protocol sees the connection end cleanly."""
+        if not IHalfCloseableProtocol.providedBy(self.protocol):
+            self.connectionLost(Failure(error.ConnectionDone()))
+            return
+        self._read_closed = True
+        self.stopReading()
+        self._call("read", self.protocol.readConnectionLost)
+
+    # -- the transport as a producer (the protocol's flow control) ----------------
+    def pauseProducing(self) -> None:
+        """Stop reading, so that a slow consumer slows the peer down."""
+        self.stopReading()
+
+    def resumeProducing(self) -> None:
+        """Read again after pauseProducing (not once the read side is closed)."""
+        if self.connected and not self.disconnecting and not self._read_closed:
+            self.startReading()
+
+    def stopProducing(self) -> None:
+        """A consumer wants no more data at all: close the connection."""
+        self.loseConnection()
+
+    # -- writing -----------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send ``data``, buffering what the socket will not take right now."""
+        if isinstance(data, str):
+            raise TypeError("Data must be bytes, not str")
+        if not self.connected or self._write_disconnected or not data:
+            return
+        buf = self._buffer
+        if not buf and not self._writing:
+            try:
+                sent = self.socket.send(data)
+            except OSError:
+                # Would block, or the connection is broken: doWrite retries and
+                # reports a broken connection from the loop, not from inside
+                # the caller's write().
+                sent = 0
+            self.bytes_out += sent
+            if sent == len(data):
+                if self.producer is not None and not self.streamingProducer:
+                    self.startWriting()  # a pull producer is asked for more by doWrite
+                return
+            buf += memoryview(data)[sent:]
+        else:
+            buf += data
+        self.startWriting()
+        if (len(buf) > HIGH_WATER and self.streamingProducer and not self.producerPaused
+                and self.producer is not None):
+            self.producerPaused = True
+            self.producer.pauseProducing()
+
+    def writeSequence(self, iovec: list[bytes]) -> None:
+        """Send several byte strings, in order, as one write."""
+        self.write(b"".join(iovec))
+
+    def startWriting(self) -> None:
+        """Poll the socket for writability (there is something to flush or do)."""
+        if not self._writing:
+            self._writing = True
+            self.reactor.addWriter(self)
+
+    def stopWriting(self) -> None:
+        """Stop polling for writability."""
+        if self._writing:
+            self._writing = False
+            self.reactor.removeWriter(self)
+
+    def doWrite(self) -> None:
+        """The socket is writable: flush the buffer, then do what was waiting
+        for it to empty (feed a producer, close, or shut down the write side)."""
+        if not self._writing:
+            return
+        buf = self._buffer
+        if buf:
+            try:
+                sent = self.socket.send(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.connectionLost(Failure(error.ConnectionLost(str(exc))))
+                return
+            del buf[:sent]
+            self.bytes_out += sent
+            if buf:
+                if self.producerPaused and len(buf) <= LOW_WATER:
+                    self.producerPaused = False
+                    self._call("write", self.producer.resumeProducing)
+                return
+        self.stopWriting()
+        producer = self.producer
+        if producer is not None and (not self.streamingProducer or self.producerPaused):
+            self.producerPaused = False
+            self._call("write", producer.resumeProducing)
+        elif self.disconnecting:
+            self.connectionLost(Failure(error.ConnectionDone()))
+        elif self._write_disconnecting and not self._write_disconnected:
+            self._write_disconnected = True
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            if IHalfCloseableProtocol.providedBy(self.protocol):
+                self._call("write", self.protocol.writeConnectionLost)
+
+    # -- the transport as a consumer ---------------------------------------------
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Let ``producer`` feed this transport without outrunning the peer.
+
+        A streaming (push) producer is paused while more than HIGH_WATER bytes
+        are buffered and resumed once LOW_WATER is reached; a pull producer's
+        ``resumeProducing`` is called each time the buffer empties."""
+        if self.producer is not None:
+            raise RuntimeError(
+                f"Cannot register producer {producer!r}, because producer "
+                f"{self.producer!r} was never unregistered.")
+        if self.disconnected:
+            producer.stopProducing()
+            return
+        self.producer = producer
+        self.streamingProducer = bool(streaming)
+        self.producerPaused = False
+        if not streaming:
+            producer.resumeProducing()
+
+    def unregisterProducer(self) -> None:
+        """Forget the producer; a pending loseConnection can now complete."""
+        self.producer = None
+        self.producerPaused = False
+        if self.connected and self.disconnecting:
+            self.startWriting()
+
+    # -- closing -------------------------------------------------------------------
+    def loseConnection(self) -> None:
+        """Close once everything written so far has been sent; no more reads."""
+        if self.connected and not self.disconnecting:
+            self.disconnecting = True
+            self.stopReading()
+            self.startWriting()
+
+    def loseWriteConnection(self) -> None:
+        """Half-close: flush, then send EOF, while still reading the peer."""
+        self._write_disconnecting = True
+        self.startWriting()
+
+    def abortConnection(self) -> None:
+        """Close now: drop buffered data and reset the connection.  The
+        protocol hears ConnectionAborted on the next loop iteration, not from
+        inside this call."""
+        if self.disconnected or self._aborting:
+            return
+        self._aborting = True
+        self._write_disconnected = True
+        self.stopReading()
+        self.stopWriting()
+        self.reactor.callLater(0, self.connectionLost, Failure(error.ConnectionAborted()))
+
+    def connectionLost(self, reason: Failure) -> None:
+        """Tear down: unregister, close the socket, stop the producer, then
+        tell the protocol (and the client connector) why.  Safe to call twice."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        self.connected = False
+        self.stopReading()
+        self.stopWriting()
+        self._close_socket(orderly=not self._aborting)
+        producer = self.producer
+        if producer is not None:
+            self.producer = None
+            self._call_quietly(producer.stopProducing)
+        probe = _instrument.probe
+        if probe is not None:
+            probe.connection_closed(self, self._fd, reason, self.bytes_in, self.bytes_out)
+        self._call_quietly(self.protocol.connectionLost, reason)
+        if self.connector is not None:
+            self.connector._connection_lost(self, reason)
+
+    def _call_quietly(self, f: Callable[..., Any], *args: Any) -> None:
+        """Run user code during teardown: an exception is logged, nothing more."""
+        try:
+            self._call_user("read", self, f, *args)
+        except Exception:
+            log.error("Unhandled error in %s on %r", _name(f), self, exc_info=True)
+
+    def _close_socket(self, orderly: bool) -> None:
+        sock = self.socket
+        try:
+            if orderly:
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                # Linger 0 makes close() send a reset instead of a FIN.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        sock.close()
+
+    # -- addresses -----------------------------------------------------------------
+    def getPeer(self) -> Any:
+        """The other end's address."""
+        return self._peer
+
+    def getHost(self) -> Any:
+        """This end's address."""
+        return self._host
+
+    def getHandle(self) -> socket.socket:
+        """The underlying socket."""
+        return self.socket
+
+
+class TCPConnection(Connection):
+    """A TCP connection: Nagle's algorithm off by default (as asyncio does),
+    since an event-loop program writes whole messages and wants them sent now."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setTcpNoDelay(True)
+
+    def getTcpNoDelay(self) -> bool:
+        return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
+
+    def getTcpKeepAlive(self) -> bool:
+        return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(enabled))
+
+
+class Port:
+    """A listening socket that accepts connections and gives each a protocol
+    from the factory."""
+
+    _reports_own_calls = True
+    _trace_id = None
+    transport_class: type[Connection] = TCPConnection
+    connected = False
+
+    def __init__(self, reactor: Any, port: int, factory: Any, backlog: int = 50,
+                 interface: str = "") -> None:
+        self.reactor = reactor
+        self.port = port
+        self.factory = factory
+        self.backlog = backlog
+        self.interface = interface
+        self.socket: socket.socket | None = None
+        self._host: Any = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self.factory).__name__} on {self._host or self.port}>"
+
+    def logPrefix(self) -> str:
+        return type(self.factory).__name__
+
+    def _make_socket(self) -> socket.socket:
+        """Create and bind the listening socket (raises OSError)."""
+        sock = socket.socket(_family_of(self.interface), socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.interface, self.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _address(self, sockaddr: Any) -> Any:
+        return tcp_address(sockaddr)
+
+    def startListening(self) -> None:
+        """Bind, listen and start accepting; CannotListenError if the address
+        is taken or not ours."""
+        try:
+            sock = self._make_socket()
+        except OSError as exc:
+            raise error.CannotListenError(self.interface, self.port, exc) from exc
+        try:
+            sock.listen(self.backlog)
+        except OSError as exc:
+            sock.close()
+            raise error.CannotListenError(self.interface, self.port, exc) from exc
+        sock.setblocking(False)
+        self.socket = sock
+        self.fileno = sock.fileno
+        self._host = self._address(sock.getsockname())
+        self.factory.doStart()
+        self.connected = True
+        self.reactor.addReader(self)
+
+    def doRead(self) -> None:
+        """Accept the waiting connections (a bounded number per readiness)."""
+        for _ in range(ACCEPTS_PER_READ):
+            if not self.connected:
+                return  # a buildProtocol stopped listening
+            try:
+                sock, sockaddr = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                # Out of descriptors or memory: leave the rest in the backlog
+                # until the loop comes round again.
+                log.error("%r could not accept a connection: %s", self, exc)
+                return
+            self._accepted(sock, sockaddr)
+
+    def _accepted(self, sock: socket.socket, sockaddr: Any) -> None:
+        sock.setblocking(False)
+        peer = self._address(sockaddr)
+        try:
+            protocol = self.reactor._call_user("read", self, self.factory.buildProtocol, peer)
+        except Exception:
+            log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
+                      exc_info=True)
+            protocol = None
+        if protocol is None:
+            sock.close()
+            return
+        transport = self.transport_class(self.reactor, sock, "server", self._host, peer)
+        transport._start(protocol)
+
+    def stopListening(self) -> defer.Deferred:
+        """Stop accepting and close the socket now (so the port can be reused
+        at once); the returned Deferred has already fired."""
+        self._stop()
+        return defer.succeed(None)
+
+    loseConnection = stopListening
+
+    def connectionLost(self, reason: Any) -> None:
+        """The reactor is shutting down with this port still open."""
+        self._stop()
+
+    def _stop(self) -> None:
+        if not self.connected:
+            return
+        self.connected = False
+        self.reactor.removeReader(self)
+        self.socket.close()
+        self.factory.doStop()
+
+    def getHost(self) -> Any:
+        """The address the port is bound to (with the real port if 0 was asked)."""
+        return self._host
+
+
+class _Attempt:
+    """One connection attempt: a socket waiting for a non-blocking connect()."""
+
+    _reports_own_calls = True
+    _trace_id = None
+
+    def __init__(self, connector: "Connector") -> None:
+        self.connector = connector
+        self.reactor = connector.reactor
+        self.socket: socket.socket | None = None
+        self._done = False
+        self._writing = False
+
+    def __repr__(self) -> str:
+        return f"<connecting to {self.connector.getDestination()}>"
+
+    def logPrefix(self) -> str:
+        return type(self.connector.factory).__name__
+
+    def start(self, sockaddr: Any) -> None:
+        """Begin connecting to ``sockaddr``; a failure to even start is
+        reported from the loop (next iteration), never from inside connect()."""
+        if self._done:
+            return
+        try:
+            sock = self.connector._make_socket(sockaddr)
+        except OSError as exc:
+            self.reactor.callLater(0, self.fail, error.getConnectError(exc))
+            return
+        self.socket = sock
+        self.fileno = sock.fileno
+        err = sock.connect_ex(sockaddr)
+        if err in (0, errno.EINPROGRESS):
+            self._writing = True
+            self.reactor.addWriter(self)
+        else:
+            self.reactor.callLater(0, self.fail, connect_error(err))
+
+    def resolve_then_start(self, host: str, port: int) -> None:
+        """Look ``host`` up in a pool thread (a lookup can block for seconds),
+        then connect from the loop.  IPv4, as Twisted's connectTCP does."""
+
+        def lookup() -> None:
+            try:
+                ip = socket.gethostbyname(host)
+            except OSError as exc:
+                self.reactor.callFromThread(self.fail, error.getConnectError(exc))
+            else:
+                self.reactor.callFromThread(self.start, (ip, port))
+
+        self.reactor.callInThread(lookup)
+
+    def doWrite(self) -> None:
+        """connect() finished: succeeded, or failed with the socket's error."""
+        if self._done:
+            return
+        err = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.fail(connect_error(err))
+            return
+        try:
+            peer = self.connector._address(self.socket.getpeername())
+            host = self.connector._address(self.socket.getsockname())
+        except OSError as exc:
+            self.fail(connect_error(exc.errno or errno.ENOTCONN))
+            return
+        self._done = True
+        self._unregister()
+        self.connector._connected(self, self.socket, host, peer)
+
+    def fail(self, exc: Exception) -> None:
+        """Give up: close the socket and tell the connector (timeout, refusal,
+        stopConnecting)."""
+        if self._done:
+            return
+        self._done = True
+        self._unregister()
+        if self.socket is not None:
+            self.socket.close()
+        self.connector._failed(self, Failure(exc))
+
+    def connectionLost(self, reason: Any) -> None:
+        """The reactor is shutting down mid-attempt."""
+        self.fail(error.ConnectError(None, reason.getErrorMessage()))
+
+    def _unregister(self) -> None:
+        if self._writing:
+            self._writing = False
+            self.reactor.removeWriter(self)
+
+
+class Connector:
+    """Connects a ClientFactory to a TCP address, and can do so again.
+
+    ``state`` is ``"disconnected"``, ``"connecting"`` or ``"connected"``.  A
+    factory reconnects by calling ``connector.connect()`` from
+    clientConnectionFailed/clientConnectionLost."""
+
+    transport_class: type[Connection] = TCPConnection
+
+    def __init__(self, reactor: Any, host: str, port: int, factory: Any,
+                 timeout: float | None = 30, bindAddress: Any = None) -> None:
+        self.reactor = reactor
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.timeout = timeout
+        self.bindAddress = bindAddress
+        self.state = "disconnected"
+        self.transport: Any = None
+        self._timeout_call: Any = None
+        self._factory_started = False
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} to {self.getDestination()} {self.state}>"
+
+    def _make_socket(self, sockaddr: Any) -> socket.socket:
+        sock = socket.socket(_family_of(sockaddr[0]), socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if self.bindAddress is not None:
+                sock.bind(self.bindAddress)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _address(self, sockaddr: Any) -> Any:
+        return tcp_address(sockaddr)
+
+    def _begin(self, attempt: _Attempt) -> None:
+        """Start ``attempt`` towards this connector's destination."""
+        if _is_ip_literal(self.host):
+            attempt.start((self.host, self.port))
+        else:
+            attempt.resolve_then_start(self.host, self.port)
+
+    def connect(self) -> None:
+        """Start a connection attempt (the factory hears startedConnecting now,
+        then either buildProtocol or clientConnectionFailed)."""
+        if self.state != "disconnected":
+            raise RuntimeError(f"can't connect in state {self.state!r}")
+        self.state = "connecting"
+        if not self._factory_started:
+            self.factory.doStart()
+            self._factory_started = True
+        attempt = _Attempt(self)
+        self.transport = attempt
+        self._begin(attempt)
+        if self.timeout is not None:
+            self._timeout_call = self.reactor.callLater(
+                self.timeout, attempt.fail, error.TimeoutError())
+        self.factory.startedConnecting(self)
+
+    def stopConnecting(self) -> None:
+        """Abort the attempt in progress (clientConnectionFailed with UserError)."""
+        if self.state != "connecting":
+            raise error.NotConnectingError("we're not trying to connect")
+        self.transport.fail(error.UserError())
+
+    def disconnect(self) -> None:
+        """Abort the attempt, or close the connection, whichever there is."""
+        if self.state == "connecting":
+            self.stopConnecting()
+        elif self.state == "connected":
+            self.transport.loseConnection()
+
+    def getDestination(self) -> Any:
+        """Where this connector connects to, as given (not resolved)."""
+        return IPv4Address("TCP", self.host, self.port)
+
+    def _cancel_timeout(self) -> None:
+        call = self._timeout_call
+        self._timeout_call = None
+        if call is not None and call.active():
+            call.cancel()
+
+    def _connected(self, attempt: _Attempt, sock: socket.socket, host: Any, peer: Any) -> None:
+        """The attempt succeeded: build the protocol and start the transport."""
+        self._cancel_timeout()
+        self.state = "connected"
+        try:
+            protocol = self.reactor._call_user("write", attempt, self.factory.buildProtocol, peer)
+        except Exception as exc:
+            log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
+                      exc_info=True)
+            sock.close()
+            self._failed(attempt, Failure(exc))
+            return
+        transport = self.transport_class(self.reactor, sock, "client", host, peer, connector=self)
+        self.transport = transport
+        if protocol is None:
+            # Refused by the factory: the connection is closed cleanly at once,
+            # which the factory hears as clientConnectionLost.
+            transport._start(Protocol())
+            transport.loseConnection()
+        else:
+            transport._start(protocol)
+
+    def _failed(self, attempt: _Attempt, reason: Failure) -> None:
+        self._cancel_timeout()
+        self.transport = None
+        self.state = "disconnected"
+        self._tell_factory(attempt, self.factory.clientConnectionFailed, reason)
+
+    def _connection_lost(self, transport: Connection, reason: Failure) -> None:
+        self.state = "disconnected"
+        self._tell_factory(transport, self.factory.clientConnectionLost, reason)
+
+    def _tell_factory(self, source: Any, f: Callable[..., Any], reason: Failure) -> None:
+        """Report the outcome; unless the factory reconnected, it is no longer in use."""
+        try:
+            self.reactor._call_user("write", source, f, self, reason)
+        except Exception:
+            log.error("Unhandled error in %s", _name(f), exc_info=True)
+        if self.state == "disconnected" and self._factory_started:
+            self._factory_started = False
+            self.factory.doStop()
+
+
+def listen_tcp(reactor: Any, port: int, factory: Any, backlog: int = 50,
+               interface: str = "") -> Port:
+    """reactor.listenTCP: start listening and return the Port."""
+    p = Port(reactor, port, factory, backlog, interface)
+    p.startListening()
+    return p
+
+
+def connect_tcp(reactor: Any, host: str, port: int, factory: Any, timeout: float | None = 30,
+                bindAddress: Any = None) -> Connector:
+    """reactor.connectTCP: start connecting and return the Connector."""
+    c = Connector(reactor, host, port, factory, timeout, bindAddress)
+    c.connect()
+    return c

@@ -1,0 +1,610 @@
+"""TCP transports, ports and connectors over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import pytest
+from twisted.internet.address import IPv4Address as TwistedIPv4Address
+
+from reactor import Reactor, defer, error, protocol, tcp
+from reactor.failure import Failure
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Recorder(protocol.Protocol):
+    """Collects everything that happens to it; ``lost`` fires once it is
+    disconnected, ``reason`` being why (a Failure given to callback() would
+    turn the Deferred into an errback, hence the separate attribute)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.events: list[str] = []
+        self.made = defer.Deferred()
+        self.lost = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.events.append("made")
+        self.made.callback(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.events.append("lost")
+        self.reason = reason
+        self.lost.callback(None)
+
+
+class Server(protocol.Factory):
+    """Hands out ``protocol_class`` instances and keeps them in ``built``; the
+    Deferred ``first`` fires with the first one."""
+
+    def __init__(self, protocol_class: type = Recorder) -> None:
+        self.protocol = protocol_class
+        self.built: list[Any] = []
+        self.first = defer.Deferred()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        p = protocol.Factory.buildProtocol(self, addr)
+        p.addr = addr
+        self.built.append(p)
+        if len(self.built) == 1:
+            self.first.callback(p)
+        return p
+
+
+class Client(protocol.ClientFactory):
+    """Records what the connector reports; ``failed``/``lost`` fire when it
+    reports that, ``reason`` being the failure."""
+
+    def __init__(self, protocol_class: type = Recorder) -> None:
+        self.protocol = protocol_class
+        self.built: list[Any] = []
+        self.events: list[str] = []
+        self.failed = defer.Deferred()
+        self.lost = defer.Deferred()
+
+    def startedConnecting(self, connector: Any) -> None:
+        self.events.append("startedConnecting")
+
+    def buildProtocol(self, addr: Any) -> Any:
+        self.events.append("buildProtocol")
+        p = protocol.ClientFactory.buildProtocol(self, addr)
+        self.built.append(p)
+        return p
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        self.events.append("clientConnectionFailed")
+        self.reason = reason
+        self.failed.callback(None)
+
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+        self.events.append("clientConnectionLost")
+        self.reason = reason
+        self.lost.callback(None)
+
+
+def reason_of(run_until: Any, who: Any, event: str = "lost") -> Failure:
+    """Wait for ``who``'s ``lost`` (or ``failed``) Deferred; return the reason."""
+    run_until(getattr(who, event))
+    return who.reason
+
+
+def listen(loop: Reactor, factory: Any) -> Any:
+    return loop.listenTCP(0, factory, interface="127.0.0.1")
+
+
+def connected_pair(loop: Reactor, run_until: Any, server_protocol: type = Recorder,
+                   client_protocol: type = Recorder) -> tuple[Any, Any, Any]:
+    """A server and a client protocol connected over loopback, and the port."""
+    server = Server(server_protocol)
+    port = listen(loop, server)
+    client = Client(client_protocol)
+    loop.connectTCP("127.0.0.1", port.getHost().port, client)
+    s = run_until(server.first)
+    while not client.built:
+        loop.iterate(0.01)
+    run_until(client.built[0].made)
+    return s, client.built[0], port
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (just released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_connect_accept_and_addresses(loop: Reactor, run_until: Any) -> None:
+    s, c, port = connected_pair(loop, run_until)
+    run_until(c.made)
+    host = port.getHost()
+    assert (host.type, host.host) == ("TCP", "127.0.0.1") and host.port > 0
+    # Same fields and repr as Twisted's address type.
+    assert repr(host) == repr(TwistedIPv4Address("TCP", "127.0.0.1", host.port))
+    assert c.transport.getPeer() == host == s.transport.getHost()
+    assert c.transport.getHost() == s.transport.getPeer() == s.addr
+    assert s.factory.built == [s] and s.connected and c.connected
+    assert s.events == c.events == ["made"]
+    assert c.transport.getTcpNoDelay() is True
+    c.transport.setTcpNoDelay(False)
+    assert c.transport.getTcpNoDelay() is False
+    c.transport.setTcpKeepAlive(True)
+    assert c.transport.getTcpKeepAlive() is True
+
+
+def test_write_and_writeSequence_keep_order_and_loseConnection_flushes(
+        loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    expected = bytearray()
+    for i in range(200):
+        piece = bytes([i % 251]) * (i * 97)
+        if i % 3:
+            c.transport.write(piece)
+        else:
+            c.transport.writeSequence([piece, b"|", piece[:5]])
+            piece = piece + b"|" + piece[:5]
+        expected += piece
+    big = bytes(range(256)) * 16384  # 4 MiB: far more than the socket takes at once
+    c.transport.write(big)
+    expected += big
+    c.transport.loseConnection()
+    c.transport.write(b"after loseConnection, still sent")
+    expected += b"after loseConnection, still sent"
+    reason = reason_of(run_until, s)
+    assert reason.check(error.ConnectionDone)
+    assert bytes(s.data) == bytes(expected)
+    assert reason_of(run_until, c).check(error.ConnectionDone)
+    assert not c.transport.connected and c.transport.disconnected
+
+
+def test_write_rejects_str(loop: Reactor, run_until: Any) -> None:
+    _, c, _ = connected_pair(loop, run_until)
+    with pytest.raises(TypeError):
+        c.transport.write("text")
+
+
+def test_peer_close_is_connection_done(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    s.transport.write(b"bye")
+    s.transport.loseConnection()
+    assert reason_of(run_until, c).check(error.ConnectionDone)
+    assert bytes(c.data) == b"bye"
+    assert c.events == ["made", "lost"]
+
+
+def test_abortConnection_drops_buffer_and_resets(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    c.transport.write(b"x" * (8 << 20))
+    c.transport.abortConnection()
+    assert c.events == ["made"]  # told on the next iteration, not inside abortConnection
+    c.transport.abortConnection()  # a second abort is harmless
+    reason = reason_of(run_until, c)
+    assert reason.check(error.ConnectionAborted)
+    assert reason_of(run_until, s).check(error.ConnectionLost)
+    assert len(s.data) < 8 << 20
+
+
+class HalfCloseServer(Recorder):
+    """Answers once the client has finished sending (EOF), then closes."""
+
+    def readConnectionLost(self) -> None:
+        self.events.append("readConnectionLost")
+        self.transport.write(b"reply to " + bytes(self.data))
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        self.events.append("writeConnectionLost")
+
+
+class HalfCloseClient(Recorder):
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.transport.write(b"request")
+        self.transport.loseWriteConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.events.append("data")
+        super().dataReceived(data)
+
+    def readConnectionLost(self) -> None:
+        self.events.append("readConnectionLost")
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        self.events.append("writeConnectionLost")
+
+
+def test_half_close(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until, HalfCloseServer, HalfCloseClient)
+    assert reason_of(run_until, c).check(error.ConnectionDone)
+    assert reason_of(run_until, s).check(error.ConnectionDone)
+    assert bytes(c.data) == b"reply to request"
+    assert s.events == ["made", "readConnectionLost", "lost"]
+    assert c.events[:2] == ["made", "writeConnectionLost"]
+    assert c.events[-2:] == ["readConnectionLost", "lost"]
+
+
+def test_loseWriteConnection_to_plain_protocol_ends_it_cleanly(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until, Recorder, HalfCloseClient)
+    assert reason_of(run_until, s).check(error.ConnectionDone)
+    assert bytes(s.data) == b"request"
+
+
+def test_connection_refused(loop: Reactor, run_until: Any) -> None:
+    client = Client()
+    connector = loop.connectTCP("127.0.0.1", closed_port(), client)
+    assert connector.state == "connecting"
+    assert client.events == ["startedConnecting"]
+    reason = reason_of(run_until, client, "failed")
+    assert reason.check(error.ConnectionRefusedError)
+    assert client.events == ["startedConnecting", "clientConnectionFailed"]
+    assert connector.state == "disconnected" and client.numPorts == 0
+
+
+def full_backlog_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A listening socket that never accepts, its backlog filled so further
+    connects hang in SYN_SENT (the kernel drops their SYNs)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    filler = socket.create_connection(server.getsockname(), timeout=2)
+    return server, [filler]
+
+
+def test_connect_timeout(loop: Reactor, run_until: Any) -> None:
+    server, fillers = full_backlog_listener()
+    try:
+        client = Client()
+        connector = loop.connectTCP("127.0.0.1", server.getsockname()[1], client, timeout=0.3)
+        reason = reason_of(run_until, client, "failed")
+        assert reason.check(error.TimeoutError)
+        assert connector.state == "disconnected" and client.built == []
+    finally:
+        for s in [server, *fillers]:
+            s.close()
+
+
+def test_stopConnecting_and_disconnect(loop: Reactor, run_until: Any) -> None:
+    server, fillers = full_backlog_listener()
+    try:
+        client = Client()
+        connector = loop.connectTCP("127.0.0.1", server.getsockname()[1], client, timeout=None)
+        loop.iterate(0.05)
+        assert connector.state == "connecting"
+        connector.disconnect()
+        reason = reason_of(run_until, client, "failed")
+        assert reason.check(error.UserError)
+        with pytest.raises(error.NotConnectingError):
+            connector.stopConnecting()
+        assert connector.getDestination() == tcp.IPv4Address(
+            "TCP", "127.0.0.1", server.getsockname()[1])
+    finally:
+        for s in [server, *fillers]:
+            s.close()
+
+
+def test_connector_reconnects_and_disconnects(loop: Reactor, run_until: Any) -> None:
+    server = Server()
+    port = listen(loop, server)
+    client = Client()
+    connector = loop.connectTCP("127.0.0.1", port.getHost().port, client)
+    first = run_until(server.first)
+    assert connector.state == "connected"
+    with pytest.raises(RuntimeError):
+        connector.connect()
+    connector.disconnect()
+    assert reason_of(run_until, client).check(error.ConnectionDone)
+    assert reason_of(run_until, first).check(error.ConnectionDone)
+    assert connector.state == "disconnected"
+    client.lost = defer.Deferred()
+    connector.connect()
+    while len(server.built) < 2:
+        loop.iterate(0.01)
+    assert len(client.built) == 2
+
+
+def test_connect_by_name_resolves_off_the_loop(loop: Reactor, run_until: Any) -> None:
+    server = Server()
+    port = listen(loop, server)
+    client = Client()
+    loop.connectTCP("localhost", port.getHost().port, client)
+    s = run_until(server.first)
+    assert s.addr.host == "127.0.0.1"
+
+
+def test_unknown_host_fails(loop: Reactor, run_until: Any) -> None:
+    client = Client()
+    loop.connectTCP("no-such-host.invalid", 80, client)
+    assert reason_of(run_until, client, "failed").check(error.ConnectError)
+
+
+def test_ipv6_loopback(loop: Reactor, run_until: Any) -> None:
+    server = Server()
+    port = loop.listenTCP(0, server, interface="::1")
+    client = Client()
+    loop.connectTCP("::1", port.getHost().port, client)
+    s = run_until(server.first)
+    assert isinstance(port.getHost(), tcp.IPv6Address)
+    assert s.transport.getHost() == port.getHost()
+
+
+def test_buildProtocol_None_refuses(loop: Reactor, run_until: Any) -> None:
+    class Refuse(protocol.Factory):
+        def buildProtocol(self, addr: Any) -> None:
+            return None
+
+    port = listen(loop, Refuse())
+    client = Client()
+    loop.connectTCP("127.0.0.1", port.getHost().port, client)
+    while not client.built:
+        loop.iterate(0.01)
+    assert reason_of(run_until, client.built[0]).check(error.ConnectionDone)
+
+
+def test_client_factory_refusing_closes_and_reports_lost(loop: Reactor, run_until: Any) -> None:
+    class Refuse(Client):
+        def buildProtocol(self, addr: Any) -> None:
+            return None
+
+    server = Server()
+    port = listen(loop, server)
+    client = Refuse()
+    loop.connectTCP("127.0.0.1", port.getHost().port, client)
+    assert reason_of(run_until, client).check(error.ConnectionDone)
+    assert reason_of(run_until, run_until(server.first)).check(error.ConnectionDone)
+
+
+def test_exception_in_dataReceived_drops_the_connection(
+        loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    class Boom(Recorder):
+        def dataReceived(self, data: bytes) -> None:
+            raise ValueError("bad input")
+
+    s, c, _ = connected_pair(loop, run_until, Boom)
+    c.transport.write(b"hello")
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        reason = reason_of(run_until, s)
+    assert reason.check(ValueError) and reason.getErrorMessage() == "bad input"
+    assert "Boom.dataReceived" in caplog.text and "ValueError: bad input" in caplog.text
+    assert reason_of(run_until, c).check(error.ConnectionDone)
+
+
+def test_exception_in_connectionLost_is_logged(
+        loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    class Boom(Recorder):
+        def connectionLost(self, reason: Failure) -> None:
+            super().connectionLost(reason)
+            raise RuntimeError("teardown")
+
+    s, c, _ = connected_pair(loop, run_until, Boom)
+    c.transport.loseConnection()
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        reason_of(run_until, s)
+    assert "RuntimeError: teardown" in caplog.text
+    assert s.transport.disconnected
+
+
+def test_transport_pause_and_resume_reading(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    s.transport.pauseProducing()
+    c.transport.write(b"held back")
+    for _ in range(5):
+        loop.iterate(0.01)
+    assert s.data == b""
+    s.transport.resumeProducing()
+    while s.data != b"held back":
+        loop.iterate(0.01)
+
+
+class StreamingProducer:
+    """Writes ``chunk`` on every loop turn while not paused, until ``total``."""
+
+    def __init__(self, loop: Reactor, transport: Any, chunk: int, total: int) -> None:
+        self.loop, self.transport, self.chunk, self.total = loop, transport, chunk, total
+        self.sent = 0
+        self.paused = False
+        self.pauses = 0
+        self.resumes = 0
+        self.max_buffered = 0
+        self.done = defer.Deferred()
+        transport.registerProducer(self, True)
+        loop.callLater(0, self.produce)
+
+    def produce(self) -> None:
+        if self.paused or self.sent >= self.total:
+            return
+        data = bytes([(self.sent // self.chunk) % 256]) * self.chunk
+        self.transport.write(data)
+        self.sent += len(data)
+        self.max_buffered = max(self.max_buffered, len(self.transport._buffer))
+        if self.sent >= self.total:
+            self.transport.unregisterProducer()
+            self.transport.loseConnection()
+            self.done.callback(None)
+        else:
+            self.loop.callLater(0, self.produce)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resumeProducing(self) -> None:
+        self.resumes += 1
+        self.paused = False
+        self.loop.callLater(0, self.produce)
+
+    def stopProducing(self) -> None:
+        self.paused = True
+
+
+def test_streaming_producer_is_paused_by_a_slow_reader(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    c.transport.pauseProducing()  # the client reads nothing for now
+    chunk, total = 16384, 32 << 20
+    producer = StreamingProducer(loop, s.transport, chunk, total)
+    while not producer.paused:
+        loop.iterate(0.001)
+    for _ in range(20):  # the reader still does not read: nothing more is produced
+        loop.iterate(0.005)
+    assert producer.paused and producer.sent < total
+    assert len(s.transport._buffer) <= tcp.HIGH_WATER + chunk
+    c.transport.resumeProducing()
+    assert reason_of(run_until, c).check(error.ConnectionDone)
+    assert producer.pauses >= 1 and producer.resumes >= 1
+    assert producer.max_buffered <= tcp.HIGH_WATER + chunk
+    assert len(c.data) == total
+    expected = b"".join(bytes([i % 256]) * chunk for i in range(total // chunk))
+    assert c.data == expected
+
+
+class PullProducer:
+    """Writes one numbered line each time it is asked, ``count`` times."""
+
+    def __init__(self, transport: Any, count: int) -> None:
+        self.transport, self.count, self.asked = transport, count, 0
+        self.stopped = False
+
+    def resumeProducing(self) -> None:
+        self.asked += 1
+        if self.asked > self.count:
+            self.transport.unregisterProducer()
+            return
+        self.transport.write(b"line %d\n" % self.asked)
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+
+
+def test_pull_producer_and_loseConnection_waits_for_it(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    producer = PullProducer(s.transport, 50)
+    s.transport.registerProducer(producer, False)
+    with pytest.raises(RuntimeError):
+        s.transport.registerProducer(producer, False)
+    s.transport.loseConnection()  # completes only after the producer unregisters
+    assert reason_of(run_until, c).check(error.ConnectionDone)
+    assert c.data == b"".join(b"line %d\n" % i for i in range(1, 51))
+    assert producer.asked == 51 and not producer.stopped
+
+
+def test_connection_loss_stops_the_producer(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    producer = PullProducer(s.transport, 10**9)
+    s.transport.registerProducer(producer, False)
+    c.transport.abortConnection()
+    reason_of(run_until, s)
+    assert producer.stopped
+    late = PullProducer(s.transport, 1)
+    s.transport.registerProducer(late, True)  # registering on a dead transport stops it at once
+    assert late.stopped
+
+
+class CountingFactory(protocol.Factory):
+    protocol = Recorder
+
+    def __init__(self) -> None:
+        self.starts = 0
+        self.stops = 0
+
+    def startFactory(self) -> None:
+        self.starts += 1
+
+    def stopFactory(self) -> None:
+        self.stops += 1
+
+
+def test_factory_start_stop_counting_and_stopListening(loop: Reactor, run_until: Any) -> None:
+    factory = CountingFactory()
+    p1 = listen(loop, factory)
+    p2 = listen(loop, factory)
+    assert (factory.starts, factory.stops, factory.numPorts) == (1, 0, 2)
+    with pytest.raises(error.CannotListenError):
+        loop.listenTCP(p1.getHost().port, factory, interface="127.0.0.1")
+    assert factory.numPorts == 2
+    assert run_until(p1.stopListening()) is None
+    assert (factory.starts, factory.stops) == (1, 0)
+    run_until(p2.stopListening())
+    run_until(p2.stopListening())  # stopping twice is harmless
+    assert (factory.starts, factory.stops, factory.numPorts) == (1, 1, 0)
+    client = Client()
+    loop.connectTCP("127.0.0.1", p1.getHost().port, client)  # the port really closed
+    assert reason_of(run_until, client, "failed").check(error.ConnectionRefusedError)
+
+
+def test_shutdown_closes_connections_ports_and_factories(loop: Reactor, run_until: Any) -> None:
+    factory = CountingFactory()
+    port = listen(loop, factory)
+    client = Client()
+    loop.connectTCP("127.0.0.1", port.getHost().port, client)
+    while not client.built or not factory.numPorts:
+        loop.iterate(0.01)
+    run_until(client.built[0].made)
+    loop.callLater(0, loop.stop)
+    loop.run(installSignalHandlers=False)
+    assert client.built[0].lost.called
+    assert factory.stops == 1 and not port.connected
+    assert client.events[-1] == "clientConnectionLost" and client.numPorts == 0
+
+
+class Hangup(protocol.Protocol):
+    def connectionMade(self) -> None:
+        self.transport.loseConnection()
+
+
+def test_reconnecting_client_factory_retries_until_stopped(loop: Reactor, run_until: Any) -> None:
+    server = Server(Hangup)
+    port = listen(loop, server)
+    done = defer.Deferred()
+
+    class Again(protocol.ReconnectingClientFactory):
+        protocol = Recorder
+        initialDelay = 0.01
+        maxDelay = 0.05
+        clock = loop
+        losses = 0
+
+        def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+            self.losses += 1
+            if self.losses == 3:
+                self.stopTrying()
+                done.callback(connector)
+            protocol.ReconnectingClientFactory.clientConnectionLost(self, connector, reason)
+
+    factory = Again()
+    loop.connectTCP("127.0.0.1", port.getHost().port, factory)
+    connector = run_until(done)
+    for _ in range(10):
+        loop.iterate(0.01)
+    assert len(server.built) == 3 and factory.losses == 3
+    assert connector.state == "disconnected" and factory.numPorts == 0
+
+
+def test_reconnecting_client_factory_gives_up_after_maxRetries(loop: Reactor, run_until: Any) -> None:
+    failures: list[Failure] = []
+
+    class Again(protocol.ReconnectingClientFactory):
+        protocol = Recorder
+        initialDelay = 0.005
+        maxDelay = 0.02
+        maxRetries = 2
+        clock = loop
+
+        def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+            failures.append(reason)
+            protocol.ReconnectingClientFactory.clientConnectionFailed(self, connector, reason)
+
+    factory = Again()
+    loop.connectTCP("127.0.0.1", closed_port(), factory)
+    while len(failures) < 3:
+        loop.iterate(0.01)
+    for _ in range(10):
+        loop.iterate(0.01)
+    assert len(failures) == 3 and all(f.check(error.ConnectionRefusedError) for f in failures)
+    assert factory.retries == 3 and factory._callID is None
