@@ -1,0 +1,233 @@
+"""Message framing over a byte stream, as in ``twisted.protocols.basic``.
+
+TCP delivers bytes in arbitrary pieces: one read may hold half a line, or
+forty lines and a bit.  These protocols turn the stream back into messages:
+delimited lines (LineReceiver, LineOnlyReceiver) or length-prefixed strings
+(Int32StringReceiver and friends).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from reactor.protocol import Protocol
+
+
+class _PauseableMixin:
+    """Lets a framing protocol be paused as a producer: while paused it stops
+    reading and stops delivering messages already buffered."""
+
+    paused = False
+    transport: Any
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.transport.resumeProducing()
+        self.dataReceived(b"")
+
+    def stopProducing(self) -> None:
+        self.paused = True
+        self.transport.stopProducing()
+
+
+class LineReceiver(Protocol, _PauseableMixin):
+    """Splits the stream into lines ending in ``delimiter`` and calls
+    ``lineReceived`` for each; ``setRawMode`` switches to passing bytes through
+    to ``rawDataReceived`` (e.g. for a body after headers) and ``setLineMode``
+    back.
+
+    Lines are found by scanning forward from an offset into the buffer, so a
+    read holding many lines costs time linear in its size; the buffer is
+    trimmed once per read.  A line longer than ``MAX_LENGTH`` goes to
+    ``lineLengthExceeded`` (which by default drops the connection).
+    """
+
+    delimiter = b"\r\n"
+    MAX_LENGTH = 16384
+    line_mode = 1
+    _buffer = b""
+    _pos = 0
+    _busy = False
+
+    def clearLineBuffer(self) -> bytes:
+        """Drop and return the bytes received but not yet delivered."""
+        rest = self._buffer[self._pos:]
+        self._buffer = b""
+        self._pos = 0
+        return rest
+
+    def dataReceived(self, data: bytes) -> Any:
+        """Deliver every complete line (or the raw bytes) in what has arrived."""
+        self._buffer += data
+        if self._busy:
+            # Called from inside lineReceived/rawDataReceived (setLineMode with
+            # extra bytes): the outer loop delivers what was just appended.
+            return None
+        self._busy = True
+        try:
+            return self._deliver()
+        finally:
+            self._busy = False
+            if self._pos:
+                self._buffer = self._buffer[self._pos:]
+                self._pos = 0
+
+    def _deliver(self) -> Any:
+        while not self.paused:
+            buf = self._buffer
+            pos = self._pos
+            if pos >= len(buf):
+                return None
+            if self.line_mode:
+                delimiter = self.delimiter
+                end = buf.find(delimiter, pos)
+                if end < 0:
+                    if len(buf) - pos >= self.MAX_LENGTH + len(delimiter):
+                        return self.lineLengthExceeded(self.clearLineBuffer())
+                    return None
+                if end - pos > self.MAX_LENGTH:
+                    return self.lineLengthExceeded(self.clearLineBuffer())
+                self._pos = end + len(delimiter)
+                why = self.lineReceived(buf[pos:end])
+                if why or (self.transport is not None and self.transport.disconnecting):
+                    return why
+            else:
+                why = self.rawDataReceived(self.clearLineBuffer())
+                if why:
+                    return why
+        return None
+
+    def setLineMode(self, extra: bytes = b"") -> Any:
+        """Go back to delivering lines; ``extra`` is data to parse first."""
+        self.line_mode = 1
+        if extra:
+            return self.dataReceived(extra)
+        return None
+
+    def setRawMode(self) -> None:
+        """Pass all further bytes (including any already buffered) to rawDataReceived."""
+        self.line_mode = 0
+
+    def rawDataReceived(self, data: bytes) -> Any:
+        """Override to handle bytes received in raw mode."""
+        raise NotImplementedError
+
+    def lineReceived(self, line: bytes) -> Any:
+        """Override to handle one line (without its delimiter)."""
+        raise NotImplementedError
+
+    def sendLine(self, line: bytes) -> None:
+        """Write ``line`` followed by the delimiter."""
+        self.transport.write(line + self.delimiter)
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        """A line longer than MAX_LENGTH arrived (``line`` is it plus whatever
+        was buffered after it).  The default drops the connection."""
+        return self.transport.loseConnection()
+
+
+class LineOnlyReceiver(Protocol):
+    """A simpler, faster line protocol: lines only, no raw mode, no pausing."""
+
+    delimiter = b"\r\n"
+    MAX_LENGTH = 16384
+    _buffer = b""
+
+    def dataReceived(self, data: bytes) -> Any:
+        lines = (self._buffer + data).split(self.delimiter)
+        self._buffer = lines.pop()
+        for line in lines:
+            if self.transport.disconnecting:
+                return None
+            if len(line) > self.MAX_LENGTH:
+                return self.lineLengthExceeded(line)
+            self.lineReceived(line)
+        if len(self._buffer) > self.MAX_LENGTH:
+            return self.lineLengthExceeded(self._buffer)
+        return None
+
+    def lineReceived(self, line: bytes) -> Any:
+        """Override to handle one line (without its delimiter)."""
+        raise NotImplementedError
+
+    def sendLine(self, line: bytes) -> None:
+        """Write ``line`` followed by the delimiter."""
+        self.transport.writeSequence((line, self.delimiter))
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        """A line longer than MAX_LENGTH arrived; the default drops the connection."""
+        return self.transport.loseConnection()
+
+
+class StringTooLongError(AssertionError):
+    """sendString was given a string too long for the length prefix."""
+
+
+class IntNStringReceiver(Protocol, _PauseableMixin):
+    """Strings each preceded by their length as a big-endian unsigned integer
+    of ``prefixLength`` bytes (subclasses fix the width)."""
+
+    structFormat: str
+    prefixLength: int
+    MAX_LENGTH = 99999
+    _unprocessed = b""
+
+    def stringReceived(self, string: bytes) -> None:
+        """Override to handle one complete string."""
+        raise NotImplementedError
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        """A prefix announced more than MAX_LENGTH bytes; the default drops the connection."""
+        self.transport.loseConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        buf = self._unprocessed + data
+        offset = 0
+        prefix = self.prefixLength
+        fmt = self.structFormat
+        while len(buf) >= offset + prefix and not self.paused:
+            start = offset + prefix
+            (length,) = struct.unpack(fmt, buf[offset:start])
+            if length > self.MAX_LENGTH:
+                self._unprocessed = buf[offset:]
+                self.lengthLimitExceeded(length)
+                return
+            end = start + length
+            if len(buf) < end:
+                break
+            offset = end
+            self.stringReceived(buf[start:end])
+        self._unprocessed = buf[offset:]
+
+    def sendString(self, string: bytes) -> None:
+        """Write ``string`` with its length prefix."""
+        if len(string) >= 2 ** (8 * self.prefixLength):
+            raise StringTooLongError(
+                f"Try to send {len(string)} bytes whereas maximum is {2 ** (8 * self.prefixLength)}")
+        self.transport.write(struct.pack(self.structFormat, len(string)) + string)
+
+
+class Int32StringReceiver(IntNStringReceiver):
+    """Strings with a 4-byte length prefix."""
+
+    structFormat = "!I"
+    prefixLength = 4
+
+
+class Int16StringReceiver(IntNStringReceiver):
+    """Strings with a 2-byte length prefix."""
+
+    structFormat = "!H"
+    prefixLength = 2
+
+
+class Int8StringReceiver(IntNStringReceiver):
+    """Strings with a 1-byte length prefix."""
+
+    structFormat = "!B"
+    prefixLength = 1
