@@ -585,7 +585,8 @@ class _Attempt:
             try:
                 ip = socket.gethostbyname(host)
             except OSError as exc:
-                self.reactor.callFromThread(self.fail, error.getConnectError(exc))
+                reason = error.DNSLookupError(f"address {host!r} not found: {exc}")
+                self.reactor.callFromThread(self.fail, reason)
             else:
                 self.reactor.callFromThread(self.start, (ip, port))
 
@@ -609,7 +610,7 @@ class _Attempt:
         self._unregister()
         self.connector._connected(self, self.socket, host, peer)
 
-    def fail(self, exc: Exception) -> None:
+    def fail(self, exc: BaseException) -> None:
         """Give up: close the socket and tell the connector (timeout, refusal,
         stopConnecting)."""
         if self._done:

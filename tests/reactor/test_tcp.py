@@ -322,7 +322,9 @@ def test_connect_by_name_resolves_off_the_loop(loop: Reactor, run_until: Any) ->
 def test_unknown_host_fails(loop: Reactor, run_until: Any) -> None:
     client = Client()
     loop.connectTCP("no-such-host.invalid", 80, client)
-    assert reason_of(run_until, client, "failed").check(error.ConnectError)
+    reason = reason_of(run_until, client, "failed")
+    assert reason.check(error.DNSLookupError)
+    assert "no-such-host.invalid" in reason.getErrorMessage()
 
 
 def test_ipv6_loopback(loop: Reactor, run_until: Any) -> None:
