@@ -610,3 +610,46 @@ def test_reconnecting_client_factory_gives_up_after_maxRetries(loop: Reactor, ru
         loop.iterate(0.01)
     assert len(failures) == 3 and all(f.check(error.ConnectionRefusedError) for f in failures)
     assert factory.retries == 3 and factory._callID is None
+
+
+# -- Unix sockets share the machinery ---------------------------------------------
+def test_unix_socket_connection(loop: Reactor, run_until: Any, tmp_path: Any) -> None:
+    from twisted.internet.address import UNIXAddress as TwistedUNIXAddress
+
+    from reactor.unix import UNIXAddress
+
+    path = str(tmp_path / "sock")
+    server = Server()
+    port = loop.listenUNIX(path, server)
+    assert port.getHost() == UNIXAddress(path)
+    assert repr(port.getHost()) == repr(TwistedUNIXAddress(path))
+    with pytest.raises(error.CannotListenError):
+        loop.listenUNIX(path, server)
+    client = Client()
+    connector = loop.connectUNIX(path, client)
+    assert connector.getDestination() == UNIXAddress(path)
+    s = run_until(server.first)
+    while not client.built:
+        loop.iterate(0.01)
+    c = client.built[0]
+    assert c.transport.getPeer() == s.transport.getHost() == UNIXAddress(path)
+    assert c.transport.getHost() == s.transport.getPeer() == UNIXAddress(None)
+    c.transport.write(b"over a unix socket" * 10000)
+    c.transport.loseConnection()
+    assert reason_of(run_until, s).check(error.ConnectionDone)
+    assert s.data == b"over a unix socket" * 10000
+    assert reason_of(run_until, client).check(error.ConnectionDone)
+    run_until(port.stopListening())
+    assert not (tmp_path / "sock").exists()  # removed, so the path can be reused
+    again = Client()
+    loop.connectUNIX(path, again)
+    assert reason_of(run_until, again, "failed").check(error.ConnectError)
+
+
+def test_unix_connect_refused(loop: Reactor, run_until: Any, tmp_path: Any) -> None:
+    path = str(tmp_path / "not-listening")
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(path)  # the file exists, nobody listens
+        client = Client()
+        loop.connectUNIX(path, client)
+        assert reason_of(run_until, client, "failed").check(error.ConnectionRefusedError)
