@@ -142,8 +142,15 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             print(f"  {workload:9} {ours}/{peer} {a / b:.2f}x (target >= {target}x): {verdict}")
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Bad arguments: one line on stderr, exit 2 (no usage dump)."""
+        print(f"bench/run.py: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one tenth of the sizes")
     parser.add_argument("--only", choices=sorted(SIZES), action="append",
                         help="run only this workload (repeatable)")

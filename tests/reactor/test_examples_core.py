@@ -40,3 +40,27 @@ def test_threads_demo_keeps_ticking_while_the_thread_sleeps() -> None:
     assert "callInThread(build_dicts) result: 100 (on the reactor thread)" in out
     assert out.rstrip().endswith("reactor stopped")
     assert done.stderr == ""
+
+
+@pytest.mark.timeout(100)
+def test_bench_quick_prints_a_json_line_per_runtime_and_the_ratios() -> None:
+    import json
+
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "timers",
+                           "--runtime", "loopscope", "--runtime", "twisted"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [(r["workload"], r["runtime"], r["n"]) for r in records] == [
+        ("timers", "loopscope", 20000), ("timers", "twisted", 20000)]
+    assert all(r["seconds"] > 0 and r["per_sec"] > 0 for r in records)
+    assert any(line.strip().startswith("timers    ours/twisted") for line in lines)
+    assert any("loopscope/twisted" in line and "target >= 1.5x" in line for line in lines)
+
+
+def test_bench_rejects_an_unknown_workload_in_one_line() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--only", "nonsense"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "nonsense" in done.stderr
