@@ -163,7 +163,8 @@ class ReconnectingClientFactory(ClientFactory):
             self.retry()
 
     def retry(self, connector: Any = None) -> None:
-        """Schedule the next attempt after a grown delay, unless out of retries."""
+        """Schedule the next attempt after the current delay (``initialDelay``
+        the first time), then grow the delay for the one after."""
         if not self.continueTrying:
             return
         if connector is None:
@@ -174,7 +175,6 @@ class ReconnectingClientFactory(ClientFactory):
         if self.maxRetries is not None and self.retries > self.maxRetries:
             log.info("Abandoning %r after %d retries.", connector, self.maxRetries)
             return
-        self.delay = min(self.delay * self.factor, self.maxDelay)
         if self.jitter:
             self.delay = random.normalvariate(self.delay, self.delay * self.jitter)
         if self.clock is None:
@@ -187,6 +187,7 @@ class ReconnectingClientFactory(ClientFactory):
             connector.connect()
 
         self._callID = self.clock.callLater(self.delay, reconnect)
+        self.delay = min(self.delay * self.factor, self.maxDelay)
 
     def stopTrying(self) -> None:
         """Cancel the scheduled retry and any attempt in progress; retry no more."""
