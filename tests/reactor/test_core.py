@@ -419,3 +419,92 @@ def test_call_from_thread_after_close_is_harmless() -> None:
     r = Reactor()
     r._close()
     r.callFromThread(print)  # no write to a closed (or reused) fd number
+
+
+# -- the same scenario on Twisted and on this reactor ------------------------------------
+
+SCENARIO = """
+import sys
+
+if sys.argv[1] == "twisted":
+    from twisted.internet import defer, error, reactor, task
+else:
+    from reactor import defer, error, reactor, task
+
+seen = []
+log = seen.append
+reactor.addSystemEventTrigger("after", "startup", log, "after startup")
+reactor.addSystemEventTrigger("during", "startup", log, "during startup")
+reactor.addSystemEventTrigger("before", "startup", log, "before startup")
+reactor.callWhenRunning(log, "when running")
+
+
+def first():
+    log("first")
+    reactor.callLater(0, log, "scheduled by first")
+    reactor.stop()
+    try:
+        reactor.stop()
+    except error.ReactorNotRunning:
+        log("ReactorNotRunning on second stop")
+
+
+reactor.callLater(0, first)
+reactor.callLater(0, log, "second, same pass as stop")
+d = defer.Deferred()
+
+
+def before_shutdown():
+    log("before shutdown")
+    reactor.callLater(0.02, d.callback, None)
+    return d
+
+
+reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+reactor.addSystemEventTrigger("during", "shutdown", log, "during shutdown")
+reactor.addSystemEventTrigger("after", "shutdown", log, "after shutdown")
+c = reactor.callLater(5, log, "cancelled")
+c.cancel()
+for op in (c.cancel, lambda: c.reset(1)):
+    try:
+        op()
+    except error.AlreadyCancelled:
+        log("AlreadyCancelled")
+lc = task.LoopingCall(log, "loop")
+lc.start(10).addCallback(lambda _: log("loop stopped"))
+reactor.callWhenRunning(lc.stop)
+reactor.run(installSignalHandlers=False)
+log(f"running={reactor.running}")
+try:
+    reactor.run()
+except error.ReactorNotRestartable:
+    log("ReactorNotRestartable")
+try:
+    reactor.stop()
+except error.ReactorNotRunning:
+    log("ReactorNotRunning")
+print("\\n".join(seen))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_lifecycle_scenario_matches_twisted(tmp_path) -> None:
+    """Triggers, callWhenRunning, stop inside a pass, a Deferred-delayed shutdown,
+    cancel errors, LoopingCall stop and restart errors: same sequence as Twisted."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "scenario.py"
+    script.write_text(SCENARIO)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    outputs = {}
+    for which in ("twisted", "ours"):
+        done = subprocess.run([sys.executable, str(script), which], capture_output=True, text=True,
+                              env=env, timeout=30)
+        assert done.returncode == 0, done.stderr
+        outputs[which] = done.stdout.splitlines()
+    assert outputs["ours"] == outputs["twisted"]
+    assert "scheduled by first" in outputs["ours"]
