@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import selectors
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -402,8 +406,6 @@ def test_call_user_reports_and_propagates(loop: Reactor, probe) -> None:
 
 
 def test_system_exit_in_a_callback_leaves_run_and_the_reactor_can_run_again(loop: Reactor) -> None:
-    import sys
-
     loop.callLater(0, sys.exit, 3)
     with pytest.raises(SystemExit):
         run(loop)
@@ -491,11 +493,6 @@ print("\\n".join(seen))
 def test_lifecycle_scenario_matches_twisted(tmp_path) -> None:
     """Triggers, callWhenRunning, stop inside a pass, a Deferred-delayed shutdown,
     cancel errors, LoopingCall stop and restart errors: same sequence as Twisted."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = tmp_path / "scenario.py"
     script.write_text(SCENARIO)
     root = Path(__file__).resolve().parents[2]
