@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import orjson
 
-from tracer.reader import Warn, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
+from tracer.reader import Warn, decode, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
 
 #: Events between two snapshots of the state (bounds the work of one ``state_at``).
 CHECKPOINT_EVERY = 8192
@@ -562,7 +562,7 @@ class TraceModel:
 
     def event(self, i: int) -> dict:
         """The i-th event (header excluded), parsed from its stored line."""
-        return orjson.loads(self._data[self._offsets[i]:self._offsets[i + 1]])
+        return decode(self._data[self._offsets[i]:self._offsets[i + 1]])
 
     def raw(self, i: int) -> bytes:
         """The i-th event's line as stored (without the newline)."""

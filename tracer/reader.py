@@ -68,10 +68,52 @@ def read_header_line(f: IO[bytes], name: str) -> bytes:
     return line
 
 
+#: Field names of the compact (array) events, after the kind and in order (trace-format.md).
+ROW_FIELDS: dict[str, tuple[str, ...]] = {
+    "dcall": ("t", "d", "site", "dur", "depth", "eb", "fail"),
+    "timer": ("t", "id", "site", "fn", "due"),
+    "dnew": ("t", "d", "site"),
+    "dadd": ("t", "d", "cb", "eb"),
+    "dfire": ("t", "d", "fail"),
+}
+
+
+def event_from_row(row: list) -> dict | None:
+    """The object form of a compact event line, or None when the row is not one."""
+    kind = row[0] if row else None
+    if kind == "call" and len(row) == 9:
+        _, t, call_kind, site, dur, depth, x, lag, exc = row
+        event = {"t": t, "ev": "call", "kind": call_kind, "site": site, "dur": dur, "depth": depth}
+        if x is not None:
+            event["timer" if call_kind == "timer" else "fd"] = x
+        if lag is not None:
+            event["lag"] = lag
+        if exc is not None:
+            event["exc"] = exc
+        return event
+    if kind == "poll" and len(row) % 2 == 1:
+        return {"t": row[1], "ev": "poll", "wait": row[2],
+                "ready": [[row[i], row[i + 1]] for i in range(3, len(row), 2)]}
+    fields = ROW_FIELDS.get(kind) if isinstance(kind, str) else None
+    if fields is None or len(row) != len(fields) + 1:
+        return None
+    event = dict(zip(fields, row[1:]))
+    event["ev"] = kind
+    return event
+
+
+def decode(line: bytes) -> object:
+    """Parse a line into an event dict (compact rows become objects); raises on bad JSON."""
+    event = orjson.loads(line)
+    if isinstance(event, list):
+        return event_from_row(event)
+    return event
+
+
 def parse_event(line: bytes, lineno: int, warn: Warn) -> dict | None:
     """Parse one event line; a bad line is reported (with its number) and gives None."""
     try:
-        event = orjson.loads(line)
+        event = decode(line)
     except orjson.JSONDecodeError:
         warn(f"line {lineno} is not valid JSON; skipped")
         return None

@@ -123,6 +123,8 @@ class Recorder:
         self._modules: dict[str, str] = {}
         self._previous: tuple[list, int] | None = None
         self._out: list[bytes] = []
+        self._rows: list[tuple] = []  # compact events waiting for one bulk orjson call
+        self._lines = 0
         self._lock = threading.Lock()
         self._closed = False
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -183,10 +185,13 @@ class Recorder:
         self._loop_sample(now)
         if final:
             self._previous = None
+        if self._rows:
+            self._flush_rows()
         if out:
             self._file.write(b"\n".join(out) + b"\n")
             self._file.flush()
-            self.written += len(out)
+            self.written += self._lines
+            self._lines = 0
             out.clear()
 
     def close(self) -> None:
@@ -206,7 +211,22 @@ class Recorder:
 
     # -- helpers -------------------------------------------------------------------
     def _emit(self, event: dict) -> None:
+        """Queue an object line (events that may hold application text)."""
+        if self._rows:
+            self._flush_rows()
         self._out.append(orjson.dumps(event))
+        self._lines += 1
+
+    def _flush_rows(self) -> None:
+        """Serialise the queued compact events with one orjson call, one line each.
+
+        Rows hold only numbers, booleans, null and the reactor's fixed kind names — never
+        application text and never a nested array — so ``],[`` occurs only between rows.
+        """
+        rows = self._rows
+        self._out.append(orjson.dumps(rows)[1:-1].replace(b"],[", b"]\n["))
+        self._lines += len(rows)
+        rows.clear()
 
     def _module_of(self, filename: str) -> str:
         """Module name for a source file (for scheduling sites, where only code is known)."""
@@ -284,40 +304,41 @@ class Recorder:
         _, t1, entry, depth, exc = item
         t0, kind, f, source = entry[:4]
         t = t1 - self.t0
-        ev = {"t": t, "ev": "call", "kind": kind, "site": self.fn_site(f, t), "dur": t1 - t0, "depth": depth}
+        site = self.fn_site(f, t)
+        x = lag = None
         if kind == "timer":
-            ev["timer"] = source._trace_id or 0
+            x = source._trace_id
             lag = max(t0 - int(source.time * 1e9), 0)
-            ev["lag"] = lag
             self._lag_sum += lag
             self._lag_n += 1
             if lag > self._lag_max:
                 self._lag_max = lag
         elif kind == "read" or kind == "write":
-            fd = self._fds.get(id(source))
-            if fd is not None:
-                ev["fd"] = fd
+            x = self._fds.get(id(source))
+        elif kind not in ("thread", "trigger"):
+            kind = "other"  # rows carry only known names (see _flush_rows)
         self._calls += 1
+        exc_name = type(exc).__name__ if exc is not None else None
+        self._rows.append(("call", t, kind, site, t1 - t0, depth, x, lag, exc_name))
         if exc is not None:
-            ev["exc"] = type(exc).__name__
-        self._emit(ev)
-        if exc is not None:
-            self._emit({"t": t, "ev": "error", "site": ev["site"], "kind": kind, "exc": ev["exc"],
+            self._emit({"t": t, "ev": "error", "site": site, "kind": kind, "exc": exc_name,
                         "msg": safe_text(exc), "stack": tb_frames(exc.__traceback__)})
 
     def _dcall(self, item: tuple) -> None:
         _, t1, entry, depth, failed = item
         t0, _kind, f, d, is_errback = entry
         t = t1 - self.t0
-        self._emit({"t": t, "ev": "dcall", "d": self.deferred_id(d), "site": self.fn_site(f, t),
-                    "dur": t1 - t0, "depth": depth, "eb": bool(is_errback), "fail": bool(failed)})
+        site = self.fn_site(f, t)
+        self._rows.append(("dcall", t, self.deferred_id(d), site, t1 - t0, depth, bool(is_errback),
+                           bool(failed)))
 
     def _timer(self, item: tuple) -> None:
         _, t, call, code, line = item
         t -= self.t0
         call._trace_id = tid = next(self._timer_ids)
-        self._emit({"t": t, "ev": "timer", "id": tid, "site": self.line_site(code, line, t),
-                    "fn": self.fn_site(call.func, t), "due": int(call.time * 1e9) - self.t0})
+        site = self.line_site(code, line, t)
+        fn = self.fn_site(call.func, t)
+        self._rows.append(("timer", t, tid, site, fn, int(call.time * 1e9) - self.t0))
 
     def _tcancel(self, item: tuple) -> None:
         self._emit({"t": item[1] - self.t0, "ev": "tcancel", "id": item[2]._trace_id or 0})
@@ -331,17 +352,17 @@ class Recorder:
         sites[did] = site
         if len(sites) > DEFERRED_SITES_KEPT:
             del sites[next(iter(sites))]
-        self._emit({"t": t, "ev": "dnew", "d": did, "site": site})
+        self._rows.append(("dnew", t, did, site))
 
     def _dadd(self, item: tuple) -> None:
         _, t, d, cb, eb = item
         t -= self.t0
-        self._emit({"t": t, "ev": "dadd", "d": self.deferred_id(d), "cb": self.fn_site(cb, t),
-                    "eb": self.fn_site(eb, t)})
+        cb_site = self.fn_site(cb, t)
+        eb_site = self.fn_site(eb, t)
+        self._rows.append(("dadd", t, self.deferred_id(d), cb_site, eb_site))
 
     def _dfire(self, item: tuple) -> None:
-        self._emit({"t": item[1] - self.t0, "ev": "dfire", "d": self.deferred_id(item[2]),
-                    "fail": bool(item[3])})
+        self._rows.append(("dfire", item[1] - self.t0, self.deferred_id(item[2]), bool(item[3])))
 
     def _dchain(self, item: tuple) -> None:
         self._emit({"t": item[1] - self.t0, "ev": "dchain", "d": self.deferred_id(item[2]),
@@ -370,8 +391,10 @@ class Recorder:
         self._emit({"t": item[1] - self.t0, "ev": "fdrm", "fd": item[3], "mode": item[4]})
 
     def _poll(self, item: tuple) -> None:
-        self._emit({"t": item[1] - self.t0, "ev": "poll", "wait": item[2],
-                    "ready": [[fd, mask] for fd, mask in item[3]]})
+        row = ["poll", item[1] - self.t0, item[2]]
+        for fd, mask in item[3]:
+            row += (int(fd), int(mask))
+        self._rows.append(row)
 
     def _conn(self, item: tuple) -> None:
         _, t, transport, fd, role, host, peer = item

@@ -123,3 +123,17 @@ def test_read_header(tmp_path):
     assert read_header(write(tmp_path, HEADER))["pid"] == 1
     with pytest.raises(TraceError, match="is empty"):
         read_header(write(tmp_path, b"", "empty.jsonl"))
+
+
+def test_compact_rows_decode_to_the_object_form(tmp_path, capsys):
+    from tracer.reader import decode
+    assert decode(b'["call",9,"timer",4,7,0,17,3,null]') == {
+        "t": 9, "ev": "call", "kind": "timer", "site": 4, "dur": 7, "depth": 0, "timer": 17, "lag": 3}
+    assert decode(b'["call",9,"read",4,7,1,6,null,"ValueError"]') == {
+        "t": 9, "ev": "call", "kind": "read", "site": 4, "dur": 7, "depth": 1, "fd": 6, "exc": "ValueError"}
+    assert decode(b'["poll",5,100,6,1,7,2]') == {"t": 5, "ev": "poll", "wait": 100, "ready": [[6, 1], [7, 2]]}
+    assert decode(b'["dadd",5,1,2,0]') == {"t": 5, "ev": "dadd", "d": 1, "cb": 2, "eb": 0}
+    path = write(tmp_path, HEADER + b'["dfire",5]\n[["x"]]\n[]\n' + lines(*EVENTS))
+    assert main(["summary", "--json", path]) == 0
+    err = capsys.readouterr().err
+    assert all(f"line {n} is not a trace event; skipped" in err for n in (2, 3, 4))
