@@ -154,8 +154,11 @@ class Connection:
         try:
             self._call_user(kind, self, f, *args)
         except Exception as exc:
-            log.error("Unhandled error in %s on %r", _name(f), self, exc_info=True)
-            self.connectionLost(Failure(exc))
+            self._user_code_failed(f, exc)
+
+    def _user_code_failed(self, f: Callable[..., Any], exc: Exception) -> None:
+        log.error("Unhandled error in %s on %r", _name(f), self, exc_info=exc)
+        self.connectionLost(Failure(exc))
 
     # -- reading -----------------------------------------------------------------
     def startReading(self) -> None:
@@ -183,7 +186,11 @@ class Connection:
             return
         if data:
             self.bytes_in += len(data)
-            self._call("read", self.protocol.dataReceived, data)
+            received = self.protocol.dataReceived
+            try:  # _call() inlined: this is the hottest path of a busy server
+                self._call_user("read", self, received, data)
+            except Exception as exc:
+                self._user_code_failed(received, exc)
         else:
             self._read_eof()
 
