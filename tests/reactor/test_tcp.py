@@ -653,3 +653,48 @@ def test_unix_connect_refused(loop: Reactor, run_until: Any, tmp_path: Any) -> N
         client = Client()
         loop.connectUNIX(path, client)
         assert reason_of(run_until, client, "failed").check(error.ConnectionRefusedError)
+
+
+# -- what the tracer sees ------------------------------------------------------------
+def test_probe_sees_connections_and_the_protocol_methods(loop: Reactor, run_until: Any) -> None:
+    from reactor import _instrument
+
+    class Seen(_instrument.Probe):
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str, Any]] = []
+            self.opened: list[tuple[Any, int, str, Any, Any]] = []
+            self.closed: list[tuple[Any, int, Any, int, int]] = []
+
+        def call_begin(self, kind: str, f: Any, source: Any) -> None:
+            self.calls.append((kind, f.__qualname__, source))
+
+        def connection_opened(self, *args: Any) -> None:
+            self.opened.append(args)
+
+        def connection_closed(self, *args: Any) -> None:
+            self.closed.append(args)
+
+    probe = Seen()
+    _instrument.install(probe)
+    try:
+        s, c, port = connected_pair(loop, run_until)
+        c.transport.write(b"12345")
+        while s.data != b"12345":
+            loop.iterate(0.01)
+        s.transport.write(b"abc")
+        s.transport.loseConnection()
+        reason_of(run_until, c)
+    finally:
+        _instrument.uninstall()
+    assert ("read", "Server.buildProtocol", port) in probe.calls
+    assert [kind for kind, name, _ in probe.calls if name == "Client.buildProtocol"] == ["write"]
+    assert ("read", "Recorder.dataReceived", s.transport) in probe.calls
+    assert ("read", "Recorder.dataReceived", c.transport) in probe.calls
+    assert ("read", "Recorder.connectionLost", c.transport) in probe.calls
+    assert sorted(role for _, _, role, _, _ in probe.opened) == ["client", "server"]
+    for transport, fd, role, host, peer in probe.opened:
+        assert transport._trace_id is None and fd > 0
+        assert (host, peer) == (transport.getHost(), transport.getPeer())
+    closed = {t._role: (reason, n_in, n_out) for t, _, reason, n_in, n_out in probe.closed}
+    assert closed["server"][0].check(error.ConnectionDone) and closed["server"][1:] == (5, 3)
+    assert closed["client"][0].check(error.ConnectionDone) and closed["client"][1:] == (3, 5)
