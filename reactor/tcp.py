@@ -414,7 +414,10 @@ class TCPConnection(Connection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.setTcpNoDelay(True)
+        try:
+            self.setTcpNoDelay(True)
+        except OSError:
+            pass  # the peer may already have reset it; reading will say so
 
     def getTcpNoDelay(self) -> bool:
         return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
