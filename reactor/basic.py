@@ -22,15 +22,18 @@ class _PauseableMixin:
     transport: Any
 
     def pauseProducing(self) -> None:
+        """Stop reading and stop delivering."""
         self.paused = True
         self.transport.pauseProducing()
 
     def resumeProducing(self) -> None:
+        """Read again, and deliver what was held back while paused."""
         self.paused = False
         self.transport.resumeProducing()
         self.dataReceived(b"")
 
     def stopProducing(self) -> None:
+        """Deliver nothing more and close the connection."""
         self.paused = True
         self.transport.stopProducing()
 
@@ -139,6 +142,7 @@ class LineOnlyReceiver(Protocol):
     _buffer = b""
 
     def dataReceived(self, data: bytes) -> Any:
+        """Deliver every complete line; keep the incomplete tail."""
         lines = (self._buffer + data).split(self.delimiter)
         self._buffer = lines.pop()
         for line in lines:
@@ -186,6 +190,7 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
         self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
+        """Deliver every complete string; keep the incomplete tail."""
         buf = self._unprocessed + data
         offset = 0
         prefix = self.prefixLength

@@ -153,11 +153,13 @@ class ReconnectingClientFactory(ClientFactory):
     _callID: Any = None
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        """Try again later (subclasses that override this should call it)."""
         if self.continueTrying:
             self.connector = connector
             self.retry()
 
     def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+        """Reconnect later (subclasses that override this should call it)."""
         if self.continueTrying:
             self.connector = connector
             self.retry()

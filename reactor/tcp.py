@@ -420,15 +420,19 @@ class TCPConnection(Connection):
             pass  # the peer may already have reset it; reading will say so
 
     def getTcpNoDelay(self) -> bool:
+        """Whether small writes are sent at once (Nagle's algorithm off)."""
         return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
     def setTcpNoDelay(self, enabled: bool) -> None:
+        """Turn Nagle's algorithm off (True) or back on (False)."""
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
 
     def getTcpKeepAlive(self) -> bool:
+        """Whether the kernel probes an idle connection to detect a dead peer."""
         return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
 
     def setTcpKeepAlive(self, enabled: bool) -> None:
+        """Enable or disable keep-alive probes."""
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(enabled))
 
 
@@ -455,6 +459,7 @@ class Port:
         return f"<{type(self.factory).__name__} on {self._host or self.port}>"
 
     def logPrefix(self) -> str:
+        """Log lines about this port are prefixed with its factory's name."""
         return type(self.factory).__name__
 
     def _make_socket(self) -> socket.socket:
@@ -566,6 +571,7 @@ class _Attempt:
         return f"<connecting to {self.connector.getDestination()}>"
 
     def logPrefix(self) -> str:
+        """Log lines about this attempt are prefixed with its factory's name."""
         return type(self.connector.factory).__name__
 
     def start(self, sockaddr: Any) -> None:

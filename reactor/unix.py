@@ -90,6 +90,7 @@ class UNIXConnector(tcp.Connector):
         attempt.start(self.path)
 
     def getDestination(self) -> UNIXAddress:
+        """The socket path this connector connects to."""
         return UNIXAddress(self.path)
 
 

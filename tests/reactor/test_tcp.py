@@ -698,3 +698,34 @@ def test_probe_sees_connections_and_the_protocol_methods(loop: Reactor, run_unti
     closed = {t._role: (reason, n_in, n_out) for t, _, reason, n_in, n_out in probe.closed}
     assert closed["server"][0].check(error.ConnectionDone) and closed["server"][1:] == (5, 3)
     assert closed["client"][0].check(error.ConnectionDone) and closed["client"][1:] == (3, 5)
+
+
+def test_exception_in_buildProtocol_or_connectionMade(
+        loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    class BadFactory(protocol.Factory):
+        def buildProtocol(self, addr: Any) -> None:
+            raise KeyError("no protocol")
+
+    class BadStart(Recorder):
+        def connectionMade(self) -> None:
+            super().connectionMade()
+            raise RuntimeError("cannot start")
+
+    bad_factory = listen(loop, BadFactory())
+    bad_start = Server(BadStart)
+    bad_start_port = listen(loop, bad_start)
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        first = Client()
+        loop.connectTCP("127.0.0.1", bad_factory.getHost().port, first)
+        second = Client()
+        loop.connectTCP("127.0.0.1", bad_start_port.getHost().port, second)
+        # Each client sees its connection closed; each listening port carries on.
+        reason_of(run_until, first)
+        assert reason_of(run_until, run_until(bad_start.first)).check(RuntimeError)
+        reason_of(run_until, second)
+    assert "KeyError: 'no protocol'" in caplog.text and "RuntimeError: cannot start" in caplog.text
+    assert bad_factory.connected and bad_start_port.connected
+    third = Client()
+    loop.connectTCP("127.0.0.1", bad_start_port.getHost().port, third)
+    while len(bad_start.built) < 2:
+        loop.iterate(0.01)
