@@ -271,7 +271,7 @@ class StateBuilder:
         new._stalls = dict(self._stalls)
         new._waiters = dict(self._waiters)
         new._timers = dict(self._timers)
-        new._recent = {k: copy.copy(v) for k, v in self._recent.items()}
+        new._recent = dict(self._recent)  # values are never changed in place (see _dchain)
         new._finished_jobs = list(self._finished_jobs)
         return new
 
@@ -304,7 +304,10 @@ class StateBuilder:
         b = _bucket(dur)
         stats.hist[b] = stats.hist.get(b, 0) + 1
         if self.durations is not None:
-            self.durations.setdefault(site, array("q")).append(dur)
+            durations = self.durations.get(site)
+            if durations is None:
+                durations = self.durations[site] = array("q")
+            durations.append(dur)
         stall = self._stalls.pop((depth, start), None) if self._stalls else None
         if dur > self.threshold_ns:
             stats.blocking += 1
@@ -378,7 +381,9 @@ class StateBuilder:
         inner_info = s.pending_deferreds.get(inner)
         if inner_info is None or inner_info.fired_ns is not None:
             return  # inner already has its result: outer goes straight on
-        info = s.pending_deferreds.get(outer) or self._recent.pop(outer, None)
+        info = s.pending_deferreds.get(outer)
+        if info is None and outer in self._recent:
+            info = copy.copy(self._recent.pop(outer))  # snapshots share _recent's values
         if info is None:
             info = DeferredInfo(outer, 0, ev["t"], fired_ns=ev["t"])
         info.waiting_on = inner
@@ -517,16 +522,13 @@ class TraceModel:
         with open_trace(path) as f:
             model = cls(parse_header(read_header_line(f, path), path))
             total = os.fstat(f.fileno()).st_size
-            done = f.tell()
-            next_report = done
+            add = model._add
             for lineno, line in iter_lines(f, warn):
                 event = parse_event(line, lineno, warn)
                 if event is not None:
-                    model._add(event, line if line.endswith(b"\n") else line + b"\n")
-                done += len(line)
-                if progress is not None and done >= next_report:
-                    progress(done, total)
-                    next_report = done + (1 << 20)
+                    add(event, line + b"\n")
+                if progress is not None and lineno % 65536 == 0:
+                    progress(min(f.tell(), total), total)
             if progress is not None:
                 progress(total, total)
         return model

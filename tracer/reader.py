@@ -68,38 +68,68 @@ def read_header_line(f: IO[bytes], name: str) -> bytes:
     return line
 
 
-#: Field names of the compact (array) events, after the kind and in order (trace-format.md).
-ROW_FIELDS: dict[str, tuple[str, ...]] = {
-    "dcall": ("t", "d", "site", "dur", "depth", "eb", "fail"),
-    "timer": ("t", "id", "site", "fn", "due"),
-    "dnew": ("t", "d", "site"),
-    "dadd": ("t", "d", "cb", "eb"),
-    "dfire": ("t", "d", "fail"),
+def _call_row(row: list) -> dict:
+    _, t, kind, site, dur, depth, x, lag, exc = row
+    event = {"t": t, "ev": "call", "kind": kind, "site": site, "dur": dur, "depth": depth}
+    if x is not None:
+        event["timer" if kind == "timer" else "fd"] = x
+    if lag is not None:
+        event["lag"] = lag
+    if exc is not None:
+        event["exc"] = exc
+    return event
+
+
+def _dcall_row(row: list) -> dict:
+    _, t, d, site, dur, depth, eb, fail = row
+    return {"t": t, "ev": "dcall", "d": d, "site": site, "dur": dur, "depth": depth, "eb": eb, "fail": fail}
+
+
+def _timer_row(row: list) -> dict:
+    _, t, timer_id, site, fn, due = row
+    return {"t": t, "ev": "timer", "id": timer_id, "site": site, "fn": fn, "due": due}
+
+
+def _dnew_row(row: list) -> dict:
+    _, t, d, site = row
+    return {"t": t, "ev": "dnew", "d": d, "site": site}
+
+
+def _dadd_row(row: list) -> dict:
+    _, t, d, cb, eb = row
+    return {"t": t, "ev": "dadd", "d": d, "cb": cb, "eb": eb}
+
+
+def _dfire_row(row: list) -> dict:
+    _, t, d, fail = row
+    return {"t": t, "ev": "dfire", "d": d, "fail": fail}
+
+
+def _poll_row(row: list) -> dict:
+    if len(row) % 2 == 0:
+        raise ValueError("poll row with an odd number of ready values")
+    return {"t": row[1], "ev": "poll", "wait": row[2],
+            "ready": [[row[i], row[i + 1]] for i in range(3, len(row), 2)]}
+
+
+#: The compact (array) event forms, by kind (docs/trace-format.md, "Two line forms").
+_ROWS: dict[object, Callable[[list], dict]] = {
+    "call": _call_row, "dcall": _dcall_row, "timer": _timer_row, "dnew": _dnew_row,
+    "dadd": _dadd_row, "dfire": _dfire_row, "poll": _poll_row,
 }
 
 
 def event_from_row(row: list) -> dict | None:
     """The object form of a compact event line, or None when the row is not one."""
-    kind = row[0] if row else None
-    if kind == "call" and len(row) == 9:
-        _, t, call_kind, site, dur, depth, x, lag, exc = row
-        event = {"t": t, "ev": "call", "kind": call_kind, "site": site, "dur": dur, "depth": depth}
-        if x is not None:
-            event["timer" if call_kind == "timer" else "fd"] = x
-        if lag is not None:
-            event["lag"] = lag
-        if exc is not None:
-            event["exc"] = exc
-        return event
-    if kind == "poll" and len(row) % 2 == 1:
-        return {"t": row[1], "ev": "poll", "wait": row[2],
-                "ready": [[row[i], row[i + 1]] for i in range(3, len(row), 2)]}
-    fields = ROW_FIELDS.get(kind) if isinstance(kind, str) else None
-    if fields is None or len(row) != len(fields) + 1:
+    if not row or not isinstance(row[0], str):
         return None
-    event = dict(zip(fields, row[1:]))
-    event["ev"] = kind
-    return event
+    convert = _ROWS.get(row[0])
+    if convert is None:
+        return None
+    try:
+        return convert(row)
+    except (ValueError, IndexError):
+        return None
 
 
 def decode(line: bytes) -> object:
@@ -113,41 +143,48 @@ def decode(line: bytes) -> object:
 def parse_event(line: bytes, lineno: int, warn: Warn) -> dict | None:
     """Parse one event line; a bad line is reported (with its number) and gives None."""
     try:
-        event = decode(line)
+        event = orjson.loads(line)
     except orjson.JSONDecodeError:
         warn(f"line {lineno} is not valid JSON; skipped")
         return None
-    if not isinstance(event, dict) or not isinstance(event.get("ev"), str) or not isinstance(
-        event.get("t", 0), int
-    ):
+    if type(event) is list:
+        event = event_from_row(event)
+    if type(event) is not dict or type(event.get("ev")) is not str or type(event.get("t", 0)) is not int:
         warn(f"line {lineno} is not a trace event; skipped")
         return None
     return event
 
 
-def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2) -> Iterator[tuple[int, bytes]]:
+def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
+               chunk_size: int = 1 << 22) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line number, complete line)`` from ``f``'s current position.
 
-    A final line without its newline is a line still being written and is not yielded; an
-    over-long line is skipped with a warning, read in bounded pieces.
+    Reads in chunks (a trace has millions of short lines).  A final line without its newline
+    is a line still being written and is not yielded; a line longer than :data:`MAX_LINE` is
+    skipped with a warning, without being held in memory whole.
     """
     lineno = first_lineno
-    readline = f.readline
+    pending = b""
+    skipping = False  # inside an over-long line
     while True:
-        line = readline(MAX_LINE)
-        if not line:
+        chunk = f.read(chunk_size)
+        if not chunk:
             return
-        if not line.endswith(b"\n"):
-            if len(line) < MAX_LINE:
-                return  # partial last line
-            while line and not line.endswith(b"\n"):
-                line = readline(MAX_LINE)
-            warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+        data = pending + chunk if pending else chunk
+        lines = data.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if skipping:
+                skipping = False
+                warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+            elif len(line) > MAX_LINE:
+                warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+            elif line:
+                yield lineno, line
             lineno += 1
-            continue
-        if len(line) > 1:
-            yield lineno, line
-        lineno += 1
+        if len(pending) > MAX_LINE:
+            pending = b""
+            skipping = True
 
 
 def read_header(path: str) -> dict:
