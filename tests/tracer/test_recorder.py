@@ -104,3 +104,26 @@ def test_start_twice_is_refused_and_stop_is_idempotent(trace_path, tmp_path):
     _, events = events_of(trace_path)
     assert [e["ev"] for e in events] == ["end"]
     assert orjson.loads(trace_path.read_bytes().splitlines()[0])["threshold_ms"] == 50.0
+
+
+def sleepy(result):
+    time.sleep(0.35)
+    return result
+
+
+def test_watchdog_samples_a_stuck_callback_at_the_threshold_then_periodically(trace_path):
+    tracer.start(str(trace_path), threshold_ms=50)
+    d = defer.Deferred()
+    d.addCallback(sleepy)
+    d.callback(None)
+    tracer.stop()
+    _, events = events_of(trace_path)
+    stalls = [e for e in events if e["ev"] == "stall"]
+    [dcall] = [e for e in events if e["ev"] == "dcall"]
+    assert len(stalls) >= 2
+    assert all(s["since"] == dcall["t"] - dcall["dur"] and s["kind"] == "deferred" for s in stalls)
+    blocked = [s["blocked"] for s in stalls]
+    assert blocked == sorted(blocked) and blocked[0] >= 50_000_000
+    assert all(b - a >= 90_000_000 for a, b in zip(blocked, blocked[1:]))
+    assert stalls[0]["stack"][0][2] == "sleepy"  # from the callback's own frame inward
+    assert stalls[0]["stack"][-1][1] == sleepy.__code__.co_firstlineno + 1

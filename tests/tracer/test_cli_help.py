@@ -1,0 +1,31 @@
+"""Every command explains itself with --help, and usage mistakes are one line, exit 2."""
+
+import pytest
+
+from tracer.cli import main
+
+
+@pytest.mark.parametrize("command", ["run", "summary", "export", "replay", "live", "demo"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: loopscope {command}") and len(out.splitlines()) > 3
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(c in out for c in ["run", "summary", "export", "replay", "live", "demo"])
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["summary"], ["summary", "x", "--threshold", "-3"],
+                                  ["replay", "x", "--speed", "fast"]])
+def test_usage_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loopscope: error: ") and err.count("\n") == 1
