@@ -8,9 +8,15 @@ callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
 on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start), Twisted's
 default reactor, asyncio, asyncio debug mode and uvloop, where installed.
 
+``loopscope-probe-free`` is the same reactor with every instrumentation point
+compiled out (a copy of ``reactor/`` in a temporary directory where
+``_instrument.probe`` reads as ``None``): comparing its CPU time with the
+untraced run measures what the idle instrumentation costs (DESIGN.md: under 3%).
+
 Every (workload, runtime) runs in its own child process (a reactor cannot
-restart), ``--repeat`` times, keeping the fastest.  Output: one JSON line per
-workload x runtime, then the throughput ratios and the issue's targets.
+restart), ``--repeat`` times, keeping the fastest (and the least CPU time).  Output: one JSON line per
+workload x runtime (wall ``seconds`` of the workload, ``cpu_seconds`` of the
+child), then the throughput ratios and the issue's targets.
 """
 
 from __future__ import annotations
@@ -20,15 +26,18 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
-RUNTIMES = ["loopscope", "loopscope-traced", "twisted", "asyncio", "asyncio-debug", "uvloop"]
+RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "twisted", "asyncio",
+            "asyncio-debug", "uvloop"]
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
 RATIOS = [
     ("timers", "loopscope", "twisted", 1.5),
@@ -52,6 +61,13 @@ def unavailable(runtime: str) -> str | None:
 
 
 # -- child side: run one workload on one runtime --------------------------------------
+def timed(workload: Any, *args: Any) -> tuple[float, float]:
+    """The workload's own wall-clock measure, and the CPU time of the whole call."""
+    cpu0 = time.process_time()
+    seconds = workload(*args)
+    return seconds, time.process_time() - cpu0
+
+
 def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "bench"))
     extra: dict[str, Any] = {}
@@ -67,16 +83,16 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "bench.jsonl")
                 tracer.start(path)
-                seconds = workloads.WORKLOADS[workload](package.reactor, defer, protocol, n)
+                seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
                 tracer.stop()
                 extra["trace_bytes"] = os.path.getsize(path)
         else:
-            seconds = workloads.WORKLOADS[workload](package.reactor, defer, protocol, n)
+            seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
     elif runtime == "twisted":
         import workloads
         from twisted.internet import defer, protocol, reactor
 
-        seconds = workloads.WORKLOADS[workload](reactor, defer, protocol, n)
+        seconds, cpu = timed(workloads.WORKLOADS[workload], reactor, defer, protocol, n)
     else:
         import asyncio
 
@@ -91,17 +107,30 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
             loop = asyncio.new_event_loop()
             loop.set_debug(runtime == "asyncio-debug")
         asyncio.set_event_loop(loop)
-        seconds = asyncio_workloads.WORKLOADS[workload](loop, n)
+        seconds, cpu = timed(asyncio_workloads.WORKLOADS[workload], loop, n)
         loop.close()
     return {"workload": workload, "runtime": runtime, "n": n, "seconds": round(seconds, 4),
-            "per_sec": round(n / seconds), **extra}
+            "per_sec": round(n / seconds), "cpu_seconds": round(cpu, 4), **extra}
 
 
 # -- parent side -------------------------------------------------------------------------
-def measure(runtime: str, workload: str, n: int, repeat: int) -> dict[str, Any]:
+def probe_free_copy(dest: Path) -> Path:
+    """Copy ``reactor/`` under ``dest`` with every probe read replaced by None,
+    so its instrumentation points fold away; returns the path to import from."""
+    target = dest / "reactor"
+    shutil.copytree(ROOT / "reactor", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for source in target.glob("*.py"):
+        if source.name != "_instrument.py":
+            source.write_text(source.read_text(encoding="utf-8").replace("_instrument.probe", "None"),
+                              encoding="utf-8")
+    return dest
+
+
+def measure(runtime: str, workload: str, n: int, repeat: int, probe_free: Path) -> dict[str, Any]:
     """The fastest of ``repeat`` child runs (or an error record)."""
     best: dict[str, Any] | None = None
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    path = probe_free if runtime == "loopscope-probe-free" else ROOT
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(path), str(ROOT)]))
     for _ in range(repeat):
         child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
                                capture_output=True, text=True, env=env, timeout=600)
@@ -109,8 +138,13 @@ def measure(runtime: str, workload: str, n: int, repeat: int) -> dict[str, Any]:
             lines = child.stderr.strip().splitlines() or ["no output"]
             return {"workload": workload, "runtime": runtime, "n": n, "error": lines[-1]}
         result = json.loads(child.stdout.strip().splitlines()[-1])
-        if best is None or result["seconds"] < best["seconds"]:
+        if best is None:
             best = result
+        elif result["seconds"] < best["seconds"]:
+            result["cpu_seconds"] = min(result["cpu_seconds"], best["cpu_seconds"])
+            best = result
+        else:
+            best["cpu_seconds"] = min(result["cpu_seconds"], best["cpu_seconds"])
     assert best is not None
     return best
 
@@ -133,7 +167,14 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
         traced = per_sec(workload, "loopscope-traced")
         if traced:
             parts.append(f"traced/untraced {traced / ours:.2f}x")
-        print(f"  {workload:9} " + ", ".join(parts))
+        if parts:
+            print(f"  {workload:9} " + ", ".join(parts))
+    print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
+    for workload in workloads:
+        with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")
+        without = results.get((workload, "loopscope-probe-free"), {}).get("cpu_seconds")
+        if with_points and without:
+            print(f"  {workload:9} {100 * (with_points / without - 1):+.1f}%")
     print("\ntargets (issue 2):")
     for workload, ours, peer, target in RATIOS:
         a, b = per_sec(workload, ours), per_sec(workload, peer)
@@ -174,12 +215,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# skipping {runtime}: {reason}", flush=True)
     runtimes = [r for r in runtimes if not unavailable(r)]
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    for workload in workloads:
-        n = SIZES[workload] // (10 if args.quick else 1)
-        for runtime in runtimes:
-            result = measure(runtime, workload, n, args.repeat)
-            results[(workload, runtime)] = result
-            print(json.dumps(result), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        probe_free = probe_free_copy(Path(tmp))
+        for workload in workloads:
+            n = SIZES[workload] // (10 if args.quick else 1)
+            for runtime in runtimes:
+                result = measure(runtime, workload, n, args.repeat, probe_free)
+                results[(workload, runtime)] = result
+                print(json.dumps(result), flush=True)
     print_ratios(results, workloads)
     return 0
 
