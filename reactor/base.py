@@ -329,17 +329,19 @@ class Reactor:
 
     def mainLoop(self) -> None:
         """Iterate until the reactor stops; errors in the loop itself are logged."""
-        while self._started:
-            try:
-                while self._started:
-                    self.runUntilCurrent()
-                    if self._started:
-                        self.doIteration(self.timeout())
-            except Exception:
-                _log.exception("Unexpected error in main loop.")
-        probe = _instrument.probe
-        if probe is not None:
-            probe.loop_stopped(self)
+        try:
+            while self._started:
+                try:
+                    while self._started:
+                        self.runUntilCurrent()
+                        if self._started:
+                            self.doIteration(self.timeout())
+                except Exception:
+                    _log.exception("Unexpected error in main loop.")
+        finally:
+            probe = _instrument.probe
+            if probe is not None:
+                probe.loop_stopped(self)
 
     def stop(self) -> None:
         """Shut down at the end of this iteration: shutdown triggers, then exit.
@@ -472,7 +474,11 @@ class Reactor:
 
     # -- time -------------------------------------------------------------------
     def callLater(self, delay: float, f: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
-        """Call ``f(*args, **kw)`` ``delay`` seconds from now (not before the next iteration)."""
+        """Call ``f(*args, **kw)`` ``delay`` seconds from now (not before the next iteration).
+
+        A negative (or NaN) delay raises ValueError; Twisted asserts instead,
+        which ``python -O`` would silently skip.
+        """
         if delay == 0:
             call = DelayedCall(self, _monotonic(), f, args, kw, -1, True)
             self._ready.append(call)
@@ -611,7 +617,11 @@ class Reactor:
         return removed
 
     def getReaders(self) -> list[Any]:
-        """The descriptors watched for reading (not the reactor's own)."""
+        """The descriptors watched for reading.
+
+        Unlike Twisted, the reactor's own waker is not listed: callers want
+        their descriptors, and Twisted's own tests filter it out anyway.
+        """
         return [d for d in self._readers if d not in self._internal]
 
     def getWriters(self) -> list[Any]:
