@@ -1,0 +1,245 @@
+"""Pilot tests: every key and view of the dashboard on a known trace."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+from textual.widgets import Input, TabbedContent
+
+from tracer.model import BlockingCall
+from tui.app import SPEEDS, LoopscopeApp
+from tui.eventlog import EventLog
+from tui.screens import GoToScreen, HelpScreen
+from tui.tables import Table
+from tui_support import MS, ROOT, loaded, replay_app, until
+
+SIZE = (120, 36)
+DEMO_TRACE = ROOT / "traces" / "demo.jsonl"   # recorded from tracer/demo.py by T
+
+
+def run(path: Path, scenario, size: tuple[int, int] = SIZE) -> None:
+    """Run ``scenario(pilot, app)`` against a replay of ``path`` once loaded."""
+    async def main() -> None:
+        app = replay_app(path)
+        async with app.run_test(size=size) as pilot:
+            await loaded(pilot)
+            await scenario(pilot, app)
+    asyncio.run(main())
+
+
+def first_row(app: LoopscopeApp, table_id: str) -> list[str]:
+    table = app.query_one(f"#{table_id}", Table)
+    return [str(cell) for cell in table.get_row_at(0)]
+
+
+def test_blocking_view_of_the_demo_trace_starts_with_its_longest_block() -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        assert app.query_one("#views", TabbedContent).active == "blocking"
+        table = app.query_one("#blocking-table", Table)
+        blocking = app.feed.model.state.blocking
+        assert table.row_count == len(blocking) > 3
+        longest = max(blocking, key=lambda b: b.dur_ns)
+        assert table.row_object(table.highlighted_key) == longest
+        ms, fn, kind, _, where = first_row(app, "blocking-table")
+        assert (fn, kind) == ("LineReceiver.dataReceived", "read")
+        assert float(ms) == round(longest.dur_ns / 1e6, 1)
+        assert where.startswith("write_snapshot_synchronously (demo.py:")
+        detail = str(app.query_one("#detail-text").render())
+        assert "reactor.basic.LineReceiver.dataReceived" in detail
+    run(DEMO_TRACE, scenario)
+
+
+def test_step_home_end_and_go_to_on_the_demo_trace() -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        model = app.feed.model
+        total = len(model)
+        await pilot.press("home")
+        assert app.cursor == 0 and app.mode == "paused"
+        await pilot.press("right", "right", "right")
+        assert app.cursor == 3
+        await pilot.press("left")
+        assert app.cursor == 2
+        await pilot.press("end")
+        assert app.cursor == total
+        await pilot.press("home", "shift+right")
+        assert app.cursor == model.index_at(1_000 * MS)
+        await pilot.press("end")
+        t = model.time_ns(total - 1)
+        await pilot.press("shift+left")
+        assert app.cursor == model.index_at(t - 1_000 * MS)
+        await pilot.press("g")
+        assert isinstance(app.screen, GoToScreen)
+        await pilot.press(*"1.3s", "enter")
+        assert app.cursor == model.index_at(1_300 * MS)
+        await pilot.press("g", *"#10", "enter")
+        assert app.cursor == 11
+        await pilot.press("g", "x", "enter")
+        assert isinstance(app.screen, GoToScreen)      # refused, still asking
+        await pilot.press("escape")
+        assert not isinstance(app.screen, GoToScreen) and app.cursor == 11
+        header = str(app.query_one("#hdr-info").render())
+        assert f"events 11/{total:,}" in header
+    run(DEMO_TRACE, scenario)
+
+
+def test_next_previous_and_enter_on_blocking_calls(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        blocking = app.feed.model.state.blocking
+        await pilot.press("home", "3")                 # start on another view
+        await pilot.press("n")
+        assert app.cursor == blocking[0].index + 1
+        assert app.query_one("#views", TabbedContent).active == "blocking"
+        table = app.query_one("#blocking-table", Table)
+        assert table.row_object(table.highlighted_key) == blocking[0]
+        await pilot.press("n", "n")
+        assert app.cursor == blocking[2].index + 1
+        assert table.row_object(table.highlighted_key) == blocking[2]
+        await pilot.press("n")                          # none later: stays
+        assert app.cursor == blocking[2].index + 1
+        await pilot.press("N")
+        assert app.cursor == blocking[1].index + 1
+        assert table.row_object(table.highlighted_key) == blocking[1]
+        await pilot.press("end")                       # every row; the selection stays
+        table.focus()
+        await pilot.press("enter")                     # enter: the cursor goes to that row
+        assert table.row_object(table.highlighted_key) == blocking[1]
+        assert app.cursor == blocking[1].index + 1
+    run(fixed_trace, scenario)
+
+
+def test_play_pause_speeds_and_follow(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        await pilot.press("home")
+        assert app.mode == "paused" and math.isinf(app.speed)
+        await pilot.press("minus")
+        assert app.speed == 100.0
+        await pilot.press("minus", "minus", "minus", "minus")
+        assert app.speed == SPEEDS[0] == 1.0
+        await pilot.press("home", "space")            # the 2.5 s trace from its start
+        assert app.mode == "replay"
+        assert "REPLAY ×1x" in str(app.query_one("#hdr-mode").render())
+        before = app.play_ns
+        await pilot.pause(0.35)
+        assert app.play_ns > before                    # the cursor's clock moves
+        await pilot.press("space")
+        assert app.mode == "paused"
+        held = app.cursor
+        await pilot.pause(0.3)
+        assert app.cursor == held and "PAUSED" in str(app.query_one("#hdr-mode").render())
+        await pilot.press("home", "space")
+        assert app.mode == "replay"
+        await pilot.press("plus")
+        assert app.speed == 2.0
+        await pilot.press("plus", "plus", "plus", "plus")
+        assert math.isinf(app.speed)
+        await until(pilot, lambda: app.mode == "paused")
+        assert app.cursor == len(app.feed.model)       # max runs to the end, then pauses
+        await pilot.press("home", "f")                 # follow: to the end (a saved file)
+        assert app.cursor == len(app.feed.model) and app.mode == "paused"
+    run(fixed_trace, scenario)
+
+
+def test_number_keys_show_every_view(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        tabs = app.query_one("#views", TabbedContent)
+        await pilot.press("2")
+        assert tabs.active == "callbacks"
+        assert first_row(app, "callbacks-table")[0] == "Slow.dataReceived"  # by total, desc
+        await pilot.press("4")
+        assert tabs.active == "descriptors"
+        fds = app.query_one("#descriptors-table", Table)
+        assert [str(fds.get_row_at(i)[0]).strip() for i in range(fds.row_count)] == ["6", "7"]
+        assert str(fds.get_row_at(1)[3]) == "127.0.0.1:50123"
+        await pilot.press("5")
+        assert tabs.active == "deferreds"
+        tree = app.query_one("#deferred-tree")
+        pending, failures = tree.root.children
+        assert str(pending.label) == "pending (3)"
+        chain = [n for n in pending.children if n.data.id == 3][0]
+        assert [c.data.id for c in chain.children] == [4]   # 3 waits on 4
+        assert str(failures.label) == "unhandled failures (1)"
+        await pilot.press("6")
+        assert tabs.active == "threads"
+        job = first_row(app, "threads-table")
+        assert job[1:] == ["threads_demo.slow_io", "done", "1.0", "300.0"]
+        await pilot.press("3")
+        assert tabs.active == "events"
+        await pilot.press("1")
+        assert tabs.active == "blocking"
+    run(fixed_trace, scenario)
+
+
+def test_callbacks_sort_by_key_and_by_header(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        await pilot.press("2")
+        await pilot.press("s")                          # total -> mean
+        assert app.callback_sort == "mean"
+        await pilot.press("s", "s")                     # -> p99 -> max
+        assert app.callback_sort == "max"
+        await pilot.press("s", "s")                     # -> blocking -> fn (ascending)
+        assert app.callback_sort == "fn" and not app.callback_reverse
+        names = [str(r[0]) for r in (app.query_one("#callbacks-table", Table).get_row_at(i)
+                                     for i in range(5))]
+        assert names == sorted(names, key=str.lower)
+        await pilot.press("r")
+        assert app.callback_reverse
+        table = app.query_one("#callbacks-table", Table)
+        calls_x = sum(c.get_render_width(table) for c in table.ordered_columns[:2]) + 1
+        await pilot.click(table, offset=(calls_x, 0))  # the "calls" header
+        assert app.callback_sort == "count"
+        assert first_row(app, "callbacks-table")[0] == "Port.doRead"  # 2 calls
+        await pilot.click(table, offset=(calls_x, 0))
+        assert not app.callback_reverse
+    run(fixed_trace, scenario)
+
+
+def test_events_filter_and_selecting_an_event_moves_the_cursor(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        model = app.feed.model
+        log = app.query_one(EventLog)
+        await pilot.press("slash")
+        assert app.query_one("#views", TabbedContent).active == "events"
+        assert app.query_one("#filter", Input).has_focus
+        await pilot.press(*"kind:call fd:7", "enter")
+        await until(pilot, lambda: app.event_filter.scanned == len(model))
+        await pilot.pause(0.15)
+        assert [model.event(i)["ev"] for i in log.rows] == ["call"]
+        assert model.event(log.rows[0])["dur"] == 250 * MS
+        assert log.has_focus
+        app.set_filter("site:parse")
+        await until(pilot, lambda: app.event_filter.scanned == len(model))
+        await pilot.pause(0.15)
+        assert [model.event(i)["ev"] for i in log.rows] == ["dadd", "dcall"]
+        app.set_filter("50123")
+        await until(pilot, lambda: app.event_filter.scanned == len(model))
+        await pilot.pause(0.15)
+        assert [model.event(i)["ev"] for i in log.rows] == ["conn"]
+        await pilot.press("escape")
+        assert app.event_filter is None and list(log.rows) == list(range(len(model)))
+        await pilot.press("home")
+        log.focus()
+        await pilot.press("down", "down")
+        assert app.cursor == 2 and log.selected_row == 1
+        await pilot.press("up")
+        assert app.cursor == 1
+        await pilot.click(EventLog, offset=(5, 4))
+        assert app.cursor == int(log.scroll_y) + 5
+        assert "event #" in str(app.query_one("#detail-text").render())
+    run(fixed_trace, scenario)
+
+
+def test_help_lists_every_key_and_q_quits(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = str(app.screen.query_one("#help-keys").render())
+        for binding in LoopscopeApp.BINDINGS:
+            assert binding.description in listed
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        assert not app.is_running
+        assert app.return_code == 0
+    run(fixed_trace, scenario)

@@ -1,0 +1,34 @@
+"""Trace text is data: cleaning, and reading the go-to prompt."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from tui.screens import parse_position
+from tui.text import clean, safe
+
+
+def test_clean_strips_terminal_escapes_and_control_characters() -> None:
+    raw = "a\x1b[31mred\x1b[0m\x1b]0;title\x07b\x1b(B\x07\x00c\x9bd\ttab\nline"
+    assert clean(raw) == "aredbcd tab line"
+
+
+def test_clean_cuts_long_text_with_an_ellipsis() -> None:
+    assert clean("x" * 50, 10) == "x" * 9 + "…"
+
+
+def test_safe_text_is_never_markup() -> None:
+    text = safe("[bold]x[/bold] [@click=app.quit]q[/]")
+    assert isinstance(text, Text)
+    assert text.plain == "[bold]x[/bold] [@click=app.quit]q[/]"
+    assert not text.spans
+
+
+def test_parse_position_accepts_times_and_event_numbers() -> None:
+    assert parse_position("1.5") == ("time", 1_500_000_000)
+    assert parse_position(" 2s ") == ("time", 2_000_000_000)
+    assert parse_position("300ms") == ("time", 300_000_000)
+    assert parse_position("40us") == ("time", 40_000)
+    assert parse_position("#12") == ("event", 12)
+    for bad in ("", "soon", "-1", "#x", "nan", "inf"):
+        assert parse_position(bad) is None

@@ -1,0 +1,83 @@
+"""Filling the dashboard's trace model from a file, on a background thread.
+
+One model, two feeds: a saved trace is read to its end and the cursor is
+paced over it (replay); a live trace is read to its end and then followed as
+its writer appends (live).  Either way the reading happens here, off the UI
+thread, in bounded chunks appended to the model under :attr:`Feed.lock`, so a
+big trace shows its first screen while the rest is still loading.  The UI
+takes the same lock while it reads the model, and never parses anything
+itself (that is :class:`tracer.reader.Follower`'s job).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from tracer.model import TraceModel
+from tracer.reader import Follower, TraceError
+
+POLL_S = 0.1
+#: Bytes read per chunk while loading: small enough that the UI thread never
+#: waits long for the lock, big enough that loading is not slowed by it.
+CHUNK_BYTES = 1 << 20
+
+
+class Feed:
+    """Reads ``path`` into a :class:`TraceModel`; keeps following it when
+    ``follow`` is true (waiting for the file to appear when ``wait`` is)."""
+
+    def __init__(self, path: str, follow: bool, wait: bool = False) -> None:
+        self.path = path
+        self.follow = follow
+        self.wait = wait
+        self.lock = threading.RLock()
+        self.model: TraceModel | None = None
+        self.loaded = False          # the file was read to its end once
+        self.bytes_done = 0
+        self.bytes_total = 0
+        self.error: str | None = None
+        self.warnings: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopscope-feed", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading (returns once the reader thread has finished)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def _run(self) -> None:
+        try:
+            with Follower(self.path, warn=self._warn, wait=self.wait) as follower:
+                self._read(follower)
+        except TraceError as e:
+            self.error = str(e)
+        except OSError as e:
+            self.error = f"cannot read {self.path}: {e.strerror}"
+
+    def _read(self, follower: Follower) -> None:
+        while not self._stop.is_set():
+            before = follower.offset
+            events = follower.poll(CHUNK_BYTES)
+            if follower.header is not None and self.model is None:
+                with self.lock:
+                    self.model = TraceModel(follower.header)
+            if events and self.model is not None:
+                with self.lock:
+                    self.model.append(events)
+            self.bytes_done, self.bytes_total = follower.offset, follower.size()
+            if events or follower.offset != before:
+                continue                     # more may be waiting: read on at once
+            if self.model is not None:
+                self.loaded = True
+            elif not self.follow:
+                raise TraceError(f"{self.path} is empty, not a trace")
+            if not self.follow:
+                return
+            self._stop.wait(POLL_S)

@@ -1,0 +1,126 @@
+"""The health strip: loop busy % and timer lag over the trace's time, with
+the blocking moments and the cursor marked underneath.
+
+Loop samples arrive every 100 ms of loop time but none arrive while the loop
+is blocked, so the samples are put into fixed time buckets (one per column)
+before they reach the Sparklines; that keeps both Sparklines and the marks
+line on the same time axis.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Label, Sparkline
+
+LABEL_WIDTH = 12
+
+
+def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int) -> list[float]:
+    """The largest value per column when ``[0, span_ns]`` is cut into
+    ``width`` columns.
+
+    A loop sample describes the interval that ends at its time, so a column
+    with no sample of its own takes the value of the next sample after it;
+    columns after the last sample (not reached yet) stay 0.
+    """
+    columns: list[float | None] = [None] * max(width, 1)
+    if span_ns <= 0:
+        return [0.0] * len(columns)
+    last = len(columns) - 1
+    for t_ns, value in points:
+        column = min(int(t_ns * len(columns) / span_ns), last)
+        current = columns[column]
+        if current is None or value > current:
+            columns[column] = value
+    filled: list[float] = []
+    following = 0.0
+    for value in reversed(columns):
+        if value is not None:
+            following = value
+        filled.append(following)
+    filled.reverse()
+    return filled
+
+
+class Marks(Widget):
+    """One line: a tick per blocking moment, a caret at the cursor."""
+
+    COMPONENT_CLASSES = {"marks--block", "marks--cursor", "marks--axis"}
+    DEFAULT_CSS = """
+    Marks { height: 1; }
+    Marks > .marks--block { color: $error; text-style: bold; }
+    Marks > .marks--cursor { color: $accent; text-style: bold; }
+    Marks > .marks--axis { color: $foreground 30%; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._blocks: Sequence[int] = ()
+        self._cursor_ns = 0
+        self._span_ns = 0
+
+    def show(self, blocks_ns: Sequence[int], cursor_ns: int, span_ns: int) -> None:
+        """Mark blocking moments ``blocks_ns`` and the cursor on ``[0, span_ns]``."""
+        self._blocks, self._cursor_ns, self._span_ns = blocks_ns, cursor_ns, span_ns
+        self.refresh()
+
+    def _column(self, t_ns: int, width: int) -> int:
+        if self._span_ns <= 0:
+            return 0
+        return min(int(t_ns * width / self._span_ns), width - 1)
+
+    def render(self) -> Text:
+        width = max(self.size.width, 1)
+        cells = ["·"] * width
+        styles = ["marks--axis"] * width
+        for t_ns in self._blocks:
+            column = self._column(t_ns, width)
+            cells[column], styles[column] = "▮", "marks--block"
+        column = self._column(self._cursor_ns, width)
+        cells[column], styles[column] = "▲", "marks--cursor"
+        text = Text(no_wrap=True)
+        for cell, style in zip(cells, styles):
+            text.append(cell, self.get_component_rich_style(style))
+        return text
+
+
+class HealthStrip(Vertical):
+    """Busy %, lag and marks, each a labelled row."""
+
+    DEFAULT_CSS = f"""
+    HealthStrip {{ height: 3; }}
+    HealthStrip Horizontal {{ height: 1; }}
+    HealthStrip .health-label {{ width: {LABEL_WIDTH}; color: $foreground 70%; }}
+    HealthStrip Sparkline {{ width: 1fr; }}
+    HealthStrip #lag > .sparkline--max-color {{ color: $warning; }}
+    HealthStrip #lag > .sparkline--min-color {{ color: $warning 30%; }}
+    """
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Label("busy", id="busy-label", classes="health-label")
+            yield Sparkline([], id="busy")
+        with Horizontal():
+            yield Label("lag", id="lag-label", classes="health-label")
+            yield Sparkline([], id="lag")
+        with Horizontal():
+            yield Label("blocks", classes="health-label")
+            yield Marks(id="marks")
+
+    def show(self, samples: Sequence[tuple[int, float, float]], blocks_ns: Sequence[int],
+             cursor_ns: int, span_ns: int) -> None:
+        """``samples`` are (t_ns, busy_ratio, lag_max_ms) up to the cursor."""
+        width = max(self.query_one("#busy", Sparkline).size.width, 1)
+        busy = bucket_max(((t, b * 100.0) for t, b, _ in samples), span_ns, width)
+        lag = bucket_max(((t, lag) for t, _, lag in samples), span_ns, width)
+        self.query_one("#busy", Sparkline).data = busy
+        self.query_one("#lag", Sparkline).data = lag
+        now_busy, now_lag = (samples[-1][1] * 100.0, samples[-1][2]) if samples else (0.0, 0.0)
+        self.query_one("#busy-label", Label).update(f"busy {now_busy:3.0f}%")
+        self.query_one("#lag-label", Label).update(f"lag {now_lag:5.0f}ms")
+        self.query_one("#marks", Marks).show(blocks_ns, cursor_ns, span_ns)

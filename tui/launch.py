@@ -1,0 +1,59 @@
+"""Entry points the ``loopscope`` CLI calls to open the dashboard.
+
+Each checks its input before the screen takes over the terminal (a bad file
+raises :class:`tracer.reader.TraceError` with one sentence, which the CLI
+prints), runs the App, and returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from tracer.cli import default_trace_path
+from tracer.reader import TraceError, read_header
+from tui.app import LoopscopeApp
+from tui.child import ChildApp
+from tui.feed import Feed
+
+
+def replay(path: str, speed: float = 1.0) -> int:
+    """Replay a saved trace from its start at ``speed`` (inf: as fast as it loads)."""
+    if not speed > 0 or math.isnan(speed):
+        raise TraceError(f"--speed must be a positive number, not {speed}")
+    read_header(path)   # refuse a bad file before the screen opens
+    app = LoopscopeApp(Feed(path, follow=False), mode="replay", speed=speed)
+    return app.run() or 0
+
+
+def live(path: str) -> int:
+    """Follow a trace another process is writing, from its current end."""
+    read_header(path)   # refuse a bad file before the screen opens
+    app = LoopscopeApp(Feed(path, follow=True), mode="live")
+    return app.run() or 0
+
+
+def run_app(target: list[str], trace_path: str, threshold_ms: float) -> int:
+    """Run ``target`` under the tracer in a child process and follow its
+    trace; returns the child's exit code (0 when the dashboard stopped it)."""
+    if not target:
+        raise TraceError("nothing to run: give a script or -m MODULE")
+    if os.path.isdir(trace_path):
+        raise TraceError(f"{trace_path} is a directory, not a trace file")
+    Path(trace_path).parent.mkdir(parents=True, exist_ok=True)
+    if os.path.exists(trace_path):
+        os.unlink(trace_path)  # the follower must not read an old run's lines
+    child = ChildApp(target, trace_path, threshold_ms)
+    app = LoopscopeApp(Feed(trace_path, follow=True, wait=True), mode="live", child=child,
+                       title=" ".join(target))
+    try:
+        return app.run() or 0
+    finally:
+        child.terminate()
+
+
+def demo() -> int:
+    """The bundled blocking demo under the tracer, with the live dashboard."""
+    target = ["-m", "tracer.demo"]
+    return run_app(target, default_trace_path(target), 50.0)

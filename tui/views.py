@@ -1,0 +1,115 @@
+"""The tabular views' rows, built from a :class:`tracer.model.TraceState`.
+
+Each function turns the state at the cursor into ``(key, cells, object)``
+rows for a :class:`tui.tables.Table`; the object is what the detail pane
+prints when the row is highlighted.  Cells are Text built from cleaned trace
+data, never markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from rich.text import Text
+
+from tui.describe import millis, seconds, site_name, where
+from tui.text import clean
+
+Row = tuple[str, list[Text], Any]
+MAX_ROWS = 500   # a view is for reading; longer lists are cut (longest/oldest first)
+
+BLOCKING_COLUMNS = [("dur", "ms"), ("fn", "callback"), ("kind", "kind"), ("t", "at"),
+                    ("where", "blocked in")]
+CALLBACK_COLUMNS = [("fn", "callback"), ("kind", "kind"), ("count", "calls"),
+                    ("total", "total ms"), ("mean", "mean ms"), ("p99", "p99 ms"),
+                    ("max", "max ms"), ("blocking", "blocking")]
+DESCRIPTOR_COLUMNS = [("fd", "fd"), ("type", "type"), ("rw", "r/w"), ("peer", "peer"),
+                      ("in", "bytes in"), ("out", "bytes out"), ("age", "age s")]
+THREAD_COLUMNS = [("job", "job"), ("fn", "function"), ("state", "state"),
+                  ("wait", "queue ms"), ("run", "run ms")]
+
+
+def _num(text: str) -> Text:
+    return Text(text, justify="right", no_wrap=True)
+
+
+def _cell(value: object, limit: int = 60) -> Text:
+    return Text(clean(value, limit), no_wrap=True)
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def innermost(stack: list[Any]) -> str:
+    """The innermost sampled frame (stacks are innermost last), or ''."""
+    if not stack:
+        return ""
+    frame = stack[-1]
+    return f"{clean(frame.func)} ({clean(str(frame.file).rsplit('/', 1)[-1])}:{frame.line})"
+
+
+def blocking_rows(state: Any, model: Any) -> Iterator[Row]:
+    """Blocking calls so far, longest first."""
+    ordered = sorted(enumerate(state.blocking), key=lambda item: -item[1].dur_ns)
+    for number, call in ordered[:MAX_ROWS]:
+        site = model.site(call.site)
+        yield (f"b{number}",
+               [_num(millis(call.dur_ns)), _cell(site_name(site)), _cell(call.kind),
+                _num(seconds(call.t_ns)),
+                _cell(innermost(call.stack)) if call.stack else Text("(no stack sample)",
+                                                                     style="dim")],
+               call)
+
+
+_CALLBACK_SORT = {
+    "fn": lambda sid, st, m: site_name(m.site(sid)).lower(),
+    "kind": lambda sid, st, m: st.kind,
+    "count": lambda sid, st, m: st.count,
+    "total": lambda sid, st, m: st.total_ns,
+    "mean": lambda sid, st, m: st.mean_ns,
+    "p99": lambda sid, st, m: st.p99_ns,
+    "max": lambda sid, st, m: st.max_ns,
+    "blocking": lambda sid, st, m: st.blocking,
+}
+CALLBACK_SORT_KEYS = [key for key, _ in CALLBACK_COLUMNS]
+
+
+def callback_rows(state: Any, model: Any, sort: str, reverse: bool) -> Iterator[Row]:
+    """Per-site stats sorted by column ``sort`` (``reverse`` for descending)."""
+    key = _CALLBACK_SORT[sort]
+    ordered = sorted(state.callbacks.items(), key=lambda item: key(item[0], item[1], model),
+                     reverse=reverse)
+    for site_id, stats in ordered[:MAX_ROWS]:
+        yield (f"s{site_id}",
+               [_cell(site_name(model.site(site_id))), _cell(stats.kind), _num(str(stats.count)),
+                _num(millis(stats.total_ns)), _num(millis(stats.mean_ns)),
+                _num(millis(stats.p99_ns)), _num(millis(stats.max_ns)), _num(str(stats.blocking))],
+               stats)
+
+
+def descriptor_rows(state: Any, cursor_ns: int) -> Iterator[Row]:
+    """Descriptors open at the cursor, by fd."""
+    for fd, info in sorted(state.descriptors.items())[:MAX_ROWS]:
+        rw = ("r" if info.reading else "-") + ("w" if info.writing else "-")
+        yield (f"fd{fd}",
+               [_num(str(fd)), _cell(info.type or info.role or ""), _cell(rw),
+                _cell(info.peer or ""), _num(_count(info.bytes_in)), _num(_count(info.bytes_out)),
+                _num(f"{(cursor_ns - info.opened_ns) / 1e9:.1f}")],
+               info)
+
+
+def thread_rows(state: Any, model: Any, cursor_ns: int) -> Iterator[Row]:
+    """Pool jobs, newest first: how long each waited in the queue and ran."""
+    for job, info in sorted(state.threads.items(), reverse=True)[:MAX_ROWS]:
+        if info.started_ns is None:
+            status, wait, run = "queued", cursor_ns - info.submitted_ns, None
+        else:
+            wait = info.started_ns - info.submitted_ns
+            end = info.done_ns if info.done_ns is not None else cursor_ns
+            run = end - info.started_ns
+            status = "running" if info.done_ns is None else ("error" if info.error else "done")
+        yield (f"j{job}",
+               [_num(str(job)), _cell(site_name(model.site(info.site))), _cell(status),
+                _num(millis(wait)), _num("" if run is None else millis(run))],
+               info)
