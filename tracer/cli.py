@@ -80,12 +80,12 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
             raise UsageError(f"cannot run {script}: no such file")
         argv = list(target)
         sys.path[0] = os.path.dirname(os.path.abspath(script))
+    sys.argv = argv  # before start: the trace header records the app's argv
     try:
         tracer.start(trace_path, threshold_ms)
     except OSError as e:
         raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
     print(f"loopscope: tracing to {trace_path}", file=sys.stderr)
-    sys.argv = argv
     code = 0
     try:
         if target[0] == "-m":

@@ -33,6 +33,7 @@ def export_chrome(path: str, out: IO[bytes], warn: Warn = warn_stderr) -> int:
     open_flows: set[int] = set()
     jobs: dict[int, tuple[int, int]] = {}
     job_fn: dict[int, int] = {}
+    pool_threads: set[int] = set()
     count = 0
     first = True
 
@@ -97,7 +98,12 @@ def export_chrome(path: str, out: IO[bytes], warn: Warn = warn_stderr) -> int:
             elif kind == "tsub":
                 job_fn[ev["job"]] = ev.get("fn", 0)
             elif kind == "tstart":
-                jobs[ev["job"]] = (t, ev.get("tid", 2))
+                tid = ev.get("tid", 2)
+                jobs[ev["job"]] = (t, tid)
+                if tid not in pool_threads:
+                    pool_threads.add(tid)
+                    emit({"ph": "M", "name": "thread_name", "pid": PID, "tid": tid,
+                          "args": {"name": f"pool thread {len(pool_threads)}"}})
             elif kind == "tdone" and ev["job"] in jobs:
                 start, tid = jobs.pop(ev["job"])
                 emit({"ph": "X", "name": name(job_fn.pop(ev["job"], 0)), "cat": "thread",

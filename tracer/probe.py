@@ -50,6 +50,7 @@ class TraceProbe(_instrument.Probe):
     # -- the loop ---------------------------------------------------------------
     def loop_started(self, reactor: Any) -> None:
         self.reactor_thread = _get_ident()
+        self.rec.loop_since = _now()
         self.rec.loop_running = True
         self.rec.append((REACTOR, _now(), "running"))
 

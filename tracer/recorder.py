@@ -61,12 +61,14 @@ def tb_frames(tb: Any) -> list[list]:
 
 
 def address(addr: Any) -> str | None:
-    """``host:port`` of an address object (or its str when it has no port)."""
+    """``host:port`` of a TCP address, the path of a Unix one (``unix`` when unnamed)."""
     if addr is None:
         return None
     host, port = getattr(addr, "host", None), getattr(addr, "port", None)
     if host is not None and port is not None:
         return cut(f"{host}:{port}")
+    if hasattr(addr, "name"):
+        return safe_text(addr.name) if addr.name else "unix"
     return safe_text(addr)
 
 
@@ -106,6 +108,7 @@ class Recorder:
         self.idle_ns = 0
         self.poll_since = 0          # monotonic ns while inside the poller, else 0
         self.loop_running = False    # loop samples are written only while the reactor runs
+        self.loop_since = 0          # monotonic ns when the loop last started
         self._last_sample = self.t0
         self._last_iterations = 0
         self._last_idle = 0
@@ -182,7 +185,7 @@ class Recorder:
         if self.dropped != self._dropped_reported:
             self._emit({"t": now - self.t0, "ev": "drop", "n": self.dropped - self._dropped_reported})
             self._dropped_reported = self.dropped
-        self._loop_sample(now)
+        self._loop_sample(now, final)
         if final:
             self._previous = None
         if self._rows:
@@ -280,12 +283,13 @@ class Recorder:
             tid = d._trace_id = next(self._deferred_ids)
         return tid
 
-    def _loop_sample(self, now: int) -> None:
-        """One ``loop`` event covering the time since the previous one."""
-        dt = now - self._last_sample
-        if dt < FLUSH_INTERVAL * 0.5e9:
+    def _loop_sample(self, now: int, final: bool = False) -> None:
+        """One ``loop`` event covering the time since the previous one (while the loop runs,
+        or if it ran since the last sample; ``final`` also writes a short last window)."""
+        dt = now - max(self._last_sample, self.loop_since)
+        if dt <= 0 or (dt < FLUSH_INTERVAL * 0.5e9 and not final):
             return
-        if not self.loop_running:
+        if not self.loop_running and self.iterations == self._last_iterations and not self._calls:
             self._last_sample, self._last_idle, self._last_iterations = now, self.idle_ns, self.iterations
             self._calls = self._lag_sum = self._lag_n = self._lag_max = 0
             return
