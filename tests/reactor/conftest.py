@@ -1,7 +1,9 @@
 """Fixtures for reactor tests (shared by every owner of tests/reactor).
 
-``loop``       a fresh ``reactor.Reactor()`` for one test; afterwards its thread
-               pool (if any) is stopped and its selector and waker are closed.
+``loop``       a fresh ``reactor.Reactor()`` for one test; afterwards every
+               descriptor still watched gets connectionLost (as at shutdown,
+               so sockets a test left open are closed), its thread pool (if
+               any) is stopped and its selector and waker are closed.
 ``run_until``  ``run_until(d, timeout=5.0)`` runs ``loop`` until the Deferred
                ``d`` fires and returns its result (raises its failure, fails
                the test if ``timeout`` seconds pass first).  It leaves the
@@ -26,6 +28,7 @@ def loop() -> Iterator[Reactor]:
     """A fresh reactor, released after the test."""
     r = Reactor()
     yield r
+    r._disconnect_all()
     r._stop_thread_pool()
     r._close()
 
