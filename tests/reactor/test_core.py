@@ -140,6 +140,34 @@ def test_before_shutdown_deferred_delays_shutdown_while_io_goes_on(loop: Reactor
     assert seen == ["before", "timer during wait", "during", "after"]
 
 
+def test_descriptors_are_served_while_shutdown_waits(loop: Reactor) -> None:
+    import socket
+
+    a, b = socket.socketpair()
+    pending = Deferred()
+    got = []
+
+    class Reader:
+        def fileno(self) -> int:
+            return a.fileno()
+
+        def doRead(self) -> None:
+            got.append(a.recv(100))
+            pending.callback(None)  # shutdown may go on once the data arrived
+
+        def connectionLost(self, reason) -> None:
+            got.append("lost")
+
+    loop.addReader(Reader())
+    loop.addSystemEventTrigger("before", "shutdown", lambda: pending)
+    loop.callWhenRunning(loop.stop)
+    loop.callLater(0.01, b.send, b"late data")
+    run(loop)
+    assert got == [b"late data", "lost"]
+    a.close()
+    b.close()
+
+
 def test_failing_before_trigger_deferred_does_not_block_shutdown(loop: Reactor, caplog) -> None:
     seen = []
     d = Deferred()
