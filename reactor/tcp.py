@@ -581,6 +581,9 @@ class _Attempt:
             return
         try:
             sock = self.connector._make_socket(sockaddr)
+        except error.ConnectError as exc:
+            self.reactor.callLater(0, self.fail, exc)
+            return
         except OSError as exc:
             self.reactor.callLater(0, self.fail, error.getConnectError(exc))
             return
@@ -673,14 +676,16 @@ class Connector:
         return f"<{type(self).__name__} to {self.getDestination()} {self.state}>"
 
     def _make_socket(self, sockaddr: Any) -> socket.socket:
+        """A non-blocking socket for ``sockaddr``, bound to bindAddress if
+        one was given (ConnectBindError if that fails)."""
         sock = socket.socket(_family_of(sockaddr[0]), socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            if self.bindAddress is not None:
+        sock.setblocking(False)
+        if self.bindAddress is not None:
+            try:
                 sock.bind(self.bindAddress)
-        except OSError:
-            sock.close()
-            raise
+            except OSError as exc:
+                sock.close()
+                raise error.ConnectBindError(exc.errno, exc.strerror) from exc
         return sock
 
     def _address(self, sockaddr: Any) -> Any:
@@ -725,6 +730,8 @@ class Connector:
 
     def getDestination(self) -> Any:
         """Where this connector connects to, as given (not resolved)."""
+        if _family_of(self.host) == socket.AF_INET6:
+            return IPv6Address("TCP", self.host, self.port)
         return IPv4Address("TCP", self.host, self.port)
 
     def _cancel_timeout(self) -> None:

@@ -331,10 +331,26 @@ def test_ipv6_loopback(loop: Reactor, run_until: Any) -> None:
     server = Server()
     port = loop.listenTCP(0, server, interface="::1")
     client = Client()
-    loop.connectTCP("::1", port.getHost().port, client)
+    connector = loop.connectTCP("::1", port.getHost().port, client)
     s = run_until(server.first)
+    while not client.built:
+        loop.iterate(0.01)
     assert isinstance(port.getHost(), tcp.IPv6Address)
-    assert s.transport.getHost() == port.getHost()
+    assert s.transport.getHost() == port.getHost() == connector.getDestination()
+    assert client.built[0].transport.getPeer() == port.getHost()
+
+
+def test_connectTCP_bindAddress(loop: Reactor, run_until: Any) -> None:
+    server = Server()
+    port = listen(loop, server)
+    local = closed_port()
+    client = Client()
+    loop.connectTCP("127.0.0.1", port.getHost().port, client, bindAddress=("127.0.0.1", local))
+    assert run_until(server.first).addr == tcp.IPv4Address("TCP", "127.0.0.1", local)
+    taken = Client()
+    loop.connectTCP("127.0.0.1", port.getHost().port, taken,
+                    bindAddress=("127.0.0.1", port.getHost().port))
+    assert reason_of(run_until, taken, "failed").check(error.ConnectBindError)
 
 
 def test_buildProtocol_None_refuses(loop: Reactor, run_until: Any) -> None:
