@@ -23,7 +23,7 @@ from inspect import iscoroutine, isgenerator
 from types import GenericAlias
 from typing import Any, Callable, Generator, Iterable, NoReturn
 
-from reactor import _instrument
+from reactor import _instrument, error
 from reactor.failure import Failure
 
 __all__ = [
@@ -43,8 +43,11 @@ class CancelledError(Exception):
     """The Deferred was cancelled before it had a result."""
 
 
-class TimeoutError(Exception):
-    """A Deferred given a timeout with addTimeout() did not fire in time."""
+class TimeoutError(error.TimeoutError):
+    """A Deferred given a timeout with addTimeout() did not fire in time.
+
+    Twisted has two unrelated TimeoutError classes (defer's and error's); this
+    one subclasses ``reactor.error.TimeoutError`` so catching either works."""
 
 
 class NotACoroutineError(TypeError):
