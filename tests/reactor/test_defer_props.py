@@ -132,7 +132,7 @@ def run(program: tuple[list, int, str], defer: Any, failure_class: type) -> tupl
     return log, final
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(PROGRAM)
 def test_same_observations_as_twisted(program: tuple[list, int, str]) -> None:
     theirs = run(program, twisted_defer, TwistedFailure)
