@@ -44,6 +44,7 @@ from tui import views
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 10.0, 100.0, math.inf)
 TICK_S = 0.1
 VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads")
+TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
 MAX_TREE_NODES = 300
 PLACEHOLDER = Text("Select a row to see every field.", style="dim")
 
@@ -115,6 +116,7 @@ class LoopscopeApp(App[int]):
         self.event_filter: EventFilter | None = None
         self._last_tick = time.monotonic()
         self._shown: tuple[Any, ...] | None = None
+        self._counts: tuple[int, bool] | None = None
         self._state: Any = None
         self._warned = 0
         self._error_shown = False
@@ -213,20 +215,27 @@ class LoopscopeApp(App[int]):
 
     # -- drawing ----------------------------------------------------------------
     def refresh_view(self, force: bool = False) -> None:
-        """Show the state at the cursor, if it (or what shows it) changed."""
+        """Show the state at the cursor, if it (or what shows it) changed.
+
+        While a big file loads only the event count grows: then just the
+        header is redrawn, leaving the loading thread the CPU."""
         model = self.feed.model
         if model is None:
             return
         active = self.main.query_one("#views", TabbedContent).active
         flt = self.event_filter
-        key = (self.cursor, len(model), active, self.mode, self.speed, self.child_status,
-               self.callback_sort, self.callback_reverse, self.feed.loaded,
+        key = (self.cursor, active, self.mode, self.speed, self.child_status,
+               self.callback_sort, self.callback_reverse,
                flt and (flt.query, flt.scanned, len(flt.rows)))
+        counts = (len(model), self.feed.loaded)
         if key == self._shown and not force:
+            if counts != self._counts:
+                self._counts = counts
+                self._show_header(model, self._state)
             return
         state = model.state_at(self.cursor)
         self._state = state
-        self._shown = key
+        self._shown, self._counts = key, counts
         self._show_header(model, state)
         self._show_banner(model, state)
         self._show_health(model, state)
@@ -236,6 +245,8 @@ class LoopscopeApp(App[int]):
         mode = self.main.query_one("#hdr-mode", Label)
         if self.mode == "replay":
             mode.update(f" REPLAY ×{speed_label(self.speed)} ")
+        elif self.mode == "live" and model.state.ended:
+            mode.update(" LIVE (ended) ")   # the traced app finished its trace
         else:
             mode.update(f" {self.mode.upper()} ")
         if not mode.has_class(f"mode-{self.mode}"):
@@ -263,10 +274,9 @@ class LoopscopeApp(App[int]):
         banner.display = True
 
     def _show_health(self, model: Any, state: Any) -> None:
-        samples = [(s.t_ns, s.busy_ratio, s.lag_max_ms) for s in state.loop]
         blocks = [b.t_ns for b in state.blocking]
-        self.main.query_one(HealthStrip).show(samples, blocks, self._time_at(self.cursor),
-                                         model.duration_ns)
+        self.main.query_one(HealthStrip).show(model.state.loop, blocks,
+                                              self._time_at(self.cursor), model.duration_ns)
 
     def _show_active_view(self, active: str, model: Any, state: Any) -> None:
         cursor_ns = self._time_at(self.cursor)
@@ -354,8 +364,9 @@ class LoopscopeApp(App[int]):
     # -- events from widgets -------------------------------------------------------
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
-        self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
-        self.refresh_view(force=True)
+        if self.main.query_one("#views", TabbedContent).active not in TABLE_VIEWS:
+            self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
+        self.refresh_view()
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -532,9 +543,8 @@ class LoopscopeApp(App[int]):
 
     def _go_to_blocking(self, position: int) -> None:
         """Cursor just after a blocking call; show it selected in Blocking."""
-        self.move_cursor(position)
         self.main.query_one("#views", TabbedContent).active = "blocking"
-        self.refresh_view(force=True)
+        self.move_cursor(position)
         blocking = self._state.blocking
         number = next(i for i in range(len(blocking) - 1, -1, -1)
                       if blocking[i].index + 1 == position)

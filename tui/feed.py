@@ -19,7 +19,7 @@ from tracer.reader import Follower, TraceError
 POLL_S = 0.1
 #: Bytes read per chunk while loading: small enough that the UI thread never
 #: waits long for the lock, big enough that loading is not slowed by it.
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 256 << 10
 
 
 class Feed:

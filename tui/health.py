@@ -9,7 +9,8 @@ line on the same time axis.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from bisect import bisect_right
+from typing import Any, Iterable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -101,6 +102,12 @@ class HealthStrip(Vertical):
     HealthStrip #lag > .sparkline--min-color {{ color: $warning 30%; }}
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._series_key: tuple[int, int, int] | None = None
+        self._busy: list[float] = []
+        self._lag: list[float] = []
+
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("busy", id="busy-label", classes="health-label")
@@ -112,15 +119,26 @@ class HealthStrip(Vertical):
             yield Label("blocks", classes="health-label")
             yield Marks(id="marks")
 
-    def show(self, samples: Sequence[tuple[int, float, float]], blocks_ns: Sequence[int],
-             cursor_ns: int, span_ns: int) -> None:
-        """``samples`` are (t_ns, busy_ratio, lag_max_ms) up to the cursor."""
+    def show(self, samples: Sequence[Any], blocks_ns: Sequence[int], cursor_ns: int,
+             span_ns: int) -> None:
+        """Plot the loop samples of the whole trace (``LoopSample``s:
+        t_ns, busy_ratio, lag_max_ms) up to the cursor, mark ``blocks_ns``."""
         width = max(self.query_one("#busy", Sparkline).size.width, 1)
-        busy = bucket_max(((t, b * 100.0) for t, b, _ in samples), span_ns, width)
-        lag = bucket_max(((t, lag) for t, _, lag in samples), span_ns, width)
-        self.query_one("#busy", Sparkline).data = busy
-        self.query_one("#lag", Sparkline).data = lag
-        now_busy, now_lag = (samples[-1][1] * 100.0, samples[-1][2]) if samples else (0.0, 0.0)
+        key = (len(samples), span_ns, width)
+        if key != self._series_key:
+            # Seeking must not re-bucket every sample: the columns of the
+            # whole trace are kept until samples arrive or the axis changes.
+            self._series_key = key
+            self._busy = bucket_max([(s.t_ns, s.busy_ratio * 100.0) for s in samples],
+                                    span_ns, width)
+            self._lag = bucket_max([(s.t_ns, s.lag_max_ms) for s in samples], span_ns, width)
+        shown = min(int(cursor_ns * width / span_ns), width - 1) + 1 if span_ns > 0 else 0
+        future = [0.0] * (width - shown)
+        self.query_one("#busy", Sparkline).data = self._busy[:shown] + future
+        self.query_one("#lag", Sparkline).data = self._lag[:shown] + future
+        at = bisect_right(samples, cursor_ns, key=lambda s: s.t_ns)
+        now_busy, now_lag = ((samples[at - 1].busy_ratio * 100.0, samples[at - 1].lag_max_ms)
+                             if at else (0.0, 0.0))
         self.query_one("#busy-label", Label).update(f"busy {now_busy:3.0f}%")
         self.query_one("#lag-label", Label).update(f"lag {now_lag:5.0f}ms")
         self.query_one("#marks", Marks).show(blocks_ns, cursor_ns, span_ns)

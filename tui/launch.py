@@ -46,7 +46,7 @@ def run_app(target: list[str], trace_path: str, threshold_ms: float) -> int:
         os.unlink(trace_path)  # the follower must not read an old run's lines
     child = ChildApp(target, trace_path, threshold_ms)
     app = LoopscopeApp(Feed(trace_path, follow=True, wait=True), mode="live", child=child,
-                       title=" ".join(target))
+                       title=" ".join(target[1:] if target[0] == "-m" else target))
     try:
         return app.run() or 0
     finally:

@@ -138,3 +138,44 @@ async def loaded(pilot: Pilot[Any]) -> LoopscopeApp:
                 and app.feed.model is not None and app.cursor == len(app.feed.model))
     await pilot.pause()
     return app
+
+
+def write_big_trace(path: Path, n_events: int) -> Path:
+    """A long synthetic trace (timers, reads, Deferreds, loop samples, a
+    blocking call every ~50k events) for measuring the dashboard on big
+    files; see measure_big_trace.py."""
+    w = TraceWriter(path)
+    tick = w.site(0, "app.Ticker.tick", "/app/app.py", 10)
+    handler = w.site(0, "app.Echo.dataReceived", "/app/app.py", 20)
+    got = w.site(0, "app.Client.gotReply", "/app/app.py", 30)
+    sched = w.site(0, "app.Ticker.start", "/app/app.py", 40)
+    w.event(0, "fdadd", fd=7, mode="r", type="Server")
+    t, i, d = 0, 5, 0
+    while i < n_events:
+        t += 20_000
+        step = i % 10
+        if step == 0:
+            w.event(t, "timer", id=i, site=sched, fn=tick, due=t + 10_000)
+        elif step == 1:
+            blocked = i % 50_000 < 10
+            w.event(t, "call", kind="timer", site=tick, dur=60 * MS if blocked else 15_000,
+                    depth=0, timer=i - 1, lag=5_000)
+        elif step in (2, 3):
+            w.event(t, "call", kind="read", site=handler, dur=30_000, depth=0, fd=7)
+        elif step == 4:
+            d += 1
+            w.event(t, "dnew", d=d, site=sched)
+        elif step == 5:
+            w.event(t, "dadd", d=d, cb=got, eb=0)
+        elif step == 6:
+            w.event(t, "dfire", d=d, fail=False)
+        elif step == 7:
+            w.event(t, "dcall", d=d, site=got, dur=8_000, depth=0, eb=False, fail=False)
+        elif step == 8:
+            w.event(t, "poll", wait=10_000, ready=[[7, 1]])
+        else:
+            w.event(t, "loop", dt=200_000, it=10, busy=150_000, idle=50_000, calls=8,
+                    lag_max=5_000 + (i % 977) * 1000, lag_mean=5_000)
+        i += 1
+    w.close()
+    return path
