@@ -17,6 +17,7 @@ our own and aims to be lean on the path every Deferred takes:
 from __future__ import annotations
 
 import contextvars
+from abc import ABC, abstractmethod
 import functools
 import logging
 from inspect import iscoroutine, isgenerator
@@ -27,8 +28,9 @@ from reactor import _instrument, error
 from reactor.failure import Failure
 
 __all__ = [
-    "AlreadyCalledError", "CancelledError", "Deferred", "DeferredList", "FAILURE",
-    "FirstError", "NotACoroutineError", "SUCCESS", "TimeoutError", "ensureDeferred",
+    "AlreadyCalledError", "CancelledError", "Deferred", "DeferredList", "DeferredLock",
+    "DeferredQueue", "DeferredSemaphore", "FAILURE", "FirstError", "NotACoroutineError",
+    "QueueOverflow", "QueueUnderflow", "SUCCESS", "TimeoutError", "ensureDeferred",
     "fail", "gatherResults", "inlineCallbacks", "maybeDeferred", "returnValue", "succeed",
 ]
 
@@ -701,3 +703,133 @@ def inlineCallbacks(f: Callable[..., Any]) -> Callable[..., Deferred]:
         return _InlineRun(gen).start()
 
     return unwind
+
+
+# -- locks, semaphores, queues ----------------------------------------------------------
+
+class _ConcurrencyPrimitive(ABC):
+    """What DeferredLock and DeferredSemaphore share: a FIFO of Deferreds
+    waiting to acquire, ``run`` and ``async with``."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Deferred] = []
+
+    @abstractmethod
+    def acquire(self) -> Deferred:
+        """A Deferred that fires with this object once it is acquired."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give back what acquire() took; the next waiter gets it."""
+
+    def _cancelAcquire(self, d: Deferred) -> None:
+        self.waiting.remove(d)
+
+    def run(self, f: Callable[..., Any], *args: Any, **kw: Any) -> Deferred:
+        """Acquire, call ``f`` (which may return a Deferred), release when
+        its outcome is known; the Deferred fires with that outcome."""
+        def execute(_: Any) -> Deferred:
+            return maybeDeferred(f, *args, **kw).addBoth(release)
+
+        def release(result: Any) -> Any:
+            self.release()
+            return result
+
+        return self.acquire().addCallback(execute)
+
+    async def __aenter__(self) -> _ConcurrencyPrimitive:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        self.release()
+        return False
+
+
+class DeferredLock(_ConcurrencyPrimitive):
+    """A lock for code that waits with Deferreds: ``acquire()`` fires (with
+    the lock) once every earlier holder has released it."""
+
+    locked = False
+
+    def acquire(self) -> Deferred:
+        d = Deferred(canceller=self._cancelAcquire)
+        if self.locked:
+            self.waiting.append(d)
+        else:
+            self.locked = True
+            d.callback(self)
+        return d
+
+    def release(self) -> None:
+        assert self.locked, "Tried to release an unlocked lock"
+        self.locked = False
+        if self.waiting:
+            self.locked = True
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredSemaphore(_ConcurrencyPrimitive):
+    """At most ``tokens`` holders at once; the others wait in order."""
+
+    def __init__(self, tokens: int) -> None:
+        if tokens < 1:
+            raise ValueError("DeferredSemaphore requires tokens >= 1")
+        super().__init__()
+        self.tokens = tokens
+        self.limit = tokens
+
+    def acquire(self) -> Deferred:
+        d = Deferred(canceller=self._cancelAcquire)
+        if self.tokens > 0:
+            self.tokens -= 1
+            d.callback(self)
+        else:
+            self.waiting.append(d)
+        return d
+
+    def release(self) -> None:
+        assert self.tokens < self.limit, "Someone released me too many times: too many tokens!"
+        self.tokens += 1
+        if self.waiting:
+            self.tokens -= 1
+            self.waiting.pop(0).callback(self)
+
+
+class QueueOverflow(Exception):
+    """put() on a DeferredQueue already holding ``size`` items."""
+
+
+class QueueUnderflow(Exception):
+    """get() on a DeferredQueue already holding ``backlog`` waiting getters."""
+
+
+class DeferredQueue:
+    """A FIFO whose ``get()`` returns a Deferred, fired when an item is
+    there; ``size`` bounds the items held, ``backlog`` the getters waiting."""
+
+    def __init__(self, size: int | None = None, backlog: int | None = None) -> None:
+        self.waiting: list[Deferred] = []
+        self.pending: list[Any] = []
+        self.size = size
+        self.backlog = backlog
+
+    def _cancelGet(self, d: Deferred) -> None:
+        self.waiting.remove(d)
+
+    def put(self, obj: Any) -> None:
+        if self.waiting:
+            self.waiting.pop(0).callback(obj)
+        elif self.size is None or len(self.pending) < self.size:
+            self.pending.append(obj)
+        else:
+            raise QueueOverflow()
+
+    def get(self) -> Deferred:
+        if self.pending:
+            return succeed(self.pending.pop(0))
+        if self.backlog is None or len(self.waiting) < self.backlog:
+            d = Deferred(canceller=self._cancelGet)
+            self.waiting.append(d)
+            return d
+        raise QueueUnderflow()

@@ -16,9 +16,10 @@ import pytest
 
 from reactor import _instrument, error
 from reactor.defer import (
-    AlreadyCalledError, CancelledError, Deferred, DeferredList, FirstError,
-    NotACoroutineError, TimeoutError, ensureDeferred, fail, gatherResults,
-    inlineCallbacks, maybeDeferred, returnValue, succeed,
+    AlreadyCalledError, CancelledError, Deferred, DeferredList, DeferredLock, DeferredQueue,
+    DeferredSemaphore, FirstError, NotACoroutineError, QueueOverflow, QueueUnderflow,
+    TimeoutError, ensureDeferred, fail, gatherResults, inlineCallbacks, maybeDeferred,
+    returnValue, succeed,
 )
 from reactor.failure import Failure
 from reactor.task import Clock
@@ -670,3 +671,68 @@ def test_addTimeout_onTimeoutCancel_decides_the_result() -> None:
     d.addTimeout(1, clock, onTimeoutCancel=lambda result, timeout: ("timed out", timeout))
     clock.advance(1)
     assert result_of(d) == ("timed out", 1)
+
+
+# -- DeferredLock, DeferredSemaphore, DeferredQueue -----------------------------------
+
+def test_DeferredLock_serialises_holders_in_order() -> None:
+    lock = DeferredLock()
+    first, second = lock.acquire(), lock.acquire()
+    assert result_of(first) is lock and not second.called and lock.locked
+    lock.release()
+    assert result_of(second) is lock
+    lock.release()
+    assert not lock.locked
+
+
+def test_DeferredLock_run_releases_after_the_functions_deferred() -> None:
+    lock = DeferredLock()
+    work = Deferred()
+    d = lock.run(lambda x: work, 1)
+    assert lock.locked
+    work.callback("done")
+    assert result_of(d) == "done" and not lock.locked
+    assert failure_of(lock.run(lambda: 1 / 0)).type is ZeroDivisionError and not lock.locked
+
+
+def test_cancelling_a_waiting_acquire_removes_it_from_the_queue() -> None:
+    lock = DeferredLock()
+    lock.acquire()
+    waiter = lock.acquire()
+    waiter.cancel()
+    assert failure_of(waiter).type is CancelledError and lock.waiting == []
+
+
+def test_DeferredLock_async_with() -> None:
+    lock = DeferredLock()
+    inside = []
+
+    async def main() -> None:
+        async with lock:
+            inside.append(lock.locked)
+
+    result_of(ensureDeferred(main()))
+    assert inside == [True] and not lock.locked
+
+
+def test_DeferredSemaphore_admits_tokens_holders() -> None:
+    sem = DeferredSemaphore(2)
+    a, b, c = sem.acquire(), sem.acquire(), sem.acquire()
+    assert a.called and b.called and not c.called
+    sem.release()
+    assert c.called and sem.tokens == 0
+    with pytest.raises(ValueError):
+        DeferredSemaphore(0)
+
+
+def test_DeferredQueue_get_waits_for_put_and_bounds_hold() -> None:
+    queue = DeferredQueue(size=1, backlog=1)
+    getter = queue.get()
+    with pytest.raises(QueueUnderflow):
+        queue.get()
+    queue.put("x")
+    assert result_of(getter) == "x"
+    queue.put("y")
+    with pytest.raises(QueueOverflow):
+        queue.put("z")
+    assert result_of(queue.get()) == "y"
