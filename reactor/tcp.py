@@ -33,11 +33,12 @@ RECV_SIZE = 65536
 drained in few calls, small enough not to waste memory per connection."""
 
 HIGH_WATER = 65536
-"""Buffered outgoing bytes above which a registered streaming producer is paused."""
-
-LOW_WATER = 16384
-"""Buffered outgoing bytes at or below which a paused producer is resumed,
-before the buffer runs dry, so the socket never waits for the producer."""
+"""Buffered outgoing bytes above which a registered streaming producer is
+paused.  It is resumed once the buffer has drained into the kernel (the low
+water mark is zero, as in Twisted): the kernel's own socket buffer, hundreds
+of KiB on loopback, keeps the connection busy while the producer refills
+ours, and a socket reports writable only with that much room free, so a
+nonzero mark in user space would almost never be seen between sends."""
 
 ACCEPTS_PER_READ = 128
 """Connections accepted per readiness of a listening socket, so a flood of
@@ -282,9 +283,6 @@ class Connection:
             del buf[:sent]
             self.bytes_out += sent
             if buf:
-                if self.producerPaused and len(buf) <= LOW_WATER:
-                    self.producerPaused = False
-                    self._call("write", self.producer.resumeProducing)
                 return
         self.stopWriting()
         producer = self.producer
@@ -306,9 +304,9 @@ class Connection:
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """Let ``producer`` feed this transport without outrunning the peer.
 
-        A streaming (push) producer is paused while more than HIGH_WATER bytes
-        are buffered and resumed once LOW_WATER is reached; a pull producer's
-        ``resumeProducing`` is called each time the buffer empties."""
+        A streaming (push) producer is paused once more than HIGH_WATER bytes
+        are buffered and resumed when the buffer has drained; a pull
+        producer's ``resumeProducing`` is called each time the buffer empties."""
         if self.producer is not None:
             raise RuntimeError(
                 f"Cannot register producer {producer!r}, because producer "

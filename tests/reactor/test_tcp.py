@@ -191,6 +191,24 @@ def test_abortConnection_drops_buffer_and_resets(loop: Reactor, run_until: Any) 
     assert len(s.data) < 8 << 20
 
 
+def test_peer_reset_while_writing_is_connection_lost(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    c.transport.pauseProducing()  # not reading: the reset is found by the send
+    c.transport.write(b"y" * (16 << 20))
+    assert c.transport._writing
+    s.transport.abortConnection()
+    reason = reason_of(run_until, c)
+    assert reason.check(error.ConnectionLost) and not reason.check(error.ConnectionAborted)
+    c.transport.write(b"ignored once the connection is gone")
+    assert c.transport.bytes_out < 16 << 20
+
+
+def test_stopProducing_closes_the_transport(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    c.transport.stopProducing()
+    assert reason_of(run_until, s).check(error.ConnectionDone)
+
+
 class HalfCloseServer(Recorder):
     """Answers once the client has finished sending (EOF), then closes."""
 
