@@ -763,3 +763,53 @@ def test_exception_in_buildProtocol_or_connectionMade(
     loop.connectTCP("127.0.0.1", bad_start_port.getHost().port, third)
     while len(bad_start.built) < 2:
         loop.iterate(0.01)
+
+
+def test_stopConnecting_during_name_lookup(loop: Reactor, run_until: Any) -> None:
+    server = Server()
+    port = listen(loop, server)
+    client = Client()
+    connector = loop.connectTCP("localhost", port.getHost().port, client)
+    connector.stopConnecting()  # the lookup is still running in a pool thread
+    assert reason_of(run_until, client, "failed").check(error.UserError)
+    for _ in range(20):  # the lookup's answer arrives and is ignored
+        loop.iterate(0.01)
+    assert server.built == [] and client.built == [] and connector.state == "disconnected"
+
+
+def test_shutdown_while_connecting_fails_the_attempt(loop: Reactor, run_until: Any) -> None:
+    server, fillers = full_backlog_listener()
+    try:
+        client = Client()
+        loop.connectTCP("127.0.0.1", server.getsockname()[1], client, timeout=None)
+        loop.callLater(0.05, loop.stop)
+        loop.run(installSignalHandlers=False)
+        assert client.events == ["startedConnecting", "clientConnectionFailed"]
+        assert client.reason.check(error.ConnectError) and client.numPorts == 0
+    finally:
+        for s in [server, *fillers]:
+            s.close()
+
+
+def test_client_factory_errors_are_logged(
+        loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    class BadBuild(Client):
+        def buildProtocol(self, addr: Any) -> Any:
+            raise LookupError("cannot build")
+
+    class BadFailed(Client):
+        def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+            super().clientConnectionFailed(connector, reason)
+            raise ArithmeticError("in clientConnectionFailed")
+
+    port = listen(loop, Server())
+    with caplog.at_level(logging.ERROR, logger="reactor"):
+        bad_build = BadBuild()
+        loop.connectTCP("127.0.0.1", port.getHost().port, bad_build)
+        assert reason_of(run_until, bad_build, "failed").check(LookupError)
+        bad_failed = BadFailed()
+        loop.connectTCP("127.0.0.1", closed_port(), bad_failed)
+        reason_of(run_until, bad_failed, "failed")
+    assert "LookupError: cannot build" in caplog.text
+    assert "ArithmeticError: in clientConnectionFailed" in caplog.text
+    assert bad_build.numPorts == bad_failed.numPorts == 0
