@@ -516,6 +516,13 @@ class Port:
         sock.setblocking(False)
         peer = self._address(sockaddr)
         try:
+            # This end's own address: on a wildcard port ('' or '::') it says
+            # which local address the peer reached, unlike the port's.
+            host = self._address(sock.getsockname())
+        except OSError:
+            sock.close()  # already gone; nothing to hand to the factory
+            return
+        try:
             protocol = self.reactor._call_user("read", self, self.factory.buildProtocol, peer)
         except Exception:
             log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
@@ -524,7 +531,7 @@ class Port:
         if protocol is None:
             sock.close()
             return
-        transport = self.transport_class(self.reactor, sock, "server", self._host, peer)
+        transport = self.transport_class(self.reactor, sock, "server", host, peer)
         transport._start(protocol)
 
     def stopListening(self) -> defer.Deferred:
