@@ -291,7 +291,9 @@ class LoopscopeApp(App[int]):
             table = self.main.query_one(f"#{active}-table", Table)
             table.replace_rows(rows())
             obj = table.row_object(table.highlighted_key)
-            if obj is not None:
+            if obj is None:
+                self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
+            else:
                 self._show_detail(type(obj).__name__, obj)
         elif active == "deferreds":
             self._show_deferreds(model, state, cursor_ns)
