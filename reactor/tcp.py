@@ -37,8 +37,9 @@ HIGH_WATER = 65536
 paused.  It is resumed once the buffer has drained into the kernel (the low
 water mark is zero, as in Twisted): the kernel's own socket buffer, hundreds
 of KiB on loopback, keeps the connection busy while the producer refills
-ours, and a socket reports writable only with that much room free, so a
-nonzero mark in user space would almost never be seen between sends."""
+ours, and a TCP socket turns writable only when a good share of that buffer
+is free, so the first send after a pause nearly always takes all of ours and
+a nonzero user-space mark would hardly ever be seen."""
 
 ACCEPTS_PER_READ = 128
 """Connections accepted per readiness of a listening socket, so a flood of
