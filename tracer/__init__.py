@@ -32,7 +32,7 @@ __all__ = ["Tracer", "start", "stop", "mark", "current"]
 class Tracer:
     """A running recording: the recorder, the probe it feeds and the watchdog."""
 
-    def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 200_000) -> None:
+    def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
         self.recorder = Recorder(path, threshold_ms, capacity)
@@ -66,7 +66,7 @@ def current() -> Tracer | None:
     return _current
 
 
-def start(path: str, threshold_ms: float = 50.0, capacity: int = 200_000) -> Tracer:
+def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> Tracer:
     """Start recording into ``path`` (created with mode 0600; replaced if it exists).
 
     ``threshold_ms``: a callback running longer is blocking (the watchdog samples it).

@@ -42,10 +42,13 @@ class TraceProbe(_instrument.Probe):
 
     def __init__(self, recorder: Recorder) -> None:
         self.rec = recorder
-        #: Calls in progress on the reactor thread: (start_ns, kind, f, source[, is_errback]).
+        #: Calls in progress on the reactor thread: (start_ns, kind, code or callable, x, y):
+        #: x, y are (timer id, due time) for timers, (id of the descriptor, None) for reads and
+        #: writes, (Deferred id, is_errback) for Deferred callbacks.
         self.stack: list[tuple] = []
         self.reactor_thread = threading.main_thread().ident
         self._deferred_ids = itertools.count(1)
+        self._timer_ids = itertools.count(1)
 
     # -- the loop ---------------------------------------------------------------
     def loop_started(self, reactor: Any) -> None:
@@ -72,8 +75,18 @@ class TraceProbe(_instrument.Probe):
             rec.append((POLL, t, wait, ready))
 
     # -- user code run by the loop -------------------------------------------------
+    # Buffered tuples hold code objects, numbers and strings rather than the functions,
+    # DelayedCalls and Deferreds themselves, so they keep nothing alive and the garbage
+    # collector stops tracking them at once (a large tracked backlog makes every full
+    # collection long enough to block the loop: the tracer must not cause what it reports).
     def call_begin(self, kind: str, f: Callable[..., Any], source: Any) -> None:
-        self.stack.append((_now(), kind, f, source))
+        if kind == "timer":
+            x, due = source._trace_id, source.time
+        elif kind == "read" or kind == "write":
+            x, due = id(source), None
+        else:
+            x = due = None
+        self.stack.append((_now(), kind, getattr(f, "__code__", f), x, due))
 
     def call_end(self, exc: BaseException | None) -> None:
         stack = self.stack
@@ -82,11 +95,14 @@ class TraceProbe(_instrument.Probe):
 
     # -- timers -------------------------------------------------------------------
     def timer_scheduled(self, call: Any) -> None:
+        call._trace_id = tid = next(self._timer_ids)
         f = _caller(_getframe(2))
-        self.rec.append((TIMER, _now(), call, f.f_code, f.f_lineno))
+        func = call.func
+        self.rec.append((TIMER, _now(), tid, getattr(func, "__code__", func), call.time,
+                         f.f_code, f.f_lineno))
 
     def timer_cancelled(self, call: Any) -> None:
-        self.rec.append((TCANCEL, _now(), call))
+        self.rec.append((TCANCEL, _now(), call._trace_id))
 
     # -- descriptors and connections ---------------------------------------------
     def descriptor_added(self, descriptor: Any, fd: int, mode: str) -> None:
@@ -113,21 +129,30 @@ class TraceProbe(_instrument.Probe):
         self.rec.append((TDONE, _now(), job, exc))
 
     # -- Deferreds ------------------------------------------------------------------
+    # Deferreds are recorded by trace id, not by reference: buffered events must not keep
+    # Deferreds (and their results) alive, which would also make garbage collection slow.
+    def _late_id(self, d: Any) -> int:
+        """Give an id to a Deferred created before tracing started."""
+        d._trace_id = tid = next(self._deferred_ids)
+        return tid
+
     def deferred_created(self, d: Any) -> None:
-        # The id is given here, on the creating thread, because the Deferred passes it on to
+        # Also needed here, on the creating thread, because the Deferred passes its id on to
         # the object that reports an unhandled failure after the Deferred itself is gone.
-        d._trace_id = next(self._deferred_ids)
+        d._trace_id = tid = next(self._deferred_ids)
         f = _caller(_getframe(2))
-        self.rec.append((DNEW, _now(), d, f.f_code, f.f_lineno))
+        self.rec.append((DNEW, _now(), tid, f.f_code, f.f_lineno))
 
     def deferred_callbacks_added(self, d: Any, callback: Any, errback: Any) -> None:
-        self.rec.append((DADD, _now(), d, callback, errback))
+        self.rec.append((DADD, _now(), d._trace_id or self._late_id(d),
+                         getattr(callback, "__code__", callback), getattr(errback, "__code__", errback)))
 
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
-        self.rec.append((DFIRE, _now(), d, is_failure))
+        self.rec.append((DFIRE, _now(), d._trace_id or self._late_id(d), is_failure))
 
     def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
-        self.stack.append((_now(), "deferred", f, d, is_errback))
+        self.stack.append((_now(), "deferred", getattr(f, "__code__", f), d._trace_id or self._late_id(d),
+                           is_errback))
 
     def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
         stack = self.stack
@@ -135,13 +160,15 @@ class TraceProbe(_instrument.Probe):
             self.rec.append((DCALL, _now(), stack.pop(), len(stack), result_is_failure))
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:
-        self.rec.append((DCHAIN, _now(), outer, inner))
+        self.rec.append((DCHAIN, _now(), outer._trace_id or self._late_id(outer),
+                         inner._trace_id or self._late_id(inner)))
 
     def deferred_cancelled(self, d: Any) -> None:
-        self.rec.append((DCANCEL, _now(), d))
+        self.rec.append((DCANCEL, _now(), d._trace_id or self._late_id(d)))
 
     def deferred_unhandled(self, d: Any, failure: Any) -> None:
-        self.rec.append((UNHANDLED, _now(), d, failure))
+        # ``d`` stands in for a Deferred already collected: it only has ``_trace_id``.
+        self.rec.append((UNHANDLED, _now(), d._trace_id or 0, failure))
 
     # -- the application ---------------------------------------------------------------
     def mark(self, label: str) -> None:

@@ -1,7 +1,7 @@
 """The recorder: turns what the probe saw into trace lines, off the application's thread.
 
 The probe (tracer/probe.py) only appends small tuples ``(code, monotonic_ns, ...)`` holding
-the live objects it was given; everything costly — naming functions, interning sites, reading
+the live objects it was given, in the order things happen; everything costly — naming functions, interning sites, reading
 attributes, formatting, orjson — happens here, in a writer thread that wakes every 100 ms,
 takes the whole buffer, and writes whole lines.  A follower therefore sees complete lines, and
 ``kill -9`` loses at most the last 100 ms.
@@ -12,12 +12,12 @@ write, the newest ones are dropped and counted (a ``drop`` event), so the app ne
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import threading
 import time
-from operator import itemgetter
+from itertools import chain, count, islice
+from types import CodeType
 from typing import Any, Callable
 
 import orjson
@@ -33,6 +33,9 @@ MAX_TEXT = 200
 #: Most frames kept from a traceback or a stall sample.
 MAX_FRAMES = 64
 FLUSH_INTERVAL = 0.1
+#: Events converted between two writes: keeps each C-level call (orjson, join, write) short,
+#: because the writer shares the GIL with the application.
+WRITE_CHUNK = 2048
 #: Deferred creation sites remembered to name an unhandled failure's Deferred.
 DEFERRED_SITES_KEPT = 65536
 
@@ -78,6 +81,8 @@ def code_of(f: Any) -> Any:
     Looks through bound methods and ``functools.partial``; a callable instance is named by
     its class's ``__call__``.
     """
+    if isinstance(f, CodeType):
+        return f
     for _ in range(4):
         code = getattr(f, "__code__", None)
         if code is not None:
@@ -92,7 +97,7 @@ def code_of(f: Any) -> Any:
 class Recorder:
     """Owns the trace file, the event buffer and the writer thread."""
 
-    def __init__(self, path: str, threshold_ms: float, capacity: int = 200_000,
+    def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144,
                  argv: list[str] | None = None) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
@@ -118,9 +123,7 @@ class Recorder:
         self._lag_max = 0
         # Interning and id tables (writer thread only).
         self._sites: dict[Any, int] = {}
-        self._site_ids = itertools.count(1)
-        self._timer_ids = itertools.count(1)
-        self._deferred_ids = itertools.count(1_000_000_000)  # Deferreds made before tracing
+        self._site_ids = count(1)
         self._deferred_sites: dict[int, int] = {}
         self._fds: dict[int, int] = {}
         self._modules: dict[str, str] = {}
@@ -173,14 +176,14 @@ class Recorder:
             self.dropped += len(batch) - self.capacity
             del batch[self.capacity:]
         seen = len(batch)
-        events = late + batch
-        events.sort(key=itemgetter(1))
-        out = self._out
-        for item in events:
+        convert = _CONVERT
+        for n, item in enumerate(chain(late, islice(batch, seen)), 1):
             try:
-                _CONVERT[item[0]](self, item)
+                convert[item[0]](self, item)
             except Exception:  # noqa: BLE001 - one odd object must not stop the recording
                 self.dropped += 1
+            if n % WRITE_CHUNK == 0:
+                self._write_out()  # bounded C calls: the app thread gets the GIL back often
         self._previous = (batch, seen)
         if self.dropped != self._dropped_reported:
             self._emit({"t": now - self.t0, "ev": "drop", "n": self.dropped - self._dropped_reported})
@@ -188,8 +191,13 @@ class Recorder:
         self._loop_sample(now, final)
         if final:
             self._previous = None
+        self._write_out()
+
+    def _write_out(self) -> None:
+        """Write the lines converted so far (whole lines only)."""
         if self._rows:
             self._flush_rows()
+        out = self._out
         if out:
             self._file.write(b"\n".join(out) + b"\n")
             self._file.flush()
@@ -277,12 +285,6 @@ class Recorder:
         name = f"{module}.{code.co_qualname}" if module else code.co_qualname
         return self._new_site(key, t, name, code.co_filename, line)
 
-    def deferred_id(self, d: Any) -> int:
-        tid = d._trace_id
-        if tid is None:
-            tid = d._trace_id = next(self._deferred_ids)
-        return tid
-
     def _loop_sample(self, now: int, final: bool = False) -> None:
         """One ``loop`` event covering the time since the previous one (while the loop runs,
         or if it ran since the last sample; ``final`` also writes a short last window)."""
@@ -306,21 +308,23 @@ class Recorder:
     # -- one converter per tuple code ------------------------------------------------
     def _call(self, item: tuple) -> None:
         _, t1, entry, depth, exc = item
-        t0, kind, f, source = entry[:4]
+        t0, kind, f, x, due = entry
         t = t1 - self.t0
         site = self.fn_site(f, t)
-        x = lag = None
+        lag = None
         if kind == "timer":
-            x = source._trace_id
-            lag = max(t0 - int(source.time * 1e9), 0)
-            self._lag_sum += lag
-            self._lag_n += 1
-            if lag > self._lag_max:
-                self._lag_max = lag
+            if due is not None:
+                lag = max(t0 - int(due * 1e9), 0)
+                self._lag_sum += lag
+                self._lag_n += 1
+                if lag > self._lag_max:
+                    self._lag_max = lag
         elif kind == "read" or kind == "write":
-            x = self._fds.get(id(source))
-        elif kind not in ("thread", "trigger"):
-            kind = "other"  # rows carry only known names (see _flush_rows)
+            x = self._fds.get(x)
+        elif kind == "thread" or kind == "trigger":
+            x = None
+        else:
+            kind, x = "other", None  # rows carry only known names (see _flush_rows)
         self._calls += 1
         exc_name = type(exc).__name__ if exc is not None else None
         self._rows.append(("call", t, kind, site, t1 - t0, depth, x, lag, exc_name))
@@ -333,25 +337,23 @@ class Recorder:
         t0, _kind, f, d, is_errback = entry
         t = t1 - self.t0
         site = self.fn_site(f, t)
-        self._rows.append(("dcall", t, self.deferred_id(d), site, t1 - t0, depth, bool(is_errback),
+        self._rows.append(("dcall", t, d, site, t1 - t0, depth, bool(is_errback),
                            bool(failed)))
 
     def _timer(self, item: tuple) -> None:
-        _, t, call, code, line = item
+        _, t, tid, func, due, code, line = item
         t -= self.t0
-        call._trace_id = tid = next(self._timer_ids)
         site = self.line_site(code, line, t)
-        fn = self.fn_site(call.func, t)
-        self._rows.append(("timer", t, tid, site, fn, int(call.time * 1e9) - self.t0))
+        fn = self.fn_site(func, t)
+        self._rows.append(("timer", t, tid, site, fn, int(due * 1e9) - self.t0))
 
     def _tcancel(self, item: tuple) -> None:
-        self._emit({"t": item[1] - self.t0, "ev": "tcancel", "id": item[2]._trace_id or 0})
+        self._emit({"t": item[1] - self.t0, "ev": "tcancel", "id": item[2] or 0})
 
     def _dnew(self, item: tuple) -> None:
-        _, t, d, code, line = item
+        _, t, did, code, line = item
         t -= self.t0
         site = self.line_site(code, line, t)
-        did = self.deferred_id(d)
         sites = self._deferred_sites
         sites[did] = site
         if len(sites) > DEFERRED_SITES_KEPT:
@@ -363,21 +365,19 @@ class Recorder:
         t -= self.t0
         cb_site = self.fn_site(cb, t)
         eb_site = self.fn_site(eb, t)
-        self._rows.append(("dadd", t, self.deferred_id(d), cb_site, eb_site))
+        self._rows.append(("dadd", t, d, cb_site, eb_site))
 
     def _dfire(self, item: tuple) -> None:
-        self._rows.append(("dfire", item[1] - self.t0, self.deferred_id(item[2]), bool(item[3])))
+        self._rows.append(("dfire", item[1] - self.t0, item[2], bool(item[3])))
 
     def _dchain(self, item: tuple) -> None:
-        self._emit({"t": item[1] - self.t0, "ev": "dchain", "d": self.deferred_id(item[2]),
-                    "inner": self.deferred_id(item[3])})
+        self._emit({"t": item[1] - self.t0, "ev": "dchain", "d": item[2], "inner": item[3]})
 
     def _dcancel(self, item: tuple) -> None:
-        self._emit({"t": item[1] - self.t0, "ev": "dcancel", "d": self.deferred_id(item[2])})
+        self._emit({"t": item[1] - self.t0, "ev": "dcancel", "d": item[2]})
 
     def _unhandled(self, item: tuple) -> None:
-        _, t, d, failure = item
-        did = d._trace_id or 0
+        _, t, did, failure = item
         exc_type = getattr(failure, "type", None)
         stack = [[f[1], f[2], f[0]] for f in (getattr(failure, "frames", None) or [])][-MAX_FRAMES:]
         self._emit({"t": t - self.t0, "ev": "unhandled", "d": did,
