@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -813,3 +818,28 @@ def test_client_factory_errors_are_logged(
     assert "LookupError: cannot build" in caplog.text
     assert "ArithmeticError: in clientConnectionFailed" in caplog.text
     assert bad_build.numPorts == bad_failed.numPorts == 0
+
+
+# -- the same program on Twisted and on ours ---------------------------------------
+def test_scenarios_see_the_same_events_as_on_twisted() -> None:
+    """tcp_scenarios.py runs close/abort/error/half-close/refusal/timeout
+    scenarios; on each reactor, each end must see the same events in the
+    same order."""
+    root = Path(__file__).resolve().parents[2]
+    script = Path(__file__).with_name("tcp_scenarios.py")
+    env = dict(os.environ, PYTHONPATH=str(root))
+    runs = {}
+    for runtime in ("twisted", "ours"):
+        done = subprocess.run([sys.executable, str(script), runtime], env=env, cwd=root,
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        runs[runtime] = json.loads(done.stdout)
+    assert len(runs["twisted"]) == 7
+
+    def by_end(log: list[str]) -> tuple[list[str], list[str]]:
+        # Each end's order is behaviour; how the two ends interleave is timing.
+        server = [e for e in log if e.startswith("server:")]
+        return server, [e for e in log if not e.startswith("server:")]
+
+    for title, log in runs["twisted"].items():
+        assert by_end(runs["ours"][title]) == by_end(log), title
