@@ -5,9 +5,11 @@ rule here: path switching between callbacks and errbacks, chaining on a
 returned Deferred, pause, cancel, the unhandled-error report); the code is
 our own and aims to be lean on the path every Deferred takes:
 
-* a callback pair is stored as two ``(function, args, kwargs)`` triples and a
-  missing half is ``None`` — skipped without a call, where Twisted calls a
-  ``passthru`` function;
+* a callback pair is one flat tuple; a missing half is ``None`` — skipped
+  without a call, where Twisted calls a ``passthru`` function — and a
+  callback without extra arguments is called as plain ``f(result)``;
+* ``__slots__``, and a small cache of result types known to be plain values,
+  so telling a value from a Deferred or a Failure costs one set lookup;
 * the instrumentation probe is read once per run of a chain;
 * the object that reports an unhandled failure at garbage collection is
   only allocated when a chain ends on a failure, so a Deferred itself has no
@@ -17,9 +19,9 @@ our own and aims to be lean on the path every Deferred takes:
 from __future__ import annotations
 
 import contextvars
-from abc import ABC, abstractmethod
 import functools
 import logging
+from abc import ABC, abstractmethod
 from inspect import iscoroutine, isgenerator
 from types import GenericAlias
 from typing import Any, Callable, Generator, Iterable, NoReturn
@@ -152,7 +154,6 @@ class Deferred:
     __slots__ = ("callbacks", "called", "paused", "result", "_canceller",
                  "_suppressAlreadyCalled", "_runningCallbacks", "_chainedTo", "_watch",
                  "_trace_id", "__weakref__", "__dict__")
-    debug = False
 
     __class_getitem__ = classmethod(GenericAlias)
 
@@ -376,16 +377,20 @@ class Deferred:
                 current._chainedTo = None
             callbacks = current.callbacks
             result = current.result
-            failed = 1 if isinstance(result, Failure) else 0
+            failed = isinstance(result, Failure)
             waiting: Deferred | None = None
             current._runningCallbacks = True
             for pair in callbacks:
-                f = pair[failed]
+                if failed:
+                    f = pair[1]
+                    extra = pair[3]
+                else:
+                    f = pair[0]
+                    extra = pair[2]
                 if f is None:
                     continue
-                extra = pair[failed + 2]
                 if probe is not None and f is not _CONTINUE:
-                    probe.deferred_callback_begin(current, f, bool(failed))
+                    probe.deferred_callback_begin(current, f, failed)
                 try:
                     if extra is None:
                         result = f(result)
@@ -397,14 +402,14 @@ class Deferred:
                 except BaseException:
                     result = Failure()
                 if type(result) in _plain_types:
-                    failed = 0
+                    failed = False
                 else:
                     if isinstance(result, Deferred):
                         inner_result = result.result
                         if (inner_result is _NO_RESULT or result.paused
                                 or isinstance(inner_result, Deferred)):
                             current._wait_on(result)
-                            failed = 0
+                            failed = False
                             if probe is not None:
                                 probe.deferred_callback_end(current, False)
                             break
@@ -413,14 +418,12 @@ class Deferred:
                         if result._watch is not None:
                             result._watch.failResult = None
                         result = inner_result
-                    if isinstance(result, Failure):
-                        failed = 1
-                    else:
-                        failed = 0
+                    failed = isinstance(result, Failure)
+                    if not failed:
                         _note_plain(type(result))
                 current.result = result
                 if probe is not None:
-                    probe.deferred_callback_end(current, bool(failed))
+                    probe.deferred_callback_end(current, failed)
             else:
                 # Ran to the end (including pairs added on the way).
                 callbacks.clear()
@@ -458,12 +461,11 @@ class Deferred:
 
     def __repr__(self) -> str:
         name = type(self).__name__
-        result = self.result
-        if isinstance(result, Deferred) and self.called:
-            return f"<{name} at {id(self):#x} waiting on Deferred at {id(result):#x}>"
-        if result is _NO_RESULT:
+        if self._chainedTo is not None:
+            return f"<{name} at {id(self):#x} waiting on Deferred at {id(self._chainedTo):#x}>"
+        if self.result is _NO_RESULT:
             return f"<{name} at {id(self):#x}>"
-        return f"<{name} at {id(self):#x} current result: {result!r}>"
+        return f"<{name} at {id(self):#x} current result: {self.result!r}>"
 
     __str__ = __repr__
 

@@ -736,3 +736,14 @@ def test_DeferredQueue_get_waits_for_put_and_bounds_hold() -> None:
     with pytest.raises(QueueOverflow):
         queue.put("z")
     assert result_of(queue.get()) == "y"
+
+
+def test_repr_says_what_the_deferred_holds_or_waits_on() -> None:
+    d = Deferred()
+    assert repr(d) == f"<Deferred at {id(d):#x}>"
+    d.callback(7)
+    assert repr(d) == f"<Deferred at {id(d):#x} current result: 7>"
+    inner = Deferred()
+    d.addCallback(lambda r: inner)
+    assert str(d) == f"<Deferred at {id(d):#x} waiting on Deferred at {id(inner):#x}>"
+    inner.callback(None)
