@@ -14,7 +14,8 @@ compiled out (a copy of ``reactor/`` in a temporary directory where
 untraced run measures what the idle instrumentation costs (DESIGN.md: under 3%).
 
 Every (workload, runtime) runs in its own child process (a reactor cannot
-restart), ``--repeat`` times, keeping the fastest (and the least CPU time).  Output: one JSON line per
+restart), ``--repeat`` rounds over all runtimes, keeping each one's fastest
+run (and least CPU time).  Output: one JSON line per
 workload x runtime (wall ``seconds`` of the workload, ``cpu_seconds`` of the
 child), then the throughput ratios and the issue's targets.
 """
@@ -114,38 +115,54 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
 
 
 # -- parent side -------------------------------------------------------------------------
-def probe_free_copy(dest: Path) -> Path:
-    """Copy ``reactor/`` under ``dest`` with every probe read replaced by None,
-    so its instrumentation points fold away; returns the path to import from."""
+def snapshot_reactor(dest: Path, probe_free: bool) -> Path:
+    """Copy ``reactor/`` under ``dest`` (returned, to put first on PYTHONPATH).
+
+    Every loopscope runtime imports such a copy taken once at the start, so
+    all of them run the same code even while ``reactor/`` is being edited.
+    With ``probe_free`` every probe read is replaced by None, so the
+    instrumentation points fold away.
+    """
     target = dest / "reactor"
     shutil.copytree(ROOT / "reactor", target, ignore=shutil.ignore_patterns("__pycache__"))
-    for source in target.glob("*.py"):
-        if source.name != "_instrument.py":
-            source.write_text(source.read_text(encoding="utf-8").replace("_instrument.probe", "None"),
-                              encoding="utf-8")
+    if probe_free:
+        for source in target.glob("*.py"):
+            if source.name != "_instrument.py":
+                text = source.read_text(encoding="utf-8")
+                source.write_text(text.replace("_instrument.probe", "None"), encoding="utf-8")
     return dest
 
 
-def measure(runtime: str, workload: str, n: int, repeat: int, probe_free: Path) -> dict[str, Any]:
-    """The fastest of ``repeat`` child runs (or an error record)."""
-    best: dict[str, Any] | None = None
-    path = probe_free if runtime == "loopscope-probe-free" else ROOT
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(path), str(ROOT)]))
+def run_once(runtime: str, workload: str, n: int, import_path: Path) -> dict[str, Any]:
+    """One child run: its JSON record, or an error record."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]))
+    child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
+                           capture_output=True, text=True, env=env, timeout=600)
+    if child.returncode != 0:
+        lines = child.stderr.strip().splitlines() or ["no output"]
+        return {"workload": workload, "runtime": runtime, "n": n, "error": lines[-1]}
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def measure(runtimes: list[str], workload: str, n: int, repeat: int,
+            paths: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """Each runtime's fastest run (and least CPU time) out of ``repeat``.
+
+    Rounds go through every runtime in turn, so a change in machine load
+    during the measurement hits them all alike.
+    """
+    best: dict[str, dict[str, Any]] = {}
     for _ in range(repeat):
-        child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
-                               capture_output=True, text=True, env=env, timeout=600)
-        if child.returncode != 0:
-            lines = child.stderr.strip().splitlines() or ["no output"]
-            return {"workload": workload, "runtime": runtime, "n": n, "error": lines[-1]}
-        result = json.loads(child.stdout.strip().splitlines()[-1])
-        if best is None:
-            best = result
-        elif result["seconds"] < best["seconds"]:
-            result["cpu_seconds"] = min(result["cpu_seconds"], best["cpu_seconds"])
-            best = result
-        else:
-            best["cpu_seconds"] = min(result["cpu_seconds"], best["cpu_seconds"])
-    assert best is not None
+        for runtime in runtimes:
+            result = run_once(runtime, workload, n, paths.get(runtime, ROOT))
+            previous = best.get(runtime)
+            if previous is None or "error" in previous or "error" in result:
+                best[runtime] = previous if previous and "error" in previous else result
+                continue
+            cpu = min(result["cpu_seconds"], previous["cpu_seconds"])
+            if result["seconds"] < previous["seconds"]:
+                best[runtime] = result
+            best[runtime]["cpu_seconds"] = cpu
     return best
 
 
@@ -216,11 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     runtimes = [r for r in runtimes if not unavailable(r)]
     results: dict[tuple[str, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        probe_free = probe_free_copy(Path(tmp))
+        plain = snapshot_reactor(Path(tmp) / "plain", probe_free=False)
+        paths = {"loopscope": plain, "loopscope-traced": plain,
+                 "loopscope-probe-free": snapshot_reactor(Path(tmp) / "probe-free", probe_free=True)}
         for workload in workloads:
             n = SIZES[workload] // (10 if args.quick else 1)
-            for runtime in runtimes:
-                result = measure(runtime, workload, n, args.repeat, probe_free)
+            for runtime, result in measure(runtimes, workload, n, args.repeat, paths).items():
                 results[(workload, runtime)] = result
                 print(json.dumps(result), flush=True)
     print_ratios(results, workloads)
