@@ -89,6 +89,11 @@ def connect_error(err: int) -> Exception:
     return error.getConnectError((err, os.strerror(err)))
 
 
+def _do_nothing() -> None:
+    """doRead/doWrite of an aborted connection: no more I/O, whatever the
+    protocol calls (loseConnection, resumeProducing...) before it is told."""
+
+
 def _name(f: Callable[..., Any]) -> str:
     return getattr(f, "__qualname__", repr(f))
 
@@ -349,6 +354,8 @@ class Connection:
             return
         self._aborting = True
         self._write_disconnected = True
+        self._buffer.clear()
+        self.doRead = self.doWrite = _do_nothing
         self.stopReading()
         self.stopWriting()
         self.reactor.callLater(0, self.connectionLost, Failure(error.ConnectionAborted()))

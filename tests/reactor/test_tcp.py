@@ -188,10 +188,16 @@ def test_abortConnection_drops_buffer_and_resets(loop: Reactor, run_until: Any) 
     s, c, _ = connected_pair(loop, run_until)
     c.transport.write(b"x" * (8 << 20))
     c.transport.abortConnection()
+    sent = c.transport.bytes_out
     assert c.events == ["made"]  # told on the next iteration, not inside abortConnection
     c.transport.abortConnection()  # a second abort is harmless
+    c.transport.loseConnection()  # and so is anything else: the buffer is gone
+    c.transport.loseWriteConnection()
+    c.transport.resumeProducing()
+    c.transport.write(b"more")
     reason = reason_of(run_until, c)
     assert reason.check(error.ConnectionAborted)
+    assert c.transport.bytes_out == sent
     assert reason_of(run_until, s).check(error.ConnectionLost)
     assert len(s.data) < 8 << 20
 
@@ -212,6 +218,18 @@ def test_stopProducing_closes_the_transport(loop: Reactor, run_until: Any) -> No
     s, c, _ = connected_pair(loop, run_until)
     c.transport.stopProducing()
     assert reason_of(run_until, s).check(error.ConnectionDone)
+
+
+def test_loseConnection_after_abort_still_reports_the_abort(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    c.transport.abortConnection()
+    c.transport.loseConnection()
+    # loseConnection registered it for writing again: the loop may dispatch a
+    # write event to it within this iteration; that must not end it cleanly.
+    c.transport.doWrite()
+    c.transport.doRead()
+    assert reason_of(run_until, c).check(error.ConnectionAborted)
+    assert reason_of(run_until, s).check(error.ConnectionLost)
 
 
 class HalfCloseServer(Recorder):
