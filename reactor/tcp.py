@@ -343,8 +343,9 @@ class Connection:
 
     def loseWriteConnection(self) -> None:
         """Half-close: flush, then send EOF, while still reading the peer."""
-        self._write_disconnecting = True
-        self.startWriting()
+        if self.connected:
+            self._write_disconnecting = True
+            self.startWriting()
 
     def abortConnection(self) -> None:
         """Close now: drop buffered data and reset the connection.  The
