@@ -24,7 +24,7 @@ from typing import Any, Callable
 from reactor import _instrument, defer, error
 from reactor.interfaces import IHalfCloseableProtocol
 from reactor.failure import Failure
-from reactor.protocol import Protocol
+from reactor.protocol import BaseProtocol, Protocol
 
 log = logging.getLogger("reactor")
 
@@ -153,7 +153,14 @@ class Connection:
         if probe is not None:
             probe.connection_opened(self, self._fd, self._role, self._host, self._peer)
         self.startReading()
-        self._call("read", protocol.makeConnection, self)
+        if getattr(type(protocol), "makeConnection", None) is BaseProtocol.makeConnection:
+            # The stock makeConnection only attaches the transport: do that
+            # here so that a trace names the user's connectionMade, not it.
+            protocol.connected = 1
+            protocol.transport = self
+            self._call("read", protocol.connectionMade)
+        else:
+            self._call("read", protocol.makeConnection, self)
 
     def _call(self, kind: str, f: Callable[..., Any], *args: Any) -> None:
         """Run user code; if it raises, log it and drop the connection with

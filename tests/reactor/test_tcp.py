@@ -748,6 +748,7 @@ def test_probe_sees_connections_and_the_protocol_methods(loop: Reactor, run_unti
     assert ("read", "Recorder.dataReceived", s.transport) in probe.calls
     assert ("read", "Recorder.dataReceived", c.transport) in probe.calls
     assert ("read", "Recorder.connectionLost", c.transport) in probe.calls
+    assert ("read", "Recorder.connectionMade", s.transport) in probe.calls
     assert sorted(role for _, _, role, _, _ in probe.opened) == ["client", "server"]
     for transport, fd, role, host, peer in probe.opened:
         assert transport._trace_id is None and fd > 0
@@ -861,3 +862,14 @@ def test_scenarios_see_the_same_events_as_on_twisted() -> None:
 
     for title, log in runs["twisted"].items():
         assert by_end(runs["ours"][title]) == by_end(log), title
+
+
+def test_an_overridden_makeConnection_is_called(loop: Reactor, run_until: Any) -> None:
+    class Wrapping(Recorder):
+        def makeConnection(self, transport: Any) -> None:
+            self.wrapped = transport
+            super().makeConnection(transport)
+
+    s, c, _ = connected_pair(loop, run_until, Wrapping)
+    assert s.wrapped is s.transport and s.events == ["made"] and s.connected
+    assert c.transport is not None and c.connected
