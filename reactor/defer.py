@@ -232,7 +232,7 @@ class Deferred:
                 # canceller is dropped, as Twisted does.
                 self._suppressAlreadyCalled = False
                 return
-            raise AlreadyCalledError(repr(self))
+            raise AlreadyCalledError()
         self.called = True
         self.result = result
         probe = _instrument.probe

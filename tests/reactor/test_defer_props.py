@@ -4,9 +4,11 @@ the same operations raise, and the chain ends on the same result.
 
 A program is a list of operations on one Deferred: add a callback, errback,
 both or a pair whose functions return a value, raise, return a Failure, return
-an already fired / failed / paused / still pending Deferred, or add another
-callback from inside; fire it (once, maybe again); pause, unpause, cancel;
-settle the oldest pending inner Deferred.  Twisted is a test-only dependency.
+an already fired / failed / paused / still pending Deferred (maybe with its own
+callbacks), or, from inside, add another callback, pause, fire again or cancel
+the Deferred running them; fire it (once, maybe again); pause, unpause,
+cancel; settle the oldest pending inner Deferred.  Twisted is a test-only
+dependency.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from reactor import defer as our_defer
 from reactor.failure import Failure as OurFailure
 
 ACTIONS = ["value", "raise", "failure", "fired", "failed", "pending_ok", "pending_err",
-           "paused", "nest"]
+           "paused", "nest", "pending_chain", "pause_self", "refire", "cancel_self"]
 ADD = st.tuples(st.just("add"), st.sampled_from(["cb", "eb", "both", "pair"]),
                 st.sampled_from(ACTIONS), st.sampled_from(ACTIONS))
 OTHER = st.sampled_from([("fire",), ("pause",), ("unpause",), ("settle",), ("settle",),
@@ -68,9 +70,21 @@ def run(program: tuple[list, int, str], defer: Any, failure_class: type) -> tupl
         if action == "nest":
             d.addCallback(function(idx + 100, "nested", "value"))
             return idx
+        if action == "pause_self":
+            nonlocal pauses
+            d.pause()
+            pauses += 1
+            return idx
+        if action == "refire":
+            d.callback(idx)  # AlreadyCalledError, raised inside the callback
+        if action == "cancel_self":
+            d.cancel()
+            return idx
         inner = defer.succeed(idx) if action == "paused" else defer.Deferred()
         if action == "paused":
             inner.pause()
+        if action == "pending_chain":
+            inner.addCallback(function(idx + 200, "inner", "value"))
         pending.append((inner, action, idx))
         return inner
 
@@ -84,7 +98,7 @@ def run(program: tuple[list, int, str], defer: Any, failure_class: type) -> tupl
         inner, action, idx = pending.pop(0)
         if action == "paused":
             inner.unpause()
-        elif action == "pending_ok":
+        elif action in ("pending_ok", "pending_chain"):
             inner.callback(idx * 7)
         else:
             inner.errback(Boom(idx * 7))
@@ -140,12 +154,14 @@ def test_same_observations_as_twisted(program: tuple[list, int, str]) -> None:
     assert ours == theirs
 
 
-def test_the_generator_reaches_every_kind_of_step() -> None:
-    """A sanity check of the harness itself: a hand-written program that
-    uses every action gives a non-trivial, identical trace."""
-    ops = [("add", "pair", a, b) for a, b in zip(ACTIONS, reversed(ACTIONS))]
-    ops += [("settle",), ("pause",), ("add", "both", "value", "value"), ("unpause",)]
-    program = (ops, 3, "errback")
+def test_the_harness_observes_callbacks_errbacks_inner_and_nested_calls() -> None:
+    """A sanity check of the harness itself: a hand-written program gives a
+    non-trivial trace, identical on both implementations."""
+    ops = [("add", "cb", "pending_chain", "value"), ("add", "pair", "raise", "value"),
+           ("add", "eb", "value", "failure"), ("add", "both", "nest", "value"),
+           ("add", "cb", "paused", "value"), ("settle",), ("settle",)]
+    program = (ops, 0, "callback")
     theirs = run(program, twisted_defer, TwistedFailure)
     assert theirs == run(program, our_defer, OurFailure)
-    assert len(theirs[0]) > len(ACTIONS) and theirs[1]
+    assert {entry[1] for entry in theirs[0]} == {"cb", "eb", "inner", "nested"}
+    assert theirs[1] == [("V", 104)]  # the nested callback ran last
