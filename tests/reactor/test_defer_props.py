@@ -165,3 +165,95 @@ def test_the_harness_observes_callbacks_errbacks_inner_and_nested_calls() -> Non
     assert theirs == run(program, our_defer, OurFailure)
     assert {entry[1] for entry in theirs[0]} == {"cb", "eb", "inner", "nested"}
     assert theirs[1] == [("V", 104)]  # the nested callback ran last
+
+
+# -- inlineCallbacks and coroutines ---------------------------------------------------
+
+GEN_STEPS = st.lists(st.tuples(st.sampled_from(["fired", "failed", "pending_ok", "pending_err",
+                                                "return", "raise"]),
+                               st.booleans()),  # does the code catch an exception here?
+                     max_size=8)
+GEN_PROGRAM = st.tuples(GEN_STEPS, st.one_of(st.none(), st.integers(0, 8)),
+                        st.sampled_from(["inlineCallbacks", "coroutine"]))
+
+
+def run_generator(program: tuple[list, int | None, str], defer: Any,
+                  failure_class: type) -> tuple[list, list]:
+    """Drive a generator (inlineCallbacks) or coroutine (ensureDeferred) that
+    waits on the program's Deferreds; settle the pending ones in order,
+    cancelling the outer Deferred before the ``cancel_at``-th settle."""
+    steps, cancel_at, style = program
+    log: list = []
+    pending: list = []
+
+    def awaitable(i: int, kind: str) -> Any:
+        if kind == "fired":
+            return defer.succeed(i)
+        if kind == "failed":
+            return defer.fail(Boom(i))
+        d = defer.Deferred()
+        pending.append((d, kind, i))
+        return d
+
+    def step(i: int, kind: str) -> Any:
+        if kind == "return":
+            return ("returned", i)
+        raise Boom(i)
+
+    def body_generator() -> Any:
+        for i, (kind, guarded) in enumerate(steps):
+            if kind in ("return", "raise"):
+                return step(i, kind)
+            try:
+                log.append((i, "got", (yield awaitable(i, kind))))
+            except Exception as e:  # noqa: BLE001 - what arrived is the observation
+                log.append((i, "caught", type(e).__name__))
+                if not guarded:
+                    raise
+        return "end"
+
+    async def body_coroutine() -> Any:
+        for i, (kind, guarded) in enumerate(steps):
+            if kind in ("return", "raise"):
+                return step(i, kind)
+            try:
+                log.append((i, "got", await awaitable(i, kind)))
+            except Exception as e:  # noqa: BLE001
+                log.append((i, "caught", type(e).__name__))
+                if not guarded:
+                    raise
+        return "end"
+
+    if style == "inlineCallbacks":
+        outer = defer.inlineCallbacks(body_generator)()
+    else:
+        outer = defer.ensureDeferred(body_coroutine())
+    settled = 0
+    while pending:
+        if settled == cancel_at:
+            outer.cancel()
+        inner, kind, i = pending.pop(0)
+        settled += 1
+        try:
+            if kind == "pending_ok":
+                inner.callback(i * 7)
+            else:
+                inner.errback(Boom(i * 7))
+        except Exception as e:  # noqa: BLE001
+            log.append(("raised", "settle", type(e).__name__))
+    final: list = []
+
+    def record(x: Any) -> None:
+        final.append(("F", x.type.__name__) if isinstance(x, failure_class) else ("V", x))
+
+    outer.addBoth(record)
+    return log, final
+
+
+@settings(max_examples=500, deadline=None)
+@given(GEN_PROGRAM)
+def test_generators_and_coroutines_see_what_they_see_on_twisted(
+        program: tuple[list, int | None, str]) -> None:
+    theirs = run_generator(program, twisted_defer, TwistedFailure)
+    ours = run_generator(program, our_defer, OurFailure)
+    assert ours == theirs
