@@ -235,7 +235,8 @@ class StateBuilder:
     """Applies events, in order, to a TraceState.
 
     ``threshold_ns`` decides what is blocking (the summary can re-evaluate with another one).
-    With ``exact=True`` it also keeps every duration per site and every timer lag, for exact
+    With ``exact=True`` it keeps every duration per site (instead of the per-site histogram,
+    so ``CallbackStats.p99_ns`` is not meaningful then) and every timer lag, for exact
     percentiles in the summary.
     """
 
@@ -301,9 +302,10 @@ class StateBuilder:
         stats.total_ns += dur
         if dur > stats.max_ns:
             stats.max_ns = dur
-        b = _bucket(dur)
-        stats.hist[b] = stats.hist.get(b, 0) + 1
-        if self.durations is not None:
+        if self.durations is None:
+            b = _bucket(dur)
+            stats.hist[b] = stats.hist.get(b, 0) + 1
+        else:  # exact mode keeps every duration instead of the histogram
             durations = self.durations.get(site)
             if durations is None:
                 durations = self.durations[site] = array("q")

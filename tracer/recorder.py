@@ -97,8 +97,7 @@ def code_of(f: Any) -> Any:
 class Recorder:
     """Owns the trace file, the event buffer and the writer thread."""
 
-    def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144,
-                 argv: list[str] | None = None) -> None:
+    def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
         self.capacity = capacity
@@ -137,7 +136,7 @@ class Recorder:
         os.fchmod(fd, 0o600)
         self._file = os.fdopen(fd, "wb")
         header = {"ev": "trace", "v": VERSION, "pid": os.getpid(),
-                  "argv": [cut(a) for a in (sys.argv if argv is None else argv)],
+                  "argv": [cut(a) for a in sys.argv],
                   "python": sys.version.split()[0], "start_wall": time.time(),
                   "threshold_ms": float(threshold_ms), "clock": "monotonic"}
         self._file.write(orjson.dumps(header) + b"\n")
