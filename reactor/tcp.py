@@ -45,6 +45,13 @@ ACCEPTS_PER_READ = 128
 """Connections accepted per readiness of a listening socket, so a flood of
 connects cannot starve the rest of the loop."""
 
+ACCEPT_RETRY_DELAY = 0.1
+"""Seconds a port stops accepting after running out of descriptors or
+memory.  The pending connections keep its socket readable, so retrying at
+once would spin the loop (and the log) until something is freed."""
+
+_OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
 
 @dataclass(frozen=True)
 class IPv4Address:
@@ -458,6 +465,7 @@ class Port:
     _trace_id = None
     transport_class: type[Connection] = TCPConnection
     connected = False
+    _retry: Any = None
 
     def __init__(self, reactor: Any, port: int, factory: Any, backlog: int = 50,
                  interface: str = "") -> None:
@@ -522,11 +530,20 @@ class Port:
             except ConnectionAbortedError:
                 continue
             except OSError as exc:
-                # Out of descriptors or memory: leave the rest in the backlog
-                # until the loop comes round again.
-                log.error("%r could not accept a connection: %s", self, exc)
+                if exc.errno in _OUT_OF_RESOURCES:
+                    log.error("%r could not accept a connection (%s); trying again in %s s",
+                              self, exc, ACCEPT_RETRY_DELAY)
+                    self.reactor.removeReader(self)
+                    self._retry = self.reactor.callLater(ACCEPT_RETRY_DELAY, self._accept_again)
+                else:
+                    log.error("%r could not accept a connection: %s", self, exc)
                 return
             self._accepted(sock, sockaddr)
+
+    def _accept_again(self) -> None:
+        self._retry = None
+        if self.connected:
+            self.reactor.addReader(self)
 
     def _accepted(self, sock: socket.socket, sockaddr: Any) -> None:
         sock.setblocking(False)
@@ -566,6 +583,9 @@ class Port:
         if not self.connected:
             return
         self.connected = False
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         self.reactor.removeReader(self)
         self.socket.close()
         self.factory.doStop()

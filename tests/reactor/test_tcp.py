@@ -873,3 +873,34 @@ def test_an_overridden_makeConnection_is_called(loop: Reactor, run_until: Any) -
     s, c, _ = connected_pair(loop, run_until, Wrapping)
     assert s.wrapped is s.transport and s.events == ["made"] and s.connected
     assert c.transport is not None and c.connected
+
+
+def test_out_of_descriptors_pauses_accepting_then_recovers(
+        loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import resource
+
+    server = Server()
+    port = listen(loop, server)
+    clients = [socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5)
+               for _ in range(6)]  # complete in the kernel's backlog, not yet accepted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    free = [fd for fd in range(max(in_use) + 3) if fd not in in_use]
+    try:
+        # A new descriptor takes the lowest free number below the limit:
+        # leave room for exactly two.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (free[1] + 1, hard))
+        with caplog.at_level(logging.ERROR, logger="reactor"):
+            for _ in range(20):
+                loop.iterate(0.002)
+        accepted_while_short = len(server.built)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert 0 < accepted_while_short < 6
+    complaints = [r for r in caplog.records if "could not accept" in r.getMessage()]
+    # It waits before trying again, rather than failing on each of the 20 iterations.
+    assert 1 <= len(complaints) <= 5
+    while len(server.built) < 6:  # descriptors are back: the rest get accepted
+        loop.iterate(0.01)
+    for c in clients:
+        c.close()
