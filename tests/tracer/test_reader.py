@@ -1,6 +1,5 @@
 """The reader and the CLI on damaged and foreign files: one clear sentence, never a traceback."""
 
-import os
 import subprocess
 import sys
 
