@@ -146,7 +146,7 @@ def run(program: tuple[list, int, str], defer: Any, failure_class: type) -> tupl
     return log, final
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1200, deadline=None)
 @given(PROGRAM)
 def test_same_observations_as_twisted(program: tuple[list, int, str]) -> None:
     theirs = run(program, twisted_defer, TwistedFailure)
@@ -250,7 +250,7 @@ def run_generator(program: tuple[list, int | None, str], defer: Any,
     return log, final
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(GEN_PROGRAM)
 def test_generators_and_coroutines_see_what_they_see_on_twisted(
         program: tuple[list, int | None, str]) -> None:
