@@ -18,8 +18,8 @@ from tui.text import clean
 # (where it was scheduled/created), ``fn`` of timer/tsub, ``cb``/``eb`` of dadd.
 _SITE_FIELDS = {"site", "origin"}
 _SITE_FIELDS_BY_KIND = {"timer": {"fn"}, "tsub": {"fn"}, "dadd": {"cb", "eb"}}
-_DURATION_FIELDS = {"dur", "lag", "wait", "blocked", "since", "due", "dt", "busy", "idle",
-                    "lag_max", "lag_mean"}
+_DURATION_FIELDS = {"dur", "lag", "wait", "blocked", "dt", "busy", "idle", "lag_max", "lag_mean"}
+_MOMENT_FIELDS = {"t", "since", "due"}   # event fields that are trace times
 
 
 def site_ids(event: dict[str, Any]) -> list[int]:
@@ -78,6 +78,8 @@ def event_line(model: SiteLookup, event: dict[str, Any], t_ns: int) -> Text:
             shown = where(model.site(value)) if value else "?"
         elif key in _DURATION_FIELDS and isinstance(value, int):
             shown = f"{millis(value)}ms"
+        elif key in _MOMENT_FIELDS and isinstance(value, int):
+            shown = seconds(value)
         else:
             shown = clean(value, 120)
         line.append(f" {clean(key, 20)}=", style="dim")
@@ -118,6 +120,8 @@ def detail(title: str, obj: Any, model: SiteLookup | None = None) -> Text:
             out.append(seconds(value) if moment else f"{millis(value)} ms")
         elif kind is not None and key in _DURATION_FIELDS and isinstance(value, int):
             out.append(f"{millis(value)} ms")
+        elif kind is not None and key in _MOMENT_FIELDS and isinstance(value, int):
+            out.append(seconds(value))
         else:
             out.append(clean(value, 400))
         out.append("\n")

@@ -107,6 +107,12 @@ class HealthStrip(Vertical):
         self._series_key: tuple[int, int, int] | None = None
         self._busy: list[float] = []
         self._lag: list[float] = []
+        self._shown: tuple[Sequence[Any], Sequence[int], int, int] | None = None
+
+    def on_resize(self) -> None:
+        """Columns are time buckets: a new width means new buckets."""
+        if self._shown is not None:
+            self.show(*self._shown)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -123,6 +129,7 @@ class HealthStrip(Vertical):
              span_ns: int) -> None:
         """Plot the loop samples of the whole trace (``LoopSample``s:
         t_ns, busy_ratio, lag_max_ms) up to the cursor, mark ``blocks_ns``."""
+        self._shown = (samples, blocks_ns, cursor_ns, span_ns)
         width = max(self.query_one("#busy", Sparkline).size.width, 1)
         key = (len(samples), span_ns, width)
         if key != self._series_key:

@@ -16,6 +16,7 @@ from tui.tables import Table
 from tui_support import MS, ROOT, loaded, replay_app, until
 
 SIZE = (120, 36)
+EVIL_FN = "[bold]evil[/bold][@click=app.quit]x[/]"   # a site name in the fixed trace
 DEMO_TRACE = ROOT / "traces" / "demo.jsonl"   # recorded from tracer/demo.py by T
 
 
@@ -69,18 +70,16 @@ def test_step_home_end_and_go_to_on_the_demo_trace() -> None:
         t = model.time_ns(total - 1)
         await pilot.press("shift+left")
         assert app.cursor == model.index_at(t - 1_000 * MS)
-        await pilot.press("g")
-        assert isinstance(app.screen, GoToScreen)
-        await pilot.press(*"1.3s", "enter")
-        assert app.cursor == model.index_at(1_300 * MS)
-        await pilot.press("g", *"#10", "enter")
-        assert app.cursor == 11
         await pilot.press("g", "x", "enter")
-        assert isinstance(app.screen, GoToScreen)      # refused, still asking
-        await pilot.press("escape")
-        assert not isinstance(app.screen, GoToScreen) and app.cursor == 11
+        assert isinstance(app.screen, GoToScreen)      # "x" is refused, still asking
+        await pilot.press("backspace", *"1.3s", "enter")
+        assert not isinstance(app.screen, GoToScreen)
+        assert app.cursor == model.index_at(1_300 * MS)
+        await pilot.press("g", "escape")               # escape leaves the cursor alone
+        assert not isinstance(app.screen, GoToScreen)
+        assert app.cursor == model.index_at(1_300 * MS)
         header = str(app.query_one("#hdr-info").render())
-        assert f"events 11/{total:,}" in header
+        assert f"events {app.cursor:,}/{total:,}" in header
     run(DEMO_TRACE, scenario)
 
 
@@ -173,24 +172,21 @@ def test_number_keys_show_every_view(fixed_trace: Path) -> None:
 
 def test_callbacks_sort_by_key_and_by_header(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
-        await pilot.press("2")
-        await pilot.press("s")                          # total -> mean
-        assert app.callback_sort == "mean"
-        await pilot.press("s", "s")                     # -> p99 -> max
-        assert app.callback_sort == "max"
-        await pilot.press("s", "s")                     # -> blocking -> fn (ascending)
-        assert app.callback_sort == "fn" and not app.callback_reverse
-        names = [str(r[0]) for r in (app.query_one("#callbacks-table", Table).get_row_at(i)
-                                     for i in range(5))]
-        assert names == sorted(names, key=str.lower)
+        await pilot.press("2", "s")                     # total (default) -> mean
+        assert app.callback_sort == "mean" and app.callback_reverse
         await pilot.press("r")
-        assert app.callback_reverse
+        assert not app.callback_reverse
+        assert first_row(app, "callbacks-table")[0] == EVIL_FN          # 1.0 ms, the least
         table = app.query_one("#callbacks-table", Table)
+        await pilot.click(table, offset=(2, 0))         # the "callback" header: a-z
+        assert app.callback_sort == "fn" and not app.callback_reverse
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert names == sorted(names, key=str.lower)
         calls_x = sum(c.get_render_width(table) for c in table.ordered_columns[:2]) + 1
-        await pilot.click(table, offset=(calls_x, 0))  # the "calls" header
-        assert app.callback_sort == "count"
+        await pilot.click(table, offset=(calls_x, 0))  # the "calls" header: most first
+        assert app.callback_sort == "count" and app.callback_reverse
         assert first_row(app, "callbacks-table")[0] == "Port.doRead"  # 2 calls
-        await pilot.click(table, offset=(calls_x, 0))
+        await pilot.click(table, offset=(calls_x, 0))  # again: reversed
         assert not app.callback_reverse
     run(fixed_trace, scenario)
 

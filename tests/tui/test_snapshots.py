@@ -18,7 +18,6 @@ async def _ready(pilot) -> None:
     pytest.param((), id="blocking"),
     pytest.param(("3",), id="events"),
     pytest.param(("5",), id="deferreds"),
-    pytest.param(("question_mark",), id="help"),
 ])
 def test_views(snap_compare, fixed_trace: Path, keys: tuple[str, ...]) -> None:
     assert snap_compare(replay_app(fixed_trace), press=keys, terminal_size=(120, 36),
