@@ -24,10 +24,13 @@ import logging
 from abc import ABC, abstractmethod
 from inspect import iscoroutine, isgenerator
 from types import GenericAlias
-from typing import Any, Callable, Generator, Iterable, NoReturn
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, NoReturn
 
 from reactor import _instrument, error
 from reactor.failure import Failure
+
+if TYPE_CHECKING:
+    import asyncio  # only for annotations: the asyncio bridge is duck-typed
 
 __all__ = [
     "AlreadyCalledError", "CancelledError", "Deferred", "DeferredList", "DeferredLock",
@@ -340,6 +343,49 @@ class Deferred:
         if not (iscoroutine(coro) or isgenerator(coro)):
             raise NotACoroutineError(f"{coro!r} is not a coroutine")
         return _InlineRun(coro).start()
+
+    # -- asyncio ------------------------------------------------------------------
+    def asFuture(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future:
+        """An asyncio Future on ``loop`` that gets this Deferred's outcome
+        (which the Future then owns: this chain continues with None).
+        Cancelling the Future cancels the Deferred."""
+        future = loop.create_future()
+
+        def succeeded(result: Any) -> None:
+            if not future.cancelled():
+                future.set_result(result)
+
+        def failed(failure: Failure) -> None:
+            if not future.cancelled():
+                future.set_exception(failure.value)
+
+        def future_done(f: asyncio.Future) -> None:
+            if f.cancelled():
+                self.cancel()
+
+        self.addCallbacks(succeeded, failed)
+        future.add_done_callback(future_done)
+        return future
+
+    @classmethod
+    def fromFuture(cls, future: asyncio.Future) -> Deferred:
+        """A Deferred for an asyncio Future's outcome.  Cancelling it cancels
+        the Future and fails with CancelledError (Twisted instead waits for
+        the Future's own cancellation, which arrives as asyncio's error)."""
+        d = cls(lambda _: future.cancel())
+
+        def future_done(f: asyncio.Future) -> None:
+            if d.called:
+                return  # cancelled from our side: the Deferred has failed already
+            try:
+                result = f.result()
+            except BaseException:
+                d.errback()
+            else:
+                d.callback(result)
+
+        future.add_done_callback(future_done)
+        return d
 
     # -- running the chain ----------------------------------------------------
     def _wait_on(self, inner: Deferred) -> None:

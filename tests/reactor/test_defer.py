@@ -6,6 +6,7 @@ Deferred; these tests name each rule so a regression says which one broke.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import gc
 import logging
@@ -747,3 +748,54 @@ def test_repr_says_what_the_deferred_holds_or_waits_on() -> None:
     d.addCallback(lambda r: inner)
     assert str(d) == f"<Deferred at {id(d):#x} waiting on Deferred at {id(inner):#x}>"
     inner.callback(None)
+
+
+# -- asyncio ------------------------------------------------------------------------
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    new_loop = asyncio.new_event_loop()
+    try:
+        yield new_loop
+    finally:
+        new_loop.close()
+
+
+def test_asFuture_gives_the_result_or_the_exception(loop: asyncio.AbstractEventLoop) -> None:
+    d = Deferred()
+    future = d.asFuture(loop)
+    loop.call_soon(d.callback, "from the Deferred")
+    assert loop.run_until_complete(future) == "from the Deferred"
+    failing = fail(KeyError("k")).asFuture(loop)
+    with pytest.raises(KeyError):
+        loop.run_until_complete(failing)
+
+
+def test_cancelling_the_future_cancels_the_deferred(loop: asyncio.AbstractEventLoop) -> None:
+    cancelled = []
+    d = Deferred(cancelled.append)
+    d.asFuture(loop).cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert cancelled == [d]
+
+
+def test_fromFuture_fires_with_the_futures_outcome(loop: asyncio.AbstractEventLoop) -> None:
+    future = loop.create_future()
+    d = Deferred.fromFuture(future)
+    future.set_result(3)
+    loop.run_until_complete(asyncio.sleep(0))
+    assert result_of(d) == 3
+    broken = loop.create_future()
+    e = Deferred.fromFuture(broken)
+    broken.set_exception(KeyError("k"))
+    loop.run_until_complete(asyncio.sleep(0))
+    assert failure_of(e).type is KeyError
+
+
+def test_cancelling_fromFuture_cancels_the_future(loop: asyncio.AbstractEventLoop) -> None:
+    future = loop.create_future()
+    d = Deferred.fromFuture(future)
+    d.cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert future.cancelled()
+    assert failure_of(d).type is CancelledError
