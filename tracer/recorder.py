@@ -121,7 +121,7 @@ class Recorder:
         self._lag_n = 0
         self._lag_max = 0
         # Interning and id tables (writer thread only).
-        self._sites: dict[Any, int] = {}
+        self._sites: dict[Any, int] = {None: 0}  # no callable (an addCallback's errback)
         self._site_ids = count(1)
         self._deferred_sites: dict[int, int] = {}
         self._fds: dict[int, int] = {}
@@ -257,8 +257,12 @@ class Recorder:
 
     def fn_site(self, f: Any, t: int) -> int:
         """Site id of a callable (one per code object), emitting its ``site`` line once."""
-        if f is None:
-            return 0
+        try:
+            site = self._sites.get(f)  # the probe passes code objects: their own key
+        except TypeError:  # an unhashable callable
+            site = None
+        if site is not None:
+            return site
         code = code_of(f)
         key = code if code is not None else (type(f), getattr(f, "__qualname__", None))
         site = self._sites.get(key)
