@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time
-from array import array
 from bisect import bisect_right
 from pathlib import Path
 from functools import partial
@@ -22,7 +21,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (DataTable, Footer, Input, Label, ProgressBar, RichLog, Static,
                              TabbedContent, TabPane, Tabs, Tree)
 from textual.worker import get_current_worker
@@ -222,6 +221,10 @@ class LoopscopeApp(App[int]):
         model = self.feed.model
         if model is None:
             return
+        with self.feed.lock:     # the feed thread appends to the same model
+            self._redraw(model, force)
+
+    def _redraw(self, model: Any, force: bool) -> None:
         active = self.main.query_one("#views", TabbedContent).active
         flt = self.event_filter
         key = (self.cursor, active, self.mode, self.speed, self.child_status,

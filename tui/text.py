@@ -39,6 +39,7 @@ def clean_lines(value: object) -> str:
     return _ESCAPES.sub("", str(value)).replace("\t", "    ")
 
 
-def safe(value: object, style: str = "", limit: int | None = None) -> Text:
-    """Trace data as a Text that is never interpreted as markup."""
+def safe(value: object, style: str = "", limit: int | None = 60) -> Text:
+    """Trace data as a one-line Text (a table cell) that is never
+    interpreted as markup."""
     return Text(clean(value, limit), style=style, no_wrap=True)

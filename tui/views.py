@@ -12,8 +12,8 @@ from typing import Any, Iterator
 
 from rich.text import Text
 
-from tui.describe import millis, seconds, site_name, where
-from tui.text import clean
+from tui.describe import millis, seconds, site_name
+from tui.text import clean, safe
 
 Row = tuple[str, list[Text], Any]
 MAX_ROWS = 500   # a view is for reading; longer lists are cut (longest/oldest first)
@@ -31,10 +31,6 @@ THREAD_COLUMNS = [("job", "job"), ("fn", "function"), ("state", "state"),
 
 def _num(text: str) -> Text:
     return Text(text, justify="right", no_wrap=True)
-
-
-def _cell(value: object, limit: int = 60) -> Text:
-    return Text(clean(value, limit), no_wrap=True)
 
 
 def _count(value: int | None) -> str:
@@ -55,9 +51,9 @@ def blocking_rows(state: Any, model: Any) -> Iterator[Row]:
     for number, call in ordered[:MAX_ROWS]:
         site = model.site(call.site)
         yield (f"b{number}",
-               [_num(millis(call.dur_ns)), _cell(site_name(site)), _cell(call.kind),
+               [_num(millis(call.dur_ns)), safe(site_name(site)), safe(call.kind),
                 _num(seconds(call.t_ns)),
-                _cell(innermost(call.stack)) if call.stack else Text("(no stack sample)",
+                safe(innermost(call.stack)) if call.stack else Text("(no stack sample)",
                                                                      style="dim")],
                call)
 
@@ -82,7 +78,7 @@ def callback_rows(state: Any, model: Any, sort: str, reverse: bool) -> Iterator[
                      reverse=reverse)
     for site_id, stats in ordered[:MAX_ROWS]:
         yield (f"s{site_id}",
-               [_cell(site_name(model.site(site_id))), _cell(stats.kind), _num(str(stats.count)),
+               [safe(site_name(model.site(site_id))), safe(stats.kind), _num(str(stats.count)),
                 _num(millis(stats.total_ns)), _num(millis(stats.mean_ns)),
                 _num(millis(stats.p99_ns)), _num(millis(stats.max_ns)), _num(str(stats.blocking))],
                stats)
@@ -93,8 +89,8 @@ def descriptor_rows(state: Any, cursor_ns: int) -> Iterator[Row]:
     for fd, info in sorted(state.descriptors.items())[:MAX_ROWS]:
         rw = ("r" if info.reading else "-") + ("w" if info.writing else "-")
         yield (f"fd{fd}",
-               [_num(str(fd)), _cell(info.type or info.role or ""), _cell(rw),
-                _cell(info.peer or ""), _num(_count(info.bytes_in)), _num(_count(info.bytes_out)),
+               [_num(str(fd)), safe(info.type or info.role or ""), safe(rw),
+                safe(info.peer or ""), _num(_count(info.bytes_in)), _num(_count(info.bytes_out)),
                 _num(f"{(cursor_ns - info.opened_ns) / 1e9:.1f}")],
                info)
 
@@ -110,6 +106,6 @@ def thread_rows(state: Any, model: Any, cursor_ns: int) -> Iterator[Row]:
             run = end - info.started_ns
             status = "running" if info.done_ns is None else ("error" if info.error else "done")
         yield (f"j{job}",
-               [_num(str(job)), _cell(site_name(model.site(info.site))), _cell(status),
+               [_num(str(job)), safe(site_name(model.site(info.site))), safe(status),
                 _num(millis(wait)), _num("" if run is None else millis(run))],
                info)

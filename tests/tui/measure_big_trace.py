@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui_support import loaded, until, write_big_trace
+from tui_support import until, write_big_trace
 from tui.app import LoopscopeApp
 from tui.feed import Feed
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from textual.widgets import Input, TabbedContent
 
-from tracer.model import BlockingCall
 from tui.app import SPEEDS, LoopscopeApp
 from tui.eventlog import EventLog
 from tui.screens import GoToScreen, HelpScreen

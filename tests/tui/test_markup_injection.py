@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tui.app import LoopscopeApp
 from tui.eventlog import EventLog
 from tui.tables import Table
 from tui_support import loaded, replay_app, until

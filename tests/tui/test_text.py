@@ -18,7 +18,7 @@ def test_clean_cuts_long_text_with_an_ellipsis() -> None:
 
 
 def test_safe_text_is_never_markup() -> None:
-    text = safe("[bold]x[/bold] [@click=app.quit]q[/]")
+    text = safe("[bold]x[/bold] [@click=app.quit]q[/]", limit=None)
     assert isinstance(text, Text)
     assert text.plain == "[bold]x[/bold] [@click=app.quit]q[/]"
     assert not text.spans
