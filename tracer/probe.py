@@ -150,13 +150,16 @@ class TraceProbe(_instrument.Probe):
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
         self.rec.append((DFIRE, _now(), d._trace_id or self._late_id(d), is_failure))
 
+    # A Deferred fired in another thread (a pool thread calling d.callback) runs its callbacks
+    # there: they do not hold the loop, so they are neither on the loop's stack nor timed.
     def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
-        self.stack.append((_now(), "deferred", getattr(f, "__code__", f), d._trace_id or self._late_id(d),
-                           is_errback))
+        if _get_ident() == self.reactor_thread:
+            self.stack.append((_now(), "deferred", getattr(f, "__code__", f),
+                               d._trace_id or self._late_id(d), is_errback))
 
     def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
         stack = self.stack
-        if stack:
+        if stack and _get_ident() == self.reactor_thread:
             self.rec.append((DCALL, _now(), stack.pop(), len(stack), result_is_failure))
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:

@@ -127,3 +127,21 @@ def test_watchdog_samples_a_stuck_callback_at_the_threshold_then_periodically(tr
     assert all(b - a >= 90_000_000 for a, b in zip(blocked, blocked[1:]))
     assert stalls[0]["stack"][0][2] == "sleepy"  # from the callback's own frame inward
     assert stalls[0]["stack"][-1][1] == sleepy.__code__.co_firstlineno + 1
+
+
+def test_deferred_callbacks_run_in_another_thread_are_not_loop_calls(trace_path):
+    import threading
+    tracer.start(str(trace_path), threshold_ms=20)
+
+    def fire_in_thread():
+        d = defer.Deferred()
+        d.addCallback(sleepy)
+        d.callback(None)
+
+    worker = threading.Thread(target=fire_in_thread)
+    worker.start()
+    worker.join()
+    tracer.stop()
+    _, events = events_of(trace_path)
+    kinds = {e["ev"] for e in events}
+    assert "dfire" in kinds and "dcall" not in kinds and "stall" not in kinds
