@@ -1,13 +1,14 @@
 """The recorder: turns what the probe saw into trace lines, off the application's thread.
 
-The probe (tracer/probe.py) only appends small tuples ``(code, monotonic_ns, ...)`` holding
-the live objects it was given, in the order things happen; everything costly — naming functions, interning sites, reading
-attributes, formatting, orjson — happens here, in a writer thread that wakes every 100 ms,
-takes the whole buffer, and writes whole lines.  A follower therefore sees complete lines, and
-``kill -9`` loses at most the last 100 ms.
+The probe (tracer/probe.py) only appends small tuples ``(code, monotonic_ns, ...)`` of ids,
+code objects and numbers, in the order things happen; everything costly — naming functions,
+interning sites, formatting, orjson — happens here, in a writer thread that wakes every
+100 ms, takes the whole buffer, and writes whole lines.  A follower therefore sees complete
+lines, and ``kill -9`` loses at most the last 100 ms.
 
 The buffer is bounded per batch: when more than ``capacity`` events piled up since the last
-write, the newest ones are dropped and counted (a ``drop`` event), so the app never waits.
+write, the newest ones are dropped and counted (a ``drop`` event): memory stays bounded and
+the app never waits for the writer.
 """
 
 from __future__ import annotations
