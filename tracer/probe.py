@@ -1,8 +1,8 @@
 """The probe: what the reactor calls at each instrumentation point while tracing.
 
 Every method runs on the application's hot path, so each one does the least possible: read the
-clock and append one tuple of the objects it was handed to the recorder's buffer.  Naming,
-interning and formatting happen later in the writer thread (tracer/recorder.py).
+clock and append one small tuple (ids, code objects, numbers) to the recorder's buffer.
+Naming, interning and formatting happen later in the writer thread (tracer/recorder.py).
 
 The probe also keeps the stack of user calls in progress (loop callbacks and the Deferred
 callbacks they fire), which the watchdog reads to name the innermost running callback.
