@@ -28,8 +28,10 @@ def replay(path: str, speed: float = 1.0) -> int:
 
 
 def live(path: str) -> int:
-    """Follow a trace another process is writing, from its current end."""
-    read_header(path)   # refuse a bad file before the screen opens
+    """Follow a trace another process is writing (shown from its start,
+    the cursor staying at the end as it grows)."""
+    if not os.path.isfile(path) or os.path.getsize(path) > 0:
+        read_header(path)   # refuse a bad file; an empty one may get its header yet
     app = LoopscopeApp(Feed(path, follow=True), mode="live")
     return app.run() or 0
 

@@ -14,7 +14,7 @@ from textual.widgets import RichLog
 from tui.app import LoopscopeApp
 from tui.child import ChildApp
 from tui.feed import Feed
-from tui.launch import replay
+from tui.launch import live, replay
 from tracer.reader import TraceError
 from tui_support import ROOT, until
 
@@ -92,3 +92,13 @@ def test_bad_input_is_refused_before_the_screen_opens(tmp_path: Path, fixed_trac
         replay(str(tmp_path / "missing.jsonl"))
     with pytest.raises(TraceError, match="--speed"):
         replay(str(fixed_trace), speed=0)
+
+
+def test_live_refuses_what_can_never_become_a_trace(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(TraceError, match="not a loopscope trace"):
+        live(str(tmp_path / "notes.txt"))
+    with pytest.raises(TraceError, match="does not exist"):
+        live(str(tmp_path / "missing.jsonl"))
+    with pytest.raises(TraceError, match="directory"):
+        live(str(tmp_path))
