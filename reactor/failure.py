@@ -7,6 +7,11 @@ and its traceback, and offers the checks an errback needs (``check``,
 ``trap``).  This is the same object with the same names, written to be cheap:
 the traceback's frames are only extracted when someone formats them or the
 Failure is cleaned to stop it keeping frames (and their locals) alive.
+
+Deliberate differences from Twisted: a Failure is a plain object, not a
+``BaseException`` subclass (nothing here raises a Failure itself; raise
+``failure.value`` or call ``raiseException()``), and ``captureVars`` is
+accepted but frames never carry local or global variables.
 """
 
 from __future__ import annotations
