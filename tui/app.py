@@ -448,17 +448,22 @@ class LoopscopeApp(App[int]):
 
     # -- child process (run --tui) ------------------------------------------------
     def _child_line(self, line: str) -> None:
-        self.call_from_thread(self._write_output, line)
+        if not self._child_ending():
+            self.call_from_thread(self._write_output, line)
 
     def _write_output(self, line: str) -> None:
         self.main.query_one("#output", RichLog).write(Text(clean_lines(line)))
 
     def _child_exit(self, code: int) -> None:
-        self.call_from_thread(self._child_exited, code)
+        if not self._child_ending():
+            self.call_from_thread(self._child_exited, code)
+
+    def _child_ending(self) -> bool:
+        """True once the dashboard is quitting and stopping the child: its
+        last lines and exit are not news then (and the App may be gone)."""
+        return self.child is None or self.child.terminated_by_us or not self.is_running
 
     def _child_exited(self, code: int) -> None:
-        if self.child is not None and self.child.terminated_by_us:
-            return
         self.child_status = f"app exited ({code})"
         self.notify(f"The app exited with code {code}; the trace stays open for browsing.",
                     timeout=8)

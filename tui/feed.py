@@ -20,6 +20,7 @@ POLL_S = 0.1
 #: Bytes read per chunk while loading: small enough that the UI thread never
 #: waits long for the lock, big enough that loading is not slowed by it.
 CHUNK_BYTES = 256 << 10
+FIRST_CHUNK_BYTES = 32 << 10
 
 
 class Feed:
@@ -64,7 +65,8 @@ class Feed:
     def _read(self, follower: Follower) -> None:
         while not self._stop.is_set():
             before = follower.offset
-            events = follower.poll(CHUNK_BYTES)
+            # A small first chunk puts the first screen up sooner.
+            events = follower.poll(CHUNK_BYTES if self.model is not None else FIRST_CHUNK_BYTES)
             if follower.header is not None and self.model is None:
                 with self.lock:
                     self.model = TraceModel(follower.header)

@@ -6,6 +6,7 @@ import asyncio
 import math
 from pathlib import Path
 
+from textual.command import CommandList
 from textual.widgets import Input, TabbedContent
 
 from tui.app import SPEEDS, LoopscopeApp
@@ -225,7 +226,7 @@ def test_events_filter_and_selecting_an_event_moves_the_cursor(fixed_trace: Path
     run(fixed_trace, scenario)
 
 
-def test_help_lists_every_key_and_q_quits(fixed_trace: Path) -> None:
+def test_help_detail_toggle_palette_and_q_quits(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -234,6 +235,14 @@ def test_help_lists_every_key_and_q_quits(fixed_trace: Path) -> None:
             assert binding.description in listed
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("d")
+        assert not app.query_one("#detail").display
+        await pilot.press("d")
+        assert app.query_one("#detail").display
+        await pilot.press("ctrl+p", *"speed 10x")     # the command palette
+        await until(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)
+        await pilot.press("enter")                     # the best hit: "Speed 10x"
+        await until(pilot, lambda: app.speed == 10.0)
         await pilot.press("q")
         assert not app.is_running
         assert app.return_code == 0
