@@ -195,6 +195,35 @@ def test_remove_system_event_trigger(loop: Reactor) -> None:
     assert seen == ["kept"]
 
 
+def test_trigger_added_while_its_phase_fires_runs_in_the_same_firing(loop: Reactor) -> None:
+    seen = []
+
+    def first() -> None:
+        seen.append("first")
+        loop.addSystemEventTrigger("before", "persist", seen.append, "added while firing")
+
+    loop.addSystemEventTrigger("before", "persist", first)
+    loop.fireSystemEvent("persist")
+    assert seen == ["first", "added while firing"]
+
+
+def test_removing_a_before_trigger_that_ran_while_shutdown_waits_is_harmless(loop: Reactor) -> None:
+    pending = Deferred()
+    seen = []
+    ids = []
+
+    def waiter() -> Deferred:
+        loop.callLater(0, lambda: loop.removeSystemEventTrigger(ids[0]))
+        loop.callLater(0.01, pending.callback, None)
+        return pending
+
+    ids.append(loop.addSystemEventTrigger("before", "shutdown", waiter))
+    loop.addSystemEventTrigger("after", "shutdown", seen.append, "after")
+    loop.callWhenRunning(loop.stop)
+    run(loop)
+    assert seen == ["after"]
+
+
 def test_bad_phase_and_non_callable_are_refused(loop: Reactor) -> None:
     with pytest.raises(KeyError):
         loop.addSystemEventTrigger("sometime", "shutdown", print)
