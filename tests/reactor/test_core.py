@@ -478,10 +478,20 @@ def test_system_exit_in_a_callback_leaves_run_and_the_reactor_can_run_again(loop
     assert seen == ["again"]
 
 
-def test_call_from_thread_after_close_is_harmless() -> None:
+def test_call_from_thread_after_close_never_writes_to_a_reused_fd() -> None:
     r = Reactor()
+    old_fd = r._waker._write_fd
     r._close()
-    r.callFromThread(print)  # no write to a closed (or reused) fd number
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, old_fd)  # the OS hands the number to someone else
+    try:
+        r.callFromThread(print)
+        os.set_blocking(read_end, False)
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 100)
+    finally:
+        for fd in {read_end, write_end, old_fd}:
+            os.close(fd)
 
 
 # -- the same scenario on Twisted and on this reactor ------------------------------------
