@@ -33,6 +33,33 @@ class LoopingCall:
         self.interval: float | None = None
         self.starttime: float | None = None
         self._deferred: Deferred | None = None
+        self._run_at_start = False
+        self._last_counted: float | None = None  # for withCount
+
+    @classmethod
+    def withCount(cls, countCallable: Callable[[int], Any]) -> LoopingCall:
+        """A LoopingCall that calls ``countCallable(n)``, ``n`` being how many
+        intervals passed since the last call (more than 1 when the process
+        was too busy to run on time), as Twisted's ``withCount``."""
+        def counter() -> Any:
+            now = looping.clock.seconds()
+            if looping.interval == 0:
+                looping._last_counted = now
+                return countCallable(1)
+            last = looping._last_counted
+            if last is None:
+                last = looping.starttime - (looping.interval if looping._run_at_start else 0)
+            count = looping._interval_of(now) - looping._interval_of(last)
+            if count > 0:
+                looping._last_counted = now
+                return countCallable(count)
+            return None
+
+        looping = cls(counter)
+        return looping
+
+    def _interval_of(self, t: float) -> int:
+        return int((t - self.starttime) / self.interval)
 
     @property
     def deferred(self) -> Deferred | None:
@@ -50,6 +77,7 @@ class LoopingCall:
         deferred = self._deferred = Deferred()
         self.starttime = self.clock.seconds()
         self.interval = interval
+        self._run_at_start = now
         if now:
             self()
         else:

@@ -229,3 +229,33 @@ def test_defer_later_on_a_real_reactor(loop: Reactor, run_until) -> None:
     start = loop.seconds()
     assert run_until(task.deferLater(loop, 0.02, lambda: "done")) == "done"
     assert loop.seconds() - start >= 0.02
+
+
+@pytest.mark.parametrize("now, expected", [(True, [1, 1, 1, 2, 3, 1]), (False, [1, 1, 2, 3, 1])])
+def test_with_count_reports_skipped_intervals(now: bool, expected: list[int]) -> None:
+    """The counts Twisted's LoopingCall.withCount gives for the same clock steps."""
+    clock = task.Clock()
+    counts: list[int] = []
+    lc = task.LoopingCall.withCount(counts.append)
+    lc.clock = clock
+    lc.start(1, now=now)
+    clock.pump([1, 1, 2.5, 0.2, 3, 0.9, 0.1])
+    lc.stop()
+    assert counts == expected
+
+
+def test_with_count_at_zero_interval_counts_one_each_time() -> None:
+    clock = task.Clock()
+    counts: list[int] = []
+
+    def count(n: int) -> None:
+        counts.append(n)
+        if len(counts) == 3:
+            lc.stop()
+
+    lc = task.LoopingCall.withCount(count)
+    lc.clock = clock
+    lc.start(0)
+    clock.advance(0)
+    clock.advance(0)
+    assert counts == [1, 1, 1] and not lc.running
