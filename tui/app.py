@@ -21,6 +21,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import (DataTable, Footer, Input, Label, ProgressBar, RichLog, Static,
                              TabbedContent, TabPane, Tabs, Tree)
@@ -169,6 +170,14 @@ class LoopscopeApp(App[int]):
     # -- the clock --------------------------------------------------------------
     def tick(self) -> None:
         """Move the cursor by the mode and redraw if anything changed."""
+        try:
+            self._tick()
+        except NoMatches:
+            # The widgets are composed once and never removed, so a missing
+            # one means the App is exiting and its interval outlived them.
+            return
+
+    def _tick(self) -> None:
         now = time.monotonic()
         elapsed, self._last_tick = now - self._last_tick, now
         self._show_feed_status()
