@@ -31,11 +31,11 @@ from tracer.model import BlockingCall, ThreadJob
 from tui.child import ChildApp
 from tui.commands import LoopscopeCommands
 from tui.describe import detail, event_line, seconds, where
+from tui.deferreds import DeferredTree
 from tui.eventlog import EventLog
 from tui.feed import Feed
 from tui.filter import EventFilter
 from tui.health import HealthStrip
-from tui.passthrough import PassThroughKeys
 from tui.screens import GoToScreen, HelpScreen
 from tui.tables import Table
 from tui.text import clean, clean_lines
@@ -45,17 +45,11 @@ SPEEDS: tuple[float, ...] = (1.0, 2.0, 10.0, 100.0, math.inf)
 TICK_S = 0.1
 VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads")
 TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
-MAX_TREE_NODES = 300
 PLACEHOLDER = Text("Select a row to see every field.", style="dim")
 
 
 def speed_label(speed: float) -> str:
     return "max" if math.isinf(speed) else f"{speed:g}x"
-
-
-class DeferredTree(PassThroughKeys, Tree[Any]):
-    """Pending Deferred chains (a Deferred's child is the one it waits on)
-    and unhandled failures."""
 
 
 class LoopscopeApp(App[int]):
@@ -142,7 +136,7 @@ class LoopscopeApp(App[int]):
                 with TabPane("Descriptors", id="descriptors"):
                     yield Table(views.DESCRIPTOR_COLUMNS, id="descriptors-table")
                 with TabPane("Deferreds", id="deferreds"):
-                    yield DeferredTree("Deferreds", id="deferred-tree")
+                    yield DeferredTree(id="deferred-tree")
                 with TabPane("Threads", id="threads"):
                     yield Table(views.THREAD_COLUMNS, id="threads-table")
             with VerticalScroll(id="detail", can_focus=False):
@@ -156,7 +150,6 @@ class LoopscopeApp(App[int]):
         # The dashboard's widgets live on the default screen; the App's own
         # query_one would search whichever modal screen is on top.
         self.main = self.screen
-        self.main.query_one("#deferred-tree", Tree).show_root = False
         # Tabs would take ←/→ for switching tabs; views switch with 1-6 instead.
         self.main.query_one("#views Tabs", Tabs).can_focus = False
         if self.child is not None:
@@ -325,39 +318,7 @@ class LoopscopeApp(App[int]):
                               model.event(log.rows[log.selected_row]))
 
     def _show_deferreds(self, model: Any, state: Any, cursor_ns: int) -> None:
-        tree = self.main.query_one(DeferredTree)
-        tree.clear()
-        pending = state.pending_deferreds
-        awaited = {info.waiting_on for info in pending.values() if info.waiting_on is not None}
-        budget = [MAX_TREE_NODES]
-
-        def add(parent: Any, d: int, seen: set[int]) -> None:
-            info = pending.get(d)
-            if info is None or budget[0] <= 0 or d in seen:
-                return
-            budget[0] -= 1
-            label = Text(f"#{d} ", style="bold")
-            label.append(where(model.site(info.site)))
-            label.append(f"  age {(cursor_ns - info.created_ns) / 1e9:.1f}s, "
-                         f"{info.n_callbacks} callbacks", style="dim")
-            if info.cancelled:
-                label.append("  cancelled", style="italic")
-            node = parent.add(label, data=info, expand=True)
-            if info.waiting_on is not None:
-                add(node, info.waiting_on, seen | {d})
-            else:
-                node.allow_expand = False
-
-        top = tree.root.add(Text(f"pending ({len(pending)})"), expand=True)
-        for d in sorted(pending):
-            if d not in awaited:
-                add(top, d, set())
-        failures = tree.root.add(Text(f"unhandled failures ({len(state.unhandled)})"),
-                                 expand=True)
-        for failure in state.unhandled[-MAX_TREE_NODES:]:
-            label = Text(f"{clean(failure.exc, 40)}: {clean(failure.msg, 80)}  ")
-            label.append(where(model.site(failure.site)), style="dim")
-            failures.add_leaf(label, data=failure)
+        self.main.query_one(DeferredTree).show(state, model, cursor_ns)
 
     def _show_detail(self, title: str, obj: Any) -> None:
         self.main.query_one("#detail-text", Static).update(detail(title, obj, self.feed.model))

@@ -159,6 +159,13 @@ def test_number_keys_show_every_view(fixed_trace: Path) -> None:
         chain = [n for n in pending.children if n.data.id == 3][0]
         assert [c.data.id for c in chain.children] == [4]   # 3 waits on 4
         assert str(failures.label) == "unhandled failures (1)"
+        tree.focus()
+        await pilot.press("down", "down", "down", "down")  # pending, #2, #3, #4 (under #3)
+        assert tree.cursor_node.data.id == 4
+        await pilot.press("left")                      # a new state rebuilds the tree...
+        await pilot.pause()
+        assert app.cursor == len(app.feed.model) - 1
+        assert tree.cursor_node.data.id == 4           # ...and keeps the highlighted one
         await pilot.press("6")
         assert tabs.active == "threads"
         job = first_row(app, "threads-table")
