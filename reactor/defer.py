@@ -97,6 +97,8 @@ _NO_RESULT: Any = _NoResult()
 # The function of the pair a waiting Deferred leaves on the Deferred it waits
 # for; the pair's extras hold the waiting Deferred.
 _CONTINUE: Any = object()
+# The function of the pair chainDeferred(d) adds; the extras hold ``d``.
+_CHAIN: Any = object()
 
 
 def _extra(args: tuple | None, kw: dict | None) -> tuple[tuple, dict] | None:
@@ -221,9 +223,22 @@ class Deferred:
         return self
 
     def chainDeferred(self, d: Deferred) -> Deferred:
-        """Fire ``d`` with whatever result reaches this point of the chain."""
+        """Fire ``d`` with whatever result reaches this point of the chain
+        (this chain then goes on with None).
+
+        Twisted adds ``d.callback``/``d.errback`` as a pair, which recurses
+        once per link; a marker pair lets the loop in :meth:`_runCallbacks`
+        switch to ``d`` instead, so chains of chainDeferred links of any
+        length use constant stack too.
+        """
         d._chainedTo = self
-        return self.addCallbacks(d.callback, d.errback)
+        self.callbacks.append((_CHAIN, _CHAIN, d, d))
+        probe = _instrument.probe
+        if probe is not None:
+            probe.deferred_callbacks_added(self, d.callback, d.errback)
+        if self.called:
+            self._runCallbacks()
+        return self
 
     # -- firing ---------------------------------------------------------------
     def callback(self, result: Any) -> None:
@@ -410,21 +425,39 @@ class Deferred:
         chains of any depth use constant stack.  Callbacks added while the
         loop runs are appended to the list being iterated, so they run after
         the ones already there, as in Twisted.
+
+        A chainDeferred link is switched to the same way, but where Twisted
+        calls ``d.callback`` (a nested run) it is marked on ``resume``: the
+        Deferred left there stays "running callbacks" and is resumed even if
+        paused meanwhile, and when the chained run stops on a paused Deferred
+        only that nested part stops — exactly what the nested call does.
         """
         if self._runningCallbacks:
             return  # a callback of ours added a callback: the loop below runs it
         probe = _instrument.probe
         current = self
-        resume: list[Deferred] | None = None
+        # Deferreds to come back to, each with "left for a chainDeferred link".
+        resume: list[tuple[Deferred, bool]] | None = None
+        from_link = False
         while True:
-            if current.paused:
-                return
+            if current.paused and not from_link:
+                # It cannot go on; the Deferreds waiting on it wait too.  Go
+                # back to the nearest chainDeferred link, if any.
+                while resume:
+                    current, from_link = resume.pop()
+                    if from_link:
+                        break
+                else:
+                    return
+                continue
+            from_link = False
             if current._chainedTo is not None:
                 current._chainedTo = None
             callbacks = current.callbacks
             result = current.result
             failed = isinstance(result, Failure)
             waiting: Deferred | None = None
+            linked: Deferred | None = None
             current._runningCallbacks = True
             for pair in callbacks:
                 if failed:
@@ -435,14 +468,28 @@ class Deferred:
                     extra = pair[2]
                 if f is None:
                     continue
-                if probe is not None and f is not _CONTINUE:
-                    probe.deferred_callback_begin(current, f, failed)
+                if extra is not None:  # the markers' pairs all have extras
+                    if f is _CONTINUE:
+                        waiting = extra  # a Deferred waiting on ``current``
+                        break
+                    if f is _CHAIN and not (extra.called or extra.paused):
+                        # chainDeferred: fire ``extra`` by running its chain
+                        # in this loop.
+                        extra.called = True
+                        if probe is not None:
+                            probe.deferred_fired(extra, failed)
+                        linked = extra
+                        break
+                if probe is not None:
+                    probe.deferred_callback_begin(
+                        current, extra.callback if f is _CHAIN else f, failed)
                 try:
                     if extra is None:
                         result = f(result)
-                    elif f is _CONTINUE:
-                        waiting = extra  # a Deferred waiting on ``current``
-                        break
+                    elif f is _CHAIN:
+                        # ``extra`` already fired (AlreadyCalledError, or the
+                        # one late result a cancel swallows) or is paused.
+                        result = Deferred.callback(extra, result)
                     else:
                         result = f(result, *extra[0], **extra[1])
                 except BaseException:
@@ -474,10 +521,24 @@ class Deferred:
                 # Ran to the end (including pairs added on the way).
                 callbacks.clear()
                 pair = None
-            current._runningCallbacks = False
             if pair is not None:
                 # Stopped early: keep the pairs after this one for later.
                 del callbacks[:_position(callbacks, pair) + 1]
+            if linked is not None:
+                # Fire the chained Deferred with our result; we go on with
+                # None (what its callback() returns) once its run is over,
+                # staying "in a callback" until then.
+                current.result = None
+                if current._watch is not None:
+                    current._watch.failResult = None
+                linked.result = result
+                if resume is None:
+                    resume = [(current, True)]
+                else:
+                    resume.append((current, True))
+                current = linked
+                continue
+            current._runningCallbacks = False
             if waiting is not None:
                 # Hand our result to the Deferred waiting on us, run its
                 # chain, then come back for the rest of ours.
@@ -487,9 +548,9 @@ class Deferred:
                 waiting.result = result
                 waiting.paused -= 1
                 if resume is None:
-                    resume = [current]
+                    resume = [(current, False)]
                 else:
-                    resume.append(current)
+                    resume.append((current, False))
                 current = waiting
                 continue
             if failed:
@@ -503,7 +564,7 @@ class Deferred:
                 current._watch.failResult = None
             if not resume:
                 return
-            current = resume.pop()
+            current, from_link = resume.pop()
 
     def __repr__(self) -> str:
         name = type(self).__name__

@@ -231,6 +231,25 @@ def test_chainDeferred_fires_the_other_deferred() -> None:
     assert failure_of(e).type is ValueError
 
 
+def test_a_long_line_of_chainDeferred_links_does_not_recurse() -> None:
+    # Twisted recurses once per link here (RecursionError at ~1000 links).
+    ds = [Deferred() for _ in range(sys.getrecursionlimit() * 5)]
+    for d, following in zip(ds, ds[1:]):
+        d.chainDeferred(following)
+    seen = []
+    ds[-1].addCallback(seen.append)
+    ds[0].callback("along the line")
+    assert seen == ["along the line"]
+    assert ds[0].result is None  # a link goes on with what d.callback returns
+
+
+def test_chainDeferred_to_a_fired_deferred_is_AlreadyCalledError_in_the_chain() -> None:
+    d = Deferred()
+    d.chainDeferred(succeed("already"))
+    d.callback(1)
+    assert failure_of(d).type is AlreadyCalledError
+
+
 def test_thousands_deep_chain_does_not_hit_the_recursion_limit() -> None:
     depth = sys.getrecursionlimit() * 5
     ds = [Deferred() for _ in range(depth)]
@@ -417,6 +436,20 @@ def test_every_instrumentation_point_reports_to_the_probe(probe: RecordingProbe)
     assert calls[cancelled + 1:cancelled + 3] == [("cancelled", 1), ("fired", 1, True)]
     assert not any(c[0] == "begin" and c[2] is on_error for c in calls)
     failure_of(d)
+
+
+def test_a_chainDeferred_link_reports_its_pair_and_the_firing(probe: RecordingProbe) -> None:
+    d, e = Deferred(), Deferred()
+    d.chainDeferred(e)
+    d.callback("x")
+    assert probe.calls[2:] == [("added", 1, e.callback, e.errback), ("fired", 1, False),
+                               ("fired", 2, False)]
+    late = Deferred()
+    late.chainDeferred(succeed(None))   # the link's target has fired already
+    late.callback("y")
+    begin, end = [c for c in probe.calls if c[0] in ("begin", "end")]
+    assert begin[0] == "begin" and begin[2].__name__ == "callback" and end == ("end", 3, True)
+    failure_of(late)
 
 
 def test_no_probe_means_no_calls() -> None:

@@ -7,8 +7,8 @@ both or a pair whose functions return a value, raise, return a Failure, return
 an already fired / failed / paused / still pending Deferred (maybe with its own
 callbacks), or, from inside, add another callback, pause, fire again or cancel
 the Deferred running them; fire it (once, maybe again); pause, unpause,
-cancel; settle the oldest pending inner Deferred.  Twisted is a test-only
-dependency.
+cancel; chainDeferred to another Deferred; settle the oldest pending inner
+Deferred.  Twisted is a test-only dependency.
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ ADD = st.tuples(st.just("add"), st.sampled_from(["cb", "eb", "both", "pair"]),
                 st.sampled_from(ACTIONS), st.sampled_from(ACTIONS))
 OTHER = st.sampled_from([("fire",), ("pause",), ("unpause",), ("settle",), ("settle",),
                          ("cancel",)])
+# chainDeferred to a Deferred that is fresh, already fired, paused, or
+# cancelled (so the one result handed to it later is swallowed).
+CHAIN = st.tuples(st.just("chain"), st.sampled_from(["fresh", "fired", "paused", "cancelled"]))
 PROGRAM = st.tuples(
-    st.lists(st.one_of(ADD, ADD, ADD, OTHER), max_size=14),
+    st.lists(st.one_of(ADD, ADD, ADD, OTHER, CHAIN), max_size=14),
     st.integers(min_value=0, max_value=14),     # where the first fire goes
     st.sampled_from(["callback", "errback"]),   # how it fires
 )
@@ -131,6 +134,15 @@ def run(program: tuple[list, int, str], defer: Any, failure_class: type) -> tupl
                 settle()
             elif op[0] == "cancel":
                 d.cancel()
+            elif op[0] == "chain":
+                target = defer.succeed(idx) if op[1] == "fired" else defer.Deferred()
+                if op[1] == "paused":
+                    target.pause()
+                    pending.append((target, "paused", idx))
+                elif op[1] == "cancelled":
+                    target.cancel()
+                target.addBoth(function(idx, "chained", "value"))
+                d.chainDeferred(target)
         except Exception as e:  # noqa: BLE001 - what raised is part of the observation
             log.append(("raised", op[0], type(e).__name__))
     while pending:
