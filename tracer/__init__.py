@@ -17,13 +17,12 @@ import os
 import signal
 import sys
 import threading
-import time
 from types import FrameType, TracebackType
 from typing import Any
 
 from reactor import _instrument
 from tracer.probe import TraceProbe
-from tracer.recorder import ERROR, Recorder
+from tracer.recorder import Recorder
 from tracer.watchdog import Watchdog
 
 __all__ = ["Tracer", "start", "stop", "mark", "current"]
@@ -45,7 +44,7 @@ class Tracer:
 
     def record_exception(self, exc: BaseException) -> None:
         """Note an exception that ended the application's main code."""
-        self.recorder.append((ERROR, time.monotonic_ns(), exc))
+        self.probe.app_error(exc)
 
     def stop(self) -> None:
         """Uninstall the probe, then write what is left and the ``end`` line."""

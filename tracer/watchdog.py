@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from tracer.probe import TraceProbe
-from tracer.recorder import MAX_FRAMES, STALL, code_of
+from tracer.recorder import MAX_FRAMES, code_of
 
 RESAMPLE_NS = 100_000_000
 #: Longest sleep between two looks: bounds how late the first stall sample can be.
@@ -69,7 +69,7 @@ class Watchdog:
                 continue
             frame = sys._current_frames().get(self.probe.reactor_thread)
             if stack and stack[-1] is entry:  # still the same call after sampling
-                self.probe.rec.append((STALL, now, entry, depth, sample_stack(frame, code_of(entry[2]))))
+                self.probe.stall(now, entry, depth, sample_stack(frame, code_of(entry[2])))
             next_sample = now + RESAMPLE_NS
             del frame
 
