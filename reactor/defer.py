@@ -450,7 +450,9 @@ class Deferred:
                 else:
                     return
                 continue
-            from_link = False
+            if from_link:
+                current.result = None  # what the link's d.callback() returned
+                from_link = False
             if current._chainedTo is not None:
                 current._chainedTo = None
             callbacks = current.callbacks
@@ -525,12 +527,8 @@ class Deferred:
                 # Stopped early: keep the pairs after this one for later.
                 del callbacks[:_position(callbacks, pair) + 1]
             if linked is not None:
-                # Fire the chained Deferred with our result; we go on with
-                # None (what its callback() returns) once its run is over,
-                # staying "in a callback" until then.
-                current.result = None
-                if current._watch is not None:
-                    current._watch.failResult = None
+                # Fire the chained Deferred with our result; we go on (with
+                # None) once its run is over, staying "in a callback" until then.
                 linked.result = result
                 if resume is None:
                     resume = [(current, True)]

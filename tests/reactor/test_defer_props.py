@@ -31,7 +31,8 @@ OTHER = st.sampled_from([("fire",), ("pause",), ("unpause",), ("settle",), ("set
                          ("cancel",)])
 # chainDeferred to a Deferred that is fresh, already fired, paused, or
 # cancelled (so the one result handed to it later is swallowed).
-CHAIN = st.tuples(st.just("chain"), st.sampled_from(["fresh", "fired", "paused", "cancelled"]))
+CHAIN = st.tuples(st.just("chain"), st.sampled_from(["fresh", "fired", "paused", "cancelled"]),
+                  st.sampled_from(ACTIONS))  # what the chained Deferred's callback does
 PROGRAM = st.tuples(
     st.lists(st.one_of(ADD, ADD, ADD, OTHER, CHAIN), max_size=14),
     st.integers(min_value=0, max_value=14),     # where the first fire goes
@@ -141,7 +142,7 @@ def run(program: tuple[list, int, str], defer: Any, failure_class: type) -> tupl
                     pending.append((target, "paused", idx))
                 elif op[1] == "cancelled":
                     target.cancel()
-                target.addBoth(function(idx, "chained", "value"))
+                target.addBoth(function(idx, "chained", op[2]))
                 d.chainDeferred(target)
         except Exception as e:  # noqa: BLE001 - what raised is part of the observation
             log.append(("raised", op[0], type(e).__name__))
