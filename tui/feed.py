@@ -12,6 +12,7 @@ itself (that is :class:`tracer.reader.Follower`'s job).
 from __future__ import annotations
 
 import threading
+import time
 
 from tracer.model import TraceModel
 from tracer.reader import Follower, TraceError
@@ -21,6 +22,7 @@ POLL_S = 0.1
 #: waits long for the lock, big enough that loading is not slowed by it.
 CHUNK_BYTES = 256 << 10
 FIRST_CHUNK_BYTES = 32 << 10
+REST_RATIO = 1.0
 
 
 class Feed:
@@ -64,6 +66,7 @@ class Feed:
 
     def _read(self, follower: Follower) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             before = follower.offset
             # A small first chunk puts the first screen up sooner.
             events = follower.poll(CHUNK_BYTES if self.model is not None else FIRST_CHUNK_BYTES)
@@ -75,7 +78,12 @@ class Feed:
                     self.model.append(events)
             self.bytes_done, self.bytes_total = follower.offset, follower.size()
             if events or follower.offset != before:
-                continue                     # more may be waiting: read on at once
+                # Parsing is CPU-bound Python: without a rest the UI thread
+                # hardly gets the GIL and keys wait seconds.  Resting as long
+                # as the chunk took halves the loading speed and keeps the
+                # screen responsive.
+                self._stop.wait((time.monotonic() - started) * REST_RATIO)
+                continue
             if self.model is not None:
                 self.loaded = True
             elif not self.follow:

@@ -4,13 +4,14 @@ the blocking moments and the cursor marked underneath.
 Loop samples arrive every 100 ms of loop time but none arrive while the loop
 is blocked, so the samples are put into fixed time buckets (one per column)
 before they reach the Sparklines; that keeps both Sparklines and the marks
-line on the same time axis.
+line on the same time axis.  Each sample is added once to :class:`TimeBins`
+(a bounded number of bins), so a redraw costs the bins, not the samples.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -46,6 +47,44 @@ def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int) ->
         filled.append(following)
     filled.reverse()
     return filled
+
+
+class TimeBins:
+    """The largest value per time bin, over a time axis that keeps growing.
+
+    At most :attr:`MAX_BINS` bins: when a sample lands beyond them, the bins
+    double in width (neighbours merged), so adding a sample is cheap however
+    long the trace gets and the bins stay finer than any screen column.
+    """
+
+    MAX_BINS = 4096
+
+    def __init__(self) -> None:
+        self.bin_ns = 1_000_000
+        self.bins: list[float | None] = []
+
+    def add(self, t_ns: int, value: float) -> None:
+        index = t_ns // self.bin_ns
+        while index >= self.MAX_BINS:
+            self._coarsen()
+            index = t_ns // self.bin_ns
+        if index >= len(self.bins):
+            self.bins.extend([None] * (index + 1 - len(self.bins)))
+        current = self.bins[index]
+        if current is None or value > current:
+            self.bins[index] = value
+
+    def _coarsen(self) -> None:
+        self.bin_ns *= 2
+        merged: list[float | None] = []
+        for i in range(0, len(self.bins), 2):
+            pair = [v for v in self.bins[i:i + 2] if v is not None]
+            merged.append(max(pair) if pair else None)
+        self.bins = merged
+
+    def points(self) -> Iterator[tuple[int, float]]:
+        """(bin start, value) of every bin that holds a sample."""
+        return ((i * self.bin_ns, v) for i, v in enumerate(self.bins) if v is not None)
 
 
 class Marks(Widget):
@@ -105,6 +144,9 @@ class HealthStrip(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._series_key: tuple[int, int, int] | None = None
+        self._busy_bins = TimeBins()
+        self._lag_bins = TimeBins()
+        self._added = 0                  # samples added to the bins so far
         self._busy: list[float] = []
         self._lag: list[float] = []
         self._shown: tuple[Sequence[Any], Sequence[int], int, int] | None = None
@@ -131,14 +173,15 @@ class HealthStrip(Vertical):
         t_ns, busy_ratio, lag_max_ms) up to the cursor, mark ``blocks_ns``."""
         self._shown = (samples, blocks_ns, cursor_ns, span_ns)
         width = max(self.query_one("#busy", Sparkline).size.width, 1)
+        for sample in samples[self._added:]:     # the model's list only grows
+            self._busy_bins.add(sample.t_ns, sample.busy_ratio * 100.0)
+            self._lag_bins.add(sample.t_ns, sample.lag_max_ms)
+        self._added = len(samples)
         key = (len(samples), span_ns, width)
         if key != self._series_key:
-            # Seeking must not re-bucket every sample: the columns of the
-            # whole trace are kept until samples arrive or the axis changes.
             self._series_key = key
-            self._busy = bucket_max([(s.t_ns, s.busy_ratio * 100.0) for s in samples],
-                                    span_ns, width)
-            self._lag = bucket_max([(s.t_ns, s.lag_max_ms) for s in samples], span_ns, width)
+            self._busy = bucket_max(self._busy_bins.points(), span_ns, width)
+            self._lag = bucket_max(self._lag_bins.points(), span_ns, width)
         shown = min(int(cursor_ns * width / span_ns), width - 1) + 1 if span_ns > 0 else 0
         future = [0.0] * (width - shown)
         self.query_one("#busy", Sparkline).data = self._busy[:shown] + future

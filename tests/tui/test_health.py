@@ -1,6 +1,6 @@
 """The health strip's time axis."""
 
-from tui.health import bucket_max
+from tui.health import TimeBins, bucket_max
 
 
 def test_samples_fill_the_columns_they_cover_and_the_future_stays_empty() -> None:
@@ -12,3 +12,12 @@ def test_samples_fill_the_columns_they_cover_and_the_future_stays_empty() -> Non
 
 def test_an_empty_trace_gives_a_flat_line() -> None:
     assert bucket_max([], 0, 4) == [0.0] * 4
+
+
+def test_time_bins_keep_the_maximum_as_they_coarsen() -> None:
+    bins = TimeBins()
+    bins.add(0, 1.0)
+    bins.add(1_500_000, 5.0)                       # bin 1 (1 ms bins)
+    bins.add(TimeBins.MAX_BINS * 1_000_000, 2.0)   # beyond the bins: they double
+    assert bins.bin_ns == 2_000_000
+    assert list(bins.points()) == [(0, 5.0), (TimeBins.MAX_BINS * 1_000_000, 2.0)]
