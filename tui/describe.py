@@ -45,6 +45,11 @@ def millis(ns: int | float) -> str:
     return f"{ns / 1e6:.1f}"
 
 
+def duration(ns: int) -> str:
+    """A duration for reading: ``15µs``, ``1.5ms``, ``250.0ms``."""
+    return f"{ns / 1e3:.0f}µs" if ns < 1_000_000 else f"{ns / 1e6:.1f}ms"
+
+
 def where(site: Any) -> str:
     """``fn (file:line)`` for a Site, with the file's directories dropped."""
     if site is None:
@@ -75,9 +80,9 @@ def event_line(model: SiteLookup, event: dict[str, Any], t_ns: int) -> Text:
         if key in ("t", "ev"):
             continue
         if key in site_fields and isinstance(value, int) and kind != "site":
-            shown = where(model.site(value)) if value else "?"
+            shown = where(model.site(value)) if value else "-"
         elif key in _DURATION_FIELDS and isinstance(value, int):
-            shown = f"{millis(value)}ms"
+            shown = duration(value)
         elif key in _MOMENT_FIELDS and isinstance(value, int):
             shown = seconds(value)
         else:

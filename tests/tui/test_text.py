@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from tracer.model import Site
+from tui.describe import event_line
 from tui.screens import parse_position
 from tui.text import clean, safe
 
@@ -32,3 +34,16 @@ def test_parse_position_accepts_times_and_event_numbers() -> None:
     assert parse_position("#12") == ("event", 12)
     for bad in ("", "soon", "-1", "#x", "nan", "inf"):
         assert parse_position(bad) is None
+
+
+def test_event_lines_name_sites_and_read_durations_at_their_scale() -> None:
+    class Sites:
+        def site(self, site_id: int) -> object:
+            return Site("app.Echo.dataReceived", "/app/app.py", 20)
+
+    line = event_line(Sites(), {"t": 5, "ev": "call", "site": 3, "dur": 15_000, "lag": 2_500_000,
+                                "fd": 7}, 5_000_000_000)
+    assert line.plain == ("    5.000000 call      site=app.Echo.dataReceived (app.py:20) "
+                          "dur=15µs lag=2.5ms fd=7")
+    added = event_line(Sites(), {"t": 5, "ev": "dadd", "d": 1, "cb": 3, "eb": 0}, 0)
+    assert added.plain.endswith("cb=app.Echo.dataReceived (app.py:20) eb=-")
