@@ -62,6 +62,8 @@ class TraceProbe(_instrument.Probe):
         self._deferred_ids = itertools.count(1)
         self._timer_ids = itertools.count(1)
         self._fds: dict[int, int] = {}  # id of a descriptor or transport -> its fd
+        self._push = self.stack.append
+        self._lag = recorder.lags.append
 
     def _line(self, event: dict) -> None:
         """Append a rare event as its finished line (it may hold application text)."""
@@ -102,12 +104,12 @@ class TraceProbe(_instrument.Probe):
             lag = t - int(source.time * 1e9)
             if lag < 0:
                 lag = 0
-            self.rec.lags.append(lag)
-            self.stack.append((t, "timer", code, site, source._trace_id, lag))
+            self._lag(lag)
+            self._push((t, "timer", code, site, source._trace_id, lag))
         elif kind == "read" or kind == "write":
-            self.stack.append((_now(), kind, code, site, self._fds.get(id(source)), None))
+            self._push((_now(), kind, code, site, self._fds.get(id(source)), None))
         else:
-            self.stack.append((_now(), _KINDS.get(kind, "other"), code, site, None, None))
+            self._push((_now(), _KINDS.get(kind, "other"), code, site, None, None))
 
     def call_end(self, exc: BaseException | None) -> None:
         stack = self.stack
@@ -138,21 +140,23 @@ class TraceProbe(_instrument.Probe):
     # -- timers -------------------------------------------------------------------
     def timer_scheduled(self, call: Any) -> None:
         call._trace_id = tid = next(self._timer_ids)
-        f = _getframe(2)
-        if f.f_code.co_filename.startswith(_REACTOR_DIR):
-            f = _caller(f)
-        code = f.f_code
-        line = f.f_lineno
         sites = self._sites
-        site = sites.get((id(code), line))
+        f = _getframe(2)
+        site = sites.get((id(f.f_code), f.f_lineno))  # only lines outside reactor/ are keys
         if site is None:
-            site = self.rec.line_site(code, line)
+            site = self._origin(f)
         func = call.func
         fn = sites.get(id(getattr(func, "__code__", func)))
         if fn is None:
             fn = self.rec.fn_site(func)
         t0 = self.t0
         self._append(("timer", _now() - t0, tid, site, fn, int(call.time * 1e9) - t0))
+
+    def _origin(self, frame: Any) -> int:
+        """Site of the line that scheduled or created something: the first frame outside the
+        reactor package, from ``frame`` (its caller's caller) outward."""
+        f = _caller(frame)
+        return self.rec.line_site(f.f_code, f.f_lineno)
 
     def timer_cancelled(self, call: Any) -> None:
         self._line({"t": _now() - self.t0, "ev": "tcancel", "id": call._trace_id or 0})
@@ -208,13 +212,9 @@ class TraceProbe(_instrument.Probe):
         # the object that reports an unhandled failure after the Deferred itself is gone.
         d._trace_id = tid = next(self._deferred_ids)
         f = _getframe(2)
-        if f.f_code.co_filename.startswith(_REACTOR_DIR):
-            f = _caller(f)
-        code = f.f_code
-        line = f.f_lineno
-        site = self._sites.get((id(code), line))
+        site = self._sites.get((id(f.f_code), f.f_lineno))  # only lines outside reactor/ are keys
         if site is None:
-            site = self.rec.line_site(code, line)
+            site = self._origin(f)
         self.rec.deferred_sites[tid] = site
         self._append(("dnew", _now() - self.t0, tid, site))
 
@@ -245,8 +245,7 @@ class TraceProbe(_instrument.Probe):
             site = self._sites.get(id(code))
             if site is None:
                 site = self.rec.fn_site(f)
-            self.stack.append((_now(), "deferred", code, site,
-                               d._trace_id or self._late_id(d), is_errback))
+            self._push((_now(), "deferred", code, site, d._trace_id or self._late_id(d), is_errback))
 
     def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
         stack = self.stack

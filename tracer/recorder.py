@@ -184,6 +184,9 @@ class Recorder:
     def line_site(self, code: Any, line: int) -> int:
         """Site id of a line inside a function (where something was scheduled or created)."""
         key = (id(code), line)
+        site = self.sites.get(key)
+        if site is not None:
+            return site
         with self._site_lock:
             site = self.sites.get(key)
             if site is None:
