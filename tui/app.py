@@ -43,6 +43,7 @@ from tui import views
 
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 10.0, 100.0, math.inf)
 TICK_S = 0.1
+WIDE = 110          # columns from which the detail pane sits beside the views
 VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads")
 TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
 PLACEHOLDER = Text("Select a row to see every field.", style="dim")
@@ -57,7 +58,7 @@ class LoopscopeApp(App[int]):
 
     CSS_PATH = "app.tcss"
     # Narrow terminals put the detail pane under the views instead of beside.
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (WIDE, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (32, "-tall")]
     TITLE = "loopscope"
     COMMANDS: ClassVar = App.COMMANDS | {LoopscopeCommands}
@@ -249,7 +250,7 @@ class LoopscopeApp(App[int]):
     def _show_header(self, model: Any, state: Any) -> None:
         mode = self.main.query_one("#hdr-mode", Label)
         if self.mode == "replay":
-            mode.update(f" REPLAY ×{speed_label(self.speed)} ")
+            mode.update(f" REPLAY {speed_label(self.speed)} ")
         elif self.mode == "live" and model.state.ended:
             mode.update(" LIVE (ended) ")   # the traced app finished its trace
         else:
@@ -257,12 +258,13 @@ class LoopscopeApp(App[int]):
         if not mode.has_class(f"mode-{self.mode}"):
             mode.set_classes(f"mode-{self.mode}")
         threshold = model.threshold_ns / 1e6
-        parts = [
-            f"{seconds(self._time_at(self.cursor))} / {seconds(model.duration_ns)}",
-            f"events {self.cursor:,}/{len(model):,}",
-            f"dropped {state.dropped:,}",
-            f"threshold {threshold:g} ms",
-        ]
+        position = f"{seconds(self._time_at(self.cursor))} / {seconds(model.duration_ns)}"
+        if self.main.size.width >= WIDE:
+            parts = [position, f"events {self.cursor:,}/{len(model):,}",
+                     f"dropped {state.dropped:,}", f"threshold {threshold:g} ms"]
+        else:   # keep every figure on an 80-column line
+            parts = [position, f"ev {self.cursor:,}/{len(model):,}",
+                     f"drop {state.dropped:,}", f"thr {threshold:g}ms"]
         if self.child_status:
             parts.insert(0, self.child_status)
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))

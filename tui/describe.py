@@ -111,7 +111,7 @@ def detail(title: str, obj: Any, model: SiteLookup | None = None) -> Text:
         kind = None
     site_fields = _SITE_FIELDS | _SITE_FIELDS_BY_KIND.get(str(kind), set())
     for key, value in items:
-        out.append(f"{clean(key)}: ", style="bold dim")
+        out.append(f"{_label(key)}: ", style="bold dim")
         if isinstance(value, (list, tuple)) and value and (
                 isinstance(value[0], (list, tuple)) or dataclasses.is_dataclass(value[0])):
             out.append("\n")
@@ -131,6 +131,15 @@ def detail(title: str, obj: Any, model: SiteLookup | None = None) -> Text:
             out.append(clean(value, 400))
         out.append("\n")
     return out
+
+
+def _label(key: str) -> str:
+    """A field name for the detail pane: ``t_ns`` is shown as seconds under
+    "at", ``dur_ns`` as ms under "duration", other ``x_ns`` under "x"."""
+    if key.endswith("_ns"):
+        key = key[:-3]
+        return {"t": "at", "dur": "duration"}.get(key, key)
+    return clean(key)
 
 
 # ``*_ns`` fields that are points in time (the others are durations).
