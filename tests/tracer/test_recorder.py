@@ -145,3 +145,38 @@ def test_deferred_callbacks_run_in_another_thread_are_not_loop_calls(trace_path)
     _, events = events_of(trace_path)
     kinds = {e["ev"] for e in events}
     assert "dfire" in kinds and "dcall" not in kinds and "stall" not in kinds
+
+
+def test_site_lines_survive_an_overflow(trace_path):
+    tracer.start(str(trace_path), capacity=50)
+    callbacks = [eval(f"lambda r: r + {i}") for i in range(300)]  # 300 distinct code objects
+    for f in callbacks:
+        defer.Deferred().addCallback(f)
+    tracer.stop()
+    _, events = events_of(trace_path)
+    assert events[-1]["dropped"] > 0
+    defined = {e["id"] for e in events if e["ev"] == "site"}
+    used = {e[key] for e in events if e["ev"] in ("dnew", "dadd") for key in ("site", "cb") if key in e}
+    assert len(defined) >= 301 and used <= defined
+
+
+def test_a_raising_loop_callback_gives_its_call_an_error_and_a_loop_count(trace_path):
+    from reactor.base import Reactor
+
+    def boom():
+        raise KeyError("k")
+
+    loop = Reactor()
+    tracer.start(str(trace_path))
+    loop.callLater(0, boom)
+    loop.callLater(0.01, loop.stop)
+    loop.run(installSignalHandlers=False)
+    tracer.stop()
+    _, events = events_of(trace_path)
+    sites = {e["id"]: e["fn"] for e in events if e["ev"] == "site"}
+    [call] = [e for e in events if e["ev"] == "call" and "exc" in e]
+    [error] = [e for e in events if e["ev"] == "error"]
+    assert call["exc"] == "KeyError" and call["kind"] == "timer" and sites[call["site"]].endswith("boom")
+    assert error["site"] == call["site"] and error["stack"][-1][2].endswith("boom")
+    calls = [e for e in events if e["ev"] == "call"]
+    assert sum(e["calls"] for e in events if e["ev"] == "loop") == len(calls)
