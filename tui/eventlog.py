@@ -37,6 +37,9 @@ class EventLog(PassThroughKeys, ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES = {"eventlog--cursor"}
     DEFAULT_CSS = """
+    EventLog {
+        overflow-x: hidden;
+    }
     EventLog > .eventlog--cursor {
         background: $accent 40%;
         text-style: bold;
@@ -60,7 +63,8 @@ class EventLog(PassThroughKeys, ScrollView, can_focus=True):
         """Show ``rows`` (sorted event indices); the selection is re-found by
         the next :meth:`show_index`."""
         self.rows = rows
-        self.virtual_size = Size(self.size.width, len(rows))
+        # Width 0: lines are cut to the view, never scrolled sideways.
+        self.virtual_size = Size(0, len(rows))
         self.refresh()
 
     def show_index(self, index: int | None) -> None:
@@ -78,7 +82,7 @@ class EventLog(PassThroughKeys, ScrollView, can_focus=True):
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width
         row = int(self.scroll_y) + y
         if row >= len(self.rows):
             return Strip.blank(width, self.rich_style)
