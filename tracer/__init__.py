@@ -69,7 +69,8 @@ def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> Tra
     """Start recording into ``path`` (created with mode 0600; replaced if it exists).
 
     ``threshold_ms``: a callback running longer is blocking (the watchdog samples it).
-    ``capacity``: most events buffered between two writes (100 ms); more are dropped and counted.
+    ``capacity``: about the most events buffered between two writes (100 ms; more when they are
+    small, see tracer.recorder.MAX_ROW); more are dropped and counted.
     """
     global _current, _previous_sigterm, _previous_excepthook
     with _lock:

@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable
 
 from reactor import _instrument
-from tracer.recorder import Recorder, address, cut, finished_line, safe_text, tb_frames
+from tracer.recorder import Recorder, address, cut, finished_line, row_kind, safe_text, tb_frames
 
 _now = time.monotonic_ns
 _getframe = sys._getframe
@@ -35,6 +35,8 @@ _flatten = itertools.chain.from_iterable
 #: Frames in the reactor package are skipped when naming where something was scheduled.
 _REACTOR_DIR = os.path.dirname(_instrument.__file__) + os.sep
 #: Call kinds written as such; any other becomes "other" (rows carry only known names).
+_CALL, _DCALL, _TIMER, _DNEW, _DADD, _DFIRE, _POLL = map(
+    row_kind, ("call", "dcall", "timer", "dnew", "dadd", "dfire", "poll"))
 _KINDS = {"timer": "timer", "read": "read", "write": "write", "thread": "thread", "trigger": "trigger"}
 
 
@@ -53,6 +55,7 @@ class TraceProbe(_instrument.Probe):
         self.rec = recorder
         self.t0 = recorder.t0
         self._append = recorder.append
+        self._row = recorder.extend
         self._sites = recorder.sites
         #: Calls in progress on the reactor thread: (start_ns, kind, code or callable, site, x, y):
         #: x, y are (timer id, lag) for timers, (fd or None, None) for reads and writes,
@@ -91,7 +94,7 @@ class TraceProbe(_instrument.Probe):
         rec.idle_ns += wait
         rec.iterations += 1
         if ready:
-            self._append(("poll", t - self.t0, wait, *_flatten(ready)))
+            self._row((_POLL, t - self.t0, wait, *_flatten(ready)))
 
     # -- user code run by the loop -------------------------------------------------
     def call_begin(self, kind: str, f: Callable[..., Any], source: Any) -> None:
@@ -117,7 +120,7 @@ class TraceProbe(_instrument.Probe):
             t = _now()
             t0, kind, _code, site, x, lag = stack.pop()
             if exc is None:
-                self._append(("call", t - self.t0, kind, site, t - t0, len(stack), x, lag, None))
+                self._row((_CALL, t - self.t0, kind, site, t - t0, len(stack), x, lag, None))
             else:
                 self._call_failed(t - self.t0, kind, site, t - t0, len(stack), x, lag, exc)
 
@@ -150,7 +153,7 @@ class TraceProbe(_instrument.Probe):
         if fn is None:
             fn = self.rec.fn_site(func)
         t0 = self.t0
-        self._append(("timer", _now() - t0, tid, site, fn, int(call.time * 1e9) - t0))
+        self._row((_TIMER, _now() - t0, tid, site, fn, int(call.time * 1e9) - t0))
 
     def _origin(self, frame: Any) -> int:
         """Site of the line that scheduled or created something: the first frame outside the
@@ -216,7 +219,7 @@ class TraceProbe(_instrument.Probe):
         if site is None:
             site = self._origin(f)
         self.rec.deferred_sites[tid] = site
-        self._append(("dnew", _now() - self.t0, tid, site))
+        self._row((_DNEW, _now() - self.t0, tid, site))
 
     def deferred_callbacks_added(self, d: Any, callback: Any, errback: Any) -> None:
         sites = self._sites
@@ -232,10 +235,10 @@ class TraceProbe(_instrument.Probe):
             eb = sites.get(id(getattr(errback, "__code__", errback)))
             if eb is None:
                 eb = self.rec.fn_site(errback)
-        self._append(("dadd", _now() - self.t0, d._trace_id or self._late_id(d), cb, eb))
+        self._row((_DADD, _now() - self.t0, d._trace_id or self._late_id(d), cb, eb))
 
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
-        self._append(("dfire", _now() - self.t0, d._trace_id or self._late_id(d), is_failure))
+        self._row((_DFIRE, _now() - self.t0, d._trace_id or self._late_id(d), is_failure))
 
     # A Deferred fired in another thread (a pool thread calling d.callback) runs its callbacks
     # there: they do not hold the loop, so they are neither on the loop's stack nor timed.
@@ -252,7 +255,7 @@ class TraceProbe(_instrument.Probe):
         if stack and _get_ident() == self.reactor_thread:
             t = _now()
             t0, _kind, _code, site, did, is_errback = stack.pop()
-            self._append(("dcall", t - self.t0, did, site, t - t0, len(stack), is_errback,
+            self._row((_DCALL, t - self.t0, did, site, t - t0, len(stack), is_errback,
                           result_is_failure))
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:

@@ -10,9 +10,9 @@ everything buffered, and turns each run of rows into lines with one orjson call,
 per-event work is C code.  A follower sees whole lines only, and ``kill -9`` loses at most the
 last 100 ms.
 
-The buffer is bounded per batch: when more than ``capacity`` events piled up since the last
-write, the newest ones are dropped and counted (a ``drop`` event): memory stays bounded and
-the app never waits for the writer.
+The buffer is bounded per batch: when more than about ``capacity`` events (``capacity *
+MAX_ROW`` buffer slots) piled up since the last write, the newest ones are dropped and counted
+(a ``drop`` event): memory stays bounded and the app never waits for the writer.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import os
 import sys
 import threading
 import time
-from itertools import count
+from itertools import compress, count, repeat
+from operator import is_
 from types import CodeType
 from typing import Any, Callable
 
@@ -34,11 +35,24 @@ MAX_TEXT = 200
 #: Most frames kept from a traceback or a stall sample.
 MAX_FRAMES = 64
 FLUSH_INTERVAL = 0.1
-#: Rows serialised by one orjson call: bounds how long the writer holds the GIL at a time.
-WRITE_CHUNK = 4096
+#: Buffer slots per event of ``capacity``: the most a row other than ``poll`` takes.  A batch
+#: is cut after ``capacity * MAX_ROW`` slots: about ``capacity`` events, more when they are small.
+MAX_ROW = 9
+#: Buffer slots serialised by one orjson call: bounds how long the writer holds the GIL.
+WRITE_CHUNK = 32768
 #: Deferred creation sites remembered (per generation, two generations) to name the Deferred
 #: of an unhandled failure.
 DEFERRED_SITES_KEPT = 65536
+
+
+Fragment = orjson.Fragment
+#: The byte that starts a row in the writer's orjson output (see Recorder._lines_of).
+ROW_START = b"\1"
+
+
+def row_kind(kind: str) -> orjson.Fragment:
+    """The marker that starts a row of ``kind`` in the buffer."""
+    return Fragment(ROW_START + orjson.dumps(kind))
 
 
 def finished_line(event: dict) -> orjson.Fragment:
@@ -108,10 +122,13 @@ class Recorder:
         self.threshold_ms = threshold_ms
         self.capacity = capacity
         self.t0 = time.monotonic_ns()
-        #: Rows and finished lines, in the order they happened; the writer takes a prefix
-        #: (appends from any thread go on meanwhile: list operations are atomic).
+        #: Events in the order they happened: a row is its kind marker (:func:`row_kind`) and
+        #: its fields, added flat with one ``extend`` (the buffer then holds no tuple the
+        #: garbage collector would have to visit); a rare event is one finished line.  The
+        #: writer takes a prefix while other threads go on adding (list operations are atomic).
         self.buffer: list[Any] = []
         self.append: Callable[[Any], None] = self.buffer.append
+        self.extend: Callable[[tuple], None] = self.buffer.extend
         self.dropped = 0
         self.written = 0
         self._dropped_reported = 0
@@ -249,13 +266,18 @@ class Recorder:
         now = time.monotonic_ns()
         buffer = self.buffer
         n = len(buffer)
-        batch = buffer[:n]
+        batch = buffer[:n]  # whole events only: the probe adds each one with one extend
         del buffer[:n]
-        if n > self.capacity:
+        if n > self.capacity * MAX_ROW:
             self._drop(batch)
-        for k in range(0, len(batch), WRITE_CHUNK):
-            self._lines_of(batch[k:k + WRITE_CHUNK])
+        start, n = 0, len(batch)
+        while start < n:
+            end = min(start + WRITE_CHUNK, n)
+            while end < n and type(batch[end]) is not Fragment:
+                end += 1  # a chunk ends where an event starts
+            self._lines_of(batch[start:end])
             self._write_out()  # one chunk at a time: the app thread gets the GIL back between
+            start = end
         del batch
         if self.dropped != self._dropped_reported:
             self._emit({"t": now - self.t0, "ev": "drop", "n": self.dropped - self._dropped_reported})
@@ -265,30 +287,40 @@ class Recorder:
         self._write_out()
 
     def _drop(self, batch: list) -> None:
-        """Cut ``batch`` to ``capacity`` events, counting the rest as dropped; ``site`` lines
-        are kept (later events use their ids)."""
+        """Cut ``batch`` after ``capacity * MAX_ROW`` slots (at an event start), counting the
+        events after the cut as dropped; ``site`` lines are kept (later events use their ids)."""
+        cut = self.capacity * MAX_ROW
+        while cut < len(batch) and type(batch[cut]) is not Fragment:
+            cut += 1
+        tail = batch[cut:]
+        starts = list(compress(tail, map(is_, map(type, tail), repeat(Fragment))))
         sites = set(map(id, self._site_lines))
-        kept = [item for item in batch[self.capacity:] if id(item) in sites]
-        self.dropped += len(batch) - self.capacity - len(kept)
-        del batch[self.capacity:]
+        kept = [item for item in starts if id(item) in sites]
+        self.dropped += len(starts) - len(kept)
+        del batch[cut:]
         batch += kept
 
     def _lines_of(self, chunk: list) -> None:
         """Turn buffered events into lines with one orjson call.
 
-        Rows hold only numbers, booleans, null and the reactor's fixed kind names — never
-        application text and never a nested array — so between two finished lines ``],[``
-        occurs only between rows.  Finished lines are fragments framed by NUL bytes, which
-        orjson never writes itself (it escapes control characters in strings), so splitting
-        on NUL separates runs of rows (even parts) from finished lines (odd parts).
+        A row is its kind marker (a fragment: byte 1 and the kind's name) followed by its
+        fields, flat in the buffer.  Rows hold only numbers, booleans, null and the reactor's
+        fixed kind names, and orjson never writes bytes 0 or 1 itself (it escapes control
+        characters in strings), so the output splits on NUL into runs of rows (even parts)
+        and finished lines (odd parts, framed by NULs), and a run of rows into rows on byte 1.
         """
         parts = orjson.dumps(chunk)[1:-1].split(b"\0")
+        lines = len(parts) // 2
         for i in range(0, len(parts), 2):
             rows = parts[i].strip(b",")
-            self._calls += rows.count(b'["call"')
-            parts[i] = rows.replace(b"],[", b"]\n[")
+            if rows:
+                lines += rows.count(ROW_START)
+                self._calls += rows.count(ROW_START + b'"call"')
+                parts[i] = b"[" + rows[1:].replace(b"," + ROW_START, b"]\n[") + b"]"
+            else:
+                parts[i] = rows
         self._out.extend(filter(None, parts))
-        self._lines += len(chunk)
+        self._lines += lines
 
     def _write_out(self) -> None:
         """Write the lines converted so far (whole lines only)."""
