@@ -46,8 +46,9 @@ DEFERRED_SITES_KEPT = 65536
 
 
 Fragment = orjson.Fragment
-#: The byte that starts a row in the writer's orjson output (see Recorder._lines_of).
-ROW_START = b"\1"
+#: The bytes that start a row in the writer's orjson output (see Recorder._lines_of): two, so
+#: that with the comma before them they are replaced by the three bytes ``]\n[`` in place.
+ROW_START = b"\1\1"
 
 
 def row_kind(kind: str) -> orjson.Fragment:
@@ -158,7 +159,6 @@ class Recorder:
         self.deferred_sites: dict[int, int] = {}
         self.deferred_sites_old: dict[int, int] = {}
         self._out: list[bytes] = []
-        self._lines = 0
         self._lock = threading.Lock()
         self._closed = False
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -303,39 +303,36 @@ class Recorder:
     def _lines_of(self, chunk: list) -> None:
         """Turn buffered events into lines with one orjson call.
 
-        A row is its kind marker (a fragment: byte 1 and the kind's name) followed by its
-        fields, flat in the buffer.  Rows hold only numbers, booleans, null and the reactor's
-        fixed kind names, and orjson never writes bytes 0 or 1 itself (it escapes control
-        characters in strings), so the output splits on NUL into runs of rows (even parts)
-        and finished lines (odd parts, framed by NULs), and a run of rows into rows on byte 1.
+        A row is its kind marker (a fragment: :data:`ROW_START` and the kind's name) followed
+        by its fields, flat in the buffer.  Rows hold only numbers, booleans, null and the
+        reactor's fixed kind names, and orjson never writes bytes 0 or 1 itself (it escapes
+        control characters in strings), so the output splits on NUL into runs of rows (even
+        parts) and finished lines (odd parts, framed by NULs), and a run of rows into rows at
+        each :data:`ROW_START`.
         """
         parts = orjson.dumps(chunk)[1:-1].split(b"\0")
-        lines = len(parts) // 2
         for i in range(0, len(parts), 2):
             rows = parts[i].strip(b",")
             if rows:
-                lines += rows.count(ROW_START)
                 self._calls += rows.count(ROW_START + b'"call"')
-                parts[i] = b"[" + rows[1:].replace(b"," + ROW_START, b"]\n[") + b"]"
+                parts[i] = b"[" + rows[2:].replace(b"," + ROW_START, b"]\n[") + b"]"
             else:
                 parts[i] = rows
         self._out.extend(filter(None, parts))
-        self._lines += lines
 
     def _write_out(self) -> None:
         """Write the lines converted so far (whole lines only)."""
         out = self._out
         if out:
-            self._file.write(b"\n".join(out) + b"\n")
+            data = b"\n".join(out) + b"\n"
+            self._file.write(data)
             self._file.flush()
-            self.written += self._lines
-            self._lines = 0
+            self.written += data.count(b"\n")  # a JSON line has no newline inside
             out.clear()
 
     def _emit(self, event: dict) -> None:
         """Queue a line the writer itself makes (``drop``, ``loop``)."""
         self._out.append(orjson.dumps(event))
-        self._lines += 1
 
     def close(self) -> None:
         """Stop the writer thread, write the remaining events and the ``end`` line."""
