@@ -3,14 +3,15 @@
 Every method runs on the application's hot path, and the writer thread competes with the
 application for the GIL, so the cheapest place for any per-event work is here, once: each
 method reads the clock, looks its sites up (one dict lookup on ``id`` of a code object; only a
-miss interns the site and appends its ``site`` line) and appends an event that is already
-JSON-ready — a compact row for the per-callback kinds, the finished line (``bytes``) for the
-rare ones.  The writer then serialises runs of rows with one orjson call (tracer/recorder.py).
+miss interns the site and appends its ``site`` line) and adds an event that is already
+JSON-ready — a compact row (kind marker and fields, flat, one ``extend``) for the per-callback
+kinds, the finished line for the rare ones.  The writer then turns a run of rows into lines
+with one orjson call (tracer/recorder.py).
 
-Buffered events hold only numbers, strings and booleans, never the functions, DelayedCalls
-or Deferreds themselves: they keep nothing alive and the garbage collector stops tracking
-them at once (a large tracked backlog makes every full collection long enough to block the
-loop — the tracer must not cause what it reports).
+Buffered rows hold only numbers, booleans and kind markers, never the functions,
+DelayedCalls or Deferreds themselves, and no container: they keep nothing alive and give the
+garbage collector nothing to visit (a large tracked backlog makes collections frequent and
+full ones long enough to block the loop — the tracer must not cause what it reports).
 
 The probe also keeps the stack of user calls in progress (loop callbacks and the Deferred
 callbacks they fire), which the watchdog reads to name the innermost running callback.
@@ -34,9 +35,9 @@ _get_ident = threading.get_ident
 _flatten = itertools.chain.from_iterable
 #: Frames in the reactor package are skipped when naming where something was scheduled.
 _REACTOR_DIR = os.path.dirname(_instrument.__file__) + os.sep
-#: Call kinds written as such; any other becomes "other" (rows carry only known names).
 _CALL, _DCALL, _TIMER, _DNEW, _DADD, _DFIRE, _POLL = map(
     row_kind, ("call", "dcall", "timer", "dnew", "dadd", "dfire", "poll"))
+#: Call kinds written as such; any other becomes "other" (rows carry only known names).
 _KINDS = {"timer": "timer", "read": "read", "write": "write", "thread": "thread", "trigger": "trigger"}
 
 

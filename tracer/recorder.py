@@ -3,9 +3,9 @@
 Recording cost is what limits the overhead of tracing, and the writer thread shares the GIL
 with the application, so per-event Python work in the writer slows the app as much as work on
 its own thread.  The probe (tracer/probe.py) therefore appends events that are already
-JSON-ready: a compact row (a tuple of numbers, booleans, null and the reactor's fixed kind
-names; docs/trace-format.md, "Two line forms") for the per-callback kinds, or the finished
-line (``bytes``, a JSON object) for the rare ones.  The writer wakes every 100 ms, takes
+JSON-ready: a compact row (numbers, booleans, null and the reactor's fixed kind names;
+docs/trace-format.md, "Two line forms") for the per-callback kinds, or the finished line (a
+JSON object) for the rare ones.  The writer wakes every 100 ms, takes
 everything buffered, and turns each run of rows into lines with one orjson call, so its
 per-event work is C code.  A follower sees whole lines only, and ``kill -9`` loses at most the
 last 100 ms.
