@@ -186,6 +186,12 @@ def _positive(text: str) -> float:
     return value
 
 
+#: Shown under --help of every command that opens the dashboard.
+DASHBOARD_KEYS = ("In the dashboard: space play/pause, +/- speed, left/right step, n/N next/previous "
+                  "blocking call, g go to a time, home/end, f follow, / filter events, 1-6 views, "
+                  "? every key, q quit.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loopscope",
@@ -235,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     replay = sub.add_parser("replay", help="replay a saved trace in the dashboard",
-                            description="Open a saved trace in the dashboard and play it back.")
+                            description="Open a saved trace in the dashboard and play it back.",
+                            epilog=DASHBOARD_KEYS)
     replay.add_argument("trace", metavar="TRACE")
     replay.add_argument("--speed", type=_positive, default=1.0, metavar="X",
                         help="playback speed (default 1)")
@@ -243,13 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     live = sub.add_parser("live", help="follow a trace another process is writing",
                           description="Open the dashboard on a trace that is still being "
-                                      "written and follow it as it grows.")
+                                      "written and follow it as it grows.",
+                          epilog=DASHBOARD_KEYS)
     live.add_argument("trace", metavar="TRACE")
     live.set_defaults(func=cmd_live)
 
     demo = sub.add_parser("demo", help="run the bundled blocking demo under the dashboard",
                           description="Run a small server and client that block the loop in "
-                                      "several ways, traced, with the live dashboard.")
+                                      "several ways, traced, with the live dashboard.",
+                          epilog=DASHBOARD_KEYS)
     demo.set_defaults(func=cmd_demo)
     return parser
 

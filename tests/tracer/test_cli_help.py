@@ -14,6 +14,14 @@ def test_help(command, capsys):
     assert out.startswith(f"usage: loopscope {command}") and len(out.splitlines()) > 3
 
 
+@pytest.mark.parametrize("command", ["replay", "live", "demo"])
+def test_dashboard_commands_name_the_keys(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "space play/pause" in out and "? every key" in out and "q quit" in out
+
+
 def test_top_level_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
