@@ -1,7 +1,7 @@
 """The watchdog: notices, while it happens, that the loop is stuck in a callback, and where.
 
-A thread wakes every few milliseconds and looks at the innermost call in progress (the top of
-the probe's stack: a Deferred callback inside dataReceived is named, not dataReceived).  Once
+A thread wakes every few milliseconds and looks at the innermost call in progress
+(``probe.top()``: a Deferred callback inside dataReceived is named, not dataReceived).  Once
 that call has run past the threshold it samples the reactor thread's stack and records a
 ``stall`` event, then again every :data:`RESAMPLE_NS` while the same call is still running, so
 the trace says where the loop was blocked and a live viewer sees it while it lasts.
@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from tracer.probe import TraceProbe
-from tracer.recorder import MAX_FRAMES, code_of
+from tracer.recorder import MAX_FRAMES
 
 RESAMPLE_NS = 100_000_000
 #: Longest sleep between two looks: bounds how late the first stall sample can be.
@@ -51,25 +51,25 @@ class Watchdog:
         self._thread.start()
 
     def _run(self) -> None:
-        watched: tuple | None = None
+        watched = None   # serial of the call being watched
         next_sample = 0
+        probe = self.probe
         while not self._stop.wait(self._tick):
-            stack = self.probe.stack
-            try:
-                entry = stack[-1]
-                depth = len(stack) - 1
-            except IndexError:
+            call = probe.top()
+            if call is None:
                 watched = None
                 continue
-            if entry is not watched:
-                watched = entry
-                next_sample = entry[0] + self.threshold_ns
+            serial, start = call[0], call[1]
+            if serial != watched:
+                watched = serial
+                next_sample = start + self.threshold_ns
             now = time.monotonic_ns()
             if now < next_sample:
                 continue
-            frame = sys._current_frames().get(self.probe.reactor_thread)
-            if stack and stack[-1] is entry:  # still the same call after sampling
-                self.probe.stall(now, entry, depth, sample_stack(frame, code_of(entry[2])))
+            frame = sys._current_frames().get(probe.reactor_thread)
+            still = probe.top()
+            if still is not None and still[0] == serial:  # the same call after sampling
+                probe.stall(now, call, sample_stack(frame, call[3]))
             next_sample = now + RESAMPLE_NS
             del frame
 

@@ -1,0 +1,1126 @@
+/*
+ * tracer._native: the hot half of the tracer, in C.
+ *
+ * Why C.  A traced Deferred with ten callbacks passes 32 instrumentation points, and the
+ * overhead budget (traced at most 1.5x untraced) leaves about 60 ns per point: one Python
+ * method call costs about that on its own, before reading the clock or looking anything up.
+ * So the per-event work lives here: reading the clock, naming the function (a site, cached
+ * per code object), and appending a few integers to a buffer.  Turning those integers into
+ * JSON lines also lives here, and runs with the GIL released, so the writer thread no longer
+ * competes with the application for it.  Rare events (connections, errors, stalls, marks)
+ * stay in Python (tracer/probe.py) and reach the buffer as finished lines.
+ *
+ * Buffer.  Events recorded since the last drain are int64 words: a header word (the row kind
+ * in the low byte, the number of fields above it) and the fields.  A finished line is a
+ * header and a reference to a bytes object.  A hook does every call that could run Python
+ * code (attribute reads, allocations, which can start the garbage collector, whose finalizers
+ * record events too) before it touches the buffer, then appends the whole event in C: an
+ * event never interleaves with another one.
+ *
+ * Drain.  The writer thread swaps the buffer for an empty one while holding the GIL, then
+ * formats and writes the lines with the GIL released: the application runs meanwhile.
+ *
+ * Probe.  The hot instrumentation points of reactor/_instrument.py, as C methods of a type
+ * that tracer.probe.TraceProbe subclasses; it also keeps the stack of calls in progress
+ * that the watchdog reads (``top()``).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* -- time and numbers ------------------------------------------------------------------ */
+
+/* A field with no value: written as JSON null. */
+#define NIL INT64_MIN
+
+/* The clock of time.monotonic_ns(), which the rest of the tracer and the reactor use. */
+static inline int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* An int attribute that may be None (an id not given yet): NIL then, or on any error. */
+static int64_t
+int_or_nil(PyObject *value)
+{
+    if (value == NULL || !PyLong_CheckExact(value)) {
+        PyErr_Clear();
+        return NIL;
+    }
+    int64_t v = PyLong_AsLongLong(value);
+    if (v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return NIL;
+    }
+    return v;
+}
+
+/* -- row kinds and how each one is written --------------------------------------------- */
+
+enum row {
+    ROW_CALL = 1, ROW_DCALL, ROW_TIMER, ROW_DNEW, ROW_DADD, ROW_DFIRE, ROW_POLL, ROW_LINE,
+    N_ROWS
+};
+
+/* Each row's opening text and the type of each field: 'i' an integer (or null), 'b' a boolean,
+ * 'k' a call kind; fields past the end of the types (poll's fd, mask pairs) are integers.
+ * docs/trace-format.md ("Two line forms") is the reference. */
+static const struct { const char *open; const char *types; const char *close; } ROWS[N_ROWS] = {
+    [ROW_CALL] = {"[\"call\",", "ikiiiii", ",null]"},
+    [ROW_DCALL] = {"[\"dcall\",", "iiiiibb", "]"},
+    [ROW_TIMER] = {"[\"timer\",", "iiiii", "]"},
+    [ROW_DNEW] = {"[\"dnew\",", "iii", "]"},
+    [ROW_DADD] = {"[\"dadd\",", "iiii", "]"},
+    [ROW_DFIRE] = {"[\"dfire\",", "iib", "]"},
+    [ROW_POLL] = {"[\"poll\",", "ii", "]"},
+};
+
+/* What the loop was running: the call kinds of the probe contract, and Deferred callbacks. */
+enum kind { K_TIMER, K_READ, K_WRITE, K_THREAD, K_TRIGGER, K_OTHER, K_DEFERRED, N_KINDS };
+static const char *KIND_NAMES[N_KINDS] = {
+    "timer", "read", "write", "thread", "trigger", "other", "deferred"};
+static PyObject *kind_strings[N_KINDS];
+
+static inline int64_t
+header(int row, Py_ssize_t fields)
+{
+    return (int64_t)row | ((int64_t)fields << 8);
+}
+
+/* -- growable arrays of words ------------------------------------------------------------ */
+
+typedef struct {
+    int64_t *words;
+    Py_ssize_t len, cap;
+} Words;
+
+static int
+words_grow(Words *w, Py_ssize_t need)
+{
+    Py_ssize_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + need)
+        cap *= 2;
+    int64_t *words = PyMem_RawRealloc(w->words, (size_t)cap * sizeof(int64_t));
+    if (words == NULL)
+        return -1;
+    w->words = words;
+    w->cap = cap;
+    return 0;
+}
+
+/* -- Buffer ------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    Words buf;           /* events since the last drain */
+    Words spare;         /* the buffer drained last time, kept for reuse */
+    Py_ssize_t events;   /* events in buf */
+    Py_ssize_t capacity; /* most events between two drains; more are dropped */
+    long long dropped;
+    /* Loop health, updated by the probe on the reactor thread, read by the writer. */
+    long long iterations, idle_ns, poll_since;
+    long long lag_max, lag_sum, lag_n;
+    int draining;
+    char *out;           /* the drain's output buffer */
+    size_t out_cap;
+} Buffer;
+
+/* Room for one event of ``fields`` fields (header included), or NULL when it is dropped:
+ * the buffer holds ``capacity`` events already (``keep`` events are never dropped for that)
+ * or memory ran out. */
+static inline int64_t *
+buffer_reserve(Buffer *b, Py_ssize_t fields, int keep)
+{
+    if ((b->events >= b->capacity && !keep)
+            || (b->buf.len + fields + 1 > b->buf.cap && words_grow(&b->buf, fields + 1) < 0)) {
+        b->dropped++;
+        return NULL;
+    }
+    int64_t *p = b->buf.words + b->buf.len;
+    b->buf.len += fields + 1;
+    b->events++;
+    return p;
+}
+
+/* Drop the references the finished lines in ``w`` hold (the GIL is held). */
+static void
+release_lines(Words *w)
+{
+    Py_ssize_t i = 0;
+    while (i < w->len) {
+        int64_t h = w->words[i];
+        if ((h & 0xff) == ROW_LINE)
+            Py_DECREF((PyObject *)(intptr_t)w->words[i + 1]);
+        i += 1 + (h >> 8);
+    }
+    w->len = 0;
+}
+
+static void
+Buffer_dealloc(Buffer *self)
+{
+    release_lines(&self->buf);
+    release_lines(&self->spare);
+    PyMem_RawFree(self->buf.words);
+    PyMem_RawFree(self->spare.words);
+    PyMem_RawFree(self->out);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Buffer_init(Buffer *self, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"capacity", NULL};
+    Py_ssize_t capacity;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n", names, &capacity))
+        return -1;
+    if (capacity < 1) {
+        PyErr_SetString(PyExc_ValueError, "capacity must be at least 1");
+        return -1;
+    }
+    self->capacity = capacity;
+    return 0;
+}
+
+PyDoc_STRVAR(line_doc,
+"line(data, keep=False)\n--\n\n"
+"Append a finished line (bytes: one JSON value, no newline).  ``keep``: never dropped\n"
+"(``site`` lines: later events refer to them).");
+
+static PyObject *
+Buffer_line(Buffer *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "line(data: bytes, keep: bool = False)");
+        return NULL;
+    }
+    int keep = nargs == 2 && PyObject_IsTrue(args[1]) == 1;
+    PyErr_Clear();
+    int64_t *p = buffer_reserve(self, 1, keep);
+    if (p != NULL) {
+        Py_INCREF(args[0]);
+        p[0] = header(ROW_LINE, 1);
+        p[1] = (int64_t)(intptr_t)args[0];
+    }
+    Py_RETURN_NONE;
+}
+
+/* The drain's output: a byte buffer written to the file whenever it holds a chunk. */
+#define OUT_CHUNK (1 << 20)
+
+typedef struct {
+    Buffer *b;
+    size_t len;
+    int fd;
+    int err;     /* errno of a failed write: the rest of the batch is not written */
+} Out;
+
+static void
+out_flush(Out *o)
+{
+    size_t done = 0;
+    while (done < o->len && !o->err) {
+        ssize_t n = write(o->fd, o->b->out + done, o->len - done);
+        if (n < 0) {
+            if (errno != EINTR)
+                o->err = errno;
+        }
+        else
+            done += (size_t)n;
+    }
+    o->len = 0;
+}
+
+/* Room for ``n`` more bytes; false when memory ran out. */
+static int
+out_room(Out *o, size_t n)
+{
+    if (o->len + n <= o->b->out_cap)
+        return 1;
+    out_flush(o);
+    if (n <= o->b->out_cap)
+        return 1;
+    char *out = PyMem_RawRealloc(o->b->out, n);
+    if (out == NULL) {
+        o->err = ENOMEM;
+        return 0;
+    }
+    o->b->out = out;
+    o->b->out_cap = n;
+    return 1;
+}
+
+static inline char *
+put_text(char *p, const char *text)
+{
+    size_t n = strlen(text);
+    memcpy(p, text, n);
+    return p + n;
+}
+
+static inline char *
+put_int(char *p, int64_t v)
+{
+    if (v == NIL)
+        return put_text(p, "null");
+    char digits[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    if (v < 0)
+        *p++ = '-';
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+/* Format and write every event of ``w`` as a line (the GIL is released: no Python here,
+ * but reading the bytes of a finished line, which this batch holds a reference to). */
+static void
+write_lines(Out *o, const Words *w, long long *lines, long long *calls)
+{
+    Py_ssize_t i = 0;
+    while (i < w->len && !o->err) {
+        int64_t h = w->words[i];
+        int row = (int)(h & 0xff);
+        Py_ssize_t fields = (Py_ssize_t)(h >> 8);
+        const int64_t *f = w->words + i + 1;
+        i += 1 + fields;
+        ++*lines;
+        if (row == ROW_LINE) {
+            PyObject *data = (PyObject *)(intptr_t)f[0];
+            size_t n = (size_t)PyBytes_GET_SIZE(data);
+            if (!out_room(o, n + 1))
+                return;
+            memcpy(o->b->out + o->len, PyBytes_AS_STRING(data), n);
+            o->b->out[o->len + n] = '\n';
+            o->len += n + 1;
+            continue;
+        }
+        if (row == ROW_CALL)
+            ++*calls;
+        /* 21 bytes hold any int64 or "false"; the rest is the row's fixed text */
+        if (!out_room(o, 32 + (size_t)fields * 22))
+            return;
+        char *p = put_text(o->b->out + o->len, ROWS[row].open);
+        const char *types = ROWS[row].types;
+        for (Py_ssize_t k = 0; k < fields; k++) {
+            if (k)
+                *p++ = ',';
+            char type = *types ? *types++ : 'i';
+            if (type == 'b')
+                p = put_text(p, f[k] ? "true" : "false");
+            else if (type == 'k') {
+                *p++ = '"';
+                p = put_text(p, KIND_NAMES[f[k]]);
+                *p++ = '"';
+            }
+            else
+                p = put_int(p, f[k]);
+        }
+        p = put_text(p, ROWS[row].close);
+        *p++ = '\n';
+        o->len = (size_t)(p - o->b->out);
+        if (o->len >= OUT_CHUNK)
+            out_flush(o);
+    }
+    if (!o->err)
+        out_flush(o);
+}
+
+PyDoc_STRVAR(drain_doc,
+"drain(fd) -> (lines, calls)\n--\n\n"
+"Write every event buffered so far to file descriptor ``fd`` as JSON lines, with the GIL\n"
+"released, and return how many lines were written and how many of them were ``call`` rows.\n"
+"Events recorded meanwhile wait for the next drain.  Raises OSError if writing failed\n"
+"(the batch is then lost; the buffer stays usable).");
+
+static PyObject *
+Buffer_drain(Buffer *self, PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (self->draining) {
+        PyErr_SetString(PyExc_RuntimeError, "another thread is draining this buffer");
+        return NULL;
+    }
+    if (self->out == NULL) {
+        self->out = PyMem_RawMalloc(OUT_CHUNK + 4096);
+        if (self->out == NULL)
+            return PyErr_NoMemory();
+        self->out_cap = OUT_CHUNK + 4096;
+    }
+    Words batch = self->buf;
+    self->buf = self->spare;
+    self->spare = (Words){NULL, 0, 0};
+    self->events = 0;
+    self->draining = 1;
+    long long lines = 0, calls = 0;
+    Out out = {self, 0, (int)fd, 0};
+    Py_BEGIN_ALLOW_THREADS
+    write_lines(&out, &batch, &lines, &calls);
+    Py_END_ALLOW_THREADS
+    release_lines(&batch);
+    self->spare = batch;
+    self->draining = 0;
+    if (out.err) {
+        errno = out.err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(LL)", lines, calls);
+}
+
+PyDoc_STRVAR(take_lags_doc,
+"take_lags() -> (max, mean)\n--\n\n"
+"The largest and the mean timer lag (ns) since the last call (0, 0 when no timer ran).");
+
+static PyObject *
+Buffer_take_lags(Buffer *self, PyObject *Py_UNUSED(ignored))
+{
+    long long mean = self->lag_n ? self->lag_sum / self->lag_n : 0;
+    PyObject *result = Py_BuildValue("(LL)", self->lag_max, mean);
+    self->lag_max = self->lag_sum = self->lag_n = 0;
+    return result;
+}
+
+static PyMethodDef Buffer_methods[] = {
+    {"line", (PyCFunction)(void (*)(void))Buffer_line, METH_FASTCALL, line_doc},
+    {"drain", (PyCFunction)Buffer_drain, METH_O, drain_doc},
+    {"take_lags", (PyCFunction)Buffer_take_lags, METH_NOARGS, take_lags_doc},
+    {NULL}
+};
+
+static PyMemberDef Buffer_members[] = {
+    {"capacity", T_PYSSIZET, offsetof(Buffer, capacity), READONLY, "most events between drains"},
+    {"pending", T_PYSSIZET, offsetof(Buffer, events), READONLY, "events not drained yet"},
+    {"dropped", T_LONGLONG, offsetof(Buffer, dropped), READONLY, "events dropped so far"},
+    {"iterations", T_LONGLONG, offsetof(Buffer, iterations), READONLY, "polls so far"},
+    {"idle_ns", T_LONGLONG, offsetof(Buffer, idle_ns), READONLY, "time spent polling so far"},
+    {"poll_since", T_LONGLONG, offsetof(Buffer, poll_since), READONLY,
+     "monotonic ns the current poll started, 0 outside the poller"},
+    {NULL}
+};
+
+static PyTypeObject BufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._native.Buffer",
+    .tp_doc = PyDoc_STR("Buffer(capacity): the events recorded since the last drain."),
+    .tp_basicsize = sizeof(Buffer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Buffer_init,
+    .tp_dealloc = (destructor)Buffer_dealloc,
+    .tp_methods = Buffer_methods,
+    .tp_members = Buffer_members,
+};
+
+/* -- Probe -------------------------------------------------------------------------------- */
+
+/* A call in progress on the reactor thread. */
+typedef struct {
+    int64_t start;      /* monotonic ns */
+    int64_t site;
+    int64_t x, y;       /* timer id and lag, fd and NIL, or Deferred id and is_errback */
+    PyObject *code;     /* borrowed: the site table keeps it alive; NULL when unknown */
+    unsigned long long serial;
+    int kind;
+} Frame;
+
+/* Site cache: a code object (line -1 for the function itself, else an instruction offset of
+ * a scheduling line) -> site id.  Open addressing; a code object in it is kept alive by the
+ * Python half's site table, so its address is never reused. */
+typedef struct {
+    const void *code;
+    int lasti;
+    int64_t site;
+} SiteEntry;
+
+/* Creation site of recent Deferreds, to name the Deferred of an unhandled failure (it is
+ * reported after the Deferred is gone): direct-mapped by id, so the newest ones are kept. */
+#define DSITES (1 << 17)
+
+typedef struct {
+    PyObject_HEAD
+    Buffer *buffer;
+    PyObject *fds;          /* dict: id(descriptor or transport) -> fd (the Python half fills it) */
+    int64_t t0;
+    unsigned long reactor_thread;
+    SiteEntry *sites;
+    size_t sites_mask, sites_used;
+    Frame *stack;
+    Py_ssize_t depth, stack_cap;
+    unsigned long long serial;
+    long long next_deferred, next_timer;
+    int64_t (*dsites)[2];   /* [id, site] */
+} Probe;
+
+static PyObject *str_time, *str_func, *str_trace_id, *str_fn_site, *str_origin, *str_call_failed;
+
+static void
+Probe_dealloc(Probe *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->buffer);
+    Py_CLEAR(self->fds);
+    PyMem_RawFree(self->sites);
+    PyMem_RawFree(self->stack);
+    PyMem_RawFree(self->dsites);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Probe_traverse(Probe *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->buffer);
+    Py_VISIT(self->fds);
+    return 0;
+}
+
+static int
+Probe_clear(Probe *self)
+{
+    Py_CLEAR(self->buffer);
+    Py_CLEAR(self->fds);
+    return 0;
+}
+
+static PyObject *
+Probe_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Probe *self = (Probe *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->sites_mask = 1023;
+    self->sites = PyMem_RawCalloc(self->sites_mask + 1, sizeof(SiteEntry));
+    self->stack_cap = 64;
+    self->stack = PyMem_RawMalloc((size_t)self->stack_cap * sizeof(Frame));
+    self->dsites = PyMem_RawCalloc(DSITES, sizeof(*self->dsites));
+    if (self->sites == NULL || self->stack == NULL || self->dsites == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)self;
+}
+
+static int
+Probe_init(Probe *self, PyObject *args, PyObject *kwds)
+{
+    static char *names[] = {"buffer", "fds", "t0", NULL};
+    PyObject *buffer, *fds;
+    long long t0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!L", names, &BufferType, &buffer,
+                                     &PyDict_Type, &fds, &t0))
+        return -1;
+    Py_INCREF(buffer);
+    Py_XSETREF(self->buffer, (Buffer *)buffer);
+    Py_INCREF(fds);
+    Py_XSETREF(self->fds, fds);
+    self->t0 = t0;
+    self->reactor_thread = PyThread_get_thread_ident();
+    return 0;
+}
+
+/* A hook called before __init__ (or after a failed one) records nothing. */
+#define READY_OR_RETURN(self) do { if ((self)->buffer == NULL) Py_RETURN_NONE; } while (0)
+
+static inline size_t
+site_slot(const void *code, int lasti, size_t mask)
+{
+    uintptr_t h = ((uintptr_t)code >> 4) * 0x9E3779B97F4A7C15ull + (uintptr_t)(lasti + 1) * 0x85EBCA77u;
+    return (size_t)(h ^ (h >> 29)) & mask;
+}
+
+/* The cached site, or -1. */
+static inline int64_t
+site_get(Probe *self, const void *code, int lasti)
+{
+    size_t i = site_slot(code, lasti, self->sites_mask);
+    for (;;) {
+        SiteEntry *e = &self->sites[i];
+        if (e->code == code && e->lasti == lasti)
+            return e->site;
+        if (e->code == NULL)
+            return -1;
+        i = (i + 1) & self->sites_mask;
+    }
+}
+
+static void
+site_put(Probe *self, const void *code, int lasti, int64_t site)
+{
+    if ((self->sites_used + 1) * 2 > self->sites_mask + 1) {
+        size_t mask = self->sites_mask * 2 + 1;
+        SiteEntry *table = PyMem_RawCalloc(mask + 1, sizeof(SiteEntry));
+        if (table == NULL)
+            return;  /* not cached: looked up the slow way next time */
+        for (size_t j = 0; j <= self->sites_mask; j++) {
+            SiteEntry *e = &self->sites[j];
+            if (e->code != NULL) {
+                size_t i = site_slot(e->code, e->lasti, mask);
+                while (table[i].code != NULL)
+                    i = (i + 1) & mask;
+                table[i] = *e;
+            }
+        }
+        PyMem_RawFree(self->sites);
+        self->sites = table;
+        self->sites_mask = mask;
+    }
+    size_t i = site_slot(code, lasti, self->sites_mask);
+    while (self->sites[i].code != NULL) {
+        if (self->sites[i].code == code && self->sites[i].lasti == lasti)
+            return;
+        i = (i + 1) & self->sites_mask;
+    }
+    self->sites[i] = (SiteEntry){code, lasti, site};
+    self->sites_used++;
+}
+
+/* A slow-path answer from the Python half: (site, extra), where extra is a code object or
+ * a flag.  Failures are reported as unraisable and give site 0: a probe never raises. */
+static int64_t
+slow_site(PyObject *result, PyObject **extra)
+{
+    int64_t site = 0;
+    *extra = NULL;
+    if (result != NULL && PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 2) {
+        site = int_or_nil(PyTuple_GET_ITEM(result, 0));
+        *extra = PyTuple_GET_ITEM(result, 1);
+        if (site == NIL)
+            site = 0;
+    }
+    else if (result == NULL)
+        PyErr_WriteUnraisable(NULL);
+    return site;
+}
+
+/* Site of a callable; ``*code`` is its code object (borrowed, kept alive by the site table)
+ * or NULL.  Functions and bound methods are looked up here; anything else asks the Python
+ * half (``_fn_site(f) -> (site, code or None)``). */
+static int64_t
+fn_site(Probe *self, PyObject *f, PyObject **code)
+{
+    PyObject *func = PyMethod_Check(f) ? PyMethod_GET_FUNCTION(f) : f;
+    PyObject *fcode = PyFunction_Check(func) ? PyFunction_GET_CODE(func) : NULL;
+    if (fcode != NULL) {
+        int64_t site = site_get(self, fcode, -1);
+        if (site >= 0) {
+            *code = fcode;
+            return site;
+        }
+    }
+    PyObject *result = PyObject_CallMethodOneArg((PyObject *)self, str_fn_site, f);
+    PyObject *extra;
+    int64_t site = slow_site(result, &extra);
+    *code = extra != NULL && PyCode_Check(extra) ? extra : NULL;
+    if (fcode != NULL && *code == fcode && site > 0)
+        site_put(self, fcode, -1, site);
+    Py_XDECREF(result);
+    return site;
+}
+
+/* Site of the line that called the hook's caller (callLater, Deferred()): the frame two up
+ * from the hook, as sys._getframe(2) in a Python hook.  Cached per (code, instruction) when
+ * the Python half says the answer does not depend on the frames further out
+ * (``_origin(frame) -> (site, cacheable)``: the line is outside the reactor package). */
+static int64_t
+caller_site(Probe *self)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL)
+        return 0;
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    if (back == NULL)
+        return 0;
+    PyCodeObject *code = PyFrame_GetCode(back);
+    int lasti = PyFrame_GetLasti(back);
+    int64_t site = site_get(self, code, lasti);
+    if (site < 0) {
+        PyObject *result = PyObject_CallMethodOneArg((PyObject *)self, str_origin, (PyObject *)back);
+        PyObject *cacheable;
+        site = slow_site(result, &cacheable);
+        if (cacheable == Py_True && site > 0)
+            site_put(self, code, lasti, site);
+        Py_XDECREF(result);
+    }
+    Py_DECREF(code);
+    Py_DECREF(back);
+    return site;
+}
+
+/* An object's ``_trace_id``, giving it one first if it has none (created before tracing). */
+static int64_t
+trace_id(PyObject *obj, long long *counter)
+{
+    PyObject *value = PyObject_GetAttr(obj, str_trace_id);
+    int64_t id = int_or_nil(value);
+    Py_XDECREF(value);
+    if (id == NIL) {
+        id = ++*counter;
+        PyObject *number = PyLong_FromLongLong(id);
+        if (number == NULL || PyObject_SetAttr(obj, str_trace_id, number) < 0)
+            PyErr_Clear();
+        Py_XDECREF(number);
+    }
+    return id;
+}
+
+/* A new ``_trace_id`` for ``obj``. */
+static int64_t
+new_trace_id(PyObject *obj, long long *counter)
+{
+    int64_t id = ++*counter;
+    PyObject *number = PyLong_FromLongLong(id);
+    if (number == NULL || PyObject_SetAttr(obj, str_trace_id, number) < 0)
+        PyErr_Clear();
+    Py_XDECREF(number);
+    return id;
+}
+
+/* ``obj.time`` (a due time in seconds on the monotonic clock) in ns, or NIL. */
+static int64_t
+due_ns(PyObject *obj)
+{
+    PyObject *value = PyObject_GetAttr(obj, str_time);
+    double due = value != NULL ? PyFloat_AsDouble(value) : -1.0;
+    Py_XDECREF(value);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return NIL;
+    }
+    return (int64_t)(due * 1e9);
+}
+
+static int
+push(Probe *self, int64_t start, int kind, PyObject *code, int64_t site, int64_t x, int64_t y)
+{
+    if (self->depth == self->stack_cap) {
+        Frame *stack = PyMem_RawRealloc(self->stack, (size_t)self->stack_cap * 2 * sizeof(Frame));
+        if (stack == NULL)
+            return -1;
+        self->stack = stack;
+        self->stack_cap *= 2;
+    }
+    self->stack[self->depth++] = (Frame){start, site, x, y, code, ++self->serial, kind};
+    return 0;
+}
+
+static inline int
+on_reactor_thread(Probe *self)
+{
+    return PyThread_get_thread_ident() == self->reactor_thread;
+}
+
+static int
+kind_of(PyObject *kind)
+{
+    for (int k = 0; k < K_DEFERRED; k++)
+        if (kind == kind_strings[k])
+            return k;
+    for (int k = 0; k < K_DEFERRED; k++)
+        if (PyUnicode_Check(kind) && PyUnicode_Compare(kind, kind_strings[k]) == 0)
+            return k;
+    PyErr_Clear();
+    return K_OTHER;
+}
+
+#define CHECK_NARGS(name, n) \
+    if (nargs != (n)) { \
+        PyErr_Format(PyExc_TypeError, name "() takes %d arguments (%zd given)", (n), nargs); \
+        return NULL; \
+    }
+
+/* -- the hooks (reactor/_instrument.py documents when each one is called) -- */
+
+static PyObject *
+Probe_poll_begin(Probe *self, PyObject *timeout)
+{
+    READY_OR_RETURN(self);
+    self->buffer->poll_since = now_ns();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_poll_end(Probe *self, PyObject *ready)
+{
+    READY_OR_RETURN(self);
+    Buffer *b = self->buffer;
+    int64_t t = now_ns();
+    int64_t wait = b->poll_since ? t - b->poll_since : 0;
+    b->poll_since = 0;
+    b->idle_ns += wait;
+    b->iterations++;
+    Py_ssize_t n = PyList_Check(ready) ? PyList_GET_SIZE(ready) : 0;
+    if (n == 0)
+        Py_RETURN_NONE;
+    int64_t *p = buffer_reserve(b, 2 + 2 * n, 0);
+    if (p == NULL)
+        Py_RETURN_NONE;
+    p[0] = header(ROW_POLL, 2 + 2 * n);
+    p[1] = t - self->t0;
+    p[2] = wait;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* exact ints only: reading them runs no Python code while the event is half written */
+        PyObject *pair = PyList_GET_ITEM(ready, i);
+        int ok = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2
+                 && PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))
+                 && PyLong_CheckExact(PyTuple_GET_ITEM(pair, 1));
+        p[3 + 2 * i] = ok ? PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 0)) : NIL;
+        p[4 + 2 * i] = ok ? PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 1)) : NIL;
+    }
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_call_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("call_begin", 3);
+    READY_OR_RETURN(self);
+    int kind = kind_of(args[0]);
+    PyObject *code;
+    int64_t site = fn_site(self, args[1], &code);
+    int64_t x = NIL, y = NIL, t;
+    PyObject *source = args[2];
+    if (kind == K_TIMER) {
+        int64_t due = due_ns(source);
+        PyObject *id = PyObject_GetAttr(source, str_trace_id);
+        x = int_or_nil(id);
+        Py_XDECREF(id);
+        t = now_ns();
+        if (due != NIL) {
+            y = t > due ? t - due : 0;
+            Buffer *b = self->buffer;
+            if (y > b->lag_max)
+                b->lag_max = y;
+            b->lag_sum += y;
+            b->lag_n++;
+        }
+    }
+    else {
+        if (kind == K_READ || kind == K_WRITE) {
+            PyObject *key = PyLong_FromVoidPtr(source);
+            PyObject *fd = key != NULL ? PyDict_GetItemWithError(self->fds, key) : NULL;
+            x = int_or_nil(fd);
+            Py_XDECREF(key);
+        }
+        t = now_ns();
+    }
+    if (push(self, t, kind, code, site, x, y) < 0)
+        self->buffer->dropped++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_call_end(Probe *self, PyObject *exc)
+{
+    READY_OR_RETURN(self);
+    if (self->depth == 0)  /* tracing started inside a callback */
+        Py_RETURN_NONE;
+    int64_t t = now_ns();
+    Frame f = self->stack[--self->depth];
+    if (exc == Py_None) {
+        int64_t *p = buffer_reserve(self->buffer, 7, 0);
+        if (p != NULL) {
+            p[0] = header(ROW_CALL, 7);
+            p[1] = t - self->t0;
+            p[2] = f.kind;
+            p[3] = f.site;
+            p[4] = t - f.start;
+            p[5] = self->depth;
+            p[6] = f.x;
+            p[7] = f.y;
+        }
+        Py_RETURN_NONE;
+    }
+    /* A call that raised is written in object form by the Python half (the exception's name
+     * is application text). */
+    PyObject *when = PyLong_FromLongLong(t - self->t0);
+    PyObject *site = PyLong_FromLongLong(f.site);
+    PyObject *dur = PyLong_FromLongLong(t - f.start);
+    PyObject *depth = PyLong_FromSsize_t(self->depth);
+    PyObject *x = f.x == NIL ? Py_NewRef(Py_None) : PyLong_FromLongLong(f.x);
+    PyObject *lag = f.y == NIL ? Py_NewRef(Py_None) : PyLong_FromLongLong(f.y);
+    PyObject *result = NULL;
+    if (when && site && dur && depth && x && lag)
+        result = PyObject_CallMethodObjArgs((PyObject *)self, str_call_failed, when,
+                                            kind_strings[f.kind], site, dur, depth, x, lag,
+                                            exc, NULL);
+    Py_XDECREF(when);
+    Py_XDECREF(site);
+    Py_XDECREF(dur);
+    Py_XDECREF(depth);
+    Py_XDECREF(x);
+    Py_XDECREF(lag);
+    if (result == NULL)
+        PyErr_WriteUnraisable((PyObject *)self);
+    Py_XDECREF(result);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_timer_scheduled(Probe *self, PyObject *call)
+{
+    READY_OR_RETURN(self);
+    int64_t site = caller_site(self);
+    PyObject *func = PyObject_GetAttr(call, str_func);
+    PyObject *code;
+    int64_t fn = 0;
+    if (func != NULL)
+        fn = fn_site(self, func, &code);
+    else
+        PyErr_Clear();
+    Py_XDECREF(func);
+    int64_t due = due_ns(call);
+    int64_t id = new_trace_id(call, &self->next_timer);
+    int64_t t = now_ns();
+    int64_t *p = buffer_reserve(self->buffer, 5, 0);
+    if (p != NULL) {
+        p[0] = header(ROW_TIMER, 5);
+        p[1] = t - self->t0;
+        p[2] = id;
+        p[3] = site;
+        p[4] = fn;
+        p[5] = due == NIL ? NIL : due - self->t0;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_deferred_created(Probe *self, PyObject *d)
+{
+    READY_OR_RETURN(self);
+    int64_t id = new_trace_id(d, &self->next_deferred);
+    int64_t site = caller_site(self);
+    self->dsites[id & (DSITES - 1)][0] = id;
+    self->dsites[id & (DSITES - 1)][1] = site;
+    int64_t t = now_ns();
+    int64_t *p = buffer_reserve(self->buffer, 3, 0);
+    if (p != NULL) {
+        p[0] = header(ROW_DNEW, 3);
+        p[1] = t - self->t0;
+        p[2] = id;
+        p[3] = site;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_deferred_callbacks_added(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("deferred_callbacks_added", 3);
+    READY_OR_RETURN(self);
+    PyObject *code;
+    int64_t cb = args[1] == Py_None ? 0 : fn_site(self, args[1], &code);
+    int64_t eb = args[2] == Py_None ? 0 : fn_site(self, args[2], &code);
+    int64_t id = trace_id(args[0], &self->next_deferred);
+    int64_t t = now_ns();
+    int64_t *p = buffer_reserve(self->buffer, 4, 0);
+    if (p != NULL) {
+        p[0] = header(ROW_DADD, 4);
+        p[1] = t - self->t0;
+        p[2] = id;
+        p[3] = cb;
+        p[4] = eb;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("deferred_fired", 2);
+    READY_OR_RETURN(self);
+    int64_t id = trace_id(args[0], &self->next_deferred);
+    int failed = PyObject_IsTrue(args[1]) == 1;
+    PyErr_Clear();
+    int64_t t = now_ns();
+    int64_t *p = buffer_reserve(self->buffer, 3, 0);
+    if (p != NULL) {
+        p[0] = header(ROW_DFIRE, 3);
+        p[1] = t - self->t0;
+        p[2] = id;
+        p[3] = failed;
+    }
+    Py_RETURN_NONE;
+}
+
+/* A Deferred fired in another thread (a pool thread calling d.callback) runs its callbacks
+ * there: they do not hold the loop, so they are neither on the loop's stack nor timed. */
+static PyObject *
+Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("deferred_callback_begin", 3);
+    READY_OR_RETURN(self);
+    if (!on_reactor_thread(self))
+        Py_RETURN_NONE;
+    PyObject *code;
+    int64_t site = fn_site(self, args[1], &code);
+    int64_t id = trace_id(args[0], &self->next_deferred);
+    int is_errback = PyObject_IsTrue(args[2]) == 1;
+    PyErr_Clear();
+    if (push(self, now_ns(), K_DEFERRED, code, site, id, is_errback) < 0)
+        self->buffer->dropped++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("deferred_callback_end", 2);
+    READY_OR_RETURN(self);
+    if (self->depth == 0 || !on_reactor_thread(self))
+        Py_RETURN_NONE;
+    int failed = PyObject_IsTrue(args[1]) == 1;
+    PyErr_Clear();
+    int64_t t = now_ns();
+    Frame f = self->stack[--self->depth];
+    int64_t *p = buffer_reserve(self->buffer, 7, 0);
+    if (p != NULL) {
+        p[0] = header(ROW_DCALL, 7);
+        p[1] = t - self->t0;
+        p[2] = f.x;
+        p[3] = f.site;
+        p[4] = t - f.start;
+        p[5] = self->depth;
+        p[6] = f.y;
+        p[7] = failed;
+    }
+    Py_RETURN_NONE;
+}
+
+/* -- for the Python half and the watchdog -- */
+
+PyDoc_STRVAR(top_doc,
+"top() -> (serial, start_ns, kind, code, site, depth) or None\n--\n\n"
+"The innermost call in progress on the reactor thread (``serial`` tells one call from the\n"
+"next; ``code`` is its function's code object, or None), or None when the loop runs none.");
+
+static PyObject *
+Probe_top(Probe *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->depth == 0)
+        Py_RETURN_NONE;
+    Frame *f = &self->stack[self->depth - 1];
+    return Py_BuildValue("(KLOOLn)", f->serial, (long long)f->start, kind_strings[f->kind],
+                         f->code != NULL ? f->code : Py_None, (long long)f->site,
+                         self->depth - 1);
+}
+
+PyDoc_STRVAR(deferred_site_doc,
+"deferred_site(d) -> site\n--\n\n"
+"Where Deferred ``d`` (an id) was created, if it is recent enough to be remembered, else 0.");
+
+static PyObject *
+Probe_deferred_site(Probe *self, PyObject *arg)
+{
+    long long id = PyLong_AsLongLong(arg);
+    if (id == -1 && PyErr_Occurred())
+        return NULL;
+    int64_t *entry = self->dsites[id & (DSITES - 1)];
+    return PyLong_FromLongLong(id > 0 && entry[0] == id ? entry[1] : 0);
+}
+
+PyDoc_STRVAR(new_deferred_id_doc,
+"new_deferred_id(d) -> id\n--\n\nGive ``d`` (created before tracing) a Deferred id.");
+
+static PyObject *
+Probe_deferred_id(Probe *self, PyObject *d)
+{
+    return PyLong_FromLongLong(trace_id(d, &self->next_deferred));
+}
+
+static PyMethodDef Probe_methods[] = {
+    {"poll_begin", (PyCFunction)Probe_poll_begin, METH_O, NULL},
+    {"poll_end", (PyCFunction)Probe_poll_end, METH_O, NULL},
+    {"call_begin", (PyCFunction)(void (*)(void))Probe_call_begin, METH_FASTCALL, NULL},
+    {"call_end", (PyCFunction)Probe_call_end, METH_O, NULL},
+    {"timer_scheduled", (PyCFunction)Probe_timer_scheduled, METH_O, NULL},
+    {"deferred_created", (PyCFunction)Probe_deferred_created, METH_O, NULL},
+    {"deferred_callbacks_added", (PyCFunction)(void (*)(void))Probe_deferred_callbacks_added,
+     METH_FASTCALL, NULL},
+    {"deferred_fired", (PyCFunction)(void (*)(void))Probe_deferred_fired, METH_FASTCALL, NULL},
+    {"deferred_callback_begin", (PyCFunction)(void (*)(void))Probe_deferred_callback_begin,
+     METH_FASTCALL, NULL},
+    {"deferred_callback_end", (PyCFunction)(void (*)(void))Probe_deferred_callback_end,
+     METH_FASTCALL, NULL},
+    {"top", (PyCFunction)Probe_top, METH_NOARGS, top_doc},
+    {"deferred_site", (PyCFunction)Probe_deferred_site, METH_O, deferred_site_doc},
+    {"deferred_id", (PyCFunction)Probe_deferred_id, METH_O, new_deferred_id_doc},
+    {NULL}
+};
+
+static PyMemberDef Probe_members[] = {
+    {"reactor_thread", T_ULONG, offsetof(Probe, reactor_thread), 0,
+     "thread ident of the reactor (Deferred callbacks elsewhere are not timed)"},
+    {"t0", T_LONGLONG, offsetof(Probe, t0), READONLY, "monotonic ns of the trace's t = 0"},
+    {NULL}
+};
+
+static PyTypeObject ProbeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._native.Probe",
+    .tp_doc = PyDoc_STR(
+        "Probe(buffer, fds, t0): the hot instrumentation points, recording into ``buffer``.\n\n"
+        "Subclassed by tracer.probe.TraceProbe, which provides the slow paths\n"
+        "``_fn_site(f) -> (site, code)``, ``_origin(frame) -> (site, cacheable)`` and\n"
+        "``_call_failed(t, kind, site, dur, depth, x, lag, exc)``."),
+    .tp_basicsize = sizeof(Probe),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = Probe_new,
+    .tp_init = (initproc)Probe_init,
+    .tp_dealloc = (destructor)Probe_dealloc,
+    .tp_traverse = (traverseproc)Probe_traverse,
+    .tp_clear = (inquiry)Probe_clear,
+    .tp_methods = Probe_methods,
+    .tp_members = Probe_members,
+};
+
+/* -- the module ----------------------------------------------------------------------------- */
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "tracer._native",
+    .m_doc = PyDoc_STR("The tracer's hot path in C: event buffer, hot probe hooks, line writer."),
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    for (int k = 0; k < N_KINDS; k++)
+        if ((kind_strings[k] = PyUnicode_InternFromString(KIND_NAMES[k])) == NULL)
+            return NULL;
+    if ((str_time = PyUnicode_InternFromString("time")) == NULL
+            || (str_func = PyUnicode_InternFromString("func")) == NULL
+            || (str_trace_id = PyUnicode_InternFromString("_trace_id")) == NULL
+            || (str_fn_site = PyUnicode_InternFromString("_fn_site")) == NULL
+            || (str_origin = PyUnicode_InternFromString("_origin")) == NULL
+            || (str_call_failed = PyUnicode_InternFromString("_call_failed")) == NULL)
+        return NULL;
+    if (PyType_Ready(&BufferType) < 0 || PyType_Ready(&ProbeType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Buffer", (PyObject *)&BufferType) < 0
+            || PyModule_AddObjectRef(m, "Probe", (PyObject *)&ProbeType) < 0
+            || PyModule_AddIntConstant(m, "DEFERRED_SITES_KEPT", DSITES) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
