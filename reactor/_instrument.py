@@ -52,10 +52,12 @@ class Probe:
     def poll_begin(self, timeout: float | None) -> None:
         """The loop is about to wait in the selector (idle time starts)."""
 
-    def poll_end(self, ready: list[tuple[int, int]]) -> None:
-        """The selector returned: ``ready`` is ``[(fd, mask), ...]`` where
-        mask is ``selectors.EVENT_READ | selectors.EVENT_WRITE`` bits.
-        One poll_begin/poll_end pair is one loop iteration."""
+    def poll_end(self, ready: list[tuple[Any, int]]) -> None:
+        """The selector returned: ``ready`` is what ``select()`` gave,
+        ``[(key, mask), ...]`` where ``key.fd`` is the descriptor and mask is
+        ``selectors.EVENT_READ | selectors.EVENT_WRITE`` bits (passed as is:
+        building another list would cost every iteration).  One
+        poll_begin/poll_end pair is one loop iteration."""
 
     # -- user code run by the loop -----------------------------------------
     def call_begin(self, kind: str, f: Callable[..., Any], source: Any) -> None:
@@ -74,6 +76,21 @@ class Probe:
     def call_end(self, exc: BaseException | None) -> None:
         """The innermost open :meth:`call_begin` returned; ``exc`` is what
         escaped it (the reactor logs it and goes on), else ``None``."""
+
+    def run_call(self, kind: str, source: Any, f: Callable[..., Any],
+                 args: tuple, kw: dict | None) -> Any:
+        """Run ``f(*args, **kw)`` for the loop as one call of ``kind``:
+        :meth:`call_begin`, the call, :meth:`call_end`; the result or the
+        exception passes through.  The loop calls this rather than the two
+        hooks, so that a probe written in C can do all three in one step."""
+        self.call_begin(kind, f, source)
+        try:
+            result = f(*args, **(kw or {}))
+        except BaseException as exc:
+            self.call_end(exc)
+            raise
+        self.call_end(None)
+        return result
 
     # -- timers ---------------------------------------------------------------
     def timer_scheduled(self, call: Any) -> None:
@@ -123,10 +140,16 @@ class Probe:
         """callback() or errback() was called on ``d``."""
 
     def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
-        """A callback (or errback) of ``d`` is about to run."""
+        """A callback (or errback) of ``d`` is about to run.  If another
+        callback of ``d`` ran before it in the same pass, that one has
+        returned: this also ends it, and ``is_errback`` says whether the chain
+        went on on the failure path after it.  (One hook per callback instead
+        of two: a Deferred's callbacks are the tracer's most frequent event.)"""
 
     def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
-        """It returned; the chain now continues on the failure path or not."""
+        """The last callback of ``d`` run in this pass returned (the chain
+        stopped to wait, or ran out of callbacks); the chain continues on the
+        failure path or not.  Called once per pass in which callbacks ran."""
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:
         """A callback of ``outer`` returned ``inner``; outer waits for it."""

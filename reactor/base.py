@@ -18,9 +18,11 @@ old entry stale instead of searching for it, and the heap is compacted when
 stale entries outnumber live ones.  Due calls from both queues run in time
 order.
 
-Every piece of user code the loop runs goes through :meth:`Reactor._call_user`
-when a probe is installed (see ``reactor/_instrument.py``); with none, each
-instrumentation point costs one ``is not None`` check.
+Every piece of user code the loop runs goes through the probe's ``run_call``
+when a probe is installed (see ``reactor/_instrument.py``): from
+:meth:`Reactor._call_user`, or directly in the timer and thread hand-back
+loops, the hottest ones.  With no probe, each instrumentation point costs one
+``is not None`` check.
 """
 
 from __future__ import annotations
@@ -402,7 +404,7 @@ class Reactor:
             probe.poll_begin(timeout)
         events = self._selector.select(timeout)
         if probe is not None:
-            probe.poll_end([(key.fd, mask) for key, mask in events])
+            probe.poll_end(events)
         for key, mask in events:
             slot = key.data
             reader = slot[0]
@@ -457,20 +459,14 @@ class Reactor:
                    *args: Any, **kwargs: Any) -> Any:
         """Run user code ``f``, reported to the probe as one call of ``kind``.
 
-        The single path through which the tracer sees what the loop runs.  An
-        exception propagates to the caller (after the probe saw it).
+        With the timer and thread hand-back loops, the only places where the
+        tracer sees what the loop runs.  An exception propagates to the caller
+        (after the probe saw it).
         """
         probe = _instrument.probe
         if probe is None:
             return f(*args, **kwargs)
-        probe.call_begin(kind, f, source)
-        try:
-            result = f(*args, **kwargs)
-        except BaseException as exc:
-            probe.call_end(exc)
-            raise
-        probe.call_end(None)
-        return result
+        return probe.run_call(kind, source, f, args, kwargs)
 
     # -- time -------------------------------------------------------------------
     def callLater(self, delay: float, f: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
@@ -533,7 +529,6 @@ class Reactor:
         probe = _instrument.probe
         if heap and heap[0][0] <= _monotonic():
             n = self._run_due_heap_calls(n, probe)
-        call_user = self._call_user
         # The common case: only callLater(0) calls are due.
         while n:
             n -= 1
@@ -546,7 +541,7 @@ class Reactor:
                 if probe is None:
                     call.func(*call.args, **call.kw)
                 else:
-                    call_user("timer", call, call.func, *call.args, **call.kw)
+                    probe.run_call("timer", call, call.func, call.args, call.kw)
             except Exception:
                 _log.exception("Unhandled error in timed call %r", call)
 
@@ -581,7 +576,7 @@ class Reactor:
                 if probe is None:
                     call.func(*call.args, **call.kw)
                 else:
-                    self._call_user("timer", call, call.func, *call.args, **call.kw)
+                    probe.run_call("timer", call, call.func, call.args, call.kw)
             except Exception:
                 _log.exception("Unhandled error in timed call %r", call)
         return n
@@ -802,7 +797,7 @@ class Reactor:
                 if probe is None:
                     f(*args, **kw)
                 else:
-                    self._call_user("thread", None, f, *args, **kw)
+                    probe.run_call("thread", None, f, args, kw)
             except Exception:
                 _log.exception("Unhandled error in call from thread %r", f)
 

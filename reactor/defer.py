@@ -460,6 +460,7 @@ class Deferred:
             failed = isinstance(result, Failure)
             waiting: Deferred | None = None
             linked: Deferred | None = None
+            ran = False  # a callback of ``current`` ran in this pass (only while tracing)
             current._runningCallbacks = True
             for pair in callbacks:
                 if failed:
@@ -483,8 +484,10 @@ class Deferred:
                         linked = extra
                         break
                 if probe is not None:
+                    # Also ends the callback before it: one hook per callback.
                     probe.deferred_callback_begin(
                         current, extra.callback if f is _CHAIN else f, failed)
+                    ran = True
                 try:
                     if extra is None:
                         result = f(result)
@@ -505,8 +508,6 @@ class Deferred:
                                 or isinstance(inner_result, Deferred)):
                             current._wait_on(result)
                             failed = False
-                            if probe is not None:
-                                probe.deferred_callback_end(current, False)
                             break
                         # The returned Deferred already has its result: take it.
                         result.result = None
@@ -517,12 +518,13 @@ class Deferred:
                     if not failed:
                         _note_plain(type(result))
                 current.result = result
-                if probe is not None:
-                    probe.deferred_callback_end(current, failed)
             else:
                 # Ran to the end (including pairs added on the way).
                 callbacks.clear()
                 pair = None
+            if ran:
+                # The last callback of this pass has returned.
+                probe.deferred_callback_end(current, failed)
             if pair is not None:
                 # Stopped early: keep the pairs after this one for later.
                 del callbacks[:_position(callbacks, pair) + 1]

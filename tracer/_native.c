@@ -34,6 +34,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* CPython 3.11's interpreter frames, to read the scheduling line without creating frame
+ * objects (see caller_key).  Other versions use the public API only. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define READ_INTERPRETER_FRAMES 1
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#endif
+
 /* -- time and numbers ------------------------------------------------------------------ */
 
 /* A field with no value: written as JSON null. */
@@ -53,7 +62,8 @@ static int64_t
 int_or_nil(PyObject *value)
 {
     if (value == NULL || !PyLong_CheckExact(value)) {
-        PyErr_Clear();
+        if (value == NULL && PyErr_Occurred())
+            PyErr_Clear();
         return NIL;
     }
     int64_t v = PyLong_AsLongLong(value);
@@ -62,6 +72,20 @@ int_or_nil(PyObject *value)
         return NIL;
     }
     return v;
+}
+
+/* A flag argument: Python passes bools, anything else is asked. */
+static inline int
+flag(PyObject *value)
+{
+    if (value == Py_True)
+        return 1;
+    if (value == Py_False || value == Py_None)
+        return 0;
+    int truth = PyObject_IsTrue(value);
+    if (truth < 0)
+        PyErr_Clear();
+    return truth == 1;
 }
 
 /* -- row kinds and how each one is written --------------------------------------------- */
@@ -203,8 +227,7 @@ Buffer_line(Buffer *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "line(data: bytes, keep: bool = False)");
         return NULL;
     }
-    int keep = nargs == 2 && PyObject_IsTrue(args[1]) == 1;
-    PyErr_Clear();
+    int keep = nargs == 2 && flag(args[1]);
     int64_t *p = buffer_reserve(self, 1, keep);
     if (p != NULL) {
         Py_INCREF(args[0]);
@@ -429,6 +452,16 @@ static PyTypeObject BufferType = {
 
 /* -- Probe -------------------------------------------------------------------------------- */
 
+/* Where an attribute lives in objects of one type: Deferreds and DelayedCalls declare
+ * ``_trace_id``, ``time`` and ``func`` in ``__slots__``, so they are read and written at a
+ * fixed offset instead of through attribute lookup (which costs more than the rest of a
+ * hook).  One cache per (attribute, kind of object); the type is held, so that its address
+ * is not reused by another type while it is cached. */
+typedef struct {
+    PyTypeObject *type;
+    Py_ssize_t offset;  /* -1: not a plain slot, use getattr/setattr */
+} Slot;
+
 /* A call in progress on the reactor thread. */
 typedef struct {
     int64_t start;      /* monotonic ns */
@@ -464,6 +497,7 @@ typedef struct {
     Py_ssize_t depth, stack_cap;
     unsigned long long serial;
     long long next_deferred, next_timer;
+    Slot deferred_id, timer_id, timer_time, timer_func;
     int64_t (*dsites)[2];   /* [id, site] */
 } Probe;
 
@@ -475,6 +509,10 @@ Probe_dealloc(Probe *self)
     PyObject_GC_UnTrack(self);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->fds);
+    Py_CLEAR(self->deferred_id.type);
+    Py_CLEAR(self->timer_id.type);
+    Py_CLEAR(self->timer_time.type);
+    Py_CLEAR(self->timer_func.type);
     PyMem_RawFree(self->sites);
     PyMem_RawFree(self->stack);
     PyMem_RawFree(self->dsites);
@@ -632,6 +670,39 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
     return site;
 }
 
+/* The frame two up from a hook (the line that called callLater or Deferred()), as the cache
+ * key: its code object (a new reference) and instruction.  On CPython 3.11 this reads the
+ * interpreter's frames directly: asking for a frame object (PyEval_GetFrame) creates one,
+ * and a frame with a frame object copies its locals out when it returns, which costs more
+ * than the whole hook.  False when there is no such frame. */
+static int
+caller_key(PyCodeObject **code, int *lasti)
+{
+#ifdef READ_INTERPRETER_FRAMES
+    _PyInterpreterFrame *frame = PyThreadState_Get()->cframe->current_frame;
+    for (int up = 0; up < 2 && frame != NULL; up++) {
+        if (up)
+            frame = frame->previous;
+        while (frame != NULL && _PyFrame_IsIncomplete(frame))
+            frame = frame->previous;
+    }
+    if (frame == NULL)
+        return 0;
+    *code = (PyCodeObject *)Py_NewRef(frame->f_code);
+    *lasti = _PyInterpreterFrame_LASTI(frame);
+    return 1;
+#else
+    PyFrameObject *frame = PyEval_GetFrame();
+    PyFrameObject *back = frame != NULL ? PyFrame_GetBack(frame) : NULL;
+    if (back == NULL)
+        return 0;
+    *code = PyFrame_GetCode(back);
+    *lasti = PyFrame_GetLasti(back);
+    Py_DECREF(back);
+    return 1;
+#endif
+}
+
 /* Site of the line that called the hook's caller (callLater, Deferred()): the frame two up
  * from the hook, as sys._getframe(2) in a Python hook.  Cached per (code, instruction) when
  * the Python half says the answer does not depend on the frames further out
@@ -639,65 +710,107 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
 static int64_t
 caller_site(Probe *self)
 {
-    PyFrameObject *frame = PyEval_GetFrame();
-    if (frame == NULL)
+    PyCodeObject *code;
+    int lasti;
+    if (!caller_key(&code, &lasti))
         return 0;
-    PyFrameObject *back = PyFrame_GetBack(frame);
-    if (back == NULL)
-        return 0;
-    PyCodeObject *code = PyFrame_GetCode(back);
-    int lasti = PyFrame_GetLasti(back);
     int64_t site = site_get(self, code, lasti);
     if (site < 0) {
-        PyObject *result = PyObject_CallMethodOneArg((PyObject *)self, str_origin, (PyObject *)back);
+        /* A miss: the Python half needs the frame object (made here, once per line). */
+        PyFrameObject *frame = PyEval_GetFrame();
+        PyFrameObject *back = frame != NULL ? PyFrame_GetBack(frame) : NULL;
+        PyObject *result = back != NULL
+            ? PyObject_CallMethodOneArg((PyObject *)self, str_origin, (PyObject *)back) : NULL;
         PyObject *cacheable;
         site = slow_site(result, &cacheable);
         if (cacheable == Py_True && site > 0)
             site_put(self, code, lasti, site);
         Py_XDECREF(result);
+        Py_XDECREF(back);
     }
     Py_DECREF(code);
-    Py_DECREF(back);
     return site;
+}
+
+static Py_ssize_t
+slot_offset(Slot *cache, PyObject *obj, PyObject *name)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type == cache->type)
+        return cache->offset;
+    PyObject *descr = _PyType_Lookup(type, name);
+    Py_ssize_t offset = -1;
+    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == T_OBJECT_EX || member->type == T_OBJECT)
+            offset = member->offset;
+    }
+    Py_INCREF(type);
+    Py_XSETREF(cache->type, type);
+    cache->offset = offset;
+    return offset;
+}
+
+/* ``obj.<name>`` as a new reference, or NULL (no error set) when it is missing. */
+static PyObject *
+slot_get(Slot *cache, PyObject *obj, PyObject *name)
+{
+    Py_ssize_t offset = slot_offset(cache, obj, name);
+    if (offset >= 0) {
+        PyObject *value = *(PyObject **)((char *)obj + offset);
+        Py_XINCREF(value);
+        return value;
+    }
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL)
+        PyErr_Clear();
+    return value;
+}
+
+/* ``obj.<name> = int(value)``. */
+static void
+slot_set_int(Slot *cache, PyObject *obj, PyObject *name, int64_t value)
+{
+    PyObject *number = PyLong_FromLongLong(value);
+    if (number == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    Py_ssize_t offset = slot_offset(cache, obj, name);
+    if (offset >= 0) {
+        PyObject **slot = (PyObject **)((char *)obj + offset);
+        Py_XSETREF(*slot, number);
+        return;
+    }
+    if (PyObject_SetAttr(obj, name, number) < 0)
+        PyErr_Clear();
+    Py_DECREF(number);
 }
 
 /* An object's ``_trace_id``, giving it one first if it has none (created before tracing). */
 static int64_t
-trace_id(PyObject *obj, long long *counter)
+trace_id(Slot *cache, PyObject *obj, long long *counter)
 {
-    PyObject *value = PyObject_GetAttr(obj, str_trace_id);
+    PyObject *value = slot_get(cache, obj, str_trace_id);
     int64_t id = int_or_nil(value);
     Py_XDECREF(value);
     if (id == NIL) {
         id = ++*counter;
-        PyObject *number = PyLong_FromLongLong(id);
-        if (number == NULL || PyObject_SetAttr(obj, str_trace_id, number) < 0)
-            PyErr_Clear();
-        Py_XDECREF(number);
+        slot_set_int(cache, obj, str_trace_id, id);
     }
-    return id;
-}
-
-/* A new ``_trace_id`` for ``obj``. */
-static int64_t
-new_trace_id(PyObject *obj, long long *counter)
-{
-    int64_t id = ++*counter;
-    PyObject *number = PyLong_FromLongLong(id);
-    if (number == NULL || PyObject_SetAttr(obj, str_trace_id, number) < 0)
-        PyErr_Clear();
-    Py_XDECREF(number);
     return id;
 }
 
 /* ``obj.time`` (a due time in seconds on the monotonic clock) in ns, or NIL. */
 static int64_t
-due_ns(PyObject *obj)
+due_ns(Slot *cache, PyObject *obj)
 {
-    PyObject *value = PyObject_GetAttr(obj, str_time);
-    double due = value != NULL ? PyFloat_AsDouble(value) : -1.0;
-    Py_XDECREF(value);
-    if (PyErr_Occurred()) {
+    PyObject *value = slot_get(cache, obj, str_time);
+    if (value == NULL)
+        return NIL;
+    double due = PyFloat_AsDouble(value);
+    Py_DECREF(value);
+    if (due == -1.0 && PyErr_Occurred()) {
         PyErr_Clear();
         return NIL;
     }
@@ -773,31 +886,33 @@ Probe_poll_end(Probe *self, PyObject *ready)
     p[1] = t - self->t0;
     p[2] = wait;
     for (Py_ssize_t i = 0; i < n; i++) {
-        /* exact ints only: reading them runs no Python code while the event is half written */
+        /* (SelectorKey, mask), the key a namedtuple whose item 1 is the fd; exact ints
+         * only: reading them runs no Python code while the event is half written */
         PyObject *pair = PyList_GET_ITEM(ready, i);
-        int ok = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2
-                 && PyLong_CheckExact(PyTuple_GET_ITEM(pair, 0))
-                 && PyLong_CheckExact(PyTuple_GET_ITEM(pair, 1));
-        p[3 + 2 * i] = ok ? PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 0)) : NIL;
-        p[4 + 2 * i] = ok ? PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 1)) : NIL;
+        PyObject *key = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2
+                        ? PyTuple_GET_ITEM(pair, 0) : NULL;
+        PyObject *fd = key != NULL && PyTuple_Check(key) && PyTuple_GET_SIZE(key) > 1
+                       ? PyTuple_GET_ITEM(key, 1) : NULL;
+        PyObject *mask = key != NULL ? PyTuple_GET_ITEM(pair, 1) : NULL;
+        int ok = fd != NULL && PyLong_CheckExact(fd) && PyLong_CheckExact(mask);
+        p[3 + 2 * i] = ok ? PyLong_AsLongLong(fd) : NIL;
+        p[4 + 2 * i] = ok ? PyLong_AsLongLong(mask) : NIL;
     }
-    PyErr_Clear();
+    if (PyErr_Occurred())  /* an fd or mask beyond 64 bits */
+        PyErr_Clear();
     Py_RETURN_NONE;
 }
 
-static PyObject *
-Probe_call_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+/* A loop call begins: its frame goes on the stack (timed from here). */
+static void
+begin_call(Probe *self, int kind, PyObject *f, PyObject *source)
 {
-    CHECK_NARGS("call_begin", 3);
-    READY_OR_RETURN(self);
-    int kind = kind_of(args[0]);
     PyObject *code;
-    int64_t site = fn_site(self, args[1], &code);
+    int64_t site = fn_site(self, f, &code);
     int64_t x = NIL, y = NIL, t;
-    PyObject *source = args[2];
     if (kind == K_TIMER) {
-        int64_t due = due_ns(source);
-        PyObject *id = PyObject_GetAttr(source, str_trace_id);
+        int64_t due = due_ns(&self->timer_time, source);
+        PyObject *id = slot_get(&self->timer_id, source, str_trace_id);
         x = int_or_nil(id);
         Py_XDECREF(id);
         t = now_ns();
@@ -821,18 +936,17 @@ Probe_call_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (push(self, t, kind, code, site, x, y) < 0)
         self->buffer->dropped++;
-    Py_RETURN_NONE;
 }
 
-static PyObject *
-Probe_call_end(Probe *self, PyObject *exc)
+/* The innermost loop call ended; ``exc`` is what escaped it, or NULL. */
+static void
+end_call(Probe *self, PyObject *exc)
 {
-    READY_OR_RETURN(self);
     if (self->depth == 0)  /* tracing started inside a callback */
-        Py_RETURN_NONE;
+        return;
     int64_t t = now_ns();
     Frame f = self->stack[--self->depth];
-    if (exc == Py_None) {
+    if (exc == NULL) {
         int64_t *p = buffer_reserve(self->buffer, 7, 0);
         if (p != NULL) {
             p[0] = header(ROW_CALL, 7);
@@ -844,7 +958,7 @@ Probe_call_end(Probe *self, PyObject *exc)
             p[6] = f.x;
             p[7] = f.y;
         }
-        Py_RETURN_NONE;
+        return;
     }
     /* A call that raised is written in object form by the Python half (the exception's name
      * is application text). */
@@ -868,7 +982,53 @@ Probe_call_end(Probe *self, PyObject *exc)
     if (result == NULL)
         PyErr_WriteUnraisable((PyObject *)self);
     Py_XDECREF(result);
+}
+
+static PyObject *
+Probe_call_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("call_begin", 3);
+    READY_OR_RETURN(self);
+    begin_call(self, kind_of(args[0]), args[1], args[2]);
     Py_RETURN_NONE;
+}
+
+static PyObject *
+Probe_call_end(Probe *self, PyObject *exc)
+{
+    READY_OR_RETURN(self);
+    end_call(self, exc == Py_None ? NULL : exc);
+    Py_RETURN_NONE;
+}
+
+/* call_begin, ``f(*args, **kw)``, call_end, in one step: no Python frame around user code. */
+static PyObject *
+Probe_run_call(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("run_call", 5);
+    PyObject *f = args[2], *fargs = args[3], *kw = args[4];
+    if (!PyTuple_Check(fargs)) {
+        PyErr_SetString(PyExc_TypeError, "run_call(): args must be a tuple");
+        return NULL;
+    }
+    if (kw == Py_None || (PyDict_Check(kw) && PyDict_GET_SIZE(kw) == 0))
+        kw = NULL;
+    if (self->buffer == NULL)
+        return PyObject_Call(f, fargs, kw);
+    begin_call(self, kind_of(args[0]), f, args[1]);
+    PyObject *result = PyObject_Call(f, fargs, kw);
+    if (result != NULL) {
+        end_call(self, NULL);
+        return result;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(value, tb);
+    end_call(self, value != NULL ? value : Py_None);
+    PyErr_Restore(type, value, tb);
+    return NULL;
 }
 
 static PyObject *
@@ -876,16 +1036,13 @@ Probe_timer_scheduled(Probe *self, PyObject *call)
 {
     READY_OR_RETURN(self);
     int64_t site = caller_site(self);
-    PyObject *func = PyObject_GetAttr(call, str_func);
+    PyObject *func = slot_get(&self->timer_func, call, str_func);
     PyObject *code;
-    int64_t fn = 0;
-    if (func != NULL)
-        fn = fn_site(self, func, &code);
-    else
-        PyErr_Clear();
+    int64_t fn = func != NULL ? fn_site(self, func, &code) : 0;
     Py_XDECREF(func);
-    int64_t due = due_ns(call);
-    int64_t id = new_trace_id(call, &self->next_timer);
+    int64_t due = due_ns(&self->timer_time, call);
+    int64_t id = ++self->next_timer;
+    slot_set_int(&self->timer_id, call, str_trace_id, id);
     int64_t t = now_ns();
     int64_t *p = buffer_reserve(self->buffer, 5, 0);
     if (p != NULL) {
@@ -903,7 +1060,8 @@ static PyObject *
 Probe_deferred_created(Probe *self, PyObject *d)
 {
     READY_OR_RETURN(self);
-    int64_t id = new_trace_id(d, &self->next_deferred);
+    int64_t id = ++self->next_deferred;
+    slot_set_int(&self->deferred_id, d, str_trace_id, id);
     int64_t site = caller_site(self);
     self->dsites[id & (DSITES - 1)][0] = id;
     self->dsites[id & (DSITES - 1)][1] = site;
@@ -926,7 +1084,7 @@ Probe_deferred_callbacks_added(Probe *self, PyObject *const *args, Py_ssize_t na
     PyObject *code;
     int64_t cb = args[1] == Py_None ? 0 : fn_site(self, args[1], &code);
     int64_t eb = args[2] == Py_None ? 0 : fn_site(self, args[2], &code);
-    int64_t id = trace_id(args[0], &self->next_deferred);
+    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
     int64_t t = now_ns();
     int64_t *p = buffer_reserve(self->buffer, 4, 0);
     if (p != NULL) {
@@ -944,9 +1102,8 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS("deferred_fired", 2);
     READY_OR_RETURN(self);
-    int64_t id = trace_id(args[0], &self->next_deferred);
-    int failed = PyObject_IsTrue(args[1]) == 1;
-    PyErr_Clear();
+    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
+    int failed = flag(args[1]);
     int64_t t = now_ns();
     int64_t *p = buffer_reserve(self->buffer, 3, 0);
     if (p != NULL) {
@@ -958,8 +1115,32 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
-/* A Deferred fired in another thread (a pool thread calling d.callback) runs its callbacks
- * there: they do not hold the loop, so they are neither on the loop's stack nor timed. */
+/* The Deferred callback on top of the stack, if it is one of Deferred ``id``, ends at ``t``
+ * (its ``dcall`` is recorded; ``failed``: the chain went on on the failure path). */
+static void
+end_deferred_callback(Probe *self, int64_t id, int64_t t, int failed)
+{
+    Frame *f = self->depth ? &self->stack[self->depth - 1] : NULL;
+    if (f == NULL || f->kind != K_DEFERRED || f->x != id)
+        return;
+    self->depth--;
+    int64_t *p = buffer_reserve(self->buffer, 7, 0);
+    if (p != NULL) {
+        p[0] = header(ROW_DCALL, 7);
+        p[1] = t - self->t0;
+        p[2] = id;
+        p[3] = f->site;
+        p[4] = t - f->start;
+        p[5] = self->depth;
+        p[6] = f->y;
+        p[7] = failed;
+    }
+}
+
+/* A callback of ``d`` begins, and the one of ``d`` before it in this pass (if any) has
+ * returned: one clock reading for both.  A Deferred fired in another thread (a pool thread
+ * calling d.callback) runs its callbacks there: they do not hold the loop, so they are
+ * neither on the loop's stack nor timed. */
 static PyObject *
 Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -969,10 +1150,11 @@ Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nar
         Py_RETURN_NONE;
     PyObject *code;
     int64_t site = fn_site(self, args[1], &code);
-    int64_t id = trace_id(args[0], &self->next_deferred);
-    int is_errback = PyObject_IsTrue(args[2]) == 1;
-    PyErr_Clear();
-    if (push(self, now_ns(), K_DEFERRED, code, site, id, is_errback) < 0)
+    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
+    int is_errback = flag(args[2]);
+    int64_t t = now_ns();
+    end_deferred_callback(self, id, t, is_errback);
+    if (push(self, t, K_DEFERRED, code, site, id, is_errback) < 0)
         self->buffer->dropped++;
     Py_RETURN_NONE;
 }
@@ -984,21 +1166,9 @@ Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs
     READY_OR_RETURN(self);
     if (self->depth == 0 || !on_reactor_thread(self))
         Py_RETURN_NONE;
-    int failed = PyObject_IsTrue(args[1]) == 1;
-    PyErr_Clear();
-    int64_t t = now_ns();
-    Frame f = self->stack[--self->depth];
-    int64_t *p = buffer_reserve(self->buffer, 7, 0);
-    if (p != NULL) {
-        p[0] = header(ROW_DCALL, 7);
-        p[1] = t - self->t0;
-        p[2] = f.x;
-        p[3] = f.site;
-        p[4] = t - f.start;
-        p[5] = self->depth;
-        p[6] = f.y;
-        p[7] = failed;
-    }
+    int failed = flag(args[1]);
+    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
+    end_deferred_callback(self, id, now_ns(), failed);
     Py_RETURN_NONE;
 }
 
@@ -1040,7 +1210,7 @@ PyDoc_STRVAR(new_deferred_id_doc,
 static PyObject *
 Probe_deferred_id(Probe *self, PyObject *d)
 {
-    return PyLong_FromLongLong(trace_id(d, &self->next_deferred));
+    return PyLong_FromLongLong(trace_id(&self->deferred_id, d, &self->next_deferred));
 }
 
 static PyMethodDef Probe_methods[] = {
@@ -1048,6 +1218,7 @@ static PyMethodDef Probe_methods[] = {
     {"poll_end", (PyCFunction)Probe_poll_end, METH_O, NULL},
     {"call_begin", (PyCFunction)(void (*)(void))Probe_call_begin, METH_FASTCALL, NULL},
     {"call_end", (PyCFunction)Probe_call_end, METH_O, NULL},
+    {"run_call", (PyCFunction)(void (*)(void))Probe_run_call, METH_FASTCALL, NULL},
     {"timer_scheduled", (PyCFunction)Probe_timer_scheduled, METH_O, NULL},
     {"deferred_created", (PyCFunction)Probe_deferred_created, METH_O, NULL},
     {"deferred_callbacks_added", (PyCFunction)(void (*)(void))Probe_deferred_callbacks_added,
