@@ -5,8 +5,9 @@ instrumentation points are C (tracer/_native.c): a hook appends a few integers, 
 thread turns them into JSON lines with the GIL released, so it does not compete with the
 application.  Rare events (connections, errors, stalls, marks, sites) are serialised here with
 orjson and go into the same buffer as finished lines, so the file keeps the order in which
-things happened.  The writer wakes every 100 ms and writes everything buffered: a follower sees
-whole lines only, and ``kill -9`` loses at most the last 100 ms.
+things happened.  The writer wakes every 100 ms (sooner when the buffer is half full) and
+writes everything buffered: a follower sees whole lines only, and ``kill -9`` loses at most
+the last 100 ms.
 
 The buffer is bounded per batch: when ``capacity`` events piled up since the last write, newer
 ones are dropped and counted (a ``drop`` event), except ``site`` lines, which later events need:
@@ -16,6 +17,7 @@ memory stays bounded and the app never waits for the writer.
 from __future__ import annotations
 
 import os
+import select
 import sys
 import threading
 import time
@@ -97,8 +99,13 @@ class Recorder:
         self.threshold_ms = threshold_ms
         self.capacity = capacity
         self.t0 = time.monotonic_ns()
+        #: The writer waits on this pipe: woken early when the buffer is half full (by the C
+        #: buffer, without the GIL) and at close.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._stopping = False
         #: Events in the order they happened, until the writer drains them (tracer/_native.c).
-        self.events = _native.Buffer(capacity)
+        self.events = _native.Buffer(capacity, self._wake_w)
         #: Append a rare event's finished line (``keep``: never dropped); any thread.
         self.append: Callable[..., None] = self.events.line
         self.written = 0
@@ -130,7 +137,6 @@ class Recorder:
                   "python": sys.version.split()[0], "start_wall": time.time(),
                   "threshold_ms": float(threshold_ms), "clock": "monotonic"}
         os.write(self._fd, orjson.dumps(header) + b"\n")
-        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-writer", daemon=True)
         self._thread.start()
 
@@ -195,8 +201,12 @@ class Recorder:
 
     # -- the writer thread -------------------------------------------------------
     def _run(self) -> None:
-        while not self._wake.wait(FLUSH_INTERVAL):
-            self.flush()
+        wake = self._wake_r
+        while not self._stopping:
+            if select.select([wake], [], [], FLUSH_INTERVAL)[0]:
+                os.read(wake, 4096)
+            if not self._stopping:
+                self.flush()
 
     def flush(self, final: bool = False) -> None:
         """Write everything buffered so far (called by the writer thread and at stop)."""
@@ -235,7 +245,13 @@ class Recorder:
 
     def close(self) -> None:
         """Stop the writer thread, write the remaining events and the ``end`` line."""
-        self._wake.set()
+        if self._stopping:
+            return
+        self._stopping = True
+        try:
+            os.write(self._wake_w, b"!")
+        except BlockingIOError:
+            pass  # the pipe is full: the writer is being woken already
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self.flush(final=True)
@@ -247,6 +263,11 @@ class Recorder:
                    "dropped": self.events.dropped}
             os.write(self._fd, orjson.dumps(end) + b"\n")
             os.close(self._fd)
+        # A hook still holding the probe (a Deferred chain that was running when tracing
+        # stopped) may still record: it must not write to a descriptor number reused later.
+        self.events.wake_fd = -1
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _loop_sample(self, now: int, final: bool = False) -> None:
         """One ``loop`` event covering the time since the previous one (while the loop runs,
