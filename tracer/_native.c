@@ -35,10 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* CPython 3.11's interpreter frames, to read the scheduling line without creating frame
- * objects (see caller_key).  Other versions use the public API only. */
+/* Two CPython 3.11 internals, each worth a large part of a hook's cost: the interpreter's
+ * frames, to read the scheduling line without creating frame objects (caller_key), and the
+ * layout of small ints (int_or_nil).  Other versions use the public API only. */
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-#define READ_INTERPRETER_FRAMES 1
+#define CPYTHON_311_INTERNALS 1
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
 #undef Py_BUILD_CORE
@@ -140,7 +141,7 @@ static void clock_sync(void) {}
 #endif
 
 /* An int attribute that may be None (an id not given yet): NIL then, or on any error. */
-static int64_t
+static inline int64_t
 int_or_nil(PyObject *value)
 {
     if (value == NULL || !PyLong_CheckExact(value)) {
@@ -148,6 +149,11 @@ int_or_nil(PyObject *value)
             PyErr_Clear();
         return NIL;
     }
+#ifdef CPYTHON_311_INTERNALS
+    /* ids are small: one 30-bit digit (CPython 3.11's int layout) */
+    if (Py_SIZE(value) == 1)
+        return ((PyLongObject *)value)->ob_digit[0];
+#endif
     int64_t v = PyLong_AsLongLong(value);
     if (v == -1 && PyErr_Occurred()) {
         PyErr_Clear();
@@ -207,6 +213,8 @@ header(int row, Py_ssize_t fields)
 typedef struct {
     int64_t *words;
     Py_ssize_t len, cap;
+    PyObject **lines;    /* the finished lines among the words, whose references they hold */
+    Py_ssize_t nlines, lines_cap;
 } Words;
 
 static int
@@ -262,17 +270,14 @@ buffer_reserve(Buffer *b, Py_ssize_t fields, int keep)
     return p;
 }
 
-/* Drop the references the finished lines in ``w`` hold (the GIL is held). */
+/* Empty ``w``, dropping the references its finished lines hold (the GIL is held: this is
+ * the writer's only work with it after formatting, so it looks at the lines only). */
 static void
 release_lines(Words *w)
 {
-    Py_ssize_t i = 0;
-    while (i < w->len) {
-        int64_t h = w->words[i];
-        if ((h & 0xff) == ROW_LINE)
-            Py_DECREF((PyObject *)(intptr_t)w->words[i + 1]);
-        i += 1 + (h >> 8);
-    }
+    for (Py_ssize_t i = 0; i < w->nlines; i++)
+        Py_DECREF(w->lines[i]);
+    w->nlines = 0;
     w->len = 0;
 }
 
@@ -283,6 +288,8 @@ Buffer_dealloc(Buffer *self)
     release_lines(&self->spare);
     PyMem_RawFree(self->buf.words);
     PyMem_RawFree(self->spare.words);
+    PyMem_RawFree(self->buf.lines);
+    PyMem_RawFree(self->spare.lines);
     PyMem_RawFree(self->out);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -317,9 +324,20 @@ Buffer_line(Buffer *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     int keep = nargs == 2 && flag(args[1]);
+    Words *w = &self->buf;
+    if (w->nlines == w->lines_cap) {
+        Py_ssize_t cap = w->lines_cap ? w->lines_cap * 2 : 256;
+        PyObject **lines = PyMem_RawRealloc(w->lines, (size_t)cap * sizeof(PyObject *));
+        if (lines == NULL) {
+            self->dropped++;
+            Py_RETURN_NONE;
+        }
+        w->lines = lines;
+        w->lines_cap = cap;
+    }
     int64_t *p = buffer_reserve(self, 1, keep);
     if (p != NULL) {
-        Py_INCREF(args[0]);
+        w->lines[w->nlines++] = Py_NewRef(args[0]);
         p[0] = header(ROW_LINE, 1);
         p[1] = (int64_t)(intptr_t)args[0];
     }
@@ -480,7 +498,7 @@ Buffer_drain(Buffer *self, PyObject *arg)
     clock_sync();
     Words batch = self->buf;
     self->buf = self->spare;
-    self->spare = (Words){NULL, 0, 0};
+    self->spare = (Words){NULL, 0, 0, NULL, 0, 0};
     self->events = 0;
     self->draining = 1;
     long long lines = 0, calls = 0;
@@ -744,7 +762,7 @@ slow_site(PyObject *result, PyObject **extra)
 /* Site of a callable; ``*code`` is its code object (borrowed, kept alive by the site table)
  * or NULL.  Functions and bound methods are looked up here; anything else asks the Python
  * half (``_fn_site(f) -> (site, code or None)``). */
-static int64_t
+static inline int64_t
 fn_site(Probe *self, PyObject *f, PyObject **code)
 {
     PyObject *func = PyMethod_Check(f) ? PyMethod_GET_FUNCTION(f) : f;
@@ -774,7 +792,7 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
 static int
 caller_key(PyCodeObject **code, int *lasti)
 {
-#ifdef READ_INTERPRETER_FRAMES
+#ifdef CPYTHON_311_INTERNALS
     _PyInterpreterFrame *frame = PyThreadState_Get()->cframe->current_frame;
     for (int up = 0; up < 2 && frame != NULL; up++) {
         if (up)
@@ -828,7 +846,7 @@ caller_site(Probe *self)
     return site;
 }
 
-static Py_ssize_t
+static inline Py_ssize_t
 slot_offset(Slot *cache, PyObject *obj, PyObject *name)
 {
     PyTypeObject *type = Py_TYPE(obj);
@@ -848,7 +866,7 @@ slot_offset(Slot *cache, PyObject *obj, PyObject *name)
 }
 
 /* ``obj.<name>`` as a new reference, or NULL (no error set) when it is missing. */
-static PyObject *
+static inline PyObject *
 slot_get(Slot *cache, PyObject *obj, PyObject *name)
 {
     Py_ssize_t offset = slot_offset(cache, obj, name);
@@ -884,7 +902,7 @@ slot_set_int(Slot *cache, PyObject *obj, PyObject *name, int64_t value)
 }
 
 /* An object's ``_trace_id``, giving it one first if it has none (created before tracing). */
-static int64_t
+static inline int64_t
 trace_id(Slot *cache, PyObject *obj, long long *counter)
 {
     PyObject *value = slot_get(cache, obj, str_trace_id);
@@ -898,7 +916,7 @@ trace_id(Slot *cache, PyObject *obj, long long *counter)
 }
 
 /* ``obj.time`` (a due time in seconds on the monotonic clock) in ns, or NIL. */
-static int64_t
+static inline int64_t
 due_ns(Slot *cache, PyObject *obj)
 {
     PyObject *value = slot_get(cache, obj, str_time);
@@ -913,7 +931,7 @@ due_ns(Slot *cache, PyObject *obj)
     return (int64_t)(due * 1e9);
 }
 
-static int
+static inline int
 push(Probe *self, int64_t start, int kind, PyObject *code, int64_t site, int64_t x, int64_t y)
 {
     if (self->depth == self->stack_cap) {
@@ -933,7 +951,7 @@ on_reactor_thread(Probe *self)
     return PyThread_get_thread_ident() == self->reactor_thread;
 }
 
-static int
+static inline int
 kind_of(PyObject *kind)
 {
     for (int k = 0; k < K_DEFERRED; k++)
@@ -1000,7 +1018,7 @@ Probe_poll_end(Probe *self, PyObject *ready)
 }
 
 /* A loop call begins: its frame goes on the stack (timed from here). */
-static void
+static inline void
 begin_call(Probe *self, int kind, PyObject *f, PyObject *source)
 {
     PyObject *code;
@@ -1213,7 +1231,7 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* The Deferred callback on top of the stack, if it is one of Deferred ``id``, ends at ``t``
  * (its ``dcall`` is recorded; ``failed``: the chain went on on the failure path). */
-static void
+static inline void
 end_deferred_callback(Probe *self, int64_t id, int64_t t, int failed)
 {
     Frame *f = self->depth ? &self->stack[self->depth - 1] : NULL;

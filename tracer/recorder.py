@@ -72,23 +72,28 @@ def address(addr: Any) -> str | None:
     return safe_text(addr)
 
 
-def code_of(f: Any) -> Any:
-    """The code object behind a callable, or None (builtins, C functions).
+def function_of(f: Any) -> Any:
+    """The Python function behind a callable, or None (builtins, C functions).
 
-    Looks through bound methods and ``functools.partial``; a callable instance is named by
-    its class's ``__call__``.
+    Looks through bound methods and ``functools.partial``; a callable instance is run by its
+    class's ``__call__``.
     """
-    if isinstance(f, CodeType):
-        return f
     for _ in range(4):
-        code = getattr(f, "__code__", None)
-        if code is not None:
-            return code
+        if getattr(f, "__code__", None) is not None:
+            return f
         inner = getattr(f, "__func__", None) or getattr(f, "func", None)  # method, partial
         if inner is None:
-            return getattr(getattr(type(f), "__call__", None), "__code__", None)
+            call = getattr(type(f), "__call__", None)
+            return call if getattr(call, "__code__", None) is not None else None
         f = inner
     return None
+
+
+def code_of(f: Any) -> Any:
+    """The code object behind a callable (see :func:`function_of`), or None."""
+    if isinstance(f, CodeType):
+        return f
+    return getattr(function_of(f), "__code__", None)
 
 
 class Recorder:
@@ -143,8 +148,9 @@ class Recorder:
     # -- sites (any thread; the probe looks ids up itself and calls these on a miss) --------
     def fn_site(self, f: Any) -> int:
         """Site id of a callable (one per code object), appending its ``site`` line once."""
-        code = code_of(f)
-        target = getattr(f, "__func__", f)
+        function = function_of(f)
+        code = getattr(function, "__code__", None)
+        target = function if function is not None else f
         module = getattr(target, "__module__", None)
         with self._site_lock:
             if code is not None:
