@@ -37,7 +37,7 @@ class Tracer:
         self.recorder = Recorder(path, threshold_ms, capacity)
         self.probe = TraceProbe(self.recorder)
         self.watchdog = Watchdog(self.probe, threshold_ms)
-        _instrument.install(self.probe)
+        _instrument.install(self.probe.native)
 
     def mark(self, label: str) -> None:
         self.probe.mark(label)
@@ -48,7 +48,7 @@ class Tracer:
 
     def stop(self) -> None:
         """Uninstall the probe, then write what is left and the ``end`` line."""
-        if _instrument.probe is self.probe:
+        if _instrument.probe is self.probe.native:
             _instrument.uninstall()
         self.watchdog.stop()
         self.recorder.close()

@@ -1,17 +1,19 @@
 """The probe: what the reactor calls at each instrumentation point while tracing.
 
-The points that fire once or more per callback run (poll, call begin/end, timer scheduled,
-Deferred created/callbacks added/fired/callback begin/end) are C methods inherited from
-``tracer._native.Probe``: a Python method call alone would cost more than the whole
-overhead budget allows (tracer/_native.c says why).  They cache sites per code object and
-ask this class on a miss (:meth:`_fn_site`, :meth:`_origin`), and hand a call that raised
-to :meth:`_call_failed`.  The rare points are the Python methods below; each appends its
-finished line to the same buffer, so the file keeps the order in which things happened.
+The points that fire once or more per callback run (poll, call begin/end and run_call, timer
+scheduled, Deferred created/callbacks added/fired/callback begin/end) are C methods of
+``tracer._native.Probe``: a Python method call alone would cost more than the whole overhead
+budget allows (tracer/_native.c says why).  The object installed in the reactor is that C
+probe itself; the rare points are the Python methods of :class:`TraceProbe` below, which
+binds them onto it.  The C hooks cache sites per code object and ask this class on a miss
+(:meth:`TraceProbe._fn_site`, :meth:`TraceProbe._origin`), and hand a call that raised to
+:meth:`TraceProbe._call_failed`.  Every rare point appends its finished line to the same
+buffer as the C hooks, so the file keeps the order in which things happened.
 
 Buffered events hold only numbers and finished lines, never the functions, DelayedCalls or
 Deferreds themselves: they keep nothing alive.
 
-The C half also keeps the stack of user calls in progress (loop callbacks and the Deferred
+The C probe also keeps the stack of user calls in progress (loop callbacks and the Deferred
 callbacks they fire), which the watchdog reads (``top()``) to name the innermost one.
 """
 
@@ -35,6 +37,10 @@ _dumps = orjson.dumps
 _REACTOR_DIR = os.path.dirname(_instrument.__file__) + os.sep
 
 
+#: Every instrumentation point of the contract (the public methods of reactor._instrument.Probe).
+_HOOKS = [name for name in vars(_instrument.Probe) if not name.startswith("_")]
+
+
 def _caller(frame: Any) -> Any:
     """The first frame outside the reactor package (``frame`` itself when there is none)."""
     f = frame
@@ -43,15 +49,26 @@ def _caller(frame: Any) -> Any:
     return f or frame
 
 
-class TraceProbe(_native.Probe, _instrument.Probe):
-    """Records every instrumentation point into a :class:`Recorder`'s buffer."""
+class TraceProbe(_instrument.Probe):
+    """The Python half of the probe: rare points and slow paths; ``native`` is what is
+    installed (its hot points are C, the others are bound to this object's methods)."""
 
     def __init__(self, recorder: Recorder) -> None:
         self.rec = recorder
+        self.t0 = recorder.t0
         self._append = recorder.append
         self._fds: dict[int, int] = {}  # id of a descriptor or transport -> its fd
-        _native.Probe.__init__(self, recorder.events, self._fds, recorder.t0)
-        self.reactor_thread = threading.main_thread().ident
+        self.native = _native.Probe(recorder.events, self._fds, recorder.t0, self)
+        for name in _HOOKS:
+            if not hasattr(self.native, name):
+                setattr(self.native, name, getattr(self, name))
+        self.native.reactor_thread = threading.main_thread().ident
+        self.top = self.native.top
+
+    @property
+    def reactor_thread(self) -> int:
+        """Ident of the thread running the reactor (where Deferred callbacks are timed)."""
+        return self.native.reactor_thread
 
     def _line(self, event: dict) -> None:
         """Append a rare event as its finished line (it may hold application text)."""
@@ -86,7 +103,7 @@ class TraceProbe(_native.Probe, _instrument.Probe):
 
     # -- the loop ---------------------------------------------------------------
     def loop_started(self, reactor: Any) -> None:
-        self.reactor_thread = _get_ident()
+        self.native.reactor_thread = _get_ident()
         self.rec.loop_since = _now()
         self.rec.loop_running = True
         self._line({"t": _now() - self.t0, "ev": "reactor", "state": "running"})
@@ -136,11 +153,11 @@ class TraceProbe(_native.Probe, _instrument.Probe):
 
     # -- Deferreds (the frequent points are C) ------------------------------------------
     def deferred_chained(self, outer: Any, inner: Any) -> None:
-        self._line({"t": _now() - self.t0, "ev": "dchain", "d": outer._trace_id or self.deferred_id(outer),
-                    "inner": inner._trace_id or self.deferred_id(inner)})
+        self._line({"t": _now() - self.t0, "ev": "dchain", "d": outer._trace_id or self.native.deferred_id(outer),
+                    "inner": inner._trace_id or self.native.deferred_id(inner)})
 
     def deferred_cancelled(self, d: Any) -> None:
-        self._line({"t": _now() - self.t0, "ev": "dcancel", "d": d._trace_id or self.deferred_id(d)})
+        self._line({"t": _now() - self.t0, "ev": "dcancel", "d": d._trace_id or self.native.deferred_id(d)})
 
     def deferred_unhandled(self, d: Any, failure: Any) -> None:
         # ``d`` stands in for a Deferred already collected: it only has ``_trace_id``.
@@ -148,7 +165,7 @@ class TraceProbe(_native.Probe, _instrument.Probe):
         exc_type = getattr(failure, "type", None)
         stack = [[f[1], f[2], f[0]] for f in (getattr(failure, "frames", None) or [])][-64:]
         self._line({"t": _now() - self.t0, "ev": "unhandled", "d": did,
-                    "site": self.deferred_site(did),
+                    "site": self.native.deferred_site(did),
                     "exc": cut(getattr(exc_type, "__name__", None) or safe_text(exc_type)),
                     "msg": safe_text(getattr(failure, "value", failure)), "stack": stack})
 

@@ -179,7 +179,7 @@ def test_timer_calls_name_the_function_and_where_it_was_scheduled(trace_path):
 
 
 def test_hooks_called_with_the_wrong_arguments_raise():
-    probe = _native.Probe(_native.Buffer(10), {}, 0)
+    probe = _native.Probe(_native.Buffer(10), {}, 0, None)
     with pytest.raises(TypeError):
         probe.call_begin("timer")
     with pytest.raises(TypeError):
