@@ -40,6 +40,8 @@ SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_00
 RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "twisted", "asyncio",
             "asyncio-debug", "uvloop"]
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
+#: Most traced/untraced time per workload (issue 4).
+TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "deferred": 1.5, "echo": 1.15}
 RATIOS = [
     ("timers", "loopscope", "twisted", 1.5),
     ("echo", "loopscope", "twisted", 1.2),
@@ -149,12 +151,20 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     """Each runtime's fastest run (and least CPU time) out of ``repeat``.
 
     Rounds go through every runtime in turn, so a change in machine load
-    during the measurement hits them all alike.
+    during the measurement hits them all alike.  The traced run's record
+    also carries ``slowdown_rounds``: traced over untraced seconds in each
+    round (the two runs of a round are seconds apart, so the machine's
+    drift affects them alike; on a noisy machine their median is steadier
+    than the ratio of two minimums).
     """
     best: dict[str, dict[str, Any]] = {}
+    slowdowns: list[float] = []
     for _ in range(repeat):
+        this_round: dict[str, float] = {}
         for runtime in runtimes:
             result = run_once(runtime, workload, n, paths.get(runtime, ROOT))
+            if "error" not in result:
+                this_round[runtime] = result["seconds"]
             previous = best.get(runtime)
             if previous is None or "error" in previous or "error" in result:
                 best[runtime] = previous if previous and "error" in previous else result
@@ -163,6 +173,10 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             if result["seconds"] < previous["seconds"]:
                 best[runtime] = result
             best[runtime]["cpu_seconds"] = cpu
+        if "loopscope" in this_round and "loopscope-traced" in this_round:
+            slowdowns.append(this_round["loopscope-traced"] / this_round["loopscope"])
+    if slowdowns and "error" not in best.get("loopscope-traced", {"error": ""}):
+        best["loopscope-traced"]["slowdown_rounds"] = [round(x, 3) for x in slowdowns]
     return best
 
 
@@ -186,6 +200,19 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             parts.append(f"traced/untraced {traced / ours:.2f}x")
         if parts:
             print(f"  {workload:9} " + ", ".join(parts))
+    print("\ntracing slowdown, traced over untraced time (issue 4):")
+    for workload in workloads:
+        untraced = results.get((workload, "loopscope"), {}).get("seconds")
+        traced = results.get((workload, "loopscope-traced"), {})
+        if untraced and traced.get("seconds"):
+            target = TRACING_TARGETS[workload]
+            rounds = sorted(traced.get("slowdown_rounds", []))
+            median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
+                (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
+            verdict = "met" if median <= target else "NOT met"
+            print(f"  {workload:9} {median:.2f}x median of {len(rounds)} rounds "
+                  f"(fastest runs: {traced['seconds'] / untraced:.2f}x), "
+                  f"target <= {target}x: {verdict}")
     print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
     for workload in workloads:
         with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")

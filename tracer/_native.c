@@ -20,9 +20,9 @@
  * Drain.  The writer thread swaps the buffer for an empty one while holding the GIL, then
  * formats and writes the lines with the GIL released: the application runs meanwhile.
  *
- * Probe.  The hot instrumentation points of reactor/_instrument.py, as C methods of a type
- * that tracer.probe.TraceProbe subclasses; it also keeps the stack of calls in progress
- * that the watchdog reads (``top()``).
+ * Probe.  The hot instrumentation points of reactor/_instrument.py, as C methods; the rare
+ * ones are bound onto it by the Python half (tracer.probe.TraceProbe), which also serves its
+ * slow paths.  It keeps the stack of calls in progress that the watchdog reads (``top()``).
  */
 
 #define PY_SSIZE_T_CLEAN
