@@ -89,6 +89,9 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
                 seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
                 tracer.stop()
                 extra["trace_bytes"] = os.path.getsize(path)
+                with open(path, "rb") as trace:  # the last line is the "end" event
+                    trace.seek(max(0, extra["trace_bytes"] - 4096))
+                    extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
         else:
             seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
     elif runtime == "twisted":
