@@ -38,7 +38,9 @@ def main_thread_instructions(runtime: str, workload: str, n: int, import_path: P
     """Instructions the child's main thread executed (callgrind), start-up included."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(run.ROOT)]))
+        # A fixed hash seed: dict layouts, and so instruction counts, repeat from run to run.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(run.ROOT)]),
+                   PYTHONHASHSEED="0")
         subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                         f"--callgrind-out-file={out}", sys.executable, run.__file__,
                         "--child", runtime, workload, str(n)],
