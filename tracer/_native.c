@@ -186,20 +186,28 @@ enum row {
 /* Each row's opening text and the type of each field: 'i' an integer (or null), 'b' a boolean,
  * 'k' a call kind; fields past the end of the types (poll's fd, mask pairs) are integers.
  * docs/trace-format.md ("Two line forms") is the reference. */
-static const struct { const char *open; const char *types; const char *close; } ROWS[N_ROWS] = {
-    [ROW_CALL] = {"[\"call\",", "ikiiiii", ",null]"},
-    [ROW_DCALL] = {"[\"dcall\",", "iiiiibb", "]"},
-    [ROW_TIMER] = {"[\"timer\",", "iiiii", "]"},
-    [ROW_DNEW] = {"[\"dnew\",", "iii", "]"},
-    [ROW_DADD] = {"[\"dadd\",", "iiii", "]"},
-    [ROW_DFIRE] = {"[\"dfire\",", "iib", "]"},
-    [ROW_POLL] = {"[\"poll\",", "ii", "]"},
+#define ROW(open, types, close) {open, sizeof(open) - 1, types, close, sizeof(close) - 1}
+static const struct {
+    const char *open;
+    size_t open_len;
+    const char *types;
+    const char *close;
+    size_t close_len;
+} ROWS[N_ROWS] = {
+    [ROW_CALL] = ROW("[\"call\",", "ikiiiii", ",null]"),
+    [ROW_DCALL] = ROW("[\"dcall\",", "iiiiibb", "]"),
+    [ROW_TIMER] = ROW("[\"timer\",", "iiiii", "]"),
+    [ROW_DNEW] = ROW("[\"dnew\",", "iii", "]"),
+    [ROW_DADD] = ROW("[\"dadd\",", "iiii", "]"),
+    [ROW_DFIRE] = ROW("[\"dfire\",", "iib", "]"),
+    [ROW_POLL] = ROW("[\"poll\",", "ii", "]"),
 };
 
 /* What the loop was running: the call kinds of the probe contract, and Deferred callbacks. */
 enum kind { K_TIMER, K_READ, K_WRITE, K_THREAD, K_TRIGGER, K_OTHER, K_DEFERRED, N_KINDS };
 static const char *KIND_NAMES[N_KINDS] = {
     "timer", "read", "write", "thread", "trigger", "other", "deferred"};
+static size_t KIND_LENGTHS[N_KINDS];
 static PyObject *kind_strings[N_KINDS];
 
 static inline int64_t
@@ -399,23 +407,36 @@ put_text(char *p, const char *text, size_t n)
 /* A string literal, its length known at compile time. */
 #define PUT_LITERAL(p, text) put_text((p), (text), sizeof(text) - 1)
 
+/* "00".."99": integers are written two digits at a time (the writer formats millions). */
+static const char DIGIT_PAIRS[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 static inline char *
 put_int(char *p, int64_t v)
 {
     if (v == NIL)
         return PUT_LITERAL(p, "null");
-    char digits[24];
-    int n = 0;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     if (v < 0)
         *p++ = '-';
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (n)
-        *p++ = digits[--n];
-    return p;
+    char digits[24];
+    char *d = digits + sizeof digits;
+    while (u >= 100) {
+        d -= 2;
+        memcpy(d, DIGIT_PAIRS + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        d -= 2;
+        memcpy(d, DIGIT_PAIRS + 2 * u, 2);
+    }
+    else
+        *--d = (char)('0' + u);
+    size_t n = (size_t)(digits + sizeof digits - d);
+    memcpy(p, d, n);
+    return p + n;
 }
 
 /* Format and write every event of ``w`` as a line (the GIL is released: no Python here,
@@ -446,7 +467,7 @@ write_lines(Out *o, const Words *w, long long *lines, long long *calls)
         /* 21 bytes hold any int64 or "false"; the rest is the row's fixed text */
         if (!out_room(o, 32 + (size_t)fields * 22))
             return;
-        char *p = put_text(o->b->out + o->len, ROWS[row].open, strlen(ROWS[row].open));
+        char *p = put_text(o->b->out + o->len, ROWS[row].open, ROWS[row].open_len);
         const char *types = ROWS[row].types;
         for (Py_ssize_t k = 0; k < fields; k++) {
             if (k)
@@ -456,13 +477,13 @@ write_lines(Out *o, const Words *w, long long *lines, long long *calls)
                 p = f[k] ? PUT_LITERAL(p, "true") : PUT_LITERAL(p, "false");
             else if (type == 'k') {
                 *p++ = '"';
-                p = put_text(p, KIND_NAMES[f[k]], strlen(KIND_NAMES[f[k]]));
+                p = put_text(p, KIND_NAMES[f[k]], KIND_LENGTHS[f[k]]);
                 *p++ = '"';
             }
             else
                 p = put_int(p, f[k]);
         }
-        p = put_text(p, ROWS[row].close, strlen(ROWS[row].close));
+        p = put_text(p, ROWS[row].close, ROWS[row].close_len);
         *p++ = '\n';
         o->len = (size_t)(p - o->b->out);
         if (o->len >= OUT_CHUNK)
@@ -1403,9 +1424,11 @@ PyMODINIT_FUNC
 PyInit__native(void)
 {
     clock_init();
-    for (int k = 0; k < N_KINDS; k++)
+    for (int k = 0; k < N_KINDS; k++) {
+        KIND_LENGTHS[k] = strlen(KIND_NAMES[k]);
         if ((kind_strings[k] = PyUnicode_InternFromString(KIND_NAMES[k])) == NULL)
             return NULL;
+    }
     if ((str_time = PyUnicode_InternFromString("time")) == NULL
             || (str_func = PyUnicode_InternFromString("func")) == NULL
             || (str_trace_id = PyUnicode_InternFromString("_trace_id")) == NULL

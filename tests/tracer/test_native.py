@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+import orjson
 import pytest
 
 import tracer
@@ -239,3 +240,23 @@ def test_a_chain_still_running_when_tracing_stops_records_nothing_anywhere(trace
         os.close(fd)
     assert all((tmp_path / f"witness{i}").read_bytes() == b"" for i in range(4))
     assert events_of(trace_path)[-1]["ev"] == "end"
+
+
+def test_numbers_are_written_exactly(tmp_path):
+    """Every digit count, and a time before the trace's start (negative)."""
+    buffer = _native.Buffer(100)
+    probe = _native.Probe(buffer, {}, time.monotonic_ns() + 10**15, None)
+    ids = [1, 9, 10, 99, 100, 101, 999, 1000, 12345, 10**9, 2**31, 2**62, 9223372036854775807]
+    for n in ids:
+        d = defer.Deferred()
+        d._trace_id = n
+        probe.deferred_fired(d, n % 2 == 0)
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    try:
+        buffer.drain(fd)
+    finally:
+        os.close(fd)
+    rows = [orjson.loads(line) for line in (tmp_path / "out").read_bytes().splitlines()]
+    assert [row[2] for row in rows] == ids
+    assert [row[3] for row in rows] == [n % 2 == 0 for n in ids]
+    assert all(row[0] == "dfire" and -10**15 < row[1] < 0 for row in rows)
