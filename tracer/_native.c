@@ -607,12 +607,20 @@ typedef struct {
     int kind;
 } Frame;
 
-/* Site cache: a code object (line -1 for the function itself, else an instruction offset of
- * a scheduling line) -> site id.  Open addressing; a code object in it is kept alive by the
- * Python half's site table, so its address is never reused. */
+/* Site cache key: a code object, with either the class whose instance a bound method was
+ * called on (``owner``: an inherited method is named after the instance's class, as
+ * LineReceiver.dataReceived run for a Chat protocol is Chat.dataReceived) or the instruction
+ * offset of a scheduling line (``lasti``, -1 for a callable).  The Python half keeps the
+ * code objects and classes in the cache alive, so their addresses are never reused. */
 typedef struct {
     const void *code;
+    const void *owner;
     int lasti;
+} SiteKey;
+
+/* Site cache: open addressing, SiteKey -> site id. */
+typedef struct {
+    SiteKey key;
     int64_t site;
 } SiteEntry;
 
@@ -717,29 +725,37 @@ Probe_init(Probe *self, PyObject *args, PyObject *kwds)
 #define READY_OR_RETURN(self) do { if ((self)->buffer == NULL) Py_RETURN_NONE; } while (0)
 
 static inline size_t
-site_slot(const void *code, int lasti, size_t mask)
+site_slot(SiteKey key, size_t mask)
 {
-    uintptr_t h = ((uintptr_t)code >> 4) * 0x9E3779B97F4A7C15ull + (uintptr_t)(lasti + 1) * 0x85EBCA77u;
+    uintptr_t h = ((uintptr_t)key.code >> 4) * 0x9E3779B97F4A7C15ull
+                  + ((uintptr_t)key.owner >> 4) * 0xC2B2AE3D27D4EB4Full
+                  + (uintptr_t)(key.lasti + 1) * 0x85EBCA77u;
     return (size_t)(h ^ (h >> 29)) & mask;
+}
+
+static inline int
+same_key(SiteKey a, SiteKey b)
+{
+    return a.code == b.code && a.owner == b.owner && a.lasti == b.lasti;
 }
 
 /* The cached site, or -1. */
 static inline int64_t
-site_get(Probe *self, const void *code, int lasti)
+site_get(Probe *self, SiteKey key)
 {
-    size_t i = site_slot(code, lasti, self->sites_mask);
+    size_t i = site_slot(key, self->sites_mask);
     for (;;) {
         SiteEntry *e = &self->sites[i];
-        if (e->code == code && e->lasti == lasti)
+        if (same_key(e->key, key))
             return e->site;
-        if (e->code == NULL)
+        if (e->key.code == NULL)
             return -1;
         i = (i + 1) & self->sites_mask;
     }
 }
 
 static void
-site_put(Probe *self, const void *code, int lasti, int64_t site)
+site_put(Probe *self, SiteKey key, int64_t site)
 {
     if ((self->sites_used + 1) * 2 > self->sites_mask + 1) {
         size_t mask = self->sites_mask * 2 + 1;
@@ -748,9 +764,9 @@ site_put(Probe *self, const void *code, int lasti, int64_t site)
             return;  /* not cached: looked up the slow way next time */
         for (size_t j = 0; j <= self->sites_mask; j++) {
             SiteEntry *e = &self->sites[j];
-            if (e->code != NULL) {
-                size_t i = site_slot(e->code, e->lasti, mask);
-                while (table[i].code != NULL)
+            if (e->key.code != NULL) {
+                size_t i = site_slot(e->key, mask);
+                while (table[i].key.code != NULL)
                     i = (i + 1) & mask;
                 table[i] = *e;
             }
@@ -759,13 +775,13 @@ site_put(Probe *self, const void *code, int lasti, int64_t site)
         self->sites = table;
         self->sites_mask = mask;
     }
-    size_t i = site_slot(code, lasti, self->sites_mask);
-    while (self->sites[i].code != NULL) {
-        if (self->sites[i].code == code && self->sites[i].lasti == lasti)
+    size_t i = site_slot(key, self->sites_mask);
+    while (self->sites[i].key.code != NULL) {
+        if (same_key(self->sites[i].key, key))
             return;
         i = (i + 1) & self->sites_mask;
     }
-    self->sites[i] = (SiteEntry){code, lasti, site};
+    self->sites[i] = (SiteEntry){key, site};
     self->sites_used++;
 }
 
@@ -793,10 +809,16 @@ slow_site(PyObject *result, PyObject **extra)
 static inline int64_t
 fn_site(Probe *self, PyObject *f, PyObject **code)
 {
-    PyObject *func = PyMethod_Check(f) ? PyMethod_GET_FUNCTION(f) : f;
+    PyObject *func = f, *owner = NULL;
+    if (PyMethod_Check(f)) {
+        func = PyMethod_GET_FUNCTION(f);
+        PyObject *bound = PyMethod_GET_SELF(f);
+        owner = PyType_Check(bound) ? bound : (PyObject *)Py_TYPE(bound);  /* classmethod */
+    }
     PyObject *fcode = PyFunction_Check(func) ? PyFunction_GET_CODE(func) : NULL;
+    SiteKey key = {fcode, owner, -1};
     if (fcode != NULL) {
-        int64_t site = site_get(self, fcode, -1);
+        int64_t site = site_get(self, key);
         if (site >= 0) {
             *code = fcode;
             return site;
@@ -807,7 +829,7 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
     int64_t site = slow_site(result, &extra);
     *code = extra != NULL && PyCode_Check(extra) ? extra : NULL;
     if (fcode != NULL && *code == fcode && site > 0)
-        site_put(self, fcode, -1, site);
+        site_put(self, key, site);
     Py_XDECREF(result);
     return site;
 }
@@ -856,7 +878,8 @@ caller_site(Probe *self)
     int lasti;
     if (!caller_key(&code, &lasti))
         return 0;
-    int64_t site = site_get(self, code, lasti);
+    SiteKey key = {code, NULL, lasti};
+    int64_t site = site_get(self, key);
     if (site < 0) {
         /* A miss: the Python half needs the frame object (made here, once per line). */
         PyFrameObject *frame = PyEval_GetFrame();
@@ -866,7 +889,7 @@ caller_site(Probe *self)
         PyObject *cacheable;
         site = slow_site(result, &cacheable);
         if (cacheable == Py_True && site > 0)
-            site_put(self, code, lasti, site);
+            site_put(self, key, site);
         Py_XDECREF(result);
         Py_XDECREF(back);
     }

@@ -16,6 +16,7 @@ memory stays bounded and the app never waits for the writer.
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import sys
@@ -89,6 +90,23 @@ def function_of(f: Any) -> Any:
     return None
 
 
+def inherited_by(f: Any) -> type | None:
+    """The class a bound method was called on, when it inherited the method (else None).
+
+    ``Chat().dataReceived`` where Chat subclasses LineReceiver runs LineReceiver's code, but
+    the callback a user knows is Chat's: such a callback is named after the instance's class.
+    """
+    while isinstance(f, functools.partial):
+        f = f.func
+    bound, function = getattr(f, "__self__", None), getattr(f, "__func__", None)
+    if bound is None or getattr(function, "__code__", None) is None:
+        return None
+    owner = bound if isinstance(bound, type) else type(bound)
+    if function.__qualname__ == f"{owner.__qualname__}.{function.__name__}":
+        return None
+    return owner
+
+
 def code_of(f: Any) -> Any:
     """The code object behind a callable (see :func:`function_of`), or None."""
     if isinstance(f, CodeType):
@@ -123,11 +141,13 @@ class Recorder:
         self._last_idle = 0
         self._last_failed = 0
         self._calls = 0
-        #: Site ids: ``id(code)`` of a function, ``(id(code), line)`` of a line in it.  The
-        #: code objects are kept alive (``_codes``) so that their ids are never reused (the C
-        #: probe caches sites by code object address on the same promise).
+        #: Site ids: ``id(code)`` of a function, ``(id(code), line)`` of a line in it,
+        #: ``(id(code), cls)`` of a method that class inherited.  The code objects are kept
+        #: alive (``_codes``) so that their ids are never reused (the C probe caches sites by
+        #: code object and class address on the same promise).
         self.sites: dict[Any, int] = {id(None): 0}  # no callable (an addCallback's errback)
         self._codes: list[Any] = []
+        self._classes: dict[int, type] = {}  # classes of bound methods seen (kept alive)
         self._other_sites: dict[Any, int] = {}       # callables without code, by type and name
         self._site_ids = count(1)
         self._site_lock = threading.Lock()
@@ -152,15 +172,24 @@ class Recorder:
         code = getattr(function, "__code__", None)
         target = function if function is not None else f
         module = getattr(target, "__module__", None)
+        owner = inherited_by(f)
         with self._site_lock:
+            bound = getattr(f, "__self__", None)
+            if bound is not None:  # the C probe caches methods per class: keep classes alive
+                cls = bound if isinstance(bound, type) else type(bound)
+                self._classes.setdefault(id(cls), cls)
             if code is not None:
-                site = self.sites.get(id(code))
+                key = id(code) if owner is None else (id(code), owner)
+                site = self.sites.get(key)
                 if site is None:
-                    module = module or self._module_of(code.co_filename)
-                    name = f"{module}.{code.co_qualname}" if module else code.co_qualname
+                    if owner is not None:
+                        name = f"{owner.__module__}.{owner.__qualname__}.{function.__name__}"
+                    else:
+                        module = module or self._module_of(code.co_filename)
+                        name = f"{module}.{code.co_qualname}" if module else code.co_qualname
                     site = self._new_site(name, code.co_filename, code.co_firstlineno)
                     self._codes.append(code)
-                    self.sites[id(code)] = site
+                    self.sites[key] = site
                 return site
             key = (type(f), getattr(f, "__qualname__", None))
             site = self._other_sites.get(key)

@@ -260,3 +260,66 @@ def test_numbers_are_written_exactly(tmp_path):
     assert [row[2] for row in rows] == ids
     assert [row[3] for row in rows] == [n % 2 == 0 for n in ids]
     assert all(row[0] == "dfire" and -10**15 < row[1] < 0 for row in rows)
+
+
+class Handler:
+    def handle(self, result):
+        return result
+
+
+class FirstHandler(Handler):
+    pass
+
+
+class SecondHandler(Handler):
+    pass
+
+
+def test_an_inherited_method_is_named_after_the_instances_class(trace_path):
+    tracer.start(str(trace_path))
+    d = defer.Deferred()
+    for handler in (FirstHandler(), SecondHandler(), Handler(), FirstHandler()):
+        d.addCallback(handler.handle)
+    d.callback(None)
+    tracer.stop()
+    events = events_of(trace_path)
+    sites = sites_by_id(events)
+    ran = [sites[e["site"]] for e in events if e["ev"] == "dcall"]
+    assert [s["fn"].rsplit(".", 2)[-2:] for s in ran] == [
+        ["FirstHandler", "handle"], ["SecondHandler", "handle"], ["Handler", "handle"],
+        ["FirstHandler", "handle"]]
+    assert ran[0]["id"] == ran[3]["id"] != ran[1]["id"]
+    assert {s["line"] for s in ran} == {Handler.handle.__code__.co_firstlineno}
+
+
+def test_a_line_protocol_blocking_in_lineReceived_is_named_after_its_class(trace_path):
+    from reactor import basic, protocol
+
+    class Chat(basic.LineReceiver):
+        def lineReceived(self, line):
+            time.sleep(0.08)
+            self.transport.loseConnection()
+
+    class Sender(protocol.Protocol):
+        def connectionMade(self):
+            self.transport.write(b"hello\r\n")
+
+        def connectionLost(self, reason):
+            loop.stop()
+
+    loop = Reactor()
+    server = protocol.Factory()
+    server.protocol = Chat
+    port = loop.listenTCP(0, server, interface="127.0.0.1")
+    client = protocol.ClientFactory()
+    client.protocol = Sender
+    tracer.start(str(trace_path), threshold_ms=40)
+    loop.connectTCP("127.0.0.1", port.getHost().port, client)
+    loop.run(installSignalHandlers=False)
+    tracer.stop()
+    events = events_of(trace_path)
+    sites = sites_by_id(events)
+    [slow] = [e for e in events if e["ev"] == "call" and e["dur"] > 40_000_000]
+    assert sites[slow["site"]]["fn"].endswith("Chat.dataReceived")
+    stall = next(e for e in events if e["ev"] == "stall")
+    assert stall["site"] == slow["site"] and any(f[2].endswith("lineReceived") for f in stall["stack"])
