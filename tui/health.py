@@ -11,8 +11,10 @@ line on the same time axis.  Each sample is added once to :class:`TimeBins`
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import groupby
 from typing import Any, Iterable, Iterator, Sequence
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -87,6 +89,38 @@ class TimeBins:
         return ((i * self.bin_ns, v) for i, v in enumerate(self.bins) if v is not None)
 
 
+#: Bar heights, lowest to full.
+BARS = "▁▂▃▄▅▆▇█"
+
+
+class ScaledSparkline(Sparkline):
+    """A Sparkline measured against a fixed full scale (``full``), not its data's own range.
+
+    Textual's Sparkline stretches its data between the smallest and the largest value, so a
+    loop that is steadily 75% busy would draw a flat line of the lowest bars.  Here a bar's
+    height is its value over ``full``: 75% busy is three quarters of a cell, whatever the
+    other columns hold.  One column per value (the health strip bins the samples to the
+    width); colours as a Sparkline's, blended from the min to the max colour by height.
+    """
+
+    def __init__(self, full: float, **kwargs: Any) -> None:
+        super().__init__([], **kwargs)
+        self.full = full
+
+    def render(self) -> Text:
+        _, base = self.background_colors
+        low = base + self.get_component_styles("sparkline--min-color").color
+        high = base + self.get_component_styles("sparkline--max-color").color
+        top = len(BARS) - 1
+        heights = [round(min(max(value / self.full, 0.0), 1.0) * top)
+                   for value in (self.data or [])[: max(self.size.width, 1)]]
+        text = Text(no_wrap=True)
+        for height, run in groupby(heights):  # one span per run of equal bars
+            text.append(BARS[height] * len(list(run)),
+                        Style(color=low.blend(high, height / top).rich_color))
+        return text
+
+
 class Marks(Widget):
     """One line: a tick per blocking moment, a caret at the cursor."""
 
@@ -159,7 +193,7 @@ class HealthStrip(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label("busy", id="busy-label", classes="health-label")
-            yield Sparkline([], id="busy")
+            yield ScaledSparkline(100.0, id="busy")
         with Horizontal():
             yield Label("lag", id="lag-label", classes="health-label")
             yield Sparkline([], id="lag")
@@ -172,7 +206,7 @@ class HealthStrip(Vertical):
         """Plot the loop samples of the whole trace (``LoopSample``s:
         t_ns, busy_ratio, lag_max_ms) up to the cursor, mark ``blocks_ns``."""
         self._shown = (samples, blocks_ns, cursor_ns, span_ns)
-        width = max(self.query_one("#busy", Sparkline).size.width, 1)
+        width = max(self.query_one("#busy", ScaledSparkline).size.width, 1)
         for sample in samples[self._added:]:     # the model's list only grows
             self._busy_bins.add(sample.t_ns, sample.busy_ratio * 100.0)
             self._lag_bins.add(sample.t_ns, sample.lag_max_ms)
@@ -184,7 +218,7 @@ class HealthStrip(Vertical):
             self._lag = bucket_max(self._lag_bins.points(), span_ns, width)
         shown = min(int(cursor_ns * width / span_ns), width - 1) + 1 if span_ns > 0 else 0
         future = [0.0] * (width - shown)
-        self.query_one("#busy", Sparkline).data = self._busy[:shown] + future
+        self.query_one("#busy", ScaledSparkline).data = self._busy[:shown] + future
         self.query_one("#lag", Sparkline).data = self._lag[:shown] + future
         at = bisect_right(samples, cursor_ns, key=lambda s: s.t_ns)
         now_busy, now_lag = ((samples[at - 1].busy_ratio * 100.0, samples[at - 1].lag_max_ms)

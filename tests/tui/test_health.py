@@ -21,3 +21,27 @@ def test_time_bins_keep_the_maximum_as_they_coarsen() -> None:
     bins.add(TimeBins.MAX_BINS * 1_000_000, 2.0)   # beyond the bins: they double
     assert bins.bin_ns == 2_000_000
     assert list(bins.points()) == [(0, 5.0), (TimeBins.MAX_BINS * 1_000_000, 2.0)]
+
+
+def test_busy_bars_are_measured_against_100_percent_not_the_data() -> None:
+    import asyncio
+
+    from textual.app import App
+
+    from tui.health import ScaledSparkline
+
+    class One(App):
+        def compose(self):
+            yield ScaledSparkline(100.0, id="busy")
+
+    async def bars() -> str:
+        app = One()
+        async with app.run_test(size=(10, 1)) as pilot:
+            sparkline = app.query_one(ScaledSparkline)
+            sparkline.data = [75.0] * 4 + [0.0, 100.0, 250.0, -5.0, 50.0, 75.0]
+            await pilot.pause()
+            return sparkline.render().plain
+
+    # steady 75% draws three-quarter bars (a min-max scale would draw them flat); values
+    # beyond the scale are clipped
+    assert asyncio.run(bars()) == "▆▆▆▆▁██▁▅▆"
