@@ -1103,6 +1103,19 @@ begin_call(Probe *self, int kind, PyObject *f, PyObject *source)
         self->buffer->dropped++;
 }
 
+/* Record a row: its kind, its time (monotonic ns, made relative here) and ``n`` more fields.
+ * Dropped (and counted) when the buffer is full. */
+static inline void
+emit(Probe *self, int row, int64_t t, Py_ssize_t n, const int64_t *fields)
+{
+    int64_t *p = buffer_reserve(self->buffer, n + 1, 0);
+    if (p != NULL) {
+        p[0] = header(row, n + 1);
+        p[1] = t - self->t0;
+        memcpy(p + 2, fields, (size_t)n * sizeof(int64_t));
+    }
+}
+
 /* The innermost loop call ended; ``exc`` is what escaped it, or NULL. */
 static void
 end_call(Probe *self, PyObject *exc)
@@ -1112,17 +1125,7 @@ end_call(Probe *self, PyObject *exc)
     int64_t t = now_ns();
     Frame f = self->stack[--self->depth];
     if (exc == NULL) {
-        int64_t *p = buffer_reserve(self->buffer, 7, 0);
-        if (p != NULL) {
-            p[0] = header(ROW_CALL, 7);
-            p[1] = t - self->t0;
-            p[2] = f.kind;
-            p[3] = f.site;
-            p[4] = t - f.start;
-            p[5] = self->depth;
-            p[6] = f.x;
-            p[7] = f.y;
-        }
+        emit(self, ROW_CALL, t, 6, (int64_t[]){f.kind, f.site, t - f.start, self->depth, f.x, f.y});
         return;
     }
     /* A call that raised is written in object form by the Python half (the exception's name
@@ -1209,15 +1212,7 @@ Probe_timer_scheduled(Probe *self, PyObject *call)
     int64_t id = ++self->next_timer;
     slot_set_int(&self->timer_id, call, str_trace_id, id);
     int64_t t = now_ns();
-    int64_t *p = buffer_reserve(self->buffer, 5, 0);
-    if (p != NULL) {
-        p[0] = header(ROW_TIMER, 5);
-        p[1] = t - self->t0;
-        p[2] = id;
-        p[3] = site;
-        p[4] = fn;
-        p[5] = due == NIL ? NIL : due - self->t0;
-    }
+    emit(self, ROW_TIMER, t, 4, (int64_t[]){id, site, fn, due == NIL ? NIL : due - self->t0});
     Py_RETURN_NONE;
 }
 
@@ -1231,13 +1226,7 @@ Probe_deferred_created(Probe *self, PyObject *d)
     self->dsites[id & (DSITES - 1)][0] = id;
     self->dsites[id & (DSITES - 1)][1] = site;
     int64_t t = now_ns();
-    int64_t *p = buffer_reserve(self->buffer, 3, 0);
-    if (p != NULL) {
-        p[0] = header(ROW_DNEW, 3);
-        p[1] = t - self->t0;
-        p[2] = id;
-        p[3] = site;
-    }
+    emit(self, ROW_DNEW, t, 2, (int64_t[]){id, site});
     Py_RETURN_NONE;
 }
 
@@ -1251,14 +1240,7 @@ Probe_deferred_callbacks_added(Probe *self, PyObject *const *args, Py_ssize_t na
     int64_t eb = args[2] == Py_None ? 0 : fn_site(self, args[2], &code);
     int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
     int64_t t = now_ns();
-    int64_t *p = buffer_reserve(self->buffer, 4, 0);
-    if (p != NULL) {
-        p[0] = header(ROW_DADD, 4);
-        p[1] = t - self->t0;
-        p[2] = id;
-        p[3] = cb;
-        p[4] = eb;
-    }
+    emit(self, ROW_DADD, t, 3, (int64_t[]){id, cb, eb});
     Py_RETURN_NONE;
 }
 
@@ -1270,13 +1252,7 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
     int failed = flag(args[1]);
     int64_t t = now_ns();
-    int64_t *p = buffer_reserve(self->buffer, 3, 0);
-    if (p != NULL) {
-        p[0] = header(ROW_DFIRE, 3);
-        p[1] = t - self->t0;
-        p[2] = id;
-        p[3] = failed;
-    }
+    emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
     Py_RETURN_NONE;
 }
 
@@ -1289,17 +1265,7 @@ end_deferred_callback(Probe *self, int64_t id, int64_t t, int failed)
     if (f == NULL || f->kind != K_DEFERRED || f->x != id)
         return;
     self->depth--;
-    int64_t *p = buffer_reserve(self->buffer, 7, 0);
-    if (p != NULL) {
-        p[0] = header(ROW_DCALL, 7);
-        p[1] = t - self->t0;
-        p[2] = id;
-        p[3] = f->site;
-        p[4] = t - f->start;
-        p[5] = self->depth;
-        p[6] = f->y;
-        p[7] = failed;
-    }
+    emit(self, ROW_DCALL, t, 6, (int64_t[]){id, f->site, t - f->start, self->depth, f->y, failed});
 }
 
 /* A callback of ``d`` begins, and the one of ``d`` before it in this pass (if any) has
