@@ -147,9 +147,10 @@ class Probe:
         of two: a Deferred's callbacks are the tracer's most frequent event.)"""
 
     def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
-        """The last callback of ``d`` run in this pass returned (the chain
-        stopped to wait, or ran out of callbacks); the chain continues on the
-        failure path or not.  Called once per pass in which callbacks ran."""
+        """A pass over ``d``'s callbacks is over (the chain stopped to wait,
+        or ran out of callbacks): if callbacks ran in it, the last one has
+        returned, and the chain continues on the failure path or not.  Called
+        once per pass, whether or not a callback ran."""
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:
         """A callback of ``outer`` returned ``inner``; outer waits for it."""

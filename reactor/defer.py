@@ -460,7 +460,6 @@ class Deferred:
             failed = isinstance(result, Failure)
             waiting: Deferred | None = None
             linked: Deferred | None = None
-            ran = False  # a callback of ``current`` ran in this pass (only while tracing)
             current._runningCallbacks = True
             for pair in callbacks:
                 if failed:
@@ -486,8 +485,7 @@ class Deferred:
                 if probe is not None:
                     # Also ends the callback before it: one hook per callback.
                     probe.deferred_callback_begin(
-                        current, extra.callback if f is _CHAIN else f, failed)
-                    ran = True
+                        current, f if extra is None or f is not _CHAIN else extra.callback, failed)
                 try:
                     if extra is None:
                         result = f(result)
@@ -522,8 +520,8 @@ class Deferred:
                 # Ran to the end (including pairs added on the way).
                 callbacks.clear()
                 pair = None
-            if ran:
-                # The last callback of this pass has returned.
+            if probe is not None:
+                # The pass is over: the last callback it ran (if any) has returned.
                 probe.deferred_callback_end(current, failed)
             if pair is not None:
                 # Stopped early: keep the pairs after this one for later.

@@ -444,13 +444,16 @@ def test_a_chainDeferred_link_reports_its_pair_and_the_firing(probe: RecordingPr
     d, e = Deferred(), Deferred()
     d.chainDeferred(e)
     d.callback("x")
-    assert probe.calls[2:] == [("added", 1, e.callback, e.errback), ("fired", 1, False),
-                               ("fired", 2, False)]
+    # no callback ran: each pass only ends
+    assert [c for c in probe.calls[2:] if c[0] != "end"] == [
+        ("added", 1, e.callback, e.errback), ("fired", 1, False), ("fired", 2, False)]
+    assert not any(c[0] == "begin" for c in probe.calls)
     late = Deferred()
     late.chainDeferred(succeed(None))   # the link's target has fired already
     late.callback("y")
-    begin, end = [c for c in probe.calls if c[0] in ("begin", "end")]
-    assert begin[0] == "begin" and begin[2].__name__ == "callback" and end == ("end", 3, True)
+    begin = [c for c in probe.calls if c[0] == "begin"]
+    assert len(begin) == 1 and begin[0][2].__name__ == "callback"
+    assert probe.calls[probe.calls.index(begin[0]) + 1] == ("end", 3, True)
     failure_of(late)
 
 
