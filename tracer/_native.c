@@ -638,6 +638,7 @@ typedef struct {
     unsigned long reactor_thread;
     SiteEntry *sites;
     size_t sites_mask, sites_used;
+    SiteEntry last_fn;      /* the callable site found last (its code kept alive like all) */
     Frame *stack;
     Py_ssize_t depth, stack_cap;
     unsigned long long serial;
@@ -818,9 +819,15 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
     PyObject *fcode = PyFunction_Check(func) ? PyFunction_GET_CODE(func) : NULL;
     SiteKey key = {fcode, owner, -1};
     if (fcode != NULL) {
+        /* the same callback as last time (a chain of like callbacks, a busy protocol) */
+        if (same_key(key, self->last_fn.key)) {
+            *code = fcode;
+            return self->last_fn.site;
+        }
         int64_t site = site_get(self, key);
         if (site >= 0) {
             *code = fcode;
+            self->last_fn = (SiteEntry){key, site};
             return site;
         }
     }
