@@ -18,7 +18,6 @@ Runtimes are bench/run.py's loopscope ones: ``loopscope`` (instrumentation point
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil

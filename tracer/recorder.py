@@ -120,7 +120,6 @@ class Recorder:
     def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
-        self.capacity = capacity
         self.t0 = time.monotonic_ns()
         #: The writer waits on this pipe: woken early when the buffer is half full (by the C
         #: buffer, without the GIL) and at close.
