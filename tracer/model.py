@@ -20,7 +20,6 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-import orjson
 
 from tracer.reader import Warn, decode, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
 
@@ -532,19 +531,22 @@ class TraceModel:
             for lineno, line in iter_lines(f, warn):
                 event = parse_event(line, lineno, warn)
                 if event is not None:
-                    add(event, line + b"\n")
+                    add(event, line)
                 if progress is not None and lineno % 65536 == 0:
                     progress(min(f.tell(), total), total)
             if progress is not None:
                 progress(total, total)
         return model
 
-    def append(self, events: Iterable[dict]) -> None:
-        """Add events that follow the ones held (live follow, or a load in chunks)."""
-        for event in events:
-            self._add(event, orjson.dumps(event) + b"\n")
+    def append(self, events: Iterable[tuple[dict, bytes]]) -> None:
+        """Add ``(event, line)`` pairs that follow the events held (live follow, or a load in
+        chunks); the line is kept as read, never encoded again."""
+        add = self._add
+        for event, line in events:
+            add(event, line)
 
     def _add(self, event: dict, line: bytes) -> None:
+        """Hold one event: its line as read (without the newline) and its time and kind."""
         index = len(self._times)
         t = event.get("t", 0)
         if not isinstance(t, int):
@@ -552,6 +554,7 @@ class TraceModel:
         if index and t < self._times[-1]:
             t = self._times[-1]
         self._data += line
+        self._data += b"\n"
         self._offsets.append(len(self._data))
         self._times.append(t)
         kind = event["ev"]
@@ -571,10 +574,6 @@ class TraceModel:
     def event(self, i: int) -> dict:
         """The i-th event (header excluded), parsed from its stored line."""
         return decode(self._data[self._offsets[i]:self._offsets[i + 1]])
-
-    def raw(self, i: int) -> bytes:
-        """The i-th event's line as stored (without the newline)."""
-        return bytes(self._data[self._offsets[i]:self._offsets[i + 1] - 1])
 
     def time_ns(self, i: int) -> int:
         """Time of event i, clamped so that times never decrease."""

@@ -14,7 +14,8 @@ from typing import IO, Callable, Iterator
 
 import orjson
 
-VERSION = 1
+from tracer.format import HEADER, READABLE_VERSIONS, VERSION, check_fields, check_event, event_from_row
+
 #: Lines longer than this are skipped (a recorder never writes one; a damaged file may).
 MAX_LINE = 1 << 20
 
@@ -31,7 +32,7 @@ def warn_stderr(message: str) -> None:
 
 
 def parse_header(line: bytes, name: str) -> dict:
-    """Check that ``line`` is a version-1 trace header and return it."""
+    """Check that ``line`` is a trace header of a version this reader knows and return it."""
     try:
         header = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -39,10 +40,13 @@ def parse_header(line: bytes, name: str) -> dict:
     if not isinstance(header, dict) or header.get("ev") != "trace":
         raise TraceError(f"{name} is not a loopscope trace (its first line is not a trace header)")
     version = header.get("v")
-    if version != VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise TraceError(
             f"{name} is trace format version {version!r}; this loopscope reads version {VERSION}"
         )
+    problem = check_fields(header, HEADER)
+    if problem is not None:
+        raise TraceError(f"{name} has a damaged trace header ({problem})")
     return header
 
 
@@ -68,74 +72,10 @@ def read_header_line(f: IO[bytes], name: str) -> bytes:
     return line
 
 
-def _call_row(row: list) -> dict:
-    _, t, kind, site, dur, depth, x, lag, exc = row
-    event = {"t": t, "ev": "call", "kind": kind, "site": site, "dur": dur, "depth": depth}
-    if x is not None:
-        event["timer" if kind == "timer" else "fd"] = x
-    if lag is not None:
-        event["lag"] = lag
-    if exc is not None:
-        event["exc"] = exc
-    return event
-
-
-def _dcall_row(row: list) -> dict:
-    _, t, d, site, dur, depth, eb, fail = row
-    return {"t": t, "ev": "dcall", "d": d, "site": site, "dur": dur, "depth": depth, "eb": eb, "fail": fail}
-
-
-def _timer_row(row: list) -> dict:
-    _, t, timer_id, site, fn, due = row
-    return {"t": t, "ev": "timer", "id": timer_id, "site": site, "fn": fn, "due": due}
-
-
-def _dnew_row(row: list) -> dict:
-    _, t, d, site = row
-    return {"t": t, "ev": "dnew", "d": d, "site": site}
-
-
-def _dadd_row(row: list) -> dict:
-    _, t, d, cb, eb = row
-    return {"t": t, "ev": "dadd", "d": d, "cb": cb, "eb": eb}
-
-
-def _dfire_row(row: list) -> dict:
-    _, t, d, fail = row
-    return {"t": t, "ev": "dfire", "d": d, "fail": fail}
-
-
-def _poll_row(row: list) -> dict:
-    if len(row) % 2 == 0:
-        raise ValueError("poll row with an odd number of ready values")
-    return {"t": row[1], "ev": "poll", "wait": row[2],
-            "ready": [[row[i], row[i + 1]] for i in range(3, len(row), 2)]}
-
-
-#: The compact (array) event forms, by kind (docs/trace-format.md, "Two line forms").
-_ROWS: dict[object, Callable[[list], dict]] = {
-    "call": _call_row, "dcall": _dcall_row, "timer": _timer_row, "dnew": _dnew_row,
-    "dadd": _dadd_row, "dfire": _dfire_row, "poll": _poll_row,
-}
-
-
-def event_from_row(row: list) -> dict | None:
-    """The object form of a compact event line, or None when the row is not one."""
-    if not row or not isinstance(row[0], str):
-        return None
-    convert = _ROWS.get(row[0])
-    if convert is None:
-        return None
-    try:
-        return convert(row)
-    except (ValueError, IndexError):
-        return None
-
-
 def decode(line: bytes) -> object:
     """Parse a line into an event dict (compact rows become objects); raises on bad JSON."""
     event = orjson.loads(line)
-    if isinstance(event, list):
+    if type(event) is list:
         return event_from_row(event)
     return event
 
@@ -149,10 +89,14 @@ def parse_event(line: bytes, lineno: int, warn: Warn) -> dict | None:
         return None
     if type(event) is list:
         event = event_from_row(event)
-    if type(event) is not dict or type(event.get("ev")) is not str or type(event.get("t", 0)) is not int:
-        warn(f"line {lineno} is not a trace event; skipped")
+        if event is None:
+            warn(f"line {lineno} is not a trace event (not a well-formed compact row); skipped")
+            return None
+    problem = check_event(event)
+    if problem is not None:
+        warn(f"line {lineno} is not a trace event ({problem}); skipped")
         return None
-    return event
+    return event  # type: ignore[return-value]  # check_event proved it is a dict
 
 
 def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
@@ -220,7 +164,8 @@ class Follower:
     """Read a trace incrementally: load it in chunks, then follow what another process appends.
 
     Call :meth:`poll` as often as you like (the dashboard does it about ten times a second):
-    it returns the events completed since the last call and never blocks.  ``max_bytes``
+    it returns the events completed since the last call, each with its line as read (so a
+    model can keep the line instead of encoding the event again), and never blocks.  ``max_bytes``
     bounds one call's work, so a big file can be loaded chunk by chunk with a progress bar
     (:attr:`offset` / :meth:`size`).  The header may not exist yet when following starts —
     nor the file itself when ``wait=True`` — and :attr:`header` is None until it does.
@@ -243,8 +188,8 @@ class Follower:
             self._f = open_trace(self.path)
         return self._f
 
-    def poll(self, max_bytes: int | None = None) -> list[dict]:
-        """Return the events that became complete since the previous call."""
+    def poll(self, max_bytes: int | None = None) -> list[tuple[dict, bytes]]:
+        """Return ``(event, line)`` for the events completed since the previous call."""
         f = self._file()
         if f is None:
             return []
@@ -262,7 +207,7 @@ class Follower:
             return []
         self._pending = data[end + 1:]
         self.offset += end + 1
-        events: list[dict] = []
+        events: list[tuple[dict, bytes]] = []
         for line in data[: end + 1].split(b"\n")[:-1]:
             lineno = self._lineno
             self._lineno += 1
@@ -276,7 +221,7 @@ class Follower:
                 continue
             event = parse_event(line, lineno, self._warn)
             if event is not None:
-                events.append(event)
+                events.append((event, line))
         return events
 
     def size(self) -> int:

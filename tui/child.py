@@ -1,6 +1,6 @@
 """The traced application of ``loopscope run --tui``, as a child process.
 
-The app runs in its own process (``python -m tracer run ...``) so that a
+The app runs in its own process (``python -P -m loopscope run ...``) so that a
 blocked app never freezes the dashboard, and so that the dashboard owns the
 terminal: the child's stdout and stderr are piped here line by line and shown
 in the output pane instead of scribbling over the screen.
@@ -16,12 +16,16 @@ from typing import Callable
 
 
 class ChildApp:
-    """Starts ``python -m tracer run -o TRACE --threshold MS *target`` and
-    hands each line it prints to ``on_line`` (from a reader thread)."""
+    """Starts ``python -P -m loopscope run -o TRACE --threshold MS *target`` and
+    hands each line it prints to ``on_line`` (from a reader thread).
+
+    ``-P`` keeps the working directory off ``sys.path`` while loopscope starts, so a user's
+    own ``tracer.py`` or ``loopscope.py`` there cannot stand in for loopscope's modules (the
+    app itself still gets its directory on ``sys.path``, as under ``python app.py``)."""
 
     def __init__(self, target: list[str], trace_path: str, threshold_ms: float) -> None:
         self.argv = [
-            sys.executable, "-m", "tracer", "run",
+            sys.executable, "-P", "-m", "loopscope", "run",
             "-o", trace_path, "--threshold", f"{threshold_ms:g}", *target,
         ]
         self.process: subprocess.Popen[bytes] | None = None

@@ -1,4 +1,5 @@
-"""Entry points the ``loopscope`` CLI calls to open the dashboard.
+"""Entry points the ``loopscope`` CLI calls to open the dashboard (the CLI imports this
+module; nothing here imports the CLI).
 
 Each checks its input before the screen takes over the terminal (a bad file
 raises :class:`tracer.reader.TraceError` with one sentence, which the CLI
@@ -11,7 +12,6 @@ import math
 import os
 from pathlib import Path
 
-from tracer.cli import default_trace_path
 from tracer.reader import TraceError, read_header
 from tui.app import LoopscopeApp
 from tui.child import ChildApp
@@ -54,8 +54,3 @@ def run_app(target: list[str], trace_path: str, threshold_ms: float) -> int:
     finally:
         child.terminate()
 
-
-def demo() -> int:
-    """The bundled blocking demo under the tracer, with the live dashboard."""
-    target = ["-m", "tracer.demo"]
-    return run_app(target, default_trace_path(target), 50.0)

@@ -71,6 +71,11 @@ def straight_replay(events: list[dict], i: int):
     return builder.state
 
 
+def as_read(events):
+    """The ``(event, line)`` pairs a reader hands to the model."""
+    return [(e, orjson.dumps(e)) for e in events]
+
+
 @pytest.fixture
 def small_checkpoints(monkeypatch):
     monkeypatch.setattr(model_module, "CHECKPOINT_EVERY", 16)
@@ -79,7 +84,7 @@ def small_checkpoints(monkeypatch):
 def test_state_at_equals_straight_replay(small_checkpoints):
     events = synthetic_events(400)
     m = TraceModel(HEADER)
-    m.append(events)
+    m.append(as_read(events))
     assert len(m) == len(events)
     rng = random.Random(3)
     indices = [0, 1, 15, 16, 17, len(events)] + [rng.randrange(len(events)) for _ in range(40)]
@@ -90,7 +95,7 @@ def test_state_at_equals_straight_replay(small_checkpoints):
 def test_state_at_returns_independent_snapshots(small_checkpoints):
     events = synthetic_events(100)
     m = TraceModel(HEADER)
-    m.append(events)
+    m.append(as_read(events))
     early = m.state_at(40)
     copy_before = straight_replay(events, 40)
     m.state_at(41)
@@ -122,7 +127,7 @@ def test_blocking_calls_carry_their_stall_stack_and_running_clears():
         {"t": 130 * MS, "ev": "call", "kind": "timer", "site": 2, "dur": 125 * MS, "depth": 0, "timer": 1, "lag": 0},
     ]
     m = TraceModel(HEADER)
-    m.append(events)
+    m.append(as_read(events))
     during = m.state_at(len(events) - 1)
     assert during.running is not None and during.running.site == 2 and during.running.blocked_ns == 55 * MS
     after = m.state_at(len(events))
@@ -134,9 +139,9 @@ def test_blocking_calls_carry_their_stall_stack_and_running_clears():
 
 def test_callback_stats_percentile_is_close():
     m = TraceModel(HEADER)
-    m.append(synthetic_events(0) + [
+    m.append(as_read(synthetic_events(0) + [
         {"t": i * MS, "ev": "call", "kind": "timer", "site": 1, "dur": (i + 1) * 1000, "depth": 0}
-        for i in range(1, 1001)])
+        for i in range(1, 1001)]))
     stats = m.state.callbacks[1]
     assert stats.count == 1000 and stats.max_ns == 1_001_000
     assert 0.9 * 991_000 <= stats.p99_ns <= 1_001_000
@@ -144,13 +149,13 @@ def test_callback_stats_percentile_is_close():
 
 def test_pending_deferreds_follow_chains():
     m = TraceModel(HEADER)
-    m.append([
+    m.append(as_read([
         {"t": 1, "ev": "dnew", "d": 1, "site": 0}, {"t": 2, "ev": "dnew", "d": 2, "site": 0},
         {"t": 3, "ev": "dfire", "d": 1, "fail": False},
         {"t": 4, "ev": "dchain", "d": 1, "inner": 2},
-    ])
+    ]))
     assert set(m.state.pending_deferreds) == {1, 2}
     assert m.state.pending_deferreds[1].waiting_on == 2
-    m.append([{"t": 5, "ev": "dfire", "d": 2, "fail": False}])
+    m.append(as_read([{"t": 5, "ev": "dfire", "d": 2, "fail": False}]))
     assert m.state.pending_deferreds == {}
     assert (m.state.deferreds_created, m.state.deferreds_fired) == (2, 2)

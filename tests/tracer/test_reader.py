@@ -6,7 +6,7 @@ import sys
 import orjson
 import pytest
 
-from tracer.cli import main
+from loopscope.cli import main
 from tracer.reader import Follower, read_trace
 
 HEADER = b'{"ev":"trace","v":1,"pid":1,"argv":["x"],"python":"3.11","start_wall":0,"threshold_ms":50.0,"clock":"monotonic"}\n'
@@ -53,7 +53,13 @@ def test_missing_file_and_directory(tmp_path, capsys):
     (b"{not json\n", "line 3 is not valid JSON; skipped"),
     (b"y" * (10 << 20) + b"\n", "line 3 is longer than 1 MiB; skipped"),
     (b'{"t":5,"ev":"mark","label":"\xff\xfe"}\n', "line 3 is not valid JSON; skipped"),
-    (b"[1,2,3]\n", "line 3 is not a trace event; skipped"),
+    (b"[1,2,3]\n", "line 3 is not a trace event (not a well-formed compact row); skipped"),
+    (b'["call",5,"timer",1,"slow",0,null,null,null]\n',
+     "line 3 is not a trace event (its 'dur' has the wrong type); skipped"),
+    (b'{"t":5,"ev":"stall","site":1,"kind":"read","depth":0,"since":1,"blocked":4,"stack":[[1,2]]}\n',
+     "line 3 is not a trace event (its 'stack' has the wrong type); skipped"),
+    (b'{"t":true,"ev":"mark","label":"x"}\n', "line 3 is not a trace event (its 't' is not an integer); skipped"),
+    (b'{"t":5,"ev":"drop"}\n', "line 3 is not a trace event (it has no 'n'); skipped"),
 ])
 def test_a_bad_line_is_skipped_with_its_number(tmp_path, capsys, bad, warning):
     path = write(tmp_path, HEADER + lines(EVENTS[0]) + bad + lines(EVENTS[1]))
@@ -74,7 +80,7 @@ def test_partial_last_line_is_ignored(tmp_path):
 
 def test_no_traceback_from_the_console_entry_point(tmp_path):
     path = write(tmp_path, b"\x00\x01 binary junk")
-    proc = subprocess.run([sys.executable, "-m", "tracer", "summary", path], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "loopscope", "summary", path], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("loopscope: error: ") and "Traceback" not in proc.stderr
 
@@ -87,13 +93,13 @@ def test_follower_yields_events_as_they_are_appended(tmp_path):
         f.write(HEADER[:20])
         assert follower.poll() == [] and follower.header is None
         f.write(HEADER[20:] + lines(EVENTS[0]))
-        assert [e["ev"] for e in follower.poll()] == ["site"]
+        assert [e["ev"] for e, _ in follower.poll()] == ["site"]
         assert follower.header["v"] == 1
         second = lines(EVENTS[1])
         f.write(second[:15])
         assert follower.poll() == []
         f.write(second[15:])
-        assert follower.poll() == [EVENTS[1]]
+        assert follower.poll() == [(EVENTS[1], second.rstrip(b"\n"))]  # the line as read
         assert follower.poll() == []
 
 
@@ -112,7 +118,7 @@ def test_follower_waits_for_the_file_and_reads_in_bounded_chunks(tmp_path):
         path.write_bytes(data)
         got = []
         while follower.offset < len(data):
-            got += follower.poll(max_bytes=300)
+            got += [event for event, _ in follower.poll(max_bytes=300)]
         assert follower.offset == follower.size() == len(data)
         assert got == EVENTS * 50
 
@@ -135,4 +141,5 @@ def test_compact_rows_decode_to_the_object_form(tmp_path, capsys):
     path = write(tmp_path, HEADER + b'["dfire",5]\n[["x"]]\n[]\n' + lines(*EVENTS))
     assert main(["summary", "--json", path]) == 0
     err = capsys.readouterr().err
-    assert all(f"line {n} is not a trace event; skipped" in err for n in (2, 3, 4))
+    assert all(f"line {n} is not a trace event (not a well-formed compact row); skipped" in err
+               for n in (2, 3, 4))

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tracer.cli import main
+from loopscope.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "blocking_server.py"
@@ -31,7 +31,7 @@ def def_line(name: str) -> int:
 
 
 def run_traced(trace: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tracer", "run", "-o", str(trace), *extra, str(EXAMPLE)],
+    return subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(trace), *extra, str(EXAMPLE)],
                           capture_output=True, text=True, env=ENV, timeout=60)
 
 
@@ -129,7 +129,7 @@ def test_export_is_chrome_trace_json(trace, tmp_path, capsys):
 @pytest.mark.timeout(60)
 def test_kill_9_leaves_a_readable_trace(tmp_path, capsys):
     path = tmp_path / "killed.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "tracer", "run", "-o", str(path), str(EXAMPLE)],
+    proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(path), str(EXAMPLE)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
@@ -143,7 +143,7 @@ def test_kill_9_leaves_a_readable_trace(tmp_path, capsys):
 
 def test_sigterm_finishes_the_trace(tmp_path):
     path = tmp_path / "term.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "tracer", "run", "-o", str(path), str(EXAMPLE)],
+    proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(path), str(EXAMPLE)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     time.sleep(0.8)
     proc.send_signal(signal.SIGTERM)
@@ -155,7 +155,7 @@ def test_sigterm_finishes_the_trace(tmp_path):
 def test_exit_status_and_argv_pass_through(tmp_path):
     script = tmp_path / "app.py"
     script.write_text("import sys\nprint(sys.argv[1:])\nsys.exit(int(sys.argv[1]))\n")
-    proc = subprocess.run([sys.executable, "-m", "tracer", "run", "-o", str(tmp_path / "t.jsonl"),
+    proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(tmp_path / "t.jsonl"),
                            str(script), "3", "--flag"], capture_output=True, text=True, env=ENV)
     assert proc.returncode == 3 and proc.stdout.strip() == "['3', '--flag']"
 
@@ -163,10 +163,10 @@ def test_exit_status_and_argv_pass_through(tmp_path):
 def test_run_module_and_crash(tmp_path):
     (tmp_path / "crashy.py").write_text("raise RuntimeError('boom')\n")
     trace = tmp_path / "t.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "tracer", "run", "-o", str(trace), "-m", "crashy"],
+    proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(trace), "-m", "crashy"],
                           capture_output=True, text=True, env=ENV, cwd=tmp_path)
     assert proc.returncode == 1
-    assert "RuntimeError: boom" in proc.stderr and "tracer/cli.py" not in proc.stderr
+    assert "RuntimeError: boom" in proc.stderr and "loopscope/cli.py" not in proc.stderr
     events = [orjson.loads(l) for l in trace.read_bytes().splitlines()[1:]]
     assert any(e["ev"] == "error" and e["kind"] == "app" and e["exc"] == "RuntimeError" for e in events)
 

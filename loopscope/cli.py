@@ -1,8 +1,11 @@
-"""The ``loopscope`` command line (also ``python -m tracer``).
+"""The ``loopscope`` command line (also ``python -m loopscope``): the top layer.
 
-Every failure a user can cause (a missing file, a file that is not a trace, a bad option)
-ends as one line ``loopscope: error: <sentence>`` on stderr and exit status 2, never a
-traceback.  The dashboard commands import ``tui`` only when they run.
+It assembles the others: recording (:mod:`tracer.session` through :func:`tracer.start`),
+reading (:mod:`tracer.summary`, :mod:`tracer.export`) and the dashboard (:mod:`tui.launch`),
+each imported only by the command that needs it, so that ``summary`` never loads Textual nor
+the C extension.  Every failure a user can cause (a missing file, a file that is not a trace,
+a bad option) ends as one line ``loopscope: error: <sentence>`` on stderr and exit status 2,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import runpy
 import sys
 import time
 import traceback
+from types import ModuleType
 from typing import NoReturn, Sequence
 
 import orjson
 
+import loopscope
 import tracer
 from tracer.reader import TraceError
 
@@ -110,7 +115,7 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
     return code
 
 
-def _dashboard():
+def _dashboard() -> ModuleType:
     """The dashboard's entry points (tui/launch.py), imported only when a command opens it."""
     try:
         from tui import launch
@@ -173,7 +178,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    return _dashboard().demo()
+    target = ["-m", "tracer.demo"]
+    return _dashboard().run_app(target, default_trace_path(target), 50.0)
 
 
 def _positive(text: str) -> float:
@@ -192,11 +198,18 @@ DASHBOARD_KEYS = ("In the dashboard: space play/pause, +/- speed, left/right ste
                   "? every key, q quit.")
 
 
+def version_text() -> str:
+    """``loopscope X.Y.Z (Python 3.x)``: what a bug report needs to say."""
+    return f"loopscope {loopscope.__version__} (Python {sys.version.split()[0]})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loopscope",
         description="Find the callbacks that block an event loop: record a trace of a reactor "
                     "app, then summarise, export, follow or replay it.")
+    parser.add_argument("--version", action="version", version=version_text(),
+                        help="show loopscope's version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

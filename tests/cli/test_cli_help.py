@@ -2,7 +2,7 @@
 
 import pytest
 
-from tracer.cli import main
+from loopscope.cli import main
 
 
 @pytest.mark.parametrize("command", ["run", "summary", "export", "replay", "live", "demo"])
