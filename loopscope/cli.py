@@ -24,6 +24,7 @@ import orjson
 
 import loopscope
 import tracer
+from tracer import adapters
 from tracer.reader import TraceError
 
 EXIT_USAGE = 2
@@ -87,10 +88,11 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
         sys.path[0] = os.path.dirname(os.path.abspath(script))
     sys.argv = argv  # before start: the trace header records the app's argv
     try:
-        tracer.start(trace_path, threshold_ms)
+        session = tracer.start(trace_path, threshold_ms)
     except OSError as e:
         raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
     print(f"loopscope: tracing to {trace_path}", file=sys.stderr)
+    adapters.install(session)
     code = 0
     try:
         if target[0] == "-m":
@@ -110,6 +112,7 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
         sys.stderr.write(_app_traceback(e))
         code = 130 if isinstance(e, KeyboardInterrupt) else 1
     finally:
+        adapters.uninstall()
         tracer.stop()
         print(f"loopscope: trace written to {trace_path}", file=sys.stderr)
     return code

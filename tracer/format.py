@@ -113,6 +113,8 @@ KINDS: Final[dict[str, Fields]] = {
     "mark": {"label": (is_str, REQUIRED)},
     "error": {"site": (is_int, OPTIONAL), "kind": (is_str, OPTIONAL), "exc": (is_str, REQUIRED),
               "msg": (is_str, OPTIONAL), "stack": (is_stack, OPTIONAL)},
+    "runtime": {"name": (is_str, REQUIRED), "version": (is_str, OPTIONAL),
+                "loop": (is_str, OPTIONAL), "unseen": (is_str, OPTIONAL)},
     "hookerr": {"hook": (is_str, REQUIRED), "exc": (is_str, REQUIRED), "msg": (is_str, OPTIONAL)},
     "drop": {"n": (is_int, REQUIRED)},
     "end": {"events": (is_int, OPTIONAL), "dropped": (is_int, OPTIONAL),
@@ -126,6 +128,10 @@ HEADER: Final[Fields] = {
     "threshold_ms": (is_number, OPTIONAL), "clock": (is_str, OPTIONAL),
     "runtime": (is_str, OPTIONAL),
 }
+
+#: ``name`` of a ``runtime`` event (and the header's ``runtime``): the loop traced.  Views
+#: use the runtime's words (Tasks for asyncio, Deferreds otherwise).
+RUNTIMES: Final = ("reactor", "asyncio", "uvloop", "twisted")
 
 #: ``kind`` of a ``call``: what made the loop run user code.  ``deferred`` is the kind of a
 #: ``dcall`` and of a ``stall`` inside one.

@@ -221,6 +221,8 @@ class TraceState:
     marks: list[Mark] = field(default_factory=list)
     reactor_running: bool = False
     ended: bool = False
+    runtime: str = "reactor"         # the loop traced (a ``runtime`` event; tracer.format.RUNTIMES)
+    runtime_unseen: str = ""         # what the tracer cannot see in that runtime
 
 
 def frames(raw: object) -> tuple[Frame, ...]:
@@ -270,7 +272,8 @@ class StateBuilder:
             blocking=list(s.blocking),
             threads={k: copy.copy(v) for k, v in s.threads.items()},
             loop=list(s.loop), running=s.running, errors=list(s.errors), marks=list(s.marks),
-            reactor_running=s.reactor_running, ended=s.ended,
+            reactor_running=s.reactor_running, ended=s.ended, runtime=s.runtime,
+            runtime_unseen=s.runtime_unseen,
         )
         new._stalls = dict(self._stalls)
         new._waiters = dict(self._waiters)
@@ -480,6 +483,10 @@ class StateBuilder:
     def _drop(self, ev: dict, index: int) -> None:
         self.state.dropped += ev["n"]
 
+    def _runtime(self, ev: dict, index: int) -> None:
+        self.state.runtime = ev["name"]
+        self.state.runtime_unseen = ev.get("unseen", "")
+
     def _reactor(self, ev: dict, index: int) -> None:
         self.state.reactor_running = ev["state"] == "running"
         if not self.state.reactor_running:
@@ -495,7 +502,7 @@ _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
     name: getattr(StateBuilder, "_" + name) for name in (
         "call", "dcall", "timer", "tcancel", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
         "fdadd", "fdrm", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
-        "mark", "drop", "reactor", "end")
+        "mark", "drop", "runtime", "reactor", "end")
 }
 
 
