@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 from types import ModuleType
-from typing import NoReturn, Sequence
+from typing import IO, Callable, NoReturn, Sequence
 
 import orjson
 
@@ -152,20 +152,51 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from tracer.export import export_chrome
-    out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
+def _write_file(out_path: str, write: Callable[[IO[bytes]], int]) -> int:
+    """Run ``write`` into a temporary file renamed to ``out_path`` once it is complete, so a
+    failed export never leaves half a file; returns what ``write`` returned."""
     tmp = out_path + ".tmp"
     try:
         with open(tmp, "wb") as out:
-            count = export_chrome(args.trace, out)
+            count = write(out)
         os.replace(tmp, out_path)
     except OSError as e:
         raise UsageError(f"cannot write {out_path}: {e.strerror}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return count
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "otlp":
+        return export_otlp(args)
+    if args.endpoint or args.span_over is not None:
+        raise UsageError("--endpoint and --span-over go with --format otlp")
+    from tracer.export import export_chrome
+    out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
+    count = _write_file(out_path, lambda out: export_chrome(args.trace, out))
     print(f"loopscope: wrote {count} trace events to {out_path} (open it in ui.perfetto.dev)",
+          file=sys.stderr)
+    return 0
+
+
+def export_otlp(args: argparse.Namespace) -> int:
+    """OTLP/HTTP to the collector when an endpoint is given (or OTEL_EXPORTER_OTLP_ENDPOINT is
+    set and no -o), else an OTLP/JSON file."""
+    from tracer import otlp
+    traces, metrics = otlp.build(args.trace, args.span_over, args.service_name)
+    endpoint = args.endpoint or (None if args.output else os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    if endpoint:
+        try:
+            spans = otlp.send(traces, metrics, endpoint)
+        except otlp.ExportError as e:
+            raise UsageError(str(e)) from None
+        print(f"loopscope: sent {spans} spans and 3 metrics to {endpoint}", file=sys.stderr)
+        return 0
+    out_path = args.output or os.path.splitext(args.trace)[0] + ".otlp.jsonl"
+    spans = _write_file(out_path, lambda out: otlp.write_json(traces, metrics, out))
+    print(f"loopscope: wrote {spans} spans and 3 metrics as OTLP/JSON to {out_path}",
           file=sys.stderr)
     return 0
 
@@ -247,13 +278,27 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(func=cmd_summary)
 
     export = sub.add_parser(
-        "export", help="convert a trace for Perfetto / chrome://tracing",
-        description="Write the trace as Chrome trace-event JSON that ui.perfetto.dev opens: "
-                    "callbacks as nested slices, stalls and marks as instants, loop health as "
-                    "counters, Deferred and timer flows.")
+        "export", help="convert a trace for Perfetto or an OpenTelemetry backend",
+        description="Write the trace as Chrome trace-event JSON that ui.perfetto.dev opens "
+                    "(callbacks as nested slices, stalls and marks as instants, loop health as "
+                    "counters, Deferred and timer flows), or with --format otlp as OpenTelemetry "
+                    "data: a span per stall (and per callback over --span-over MS) with its stack "
+                    "samples as span events and a link to what scheduled it, plus loop metrics "
+                    "(busy ratio, timer lag and callback duration histograms). OTLP goes to the "
+                    "collector at --endpoint or $OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, "
+                    "protobuf), or into an OTLP/JSON file.")
     export.add_argument("trace", metavar="TRACE")
     export.add_argument("-o", "--output", metavar="OUT",
-                        help="output file (default: TRACE with .chrome.json)")
+                        help="output file (default: TRACE with .chrome.json, or .otlp.jsonl)")
+    export.add_argument("--format", choices=("chrome", "otlp"), default="chrome",
+                        help="chrome (default) or otlp")
+    export.add_argument("--endpoint", metavar="URL",
+                        help="OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (otlp only)")
+    export.add_argument("--span-over", type=_positive, metavar="MS",
+                        help="also send a span for every callback that ran at least MS (otlp "
+                             "only; default: only stalls, since backends choke on floods)")
+    export.add_argument("--service-name", metavar="NAME",
+                        help="the service.name resource attribute (default: the script's name)")
     export.set_defaults(func=cmd_export)
 
     replay = sub.add_parser("replay", help="replay a saved trace in the dashboard",
