@@ -211,6 +211,18 @@ def cmd_live(args: argparse.Namespace) -> int:
     return _dashboard().live(args.trace)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from loopscope.serve import ServeError, serve
+    from tracer.reader import read_header
+    if not (args.live and not os.path.exists(args.trace)):
+        read_header(args.trace)  # refuse a bad file before a browser ever asks for it
+    try:
+        serve(args.trace, args.host, args.port, args.allow_remote, live=args.live)
+    except ServeError as e:
+        raise UsageError(str(e)) from None
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     target = ["-m", "tracer.demo"]
     return _dashboard().run_app(target, default_trace_path(target), 50.0)
@@ -315,6 +327,22 @@ def build_parser() -> argparse.ArgumentParser:
                           epilog=DASHBOARD_KEYS)
     live.add_argument("trace", metavar="TRACE")
     live.set_defaults(func=cmd_live)
+
+    serve = sub.add_parser(
+        "serve", help="serve the dashboard to a web browser",
+        description="Serve the dashboard on TRACE to a browser (textual-serve): the same screen "
+                    "and keys as replay (or live, with --live). Listens on 127.0.0.1 unless "
+                    "--host says otherwise; any other address needs --allow-remote, since whoever "
+                    "reaches the page reads the trace.",
+        epilog=DASHBOARD_KEYS)
+    serve.add_argument("trace", metavar="TRACE")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a --host that other machines can reach")
+    serve.add_argument("--live", action="store_true",
+                       help="follow a trace that is still being written")
+    serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run the bundled blocking demo under the dashboard",
                           description="Run a small server and client that block the loop in "
