@@ -7,6 +7,8 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -136,7 +138,8 @@ def test_the_dashboard_in_a_browser_answers_keys(tmp_path: Path) -> None:
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed (.ci/run installs it)"
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "loopscope", "serve", str(TRACE),
-                               "--port", str(port)], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                               "--port", str(port)], stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              start_new_session=True)
     try:
         banner = server.stderr.readline()
         assert f"is at http://127.0.0.1:{port}/" in banner
@@ -145,6 +148,11 @@ def test_the_dashboard_in_a_browser_answers_keys(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(10)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-g", str(server.pid)], capture_output=True, text=True).stdout
+    if left:
+        os.killpg(server.pid, signal.SIGKILL)
+    assert not left, "the dashboards the server ran outlived it"
     assert digest["paused"] != digest["splash"], "the dashboard never appeared"
     assert digest["home"] != digest["paused"], "the key press did not move the cursor"
     assert shot.stat().st_size > 10_000
