@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import os
 import runpy
+import subprocess
 import sys
 import time
 import traceback
@@ -131,9 +132,30 @@ def _dashboard() -> ModuleType:
 def cmd_run(args: argparse.Namespace) -> int:
     target = split_target(args)
     path = args.output or default_trace_path(target)
+    if args.tui and args.web:
+        raise UsageError("--tui and --web are two ways to watch: choose one")
     if args.tui:
         return _dashboard().run_app(target, path, args.threshold)
+    if args.web:
+        return run_served(target, path, args.threshold, args.port)
     return run_in_process(target, path, args.threshold)
+
+
+def run_served(target: list[str], path: str, threshold_ms: float, port: int) -> int:
+    """``run --web``: the app traced in a child process, its live dashboard served on
+    127.0.0.1 until the server is stopped (which stops the app too)."""
+    from loopscope.serve import ServeError, serve
+    app = subprocess.Popen([sys.executable, "-P", "-m", "loopscope", "run", "-o", path,
+                            "--threshold", f"{threshold_ms:g}", *target], stdin=subprocess.DEVNULL)
+    try:
+        serve(path, "127.0.0.1", port, allow_remote=False, live=True)
+    except ServeError as e:
+        raise UsageError(str(e)) from None
+    finally:
+        if app.poll() is None:
+            app.terminate()  # the tracer finishes the trace on SIGTERM
+        code = app.wait()
+    return code
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -265,12 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "arguments, recording a trace of its reactor. The trace goes to traces/ unless "
                     "-o says where; its path is printed on stderr. The app's exit status is "
                     "loopscope's.",
-        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui] (SCRIPT | -m MODULE) [ARGS ...]")
+        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui | --web [--port N]] (SCRIPT | -m MODULE) [ARGS ...]")
     run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
     run.add_argument("--threshold", type=_positive, default=50.0, metavar="MS",
                      help="a callback running longer than this blocks the loop (default 50)")
     run.add_argument("--tui", action="store_true",
                      help="run the app in a child process and watch it in the live dashboard")
+    run.add_argument("--web", action="store_true",
+                     help="run the app in a child process and serve its live dashboard to a "
+                          "browser on 127.0.0.1 (see 'loopscope serve --help')")
+    run.add_argument("--port", type=int, default=8000, help="port for --web (default 8000)")
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS ...]",
                      help="the script and its arguments")

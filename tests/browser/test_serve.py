@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -163,3 +165,46 @@ def test_listening_beyond_this_machine_needs_a_flag() -> None:
                            "0.0.0.0"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("loopscope: error: --host 0.0.0.0 would let other machines")
+
+
+def fetch(url: str, timeout: float = 30.0) -> bytes:
+    """GET ``url``, waiting for the server to listen (it says where before it binds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_run_web_serves_the_live_dashboard_of_the_traced_app(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("from reactor import reactor\n"
+                   "reactor.callLater(0.01, print, 'app running', flush=True)\n"
+                   "reactor.run()\n")
+    trace = tmp_path / "t.jsonl"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "--web", "--port",
+                             str(port), "-o", str(trace), str(app)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True)
+    try:
+        for line in proc.stderr:
+            if f"is at http://127.0.0.1:{port}/" in line:
+                break
+        page = fetch(f"http://127.0.0.1:{port}/")
+        assert b"textual" in page.lower()
+        assert proc.stdout.readline().strip() == "app running"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout
+    if left:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not left, "the traced app outlived run --web"
+    from tracer.reader import read_trace
+    header, events = read_trace(str(trace))
+    kinds = {e["ev"] for e in events}
+    assert "timer" in kinds and "end" in kinds  # the app was traced and its trace finished
