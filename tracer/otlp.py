@@ -144,8 +144,9 @@ class _Spans:
             return
         site = self.site(ev["site"])
         kind = ev.get("kind", "deferred")
-        key = ("timer", ev["timer"]) if "timer" in ev else ("d", ev["d"]) if "d" in ev else None
-        origin = None
+        key: tuple[str, int] | None = (
+            ("timer", ev["timer"]) if "timer" in ev else ("d", ev["d"]) if "d" in ev else None)
+        origin: tuple[int, int] | None = None
         if key is not None:
             table = self._origin_of_timer if key[0] == "timer" else self._origin_of_deferred
             origin = table.pop(key[1], None)
