@@ -127,8 +127,8 @@ class _Spans:
             # when they end, so the scheduled things wait here until the call that ran them.
             for t_scheduled, table, ident in self._unplaced:
                 if t_scheduled >= start:
-                    key = ("timer" if table is self._origin_of_timer else "d", ident)
-                    self._origin_span[key] = self.span_id(index)
+                    what = "timer" if table is self._origin_of_timer else "d"
+                    self._origin_span[(what, ident)] = self.span_id(index)
             self._unplaced.clear()
         self._histogram(self.durations, dur)
         self.duration_sum += dur / 1e6
