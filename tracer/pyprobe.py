@@ -193,7 +193,7 @@ class Probe:
         except Exception:  # noqa: BLE001 - nowhere left to report it; the app goes on
             pass
 
-    def _site_and_code(self, f: Callable[..., Any]) -> tuple[int, Any]:
+    def _site_and_code(self, hook: str, f: Callable[..., Any]) -> tuple[int, Any]:
         """Site of a callable and its code object (or None): functions and bound methods are
         cached here, anything else (partials, builtins, callable instances) asks the
         delegate every time."""
@@ -207,16 +207,16 @@ class Probe:
             # an inherited method is named after the instance's class: one entry per class
             key = (code, bound if isinstance(bound, type) else type(bound))
         else:
-            site, code = self._delegate._fn_site(f)
+            site, code = self._ask(hook, self._delegate._fn_site, f)
             return site, code if type(code) is CodeType else None
         site = self._fn_sites.get(key)
         if site is None:
-            site, found = self._delegate._fn_site(f)
+            site, found = self._ask(hook, self._delegate._fn_site, f)
             if found is code and site > 0:
                 self._fn_sites[key] = site
         return site, code
 
-    def _caller_site(self) -> int:
+    def _caller_site(self, hook: str) -> int:
         """Site of the line that called the hook's caller (callLater, Deferred()), cached per
         instruction when the delegate says the answer does not depend on outer frames."""
         try:
@@ -226,10 +226,20 @@ class Probe:
         key = (frame.f_code, frame.f_lasti)
         site = self._line_sites.get(key)
         if site is None:
-            site, cacheable = self._delegate._origin(frame)
+            site, cacheable = self._ask(hook, self._delegate._origin, frame)
             if cacheable is True and site > 0:
                 self._line_sites[key] = site
         return site
+
+    def _ask(self, hook: str, slow_path: Callable[[Any], tuple[int, Any]],
+             arg: Any) -> tuple[int, Any]:
+        """A slow path's ``(site, extra)``; ``(0, None)`` when it failed (reported): the event
+        is still recorded, with an unknown site, as the C probe does."""
+        try:
+            return slow_path(arg)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(hook, exc)
+            return 0, None
 
     def _trace_id(self, d: Any) -> int:
         """A Deferred's ``_trace_id``, giving it one first if it has none (made before
@@ -262,12 +272,12 @@ class Probe:
             self._failed("poll_end", exc)
 
     def _begin(self, hook: str, kind: str, f: Callable[..., Any], source: Any) -> None:
-        """A loop call begins: it goes on the stack, even when naming it failed (its end
-        pops it)."""
+        """A loop call begins: it goes on the stack even when reading its source failed (its
+        end pops it)."""
+        site, code = self._site_and_code(hook, f)
+        kind = _KINDS.get(kind, "other") if type(kind) is str else "other"
         x = lag = due = None
         try:
-            site, code = self._site_and_code(f)
-            kind = _KINDS.get(kind, "other")
             if kind == "timer":
                 x = source._trace_id
                 due = int(source.time * 1e9)
@@ -275,7 +285,6 @@ class Probe:
                 x = self._fds.get(id(source))
         except Exception as exc:  # noqa: BLE001
             self._failed(hook, exc)
-            site, code, kind, x, due = 0, None, "other", None, None
         t = _now()
         if due is not None:
             lag = t - due if t > due else 0
@@ -327,8 +336,8 @@ class Probe:
     # -- timers ------------------------------------------------------------------------------
     def timer_scheduled(self, call: Any) -> None:
         try:
-            site = self._caller_site()
-            fn = self._site_and_code(call.func)[0]
+            site = self._caller_site("timer_scheduled")
+            fn = self._site_and_code("timer_scheduled", call.func)[0]
             due = call.time
             tid = call._trace_id = next(self._timer_ids)
             t0 = self.t0
@@ -340,19 +349,20 @@ class Probe:
     def deferred_created(self, d: Any) -> None:
         try:
             did = d._trace_id = next(self._deferred_ids)
-            site = self._caller_site()
+            site = self._caller_site("deferred_created")
             self._dsites[did & (DEFERRED_SITES - 1)] = (did, site)
             self._add(("dnew", _now() - self.t0, did, site))
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_created", exc)
 
     def deferred_callbacks_added(self, d: Any, callback: Any, errback: Any) -> None:
+        hook = "deferred_callbacks_added"
         try:
-            cb = 0 if callback is None else self._site_and_code(callback)[0]
-            eb = 0 if errback is None else self._site_and_code(errback)[0]
+            cb = 0 if callback is None else self._site_and_code(hook, callback)[0]
+            eb = 0 if errback is None else self._site_and_code(hook, errback)[0]
             self._add(("dadd", _now() - self.t0, self._trace_id(d), cb, eb))
         except Exception as exc:  # noqa: BLE001
-            self._failed("deferred_callbacks_added", exc)
+            self._failed(hook, exc)
 
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
         try:
@@ -377,7 +387,7 @@ class Probe:
         if _get_ident() != self.reactor_thread:
             return
         try:
-            site, code = self._site_and_code(f)
+            site, code = self._site_and_code("deferred_callback_begin", f)
             did = self._trace_id(d)
             errback = bool(is_errback)
             t = _now()

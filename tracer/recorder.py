@@ -4,11 +4,11 @@ Recording cost is what limits the overhead of tracing, so the event buffer and t
 instrumentation points are C (tracer/_native.c): a hook appends a few integers, and the writer
 thread turns them into JSON lines with the GIL released, so it does not compete with the
 application.  Without the extension the same buffer and hooks are pure Python
-(tracer/pyprobe.py), slower but writing the same lines; tracer.backend chooses.  Rare events (connections, errors, stalls, marks, sites) are serialised here with
-orjson and go into the same buffer as finished lines, so the file keeps the order in which
-things happened.  The writer wakes every 100 ms (sooner when the buffer is half full) and
-writes everything buffered: a follower sees whole lines only, and ``kill -9`` loses at most
-the last 100 ms.
+(tracer/pyprobe.py), slower but writing the same lines; tracer.backend chooses.  Rare events
+(connections, errors, stalls, marks, sites) are serialised here with orjson and go into the
+same buffer as finished lines, so the file keeps the order in which things happened.  The
+writer wakes every 100 ms (sooner when the buffer is half full) and writes everything
+buffered: a follower sees whole lines only, and ``kill -9`` loses at most the last 100 ms.
 
 The buffer is bounded per batch: when ``capacity`` events piled up since the last write, newer
 ones are dropped and counted (a ``drop`` event), except ``site`` lines, which later events need:
