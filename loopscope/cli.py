@@ -26,6 +26,7 @@ import orjson
 import loopscope
 import tracer
 from tracer import adapters
+from tracer.backend import BackendError, probe_backend
 from tracer.reader import TraceError
 
 EXIT_USAGE = 2
@@ -267,8 +268,12 @@ DASHBOARD_KEYS = ("In the dashboard: space play/pause, +/- speed, left/right ste
 
 
 def version_text() -> str:
-    """``loopscope X.Y.Z (Python 3.x)``: what a bug report needs to say."""
-    return f"loopscope {loopscope.__version__} (Python {sys.version.split()[0]})"
+    """``loopscope X.Y.Z (Python 3.x, probe: ...)``: what a bug report needs to say."""
+    try:
+        probe = probe_backend()
+    except BackendError as e:
+        probe = str(e)
+    return f"loopscope {loopscope.__version__} (Python {sys.version.split()[0]}, probe: {probe})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find the callbacks that block an event loop: record a trace of a reactor "
                     "app, then summarise, export, follow or replay it.")
     parser.add_argument("--version", action="version", version=version_text(),
-                        help="show loopscope's version")
+                        help="show loopscope's version and which probe records traces")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

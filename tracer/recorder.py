@@ -3,11 +3,12 @@
 Recording cost is what limits the overhead of tracing, so the event buffer and the hot
 instrumentation points are C (tracer/_native.c): a hook appends a few integers, and the writer
 thread turns them into JSON lines with the GIL released, so it does not compete with the
-application.  Rare events (connections, errors, stalls, marks, sites) are serialised here with
-orjson and go into the same buffer as finished lines, so the file keeps the order in which
-things happened.  The writer wakes every 100 ms (sooner when the buffer is half full) and
-writes everything buffered: a follower sees whole lines only, and ``kill -9`` loses at most
-the last 100 ms.
+application.  Without the extension the same buffer and hooks are pure Python
+(tracer/pyprobe.py), slower but writing the same lines; tracer.backend chooses.  Rare events
+(connections, errors, stalls, marks, sites) are serialised here with orjson and go into the
+same buffer as finished lines, so the file keeps the order in which things happened.  The
+writer wakes every 100 ms (sooner when the buffer is half full) and writes everything
+buffered: a follower sees whole lines only, and ``kill -9`` loses at most the last 100 ms.
 
 The buffer is bounded per batch: when ``capacity`` events piled up since the last write, newer
 ones are dropped and counted (a ``drop`` event), except ``site`` lines, which later events need:
@@ -28,7 +29,6 @@ from typing import Any, Callable
 
 import orjson
 
-from tracer import _native
 from tracer.reader import VERSION
 
 #: Longest string taken from the application (messages, labels, reprs).
@@ -117,7 +117,8 @@ def code_of(f: Any) -> Any:
 class Recorder:
     """Owns the trace file, the event buffer, the site table and the writer thread."""
 
-    def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144) -> None:
+    def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144, *,
+                 buffer_type: Callable[[int, int], Any]) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
         self.t0 = time.monotonic_ns()
@@ -126,8 +127,9 @@ class Recorder:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._stopping = False
-        #: Events in the order they happened, until the writer drains them (tracer/_native.c).
-        self.events = _native.Buffer(capacity, self._wake_w)
+        #: Events in the order they happened, until the writer drains them (the ``Buffer`` of
+        #: tracer._native or tracer.pyprobe).
+        self.events = buffer_type(capacity, self._wake_w)
         #: Append a rare event's finished line (``keep``: never dropped); any thread.
         self.append: Callable[..., None] = self.events.line
         self.written = 0
@@ -135,6 +137,7 @@ class Recorder:
         self.loop_running = False    # loop samples are written only while the reactor runs
         self.loop_since = 0          # monotonic ns when the loop last started
         self.failed_calls = 0        # calls that raised (written as objects by the probe)
+        self.hook_errors = 0         # errors inside the probe's hooks (the probe counts them)
         self._last_sample = self.t0
         self._last_iterations = 0
         self._last_idle = 0
@@ -294,7 +297,7 @@ class Recorder:
                 return
             self._closed = True
             end = {"t": time.monotonic_ns() - self.t0, "ev": "end", "events": self.written,
-                   "dropped": self.events.dropped}
+                   "dropped": self.events.dropped, "hook_errors": self.hook_errors}
             os.write(self._fd, orjson.dumps(end) + b"\n")
             os.close(self._fd)
         # A hook still holding the probe (a Deferred chain that was running when tracing

@@ -17,6 +17,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from reactor import _instrument
+from tracer.backend import probe_module
 from tracer.probe import TraceProbe
 from tracer.recorder import Recorder
 from tracer.watchdog import Watchdog
@@ -30,8 +31,9 @@ class Tracer:
     def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
-        self.recorder = Recorder(path, threshold_ms, capacity)
-        self.probe = TraceProbe(self.recorder)
+        probes = probe_module()  # C, or pure Python (tracer.backend)
+        self.recorder = Recorder(path, threshold_ms, capacity, buffer_type=probes.Buffer)
+        self.probe = TraceProbe(self.recorder, probes.Probe)
         self.watchdog = Watchdog(self.probe, threshold_ms)
         _instrument.install(self.probe.native)
 

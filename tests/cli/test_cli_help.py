@@ -37,3 +37,14 @@ def test_usage_errors_are_one_line(argv, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("loopscope: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("forced, says", [("python", "probe: pure Python (LOOPSCOPE_PROBE=python)"),
+                                          ("c", "probe: C extension")])
+def test_version_says_which_probe_records(forced, says, monkeypatch, capsys):
+    monkeypatch.setenv("LOOPSCOPE_PROBE", forced)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("loopscope ") and says in out

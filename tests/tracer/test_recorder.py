@@ -12,16 +12,12 @@ import tracer
 from reactor import defer
 from tracer.reader import read_trace
 
+pytestmark = pytest.mark.usefixtures("probe_impl")
+
 
 def events_of(path):
     header, events = read_trace(str(path), warn=pytest.fail)
     return header, list(events)
-
-
-@pytest.fixture
-def trace_path(tmp_path):
-    yield tmp_path / "t.jsonl"
-    tracer.stop()
 
 
 def test_overflow_drops_and_counts_without_blocking(trace_path):
@@ -148,10 +144,11 @@ def test_deferred_callbacks_run_in_another_thread_are_not_loop_calls(trace_path)
 
 
 def test_site_lines_survive_an_overflow(trace_path):
-    tracer.start(str(trace_path), capacity=50)
+    recording = tracer.start(str(trace_path), capacity=50)
     callbacks = [eval(f"lambda r: r + {i}") for i in range(300)]  # 300 distinct code objects
-    for f in callbacks:
-        defer.Deferred().addCallback(f)
+    with recording.recorder._lock:  # the writer cannot drain meanwhile: the buffer overflows
+        for f in callbacks:
+            defer.Deferred().addCallback(f)
     tracer.stop()
     _, events = events_of(trace_path)
     assert events[-1]["dropped"] > 0

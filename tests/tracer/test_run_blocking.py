@@ -15,7 +15,13 @@ from loopscope.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "blocking_server.py"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+pytestmark = pytest.mark.usefixtures("probe_impl")
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a traced child: this one (LOOPSCOPE_PROBE chooses its probe)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def blocking_line(marker_fn: str) -> int:
@@ -32,7 +38,7 @@ def def_line(name: str) -> int:
 
 def run_traced(trace: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(trace), *extra, str(EXAMPLE)],
-                          capture_output=True, text=True, env=ENV, timeout=60)
+                          capture_output=True, text=True, env=child_env(), timeout=60)
 
 
 def summary_json(capsys, *args: str) -> dict:
@@ -42,7 +48,7 @@ def summary_json(capsys, *args: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trace(tmp_path_factory) -> Path:
+def trace(tmp_path_factory, probe_impl) -> Path:
     path = tmp_path_factory.mktemp("run") / "blocking.jsonl"
     proc = run_traced(path)
     assert proc.returncode == 0, proc.stderr
@@ -130,7 +136,7 @@ def test_export_is_chrome_trace_json(trace, tmp_path, capsys):
 def test_kill_9_leaves_a_readable_trace(tmp_path, capsys):
     path = tmp_path / "killed.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(path), str(EXAMPLE)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env())
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
@@ -144,7 +150,7 @@ def test_kill_9_leaves_a_readable_trace(tmp_path, capsys):
 def test_sigterm_finishes_the_trace(tmp_path):
     path = tmp_path / "term.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(path), str(EXAMPLE)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env())
     time.sleep(0.8)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)
@@ -156,7 +162,7 @@ def test_exit_status_and_argv_pass_through(tmp_path):
     script = tmp_path / "app.py"
     script.write_text("import sys\nprint(sys.argv[1:])\nsys.exit(int(sys.argv[1]))\n")
     proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(tmp_path / "t.jsonl"),
-                           str(script), "3", "--flag"], capture_output=True, text=True, env=ENV)
+                           str(script), "3", "--flag"], capture_output=True, text=True, env=child_env())
     assert proc.returncode == 3 and proc.stdout.strip() == "['3', '--flag']"
 
 
@@ -164,7 +170,7 @@ def test_run_module_and_crash(tmp_path):
     (tmp_path / "crashy.py").write_text("raise RuntimeError('boom')\n")
     trace = tmp_path / "t.jsonl"
     proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(trace), "-m", "crashy"],
-                          capture_output=True, text=True, env=ENV, cwd=tmp_path)
+                          capture_output=True, text=True, env=child_env(), cwd=tmp_path)
     assert proc.returncode == 1
     assert "RuntimeError: boom" in proc.stderr and "loopscope/cli.py" not in proc.stderr
     events = [orjson.loads(l) for l in trace.read_bytes().splitlines()[1:]]

@@ -1,0 +1,101 @@
+"""The two probes record the same trace: example apps run under each, compared.
+
+Times differ from run to run; everything else must not.  Deterministic apps are compared line
+by line (less their times, thread idents and ports); the blocking server, whose periodic timer
+runs as often as the clock allows, by its summary: the same blocking callbacks, the same
+callbacks run, the same Deferreds.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tracer import backend
+from loopscope.cli import main
+from tracer.reader import read_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+#: Fields that depend on the clock, the machine or the kernel's choice of port.
+VARYING = {"t", "dur", "lag", "wait", "since", "blocked", "due", "tid", "host", "peer"}
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("tracer._native") is None,
+                                reason="comparing needs the C extension too")
+
+
+def run_traced(tmp_path: Path, probe: str, script: str, *args: str) -> Path:
+    trace = tmp_path / f"{Path(script).stem}-{probe}.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), backend.ENV: probe}
+    proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(trace),
+                           str(EXAMPLES / script), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return trace
+
+
+def timeless(path: Path) -> list[dict]:
+    """The trace's events without what varies between two runs of the same app."""
+    _header, events = read_trace(str(path), warn=pytest.fail)
+    kept = []
+    for event in events:
+        if event["ev"] in ("loop", "stall", "drop"):  # sampled on the clock
+            continue
+        if event["ev"] == "end":
+            event = {"ev": "end", "dropped": event["dropped"], "hook_errors": event["hook_errors"]}
+        kept.append({k: v for k, v in event.items() if k not in VARYING})
+    return kept
+
+
+def summary(path: Path, capsys: pytest.CaptureFixture, *options: str) -> dict:
+    capsys.readouterr()
+    assert main(["summary", "--json", str(path), *options]) == 0
+    return orjson.loads(capsys.readouterr().out)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("script, args", [("deferreds.py", ()), ("blocking_busy.py", ("50000",))],
+                         ids=["deferreds", "blocking_busy"])
+def test_a_deterministic_app_gives_the_same_trace_under_both_probes(tmp_path, capsys, script, args):
+    c = run_traced(tmp_path, "c", script, *args)
+    python = run_traced(tmp_path, "python", script, *args)
+    assert timeless(c) == timeless(python)
+    by_c, by_python = summary(c, capsys), summary(python, capsys)
+    assert callback_counts(by_c) == callback_counts(by_python)
+    assert by_c["deferreds"] == by_python["deferreds"] and by_c["errors"] == by_python["errors"]
+
+
+def callback_counts(summary: dict) -> set:
+    return {(r["fn"], r["kind"], r["line"], r["count"]) for r in summary["callbacks"]}
+
+
+def blocking_sites(summary: dict) -> set:
+    return {(r["fn"], r["kind"], r["line"], r["depth"]) for r in summary["blocking"]}
+
+
+@pytest.mark.timeout(120)
+def test_the_blocking_server_gives_the_same_summary_under_both_probes(tmp_path, capsys):
+    # Blocking at 100 ms: the app's blockers take 120 ms and more, and nothing else comes near
+    # (at 50 ms its gc.collect() can cross the line on a loaded machine, under either probe).
+    by_c = summary(run_traced(tmp_path, "c", "blocking_server.py"), capsys, "--threshold", "100")
+    by_python = summary(run_traced(tmp_path, "python", "blocking_server.py"), capsys,
+                        "--threshold", "100")
+    assert blocking_sites(by_c) == blocking_sites(by_python)
+    assert {(fn, kind, depth) for fn, kind, _line, depth in blocking_sites(by_c)} == {
+        ("__main__.SlowEcho.dataReceived", "read", 0),
+        ("__main__.Requester.dataReceived", "read", 0),  # it fired parse_reply's Deferred
+        ("__main__.parse_reply", "deferred", 1),
+        ("__main__.crunch", "timer", 0)}
+    for s in (by_c, by_python):  # the watchdog saw the innermost ones, under both probes
+        assert all(r["stack"] for r in s["blocking"] if r["fn"] != "__main__.Requester.dataReceived")
+    ran = [{(r["fn"], r["kind"], r["line"]) for r in s["callbacks"]} for s in (by_c, by_python)]
+    assert ran[0] == ran[1]
+    once = [{(r["fn"], r["count"]) for r in s["callbacks"] if r["fn"] != "__main__.tick"}
+            for s in (by_c, by_python)]
+    assert once[0] == once[1]  # tick reschedules itself every 50 ms: its count is the clock's
+    assert by_c["deferreds"] == by_python["deferreds"]
+    assert by_c["dropped"] == by_python["dropped"] == 0

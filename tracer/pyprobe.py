@@ -1,0 +1,423 @@
+"""The probe in pure Python: the same ``Buffer`` and ``Probe`` as tracer/_native.c.
+
+Used when the C extension is not built (tracer.backend chooses), and the reference
+implementation of the probe contract (reactor/_instrument.py): read this module to know what
+the C probe does, and the tests run the same checks against both.  It writes the same lines:
+compact rows are tuples here, serialised by orjson at drain time into exactly the bytes the C
+writer produces (``["dcall",120,7,3,5000,1,false,false]``), and rare events arrive as finished
+lines from tracer.probe.TraceProbe, the "delegate" that also serves the slow paths.
+
+What it keeps, like the C probe: the stack of calls in progress (``top()`` for the watchdog),
+sites cached per code object (and class, for a bound method) and per scheduling line, the
+creation sites of recent Deferreds.  Buffered events hold numbers and finished lines only,
+never the application's objects.
+
+Every hook is guarded: an error inside one is handed to ``delegate._hook_failed(hook, exc)``
+and never reaches the application.  ``KeyboardInterrupt`` and ``SystemExit`` are not hook
+errors (a signal that lands in a hook is the application's), so they pass.
+
+It costs what Python costs: a hook is a Python method call, several times the C probe's
+price (README.md, "What tracing costs").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from itertools import count
+from types import CodeType, FunctionType, MethodType
+from typing import Any, Callable
+
+import orjson
+
+_now = time.monotonic_ns
+_get_ident = threading.get_ident
+_getframe = sys._getframe
+_dumps = orjson.dumps
+
+#: Call kinds of the probe contract, each mapped to itself; anything else is ``other``.
+_KINDS = {k: k for k in ("timer", "read", "write", "thread", "trigger", "other")}
+#: Deferreds whose creation site is remembered (to name the Deferred of an ``unhandled``
+#: failure, reported after it is gone): the newest ones, by id, as in the C probe.
+DEFERRED_SITES = 1 << 17
+#: Lines formatted and written at a time by ``drain``: bounds the drain's own memory.
+DRAIN_CHUNK = 8192
+
+
+def _lines(events: list[Any]) -> tuple[bytes, int]:
+    """``events`` as JSON lines, and how many are ``call`` rows.
+
+    Each run of rows between two finished lines is serialised by one orjson call and cut into
+    lines at ``],[``: one call per row would cost ten times more (a small bytes object each),
+    and rows hold only numbers, booleans, null and their kind's name, so ``],[`` occurs only
+    between two of them.
+    """
+    parts: list[bytes] = []
+    rows: list[tuple] = []
+    for event in events:
+        if type(event) is bytes:
+            if rows:
+                parts.append(_dumps(rows)[1:-1].replace(b"],[", b"]\n["))
+                rows.clear()
+            parts.append(event)
+        else:
+            rows.append(event)
+    if rows:
+        parts.append(_dumps(rows)[1:-1].replace(b"],[", b"]\n["))
+    text = b"\n".join(parts) + b"\n"
+    return text, text.count(b'["call",')
+
+
+class Buffer:
+    """The events recorded since the last drain: compact rows (tuples) and finished lines
+    (bytes), at most ``capacity`` of them (more are dropped and counted, except the ``keep``
+    lines).  When it holds ``capacity // 2``, a byte is written to ``wake_fd`` (a non-blocking
+    pipe the writer waits on), so that it drains before events have to be dropped.
+
+    Any thread may append.  The list is never replaced: ``drain`` takes a copy and deletes
+    what it took, so an append racing with a drain lands in this batch or the next one.
+    """
+
+    def __init__(self, capacity: int, wake_fd: int = -1) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.wake_fd = wake_fd
+        self.dropped = 0
+        # Loop health, updated by the probe on the reactor thread, read by the writer.
+        self.iterations = 0
+        self.idle_ns = 0
+        self.poll_since = 0  # monotonic ns the current poll started, 0 outside the poller
+        self.lag_max = 0
+        self.lag_sum = 0
+        self.lag_n = 0
+        self._events: list[Any] = []
+        self._half = capacity // 2
+        self._woken = False  # the writer was asked for an early drain of this batch
+        self._drop_lock = threading.Lock()
+        self._draining = False
+
+    @property
+    def pending(self) -> int:
+        """Events not drained yet."""
+        return len(self._events)
+
+    def add(self, event: Any, keep: bool = False) -> None:
+        """Append one event (a row tuple or a finished line); ``keep``: never dropped."""
+        events = self._events
+        n = len(events)
+        if n >= self.capacity and not keep:
+            with self._drop_lock:  # appends come from several threads
+                self.dropped += 1
+            return
+        events.append(event)
+        if n + 1 >= self._half and not self._woken and self.wake_fd >= 0:
+            self._woken = True
+            try:
+                os.write(self.wake_fd, b"!")
+            except OSError:
+                pass  # a full pipe: the writer is being woken already
+
+    def line(self, data: bytes, keep: bool = False) -> None:
+        """Append a finished line (bytes: one JSON value, no newline).  ``keep``: never
+        dropped (``site`` lines: later events refer to them)."""
+        if not isinstance(data, bytes):
+            raise TypeError("line(data: bytes, keep: bool = False)")
+        self.add(data, keep)
+
+    def drain(self, fd: int) -> tuple[int, int]:
+        """Write every event buffered so far to ``fd`` as JSON lines; return how many lines
+        were written and how many of them were ``call`` rows.  Raises OSError if writing
+        failed (the batch is then lost; the buffer stays usable)."""
+        if self._draining:
+            raise RuntimeError("another thread is draining this buffer")
+        self._draining = True
+        try:
+            events = self._events
+            batch = events[:]
+            del events[:len(batch)]
+            self._woken = False
+            calls = 0
+            for start in range(0, len(batch), DRAIN_CHUNK):
+                text, chunk_calls = _lines(batch[start:start + DRAIN_CHUNK])
+                calls += chunk_calls
+                while text:
+                    text = text[os.write(fd, text):]
+            return len(batch), calls
+        finally:
+            self._draining = False
+
+    def take_lags(self) -> tuple[int, int]:
+        """The largest and the mean timer lag (ns) since the last call (0, 0 when none ran)."""
+        mean = self.lag_sum // self.lag_n if self.lag_n else 0
+        lags = (self.lag_max, mean)
+        self.lag_max = self.lag_sum = self.lag_n = 0
+        return lags
+
+
+class Probe:
+    """The hot instrumentation points, recording into ``buffer`` (see the module docstring).
+
+    ``fds`` maps ``id(descriptor or transport)`` to its fd (the delegate fills it).
+    ``delegate`` (tracer.probe.TraceProbe) provides ``_fn_site(f) -> (site, code)``,
+    ``_origin(frame) -> (site, cacheable)``, ``_call_failed(t, kind, site, dur, depth, x, lag,
+    exc)`` and ``_hook_failed(hook, exc)``, and binds the rare hooks as instance attributes.
+
+    A call in progress is the tuple ``(serial, start, kind, code, site, depth, x, y)``:
+    ``x, y`` are the timer id and lag, the fd and None, or the Deferred id and is_errback.
+    """
+
+    def __init__(self, buffer: Buffer, fds: dict[int, int], t0: int, delegate: Any) -> None:
+        self.t0 = t0
+        #: Thread ident of the reactor (Deferred callbacks elsewhere are not timed).
+        self.reactor_thread = _get_ident()
+        self._buffer = buffer
+        self._add = buffer.add
+        self._fds = fds
+        self._delegate = delegate
+        self._stack: list[tuple] = []
+        self._serials = count(1)
+        self._deferred_ids = count(1)
+        self._timer_ids = count(1)
+        self._fn_sites: dict[Any, int] = {}    # code, or (code, class) of a bound method
+        self._line_sites: dict[Any, int] = {}  # (code, instruction) of a scheduling line
+        self._dsites: list[tuple[int, int]] = [(0, 0)] * DEFERRED_SITES  # [id & mask] = (id, site)
+
+    # -- guarding and slow paths --------------------------------------------------------
+    def _failed(self, hook: str, exc: Exception) -> None:
+        """Hand a hook's error to the delegate, which counts it and writes it down."""
+        try:
+            self._delegate._hook_failed(hook, exc)
+        except Exception:  # noqa: BLE001 - nowhere left to report it; the app goes on
+            pass
+
+    def _site_and_code(self, hook: str, f: Callable[..., Any]) -> tuple[int, Any]:
+        """Site of a callable and its code object (or None): functions and bound methods are
+        cached here, anything else (partials, builtins, callable instances) asks the
+        delegate every time."""
+        kind = type(f)
+        if kind is FunctionType:
+            code = f.__code__
+            key: Any = code
+        elif kind is MethodType and type(f.__func__) is FunctionType:
+            code = f.__func__.__code__
+            bound = f.__self__
+            # an inherited method is named after the instance's class: one entry per class
+            key = (code, bound if isinstance(bound, type) else type(bound))
+        else:
+            site, code = self._ask(hook, self._delegate._fn_site, f)
+            return site, code if type(code) is CodeType else None
+        site = self._fn_sites.get(key)
+        if site is None:
+            site, found = self._ask(hook, self._delegate._fn_site, f)
+            if found is code and site > 0:
+                self._fn_sites[key] = site
+        return site, code
+
+    def _caller_site(self, hook: str) -> int:
+        """Site of the line that called the hook's caller (callLater, Deferred()), cached per
+        instruction when the delegate says the answer does not depend on outer frames."""
+        try:
+            frame = _getframe(3)  # 0 here, 1 the hook, 2 callLater or Deferred.__init__
+        except ValueError:  # no such frame (called from C at the bottom of a thread)
+            return 0
+        key = (frame.f_code, frame.f_lasti)
+        site = self._line_sites.get(key)
+        if site is None:
+            site, cacheable = self._ask(hook, self._delegate._origin, frame)
+            if cacheable is True and site > 0:
+                self._line_sites[key] = site
+        return site
+
+    def _ask(self, hook: str, slow_path: Callable[[Any], tuple[int, Any]],
+             arg: Any) -> tuple[int, Any]:
+        """A slow path's ``(site, extra)``; ``(0, None)`` when it failed (reported): the event
+        is still recorded, with an unknown site, as the C probe does."""
+        try:
+            return slow_path(arg)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(hook, exc)
+            return 0, None
+
+    def _trace_id(self, d: Any) -> int:
+        """A Deferred's ``_trace_id``, giving it one first if it has none (made before
+        tracing)."""
+        did = d._trace_id
+        if type(did) is not int:
+            did = d._trace_id = next(self._deferred_ids)
+        return did
+
+    # -- the loop ---------------------------------------------------------------------------
+    def poll_begin(self, timeout: float | None) -> None:
+        self._buffer.poll_since = _now()  # nothing here can fail
+
+    def poll_end(self, ready: list[tuple[Any, int]]) -> None:
+        try:
+            b = self._buffer
+            t = _now()
+            wait = t - b.poll_since if b.poll_since else 0
+            b.poll_since = 0
+            b.idle_ns += wait
+            b.iterations += 1
+            if ready:
+                row: list[Any] = ["poll", t - self.t0, wait]
+                for key, mask in ready:
+                    fd = key.fd
+                    row.append(fd if type(fd) is int else None)
+                    row.append(mask if type(mask) is int else None)
+                self._add(tuple(row))
+        except Exception as exc:  # noqa: BLE001 - a hook never raises into the app
+            self._failed("poll_end", exc)
+
+    def _begin(self, hook: str, kind: str, f: Callable[..., Any], source: Any) -> None:
+        """A loop call begins: it goes on the stack even when reading its source failed (its
+        end pops it)."""
+        site, code = self._site_and_code(hook, f)
+        kind = _KINDS.get(kind, "other") if type(kind) is str else "other"
+        x = lag = due = None
+        try:
+            if kind == "timer":
+                x = source._trace_id
+                due = int(source.time * 1e9)
+            elif kind == "read" or kind == "write":
+                x = self._fds.get(id(source))
+        except Exception as exc:  # noqa: BLE001
+            self._failed(hook, exc)
+        t = _now()
+        if due is not None:
+            lag = t - due if t > due else 0
+            b = self._buffer
+            if lag > b.lag_max:
+                b.lag_max = lag
+            b.lag_sum += lag
+            b.lag_n += 1
+        if type(x) is not int:
+            x = None
+        stack = self._stack
+        stack.append((next(self._serials), t, kind, code, site, len(stack), x, lag))
+
+    def _end(self, hook: str, exc: BaseException | None) -> None:
+        """The innermost loop call ended; ``exc`` is what escaped it, or None."""
+        stack = self._stack
+        if not stack:  # tracing started inside a callback
+            return
+        t = _now()
+        _serial, start, kind, _code, site, depth, x, lag = stack.pop()
+        if exc is None:
+            self._add(("call", t - self.t0, kind, site, t - start, depth, x, lag, None))
+            return
+        try:  # in object form, by the delegate (the exception's name is application text)
+            self._delegate._call_failed(t - self.t0, kind, site, t - start, depth, x, lag, exc)
+        except Exception as error:  # noqa: BLE001
+            self._failed(hook, error)
+
+    def call_begin(self, kind: str, f: Callable[..., Any], source: Any) -> None:
+        self._begin("call_begin", kind, f, source)
+
+    def call_end(self, exc: BaseException | None) -> None:
+        self._end("call_end", exc)
+
+    def run_call(self, kind: str, source: Any, f: Callable[..., Any],
+                 args: tuple, kw: dict | None) -> Any:
+        """call_begin, ``f(*args, **kw)``, call_end; the result or the exception passes."""
+        if type(args) is not tuple:
+            raise TypeError("run_call(): args must be a tuple")
+        self._begin("run_call", kind, f, source)
+        try:
+            result = f(*args, **kw) if kw else f(*args)
+        except BaseException as exc:
+            self._end("run_call", exc)
+            raise
+        self._end("run_call", None)
+        return result
+
+    # -- timers ------------------------------------------------------------------------------
+    def timer_scheduled(self, call: Any) -> None:
+        try:
+            site = self._caller_site("timer_scheduled")
+            fn = self._site_and_code("timer_scheduled", call.func)[0]
+            due = call.time
+            tid = call._trace_id = next(self._timer_ids)
+            t0 = self.t0
+            self._add(("timer", _now() - t0, tid, site, fn, int(due * 1e9) - t0))
+        except Exception as exc:  # noqa: BLE001
+            self._failed("timer_scheduled", exc)
+
+    # -- Deferreds ------------------------------------------------------------------------
+    def deferred_created(self, d: Any) -> None:
+        try:
+            did = d._trace_id = next(self._deferred_ids)
+            site = self._caller_site("deferred_created")
+            self._dsites[did & (DEFERRED_SITES - 1)] = (did, site)
+            self._add(("dnew", _now() - self.t0, did, site))
+        except Exception as exc:  # noqa: BLE001
+            self._failed("deferred_created", exc)
+
+    def deferred_callbacks_added(self, d: Any, callback: Any, errback: Any) -> None:
+        hook = "deferred_callbacks_added"
+        try:
+            cb = 0 if callback is None else self._site_and_code(hook, callback)[0]
+            eb = 0 if errback is None else self._site_and_code(hook, errback)[0]
+            self._add(("dadd", _now() - self.t0, self._trace_id(d), cb, eb))
+        except Exception as exc:  # noqa: BLE001
+            self._failed(hook, exc)
+
+    def deferred_fired(self, d: Any, is_failure: bool) -> None:
+        try:
+            did = self._trace_id(d)
+            self._add(("dfire", _now() - self.t0, did, bool(is_failure)))
+        except Exception as exc:  # noqa: BLE001
+            self._failed("deferred_fired", exc)
+
+    def _end_deferred_callback(self, did: int, t: int, failed: bool) -> None:
+        """The call on top of the stack, if it is a callback of Deferred ``did``, ends at
+        ``t`` (``failed``: the chain went on on the failure path)."""
+        stack = self._stack
+        if stack:
+            _serial, start, kind, _code, site, depth, x, is_errback = stack[-1]
+            if kind == "deferred" and x == did:
+                stack.pop()
+                self._add(("dcall", t - self.t0, did, site, t - start, depth, is_errback, failed))
+
+    def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
+        """A callback of ``d`` begins and the one before it in this pass (if any) ends: one
+        clock reading for both.  Callbacks run in another thread are not the loop's."""
+        if _get_ident() != self.reactor_thread:
+            return
+        try:
+            site, code = self._site_and_code("deferred_callback_begin", f)
+            did = self._trace_id(d)
+            errback = bool(is_errback)
+            t = _now()
+            self._end_deferred_callback(did, t, errback)
+            stack = self._stack
+            stack.append((next(self._serials), t, "deferred", code, site, len(stack), did, errback))
+        except Exception as exc:  # noqa: BLE001
+            self._failed("deferred_callback_begin", exc)
+
+    def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
+        if not self._stack or _get_ident() != self.reactor_thread:
+            return
+        try:
+            failed = bool(result_is_failure)
+            self._end_deferred_callback(self._trace_id(d), _now(), failed)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("deferred_callback_end", exc)
+
+    # -- for the delegate and the watchdog ----------------------------------------------------
+    def top(self) -> tuple | None:
+        """``(serial, start_ns, kind, code, site, depth)`` of the innermost call in progress on
+        the reactor thread, or None (any thread may ask)."""
+        innermost = self._stack[-1:]  # one step: the stack may change meanwhile
+        return innermost[0][:6] if innermost else None
+
+    def deferred_site(self, did: int) -> int:
+        """Where Deferred ``did`` was created, if it is recent enough to be remembered, else 0."""
+        known, site = self._dsites[did & (DEFERRED_SITES - 1)]
+        return site if did > 0 and known == did else 0
+
+    def deferred_id(self, d: Any) -> int:
+        """Give ``d`` (created before tracing) a Deferred id."""
+        return self._trace_id(d)
