@@ -209,7 +209,8 @@ def classify(record: dict) -> tuple[str, str | None]:
     return "failed", f"{first.get('type', outcome)}: {first.get('message', '')}"[:300]
 
 
-def run_module(short: str, copies: Path, mode: str, workdir: Path) -> ModuleResult:
+def run_module(short: str, copies: Path, mode: str, workdir: Path,
+               test_time_limit: float = TEST_TIME_LIMIT) -> ModuleResult:
     """Run one copied module in a subprocess and count its tests."""
     out = workdir / f"{short}.jsonl"
     env = dict(os.environ)
@@ -217,7 +218,7 @@ def run_module(short: str, copies: Path, mode: str, workdir: Path) -> ModuleResu
                                          env.get("PYTHONPATH", "")])
     env.pop("LOOPSCOPE_TRACE", None)
     cmd = [sys.executable, str(BENCH / "conformance_runner.py"), "--mode", mode,
-           "--timeout", str(TEST_TIME_LIMIT), short, str(out)]
+           "--timeout", str(test_time_limit), short, str(out)]
     result = ModuleResult(short)
     started = time.monotonic()
     with open(workdir / f"{short}.stderr", "w") as err:
@@ -321,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="list every failed and missing-api test with its error")
     parser.add_argument("--list-not-applicable", action="store_true",
                         help="list every not-applicable and skipped test with its reason")
+    parser.add_argument("--test-timeout", type=float, default=TEST_TIME_LIMIT, metavar="S",
+                        help=f"seconds one test may wait (default {TEST_TIME_LIMIT:.0f})")
     parser.add_argument("--keep", metavar="DIR", help="write the copies and logs to DIR and keep them")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in cases.MODULES.values()]
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         for short in cases.MODULES.values():
             if args.modules and short not in args.modules:
                 continue
-            results.append(run_module(short, copies, mode, workdir))
+            results.append(run_module(short, copies, mode, workdir, args.test_timeout))
             print(f"{short}: {results[-1].counts}", file=sys.stderr, flush=True)
     print(f"Twisted's tests against {'Twisted' if args.against_twisted else 'loopscope'}")
     print(table(results))

@@ -32,6 +32,7 @@ import argparse
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 import types
@@ -53,6 +54,7 @@ def install_loopscope() -> None:
     installReactor(loopscope.reactor)
     _declare_interfaces(loopscope.Reactor)
     _bridge_trial()
+    _bridge_janitor()
     _bridge_log()
     _build_loopscope_reactors()
 
@@ -128,6 +130,21 @@ def _bridge_trial() -> None:
 
     _synctest.ensureDeferred = ensure
     _synctest.failure = types.SimpleNamespace(Failure=AnyFailure)
+
+
+def _bridge_janitor() -> None:
+    """Trial stops a reactor's thread pool between test classes through
+    Twisted's private ``threadpool``/``_stopThreadPool``; loopscope's is
+    ``_stop_thread_pool``."""
+    from twisted.trial import util
+
+    def clean_threads(self: Any) -> None:
+        reactor = self._getReactor()
+        stop = getattr(reactor, "_stop_thread_pool", None)
+        if stop is not None:
+            stop()
+
+    util._Janitor._cleanThreads = clean_threads
 
 
 def _bridge_log() -> None:
@@ -258,10 +275,16 @@ def describe_error(error: Any) -> dict:
     except Exception:  # noqa: BLE001 - a report must not fail
         text = repr(value)
     lines = text.rstrip().splitlines()
+    missing = missing_name(value, tb) if isinstance(value, BaseException) else None
+    if missing is None and ("MissingAPI" in text or "_MissingMeta" in text):
+        # A placeholder met code that does not look at it as a name: an
+        # assertRaises that got MissingAPI, or a placeholder used as a number.
+        found = re.search(r"loopscope has no ([\w.]+)", text)
+        missing = found.group(1) if found else "a name used as a value"
     return {
         "type": getattr(exc_type, "__qualname__", str(exc_type)),
         "message": str(value)[:500],
-        "missing": missing_name(value, tb) if isinstance(value, BaseException) else None,
+        "missing": missing,
         "traceback": "\n".join(lines[-14:]),
     }
 
