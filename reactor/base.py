@@ -38,7 +38,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from reactor import _instrument, error
+from reactor import _instrument, error, log
 from reactor.threadpool import ThreadPool
 
 _log = logging.getLogger("reactor")
@@ -172,7 +172,7 @@ class _SystemEvent:
 
         def one_done(result: Any) -> None:
             if _is_failure(result):
-                _log.error("Error in a 'before %s' trigger:\n%s", self.name, result.getTraceback())
+                log.err(result, f"Error in a 'before {self.name}' trigger")
             remaining[0] -= 1
             if remaining[0] == 0:
                 self._continue(reactor)
@@ -339,7 +339,7 @@ class Reactor:
                         if self._started:
                             self.doIteration(self.timeout())
                 except Exception:
-                    _log.exception("Unexpected error in main loop.")
+                    log.err(None, "Unexpected error in main loop.")
         finally:
             probe = _instrument.probe
             if probe is not None:
@@ -427,8 +427,7 @@ class Reactor:
             else:
                 why = self._call_user("write", d, d.doWrite)
         except Exception as exc:
-            _log.exception("Unhandled error in %s of %s", "doRead" if is_read else "doWrite",
-                           _prefix(d))
+            log.err(None, f"Unhandled error in {'doRead' if is_read else 'doWrite'} of {_prefix(d)}")
             why = exc
         if why:
             self._end_descriptor(d, why, "read" if is_read else "write")
@@ -452,7 +451,7 @@ class Reactor:
             else:
                 self._call_user(kind, d, d.connectionLost, why)
         except Exception:
-            _log.exception("Unhandled error in connectionLost of %s", _prefix(d))
+            log.err(None, f"Unhandled error in connectionLost of {_prefix(d)}")
 
     # -- running user code ------------------------------------------------------
     def _call_user(self, kind: str, source: Any, f: Callable[..., Any],
@@ -543,7 +542,7 @@ class Reactor:
                 else:
                     probe.run_call("timer", call, call.func, call.args, call.kw)
             except Exception:
-                _log.exception("Unhandled error in timed call %r", call)
+                log.err(None, f"Unhandled error in timed call {call!r}")
 
     def _run_due_heap_calls(self, n: int, probe: Any) -> int:
         """Run due heap calls merged by time with the first ``n`` ready ones.
@@ -578,7 +577,7 @@ class Reactor:
                 else:
                     probe.run_call("timer", call, call.func, call.args, call.kw)
             except Exception:
-                _log.exception("Unhandled error in timed call %r", call)
+                log.err(None, f"Unhandled error in timed call {call!r}")
         return n
 
     # -- descriptors ---------------------------------------------------------------
@@ -709,7 +708,7 @@ class Reactor:
                 else:
                     self._call_user("read", d, d.connectionLost, Failure(error.CONNECTION_LOST))
             except Exception:
-                _log.exception("Unhandled error in connectionLost of %s", _prefix(d))
+                log.err(None, f"Unhandled error in connectionLost of {_prefix(d)}")
 
     # -- system events -------------------------------------------------------------
     def addSystemEventTrigger(self, phase: str, eventType: str, callable: Callable[..., Any],
@@ -750,8 +749,8 @@ class Reactor:
             return self._call_user("trigger", (trigger.phase, event_name), trigger.func,
                                    *trigger.args, **trigger.kw)
         except Exception:
-            _log.exception("Unhandled error in '%s %s' trigger %r", trigger.phase, event_name,
-                           trigger.func)
+            log.err(None, f"Unhandled error in '{trigger.phase} {event_name}' trigger "
+                          f"{trigger.func!r}")
             return None
 
     # -- signals -------------------------------------------------------------------
@@ -799,7 +798,7 @@ class Reactor:
                 else:
                     probe.run_call("thread", None, f, args, kw)
             except Exception:
-                _log.exception("Unhandled error in call from thread %r", f)
+                log.err(None, f"Unhandled error in call from thread {f!r}")
 
     def getThreadPool(self) -> ThreadPool:
         """The reactor's pool (0-10 threads), created on first use, started

@@ -26,7 +26,7 @@ from inspect import iscoroutine, isgenerator
 from types import GenericAlias
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, NoReturn
 
-from reactor import _instrument, error
+from reactor import _instrument, error, log
 from reactor.failure import Failure
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class _FailureWatch:
         failure = self.failResult
         if failure is None:
             return
-        _log.error("Unhandled error in Deferred:\n%s", failure.getTraceback().rstrip("\n"))
+        log.unhandled_in_deferred(failure, _log)
         probe = _instrument.probe
         if probe is not None:
             probe.deferred_unhandled(self, failure)
@@ -678,7 +678,8 @@ class DeferredList(Deferred):
             try:
                 deferred.cancel()
             except BaseException:
-                _log.exception("Exception raised from user supplied canceller")
+                log.err(None, "Unexpected error while cancelling a Deferred of a DeferredList",
+                        logger=_log)
 
 
 def gatherResults(deferredList: Iterable[Deferred], consumeErrors: bool = False) -> Deferred:

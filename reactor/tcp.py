@@ -21,12 +21,12 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from reactor import _instrument, defer, error
+from reactor import _instrument, defer, error, log
 from reactor.interfaces import IHalfCloseableProtocol
 from reactor.failure import Failure
 from reactor.protocol import BaseProtocol, Protocol
 
-log = logging.getLogger("reactor")
+_log = logging.getLogger("reactor")
 
 RECV_SIZE = 65536
 """Bytes asked of the kernel per read: big enough that a fast sender is
@@ -178,7 +178,7 @@ class Connection:
             self._user_code_failed(f, exc)
 
     def _user_code_failed(self, f: Callable[..., Any], exc: Exception) -> None:
-        log.error("Unhandled error in %s on %r", _name(f), self, exc_info=exc)
+        log.err(exc, f"Unhandled error in {_name(f)} on {self!r}")
         self.connectionLost(Failure(exc))
 
     # -- reading -----------------------------------------------------------------
@@ -401,7 +401,7 @@ class Connection:
         try:
             self._call_user("read", self, f, *args)
         except Exception:
-            log.error("Unhandled error in %s on %r", _name(f), self, exc_info=True)
+            log.err(None, f"Unhandled error in {_name(f)} on {self!r}")
 
     def _close_socket(self, orderly: bool) -> None:
         sock = self.socket
@@ -531,12 +531,12 @@ class Port:
                 continue
             except OSError as exc:
                 if exc.errno in _OUT_OF_RESOURCES:
-                    log.error("%r could not accept a connection (%s); trying again in %s s",
+                    _log.error("%r could not accept a connection (%s); trying again in %s s",
                               self, exc, ACCEPT_RETRY_DELAY)
                     self.reactor.removeReader(self)
                     self._retry = self.reactor.callLater(ACCEPT_RETRY_DELAY, self._accept_again)
                 else:
-                    log.error("%r could not accept a connection: %s", self, exc)
+                    _log.error("%r could not accept a connection: %s", self, exc)
                 return
             self._accepted(sock, sockaddr)
 
@@ -558,8 +558,7 @@ class Port:
         try:
             protocol = self.reactor._call_user("read", self, self.factory.buildProtocol, peer)
         except Exception:
-            log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
-                      exc_info=True)
+            log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             protocol = None
         if protocol is None:
             sock.close()
@@ -788,8 +787,7 @@ class Connector:
         try:
             protocol = self.reactor._call_user("write", attempt, self.factory.buildProtocol, peer)
         except Exception as exc:
-            log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
-                      exc_info=True)
+            log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             sock.close()
             self._failed(attempt, Failure(exc))
             return
@@ -818,7 +816,7 @@ class Connector:
         try:
             self.reactor._call_user("write", source, f, self, reason)
         except Exception:
-            log.error("Unhandled error in %s", _name(f), exc_info=True)
+            log.err(None, f"Unhandled error in {_name(f)}")
         if self.state == "disconnected" and self._factory_started:
             self._factory_started = False
             self.factory.doStop()

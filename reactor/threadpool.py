@@ -14,7 +14,7 @@ import queue
 import threading
 from typing import Any, Callable
 
-from reactor import _instrument
+from reactor import _instrument, log
 
 _log = logging.getLogger("reactor")
 _STOP = object()  # a worker that takes this exits
@@ -144,7 +144,7 @@ class ThreadPool:
             if probe is not None:
                 probe.thread_done(job, exc)
             if on_result is None:
-                _log.exception("Unhandled error in thread pool job %r", func)
+                log.err(None, f"Unhandled error in thread pool job {func!r}")
                 return
             success, result = False, Failure()
         else:
@@ -156,7 +156,7 @@ class ThreadPool:
         try:
             on_result(success, result)
         except Exception:
-            _log.exception("Unhandled error in thread pool result handler %r", on_result)
+            log.err(None, f"Unhandled error in thread pool result handler {on_result!r}")
 
     def __repr__(self) -> str:
         return (f"<ThreadPool {self.name!r} threads={len(self.threads)} "
