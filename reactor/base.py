@@ -79,6 +79,10 @@ class DelayedCall:
         """When the call is due (seconds, the scheduler's clock)."""
         return self.time
 
+    def seconds(self) -> float:
+        """Now, on the clock of the scheduler this call belongs to."""
+        return self._scheduler.seconds()
+
     def active(self) -> bool:
         """True until the call has run or been cancelled."""
         return not (self.called or self.cancelled)
@@ -122,7 +126,10 @@ class DelayedCall:
 
 
 class _Trigger:
-    """One system event trigger; compared by identity so removal is exact."""
+    """One system event trigger; compared by identity so removal is exact.
+
+    Indexable as Twisted's ``(phase, callable, args, kwargs)`` tuple, which
+    code holding a trigger id sometimes takes apart."""
 
     __slots__ = ("phase", "func", "args", "kw")
 
@@ -131,6 +138,9 @@ class _Trigger:
         self.func = func
         self.args = args
         self.kw = kw
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.phase, self.func, self.args, self.kw)[index]
 
 
 class _SystemEvent:
@@ -148,6 +158,11 @@ class _SystemEvent:
         self.finished_before: list[_Trigger] = []
 
     def remove(self, trigger: _Trigger) -> None:
+        """Remove ``trigger``: KeyError for an unknown phase, ValueError for a
+        trigger that is not (or no longer) there, as Twisted raises."""
+        if not isinstance(trigger, _Trigger):
+            self.phases[trigger[0]]  # a phase that does not exist: KeyError
+            raise ValueError(f"no such trigger: {trigger!r}")
         if self.firing_before and trigger in self.finished_before:
             self.finished_before.remove(trigger)
         else:
@@ -254,6 +269,8 @@ class Reactor:
     """
 
     def __init__(self) -> None:
+        if type(self).seconds is Reactor.seconds:
+            self.seconds = _monotonic  # see seconds()
         self.running = False
         self._started = False
         self._stopped = True
@@ -288,7 +305,12 @@ class Reactor:
 
     # -- running and stopping ------------------------------------------------
     def seconds(self) -> float:
-        """The reactor's clock: ``time.monotonic()``."""
+        """The reactor's clock: ``time.monotonic()``.
+
+        Timers are scheduled and run by whatever ``seconds`` is, so a test
+        may replace it (``reactor.seconds = fake``) or a subclass override it,
+        as Twisted allows.  The plain clock is bound as an instance attribute
+        in ``__init__``, which makes each read as cheap as a global."""
         return _monotonic()
 
     def run(self, installSignalHandlers: bool = True) -> None:
@@ -394,7 +416,7 @@ class Reactor:
             _heappop(heap)
             self._stale -= 1
         if heap:
-            return max(0.0, heap[0][0] - _monotonic())
+            return max(0.0, heap[0][0] - self.seconds())
         return None
 
     def doIteration(self, timeout: float | None) -> None:
@@ -475,12 +497,12 @@ class Reactor:
         which ``python -O`` would silently skip.
         """
         if delay == 0:
-            call = DelayedCall(self, _monotonic(), f, args, kw, -1, True)
+            call = DelayedCall(self, self.seconds(), f, args, kw, -1, True)
             self._ready.append(call)
         elif delay > 0:
             seq = self._next_seq
             self._next_seq = seq + 1
-            call = DelayedCall(self, _monotonic() + delay, f, args, kw, seq)
+            call = DelayedCall(self, self.seconds() + delay, f, args, kw, seq)
             _heappush(self._heap, (call.time, seq, call))
         else:
             raise ValueError(f"{delay} is not greater than or equal to 0 seconds")
@@ -526,7 +548,7 @@ class Reactor:
         heap = self._heap
         n = len(ready)
         probe = _instrument.probe
-        if heap and heap[0][0] <= _monotonic():
+        if heap and heap[0][0] <= self.seconds():
             n = self._run_due_heap_calls(n, probe)
         # The common case: only callLater(0) calls are due.
         while n:
@@ -552,7 +574,7 @@ class Reactor:
         """
         ready = self._ready
         heap = self._heap
-        now = _monotonic()
+        now = self.seconds()
         limit = self._next_seq
         while heap:
             when, seq, call = heap[0]
@@ -730,12 +752,11 @@ class Reactor:
         return (eventType, trigger)
 
     def removeSystemEventTrigger(self, triggerID: tuple[str, _Trigger]) -> None:
-        """Remove a trigger; ValueError if it is unknown or already ran."""
-        try:
-            event_type, trigger = triggerID
-            self._events[event_type].remove(trigger)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise ValueError(f"no such trigger: {triggerID!r}") from None
+        """Remove a trigger: ValueError if it already ran or was removed,
+        KeyError for an unknown event or phase, TypeError for something that
+        is not a trigger id at all (as Twisted)."""
+        event_type, trigger = triggerID
+        self._events[event_type].remove(trigger)
 
     def fireSystemEvent(self, eventType: str) -> None:
         """Run the triggers of ``eventType`` (before, then during and after)."""
@@ -805,9 +826,15 @@ class Reactor:
         with the reactor and stopped during shutdown."""
         if self._threadpool is None:
             self._threadpool = ThreadPool(0, 10, "reactor")
-            self.callWhenRunning(self._threadpool.start)
+            # A trigger of the reactor's, not the pool's bound method: a pool
+            # stopped before the reactor ran must not be kept alive by it.
+            self.callWhenRunning(self._start_thread_pool)
             self.addSystemEventTrigger("during", "shutdown", self._stop_thread_pool)
         return self._threadpool
+
+    def _start_thread_pool(self) -> None:
+        if self._threadpool is not None:
+            self._threadpool.start()
 
     def _stop_thread_pool(self) -> None:
         if self._threadpool is not None:
@@ -819,7 +846,8 @@ class Reactor:
         self.getThreadPool().callInThread(f, *args, **kw)
 
     def suggestThreadPoolSize(self, size: int) -> None:
-        """Let the pool grow to ``size`` threads."""
+        """Let the pool grow to ``size`` threads (0: work waits until it is
+        raised again, as in Twisted)."""
         self.getThreadPool().adjustPoolsize(maxthreads=size)
 
     # -- networking (implemented in reactor.tcp / reactor.unix) ---------------------

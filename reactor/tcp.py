@@ -51,6 +51,40 @@ memory.  The pending connections keep its socket readable, so retrying at
 once would spin the loop (and the log) until something is freed."""
 
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE}
+
+
+class _ReservedDescriptor:
+    """One descriptor held back for when the process runs out of them.
+
+    accept() failing with EMFILE leaves the connection in the kernel's
+    queue: its peer would wait, connected but unanswered, until descriptors
+    are freed — perhaps for ever.  With one descriptor in reserve a port can
+    release it, accept the connection just to close it (the peer sees the
+    close at once, as with Twisted), and take the reserve back.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def reserve(self) -> None:
+        """Hold a descriptor, if not holding one already and one is free."""
+        if self._fd is None:
+            try:
+                self._fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass  # out of them already: the next release retries
+
+    def available(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+_reserved_descriptor = _ReservedDescriptor()  # one per process, shared by every port
 
 
 @dataclass(frozen=True)
@@ -128,6 +162,7 @@ class Connection:
     _read_closed = False
     _write_disconnecting = False
     _write_disconnected = False
+    _protocol_name = "NoneType"
 
     def __init__(self, reactor: Any, sock: socket.socket, role: str, host: Any, peer: Any,
                  connector: "Connector | None" = None) -> None:
@@ -147,15 +182,16 @@ class Connection:
         self._call_user = reactor._call_user
 
     def __repr__(self) -> str:
-        return f"<{type(self.protocol).__name__} #{self._fd} {self._role} peer={self._peer}>"
+        return f"<{self._protocol_name} #{self._fd} {self._role} peer={self._peer}>"
 
     def logPrefix(self) -> str:
         """Log lines about this transport are prefixed with its protocol's name."""
-        return type(self.protocol).__name__
+        return self._protocol_name
 
     def _start(self, protocol: Any) -> None:
         """Attach ``protocol``, start reading and tell the protocol it is connected."""
         self.protocol = protocol
+        self._protocol_name = type(protocol).__name__
         probe = _instrument.probe
         if probe is not None:
             probe.connection_opened(self, self._fd, self._role, self._host, self._peer)
@@ -392,7 +428,11 @@ class Connection:
         probe = _instrument.probe
         if probe is not None:
             probe.connection_closed(self, self._fd, reason, self.bytes_in, self.bytes_out)
-        self._call_quietly(self.protocol.connectionLost, reason)
+        protocol, self.protocol = self.protocol, None
+        # Released before it is told, as Twisted does: a transport that stays
+        # referenced (by a connector kept for reconnecting, by user code) must
+        # not keep its dead protocol and everything that hangs off it alive.
+        self._call_quietly(protocol.connectionLost, reason)
         if self.connector is not None:
             self.connector._connection_lost(self, reason)
 
@@ -516,6 +556,7 @@ class Port:
         self._host = self._address(sock.getsockname())
         self.factory.doStart()
         self.connected = True
+        _reserved_descriptor.reserve()
         self.reactor.addReader(self)
 
     def doRead(self) -> None:
@@ -530,6 +571,10 @@ class Port:
             except ConnectionAbortedError:
                 continue
             except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS and _reserved_descriptor.available():
+                    if self._close_one_waiting(exc):
+                        continue
+                    return  # none was waiting (accept fails on the descriptor first)
                 if exc.errno in _OUT_OF_RESOURCES:
                     _log.error("%r could not accept a connection (%s); trying again in %s s",
                               self, exc, ACCEPT_RETRY_DELAY)
@@ -539,6 +584,22 @@ class Port:
                     _log.error("%r could not accept a connection: %s", self, exc)
                 return
             self._accepted(sock, sockaddr)
+
+    def _close_one_waiting(self, exc: OSError) -> bool:
+        """Out of descriptors: accept one waiting connection with the reserved
+        descriptor and close it, so that its peer is not left waiting.
+        Returns whether there was one."""
+        _reserved_descriptor.release()
+        try:
+            sock, _ = self.socket.accept()
+        except OSError:
+            return False  # none waiting, or another resource is short
+        else:
+            sock.close()
+        finally:
+            _reserved_descriptor.reserve()  # after the close, which freed it
+        _log.error("%r could not accept a connection (%s): closed it", self, exc)
+        return True
 
     def _accept_again(self) -> None:
         self._retry = None

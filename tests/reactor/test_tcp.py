@@ -16,6 +16,7 @@ from twisted.internet.address import IPv4Address as TwistedIPv4Address
 
 from reactor import Reactor, defer, error, protocol, tcp
 from reactor.failure import Failure
+from reactor.interfaces import IHalfCloseableProtocol, implementer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -232,6 +233,7 @@ def test_loseConnection_after_abort_still_reports_the_abort(loop: Reactor, run_u
     assert reason_of(run_until, s).check(error.ConnectionLost)
 
 
+@implementer(IHalfCloseableProtocol)
 class HalfCloseServer(Recorder):
     """Answers once the client has finished sending (EOF), then closes."""
 
@@ -244,6 +246,7 @@ class HalfCloseServer(Recorder):
         self.events.append("writeConnectionLost")
 
 
+@implementer(IHalfCloseableProtocol)
 class HalfCloseClient(Recorder):
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -270,6 +273,36 @@ def test_half_close(loop: Reactor, run_until: Any) -> None:
     assert s.events == ["made", "readConnectionLost", "lost"]
     assert c.events[:2] == ["made", "writeConnectionLost"]
     assert c.events[-2:] == ["readConnectionLost", "lost"]
+
+
+class UndeclaredHalfCloseServer(Recorder):
+    """Has readConnectionLost but does not declare IHalfCloseableProtocol."""
+
+    def readConnectionLost(self) -> None:
+        self.events.append("readConnectionLost")
+
+
+def test_half_close_needs_a_declaration_not_a_method_name(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until, UndeclaredHalfCloseServer, HalfCloseClient)
+    assert reason_of(run_until, s).check(error.ConnectionDone)
+    assert s.events == ["made", "lost"]  # closed like any protocol, as on Twisted
+
+
+def test_half_close_declared_with_zope_for_twisted_is_recognised(
+        loop: Reactor, run_until: Any) -> None:
+    from twisted.internet.interfaces import IHalfCloseableProtocol as TwistedHalfCloseable
+    from zope.interface import implementer as zope_implementer
+
+    server = zope_implementer(TwistedHalfCloseable)(
+        type("ZopeDeclared", (UndeclaredHalfCloseServer,), {}))
+    s, c, _ = connected_pair(loop, run_until, server, HalfCloseClient)
+    for _ in range(500):
+        if len(s.events) > 1:
+            break
+        loop.iterate(0.01)
+    assert s.events == ["made", "readConnectionLost"]  # kept open after EOF
+    s.transport.loseConnection()
+    assert reason_of(run_until, s).check(error.ConnectionDone)
 
 
 def test_loseWriteConnection_to_plain_protocol_ends_it_cleanly(loop: Reactor, run_until: Any) -> None:
@@ -875,8 +908,11 @@ def test_an_overridden_makeConnection_is_called(loop: Reactor, run_until: Any) -
     assert c.transport is not None and c.connected
 
 
-def test_out_of_descriptors_pauses_accepting_then_recovers(
+def test_out_of_descriptors_closes_the_waiting_peers_then_recovers(
         loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """As Twisted: a connection that cannot be accepted for want of a
+    descriptor is accepted with a reserved one and closed, so its peer hears
+    at once instead of waiting in the kernel's queue."""
     import resource
 
     server = Server()
@@ -897,10 +933,20 @@ def test_out_of_descriptors_pauses_accepting_then_recovers(
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert 0 < accepted_while_short < 6
-    complaints = [r for r in caplog.records if "could not accept" in r.getMessage()]
-    # It waits before trying again, rather than failing on each of the 20 iterations.
-    assert 1 <= len(complaints) <= 5
-    while len(server.built) < 6:  # descriptors are back: the rest get accepted
-        loop.iterate(0.01)
+    closed = 0
     for c in clients:
+        c.settimeout(0.2)
+        try:
+            closed += c.recv(1) == b""
+        except ConnectionResetError:
+            closed += 1
+        except TimeoutError:
+            pass  # accepted: its protocol keeps it open
         c.close()
+    assert closed == 6 - accepted_while_short
+    complaints = [r for r in caplog.records if "could not accept" in r.getMessage()]
+    assert len(complaints) == closed
+    late = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5)
+    while len(server.built) <= accepted_while_short:  # descriptors are back
+        loop.iterate(0.01)
+    late.close()
