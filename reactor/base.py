@@ -857,9 +857,11 @@ class Reactor:
 
         return tcp.listen_tcp(self, port, factory, backlog, interface)
 
-    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30,
+    def connectTCP(self, host: str, port: int | str, factory: Any, timeout: float = 30,
                    bindAddress: Any = None) -> Any:
-        """Connect to ``host:port`` with protocols from ``factory``; returns a connector."""
+        """Connect to ``host:port`` with protocols from ``factory``; returns a
+        connector.  ``port`` may be a service name (``"http"``); ``host`` a
+        scoped IPv6 address (``"fe80::1%eth0"``)."""
         from reactor import tcp
 
         return tcp.connect_tcp(self, host, port, factory, timeout, bindAddress)

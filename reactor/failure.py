@@ -178,6 +178,11 @@ class Failure:
                     return error
             elif isinstance(self.type, type) and issubclass(self.type, error):
                 return error
+            elif getattr(error, "__module__", None) == "twisted.internet.error":
+                # Code not yet ported (a library protocol) that checks for
+                # Twisted's ConnectionDone & co. on loopscope's reactor.
+                if "reactor.error." + error.__qualname__ in self.parents:
+                    return error
         return None
 
     def trap(self, *errorTypes: type | str) -> type | str:
@@ -227,7 +232,7 @@ class Failure:
             return self.tb
         tb = None
         for func, filename, line, _, _ in reversed(self.frames):
-            tb = _Traceback(_Frame(func, filename, line), line, tb)
+            tb = _StandInTraceback(_StandInFrame(func, filename, line), line, tb)
         return tb
 
     # -- pickling ----------------------------------------------------------
@@ -304,7 +309,7 @@ class Failure:
         return f"[Failure instance: {self.getBriefTraceback()}]"
 
 
-class _Code:
+class _StandInCode:
     """The part of a code object a formatted traceback reads."""
 
     def __init__(self, name: str, filename: str) -> None:
@@ -319,11 +324,11 @@ class _Code:
         return iter(())
 
 
-class _Frame:
+class _StandInFrame:
     """A frame of a cleaned Failure's stand-in traceback (no variables)."""
 
     def __init__(self, name: str, filename: str, line: int) -> None:
-        self.f_code = _Code(name, filename)
+        self.f_code = _StandInCode(name, filename)
         self.f_lineno = line
         self.f_globals: dict[str, Any] = {}
         self.f_locals: dict[str, Any] = {}
@@ -331,10 +336,11 @@ class _Frame:
         self.f_lasti = -1
 
 
-class _Traceback:
+class _StandInTraceback:
     """A stand-in traceback entry: what ``traceback`` and ``pdb`` walk."""
 
-    def __init__(self, frame: _Frame, line: int, next_tb: _Traceback | None) -> None:
+    def __init__(self, frame: _StandInFrame, line: int,
+                 next_tb: _StandInTraceback | None) -> None:
         self.tb_frame = frame
         self.tb_lineno = line
         self.tb_next = next_tb

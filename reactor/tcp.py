@@ -18,10 +18,10 @@ import logging
 import os
 import socket
 import struct
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from reactor import _instrument, defer, error, log
+from reactor.address import IPv4Address, IPv6Address
 from reactor.interfaces import IHalfCloseableProtocol
 from reactor.failure import Failure
 from reactor.protocol import BaseProtocol, Protocol
@@ -87,24 +87,6 @@ class _ReservedDescriptor:
 _reserved_descriptor = _ReservedDescriptor()  # one per process, shared by every port
 
 
-@dataclass(frozen=True)
-class IPv4Address:
-    """An IPv4 endpoint as Twisted names it: ``IPv4Address('TCP', host, port)``."""
-
-    type: str
-    host: str
-    port: int
-
-
-@dataclass(frozen=True)
-class IPv6Address:
-    """An IPv6 endpoint: ``IPv6Address('TCP', host, port)``."""
-
-    type: str
-    host: str
-    port: int
-
-
 def tcp_address(sockaddr: Any) -> IPv4Address | IPv6Address:
     """The address object for a socket address returned by the socket module."""
     if len(sockaddr) == 4:
@@ -117,12 +99,37 @@ def _family_of(host: str) -> socket.AddressFamily:
 
 
 def _is_ip_literal(host: str) -> bool:
-    """Whether ``host`` needs no name lookup (a lookup would block the loop)."""
+    """Whether ``host`` needs no name lookup (a lookup would block the loop);
+    a scoped IPv6 address (``fe80::1%eth0``) is one."""
     try:
-        socket.inet_pton(_family_of(host), host)
-    except OSError:
+        _sockaddr(host, 0)
+    except (OSError, UnicodeError):
         return False
     return True
+
+
+def _sockaddr(host: str, port: int) -> tuple:
+    """The socket address for a numeric ``host``: ``(host, port)`` for IPv4,
+    ``(host, port, flowinfo, scope_id)`` for IPv6, so that a link-local
+    address keeps the interface its ``%eth0`` names.  Never a DNS lookup
+    (AI_NUMERICHOST); ``socket.gaierror`` if ``host`` is not numeric."""
+    if _family_of(host) == socket.AF_INET:
+        socket.inet_pton(socket.AF_INET, host)
+        return (host, port)
+    info = socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
+                              socket.AI_NUMERICHOST)
+    return info[0][4]
+
+
+def service_port(port: int | str) -> int:
+    """A port given as a number or as a service name (``"http"``), as
+    Twisted's connectTCP accepts; ServiceNameUnknownError for an unknown name."""
+    if not isinstance(port, str):
+        return port
+    try:
+        return socket.getservbyname(port, "tcp")
+    except OSError as exc:
+        raise error.ServiceNameUnknownError(string=f"{exc} ({port!r})") from None
 
 
 def connect_error(err: int) -> Exception:
@@ -133,6 +140,12 @@ def connect_error(err: int) -> Exception:
 def _do_nothing() -> None:
     """doRead/doWrite of an aborted connection: no more I/O, whatever the
     protocol calls (loseConnection, resumeProducing...) before it is told."""
+
+
+def _log_prefix(obj: Any) -> str:
+    """What ``obj`` calls itself in log lines: its logPrefix(), else its class name."""
+    prefix = getattr(obj, "logPrefix", None)
+    return prefix() if callable(prefix) else type(obj).__name__
 
 
 def _name(f: Callable[..., Any]) -> str:
@@ -529,7 +542,8 @@ class Port:
         sock = socket.socket(_family_of(self.interface), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.interface, self.port))
+            sock.bind(_sockaddr(self.interface, self.port) if _is_ip_literal(self.interface)
+                      else (self.interface, self.port))
         except OSError:
             sock.close()
             raise
@@ -558,6 +572,14 @@ class Port:
         self.connected = True
         _reserved_descriptor.reserve()
         self.reactor.addReader(self)
+        log.msg(f"{_log_prefix(self.factory)} starting on {self._listening_on()}")
+
+    def _listening_on(self) -> str:
+        """How the start and close messages name this port (as Twisted's do)."""
+        return str(self._host.port)
+
+    def _closed_message(self) -> str:
+        return f"(TCP Port {self._host.port} Closed)"
 
     def doRead(self) -> None:
         """Accept the waiting connections (a bounded number per readiness)."""
@@ -629,8 +651,12 @@ class Port:
 
     def stopListening(self) -> defer.Deferred:
         """Stop accepting and close the socket now (so the port can be reused
-        at once); the returned Deferred has already fired."""
-        self._stop()
+        at once); the returned Deferred has already fired — with the error,
+        if the factory's stopFactory raised one (as Twisted reports it)."""
+        try:
+            self._stop()
+        except Exception:
+            return defer.fail()
         return defer.succeed(None)
 
     loseConnection = stopListening
@@ -648,6 +674,7 @@ class Port:
             self._retry = None
         self.reactor.removeReader(self)
         self.socket.close()
+        log.msg(self._closed_message())
         self.factory.doStop()
 
     def getHost(self) -> Any:
@@ -795,7 +822,7 @@ class Connector:
     def _begin(self, attempt: _Attempt) -> None:
         """Start ``attempt`` towards this connector's destination."""
         if _is_ip_literal(self.host):
-            attempt.start((self.host, self.port))
+            attempt.start(_sockaddr(self.host, self.port))
         else:
             attempt.resolve_then_start(self.host, self.port)
 
@@ -891,9 +918,9 @@ def listen_tcp(reactor: Any, port: int, factory: Any, backlog: int = 50,
     return p
 
 
-def connect_tcp(reactor: Any, host: str, port: int, factory: Any, timeout: float | None = 30,
+def connect_tcp(reactor: Any, host: str, port: int | str, factory: Any, timeout: float | None = 30,
                 bindAddress: Any = None) -> Connector:
     """reactor.connectTCP: start connecting and return the Connector."""
-    c = Connector(reactor, host, port, factory, timeout, bindAddress)
+    c = Connector(reactor, host, service_port(port), factory, timeout, bindAddress)
     c.connect()
     return c
