@@ -832,6 +832,12 @@ class Reactor:
             self.addSystemEventTrigger("during", "shutdown", self._stop_thread_pool)
         return self._threadpool
 
+    @property
+    def threadpool(self) -> ThreadPool | None:
+        """The pool if one was made (``getThreadPool`` makes it), else None;
+        Twisted code and its tests read this attribute."""
+        return self._threadpool
+
     def _start_thread_pool(self) -> None:
         if self._threadpool is not None:
             self._threadpool.start()

@@ -293,7 +293,7 @@ class Connection:
     def write(self, data: bytes) -> None:
         """Send ``data``, buffering what the socket will not take right now."""
         if isinstance(data, str):
-            raise TypeError("Data must be bytes, not str")
+            raise TypeError("Data must be bytes")
         if not self.connected or self._write_disconnected or not data:
             return
         buf = self._buffer
@@ -321,6 +321,9 @@ class Connection:
 
     def writeSequence(self, iovec: list[bytes]) -> None:
         """Send several byte strings, in order, as one write."""
+        for data in iovec:
+            if isinstance(data, str):
+                raise TypeError("Data must be bytes")
         self.write(b"".join(iovec))
 
     def startWriting(self) -> None:
@@ -388,6 +391,11 @@ class Connection:
         self.producerPaused = False
         if not streaming:
             producer.resumeProducing()
+
+    def stopConsuming(self) -> None:
+        """Forget the producer and close once the buffer is flushed."""
+        self.unregisterProducer()
+        self.loseConnection()
 
     def unregisterProducer(self) -> None:
         """Forget the producer; a pending loseConnection can now complete."""
@@ -520,6 +528,11 @@ class Port:
     connected = False
     _retry: Any = None
 
+    @property
+    def disconnected(self) -> bool:
+        """Not listening (Twisted's name for the opposite of ``connected``)."""
+        return not self.connected
+
     def __init__(self, reactor: Any, port: int, factory: Any, backlog: int = 50,
                  interface: str = "") -> None:
         self.reactor = reactor
@@ -531,7 +544,9 @@ class Port:
         self._host: Any = None
 
     def __repr__(self) -> str:
-        return f"<{type(self.factory).__name__} on {self._host or self.port}>"
+        if not self.connected:
+            return f"<{type(self.factory).__name__} (not listening)>"
+        return f"<{type(self.factory).__name__} on {self._host}>"
 
     def logPrefix(self) -> str:
         """Log lines about this port are prefixed with its factory's name."""
@@ -567,12 +582,16 @@ class Port:
         sock.setblocking(False)
         self.socket = sock
         self.fileno = sock.fileno
-        self._host = self._address(sock.getsockname())
+        self._host = self._bound_address(sock)
         self.factory.doStart()
         self.connected = True
         _reserved_descriptor.reserve()
         self.reactor.addReader(self)
         log.msg(f"{_log_prefix(self.factory)} starting on {self._listening_on()}")
+
+    def _bound_address(self, sock: socket.socket) -> Any:
+        """What getHost() reports once listening (the real port if 0 was asked)."""
+        return self._address(sock.getsockname())
 
     def _listening_on(self) -> str:
         """How the start and close messages name this port (as Twisted's do)."""

@@ -48,6 +48,10 @@ class UNIXPort(tcp.Port):
     def _address(self, sockaddr: Any) -> UNIXAddress:
         return unix_address(sockaddr)
 
+    def _bound_address(self, sock: socket.socket) -> UNIXAddress:
+        # The path as given: the kernel reports an abstract name as bytes.
+        return UNIXAddress(self.path)
+
     def _listening_on(self) -> str:
         return repr(self.path)
 
