@@ -300,6 +300,16 @@ def summary(results: list[ModuleResult], mode: str) -> dict[str, Any]:
     }
 
 
+def unmatched_not_applicable(results: list[ModuleResult]) -> list[tuple[str, str]]:
+    """Not-applicable patterns of the modules run that matched no test (a
+    stale entry would hide nothing, but would mislead whoever reads the list)."""
+    from fnmatch import fnmatchcase
+
+    keys = {r.module: [t["key"] for t in r.tests] for r in results}
+    return [(module, pattern) for module, pattern in cases.NOT_APPLICABLE
+            if module in keys and not any(fnmatchcase(k, pattern) for k in keys[module])]
+
+
 def details(results: list[ModuleResult], kinds: set[str]) -> str:
     """Each test of the given outcomes with its detail (an error, a reason)."""
     lines = []
@@ -348,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             results.append(run_module(short, copies, mode, workdir, args.test_timeout))
             print(f"{short}: {results[-1].counts}", file=sys.stderr, flush=True)
+    for module, pattern in unmatched_not_applicable(results):
+        print(f"loopscope: warning: not-applicable pattern matches no test: {module} {pattern}",
+              file=sys.stderr)
     print(f"Twisted's tests against {'Twisted' if args.against_twisted else 'loopscope'}")
     print(table(results))
     if args.details:

@@ -88,9 +88,14 @@ _reserved_descriptor = _ReservedDescriptor()  # one per process, shared by every
 
 
 def tcp_address(sockaddr: Any) -> IPv4Address | IPv6Address:
-    """The address object for a socket address returned by the socket module."""
+    """The address object for a socket address returned by the socket module.
+    A link-local IPv6 host is named with its scope (``fe80::1%eth0``), as
+    Twisted names it and as it was given to listenTCP/connectTCP."""
     if len(sockaddr) == 4:
-        return IPv6Address("TCP", sockaddr[0], sockaddr[1])
+        host = sockaddr[0]
+        if sockaddr[3] and "%" not in host:
+            host = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+        return IPv6Address("TCP", host, sockaddr[1])
     return IPv4Address("TCP", sockaddr[0], sockaddr[1])
 
 

@@ -950,3 +950,108 @@ def test_out_of_descriptors_closes_the_waiting_peers_then_recovers(
     while len(server.built) <= accepted_while_short:  # descriptors are back
         loop.iterate(0.01)
     late.close()
+
+
+# -- parity with Twisted found by bench/conformance.py ------------------------------
+
+def test_a_transport_releases_its_protocol_once_the_connection_is_lost(
+        loop: Reactor, run_until: Any) -> None:
+    import gc
+    import weakref
+
+    s, c, _ = connected_pair(loop, run_until)
+    transport = c.transport
+    gone = weakref.ref(c)
+    c.transport.loseConnection()
+    run_until(c.lost)
+    client_factory = c.factory
+    del c
+    client_factory.built.clear()
+    gc.collect()
+    assert transport.protocol is None and gone() is None
+    assert repr(transport).startswith("<Recorder #")  # still named in logs
+
+
+def test_connect_tcp_takes_a_service_name_as_port(loop: Reactor, run_until: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Server()
+    port = listen(loop, server)
+    real = socket.getservbyname
+    monkeypatch.setattr(socket, "getservbyname", lambda name, proto: (
+        port.getHost().port if (name, proto) == ("http", "tcp") else real(name, proto)))
+    loop.connectTCP("127.0.0.1", "http", Client())
+    assert run_until(server.first).addr.host == "127.0.0.1"
+    with pytest.raises(error.ServiceNameUnknownError) as raised:
+        loop.connectTCP("127.0.0.1", "no-such-service-here", Client())
+    assert "'no-such-service-here'" in str(raised.value)
+
+
+def _link_local_address() -> str | None:
+    """A link-local IPv6 address of this machine with its scope, if any."""
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hex_address, _, _, scope, _, name = line.split()
+        if scope == "20":  # link scope
+            groups = [hex_address[i:i + 4] for i in range(0, 32, 4)]
+            return socket.inet_ntop(socket.AF_INET6, bytes.fromhex("".join(groups))) + "%" + name
+    return None
+
+
+def test_a_scoped_link_local_address_is_a_literal_kept_with_its_interface() -> None:
+    index = socket.if_nametoindex("lo")
+    assert tcp._is_ip_literal("fe80::1%lo")
+    assert tcp._sockaddr("fe80::1%lo", 80) == ("fe80::1", 80, 0, index)
+    assert tcp.tcp_address(("fe80::1", 80, 0, index)).host == "fe80::1%lo"
+
+
+def test_listen_and_connect_on_a_scoped_link_local_address(loop: Reactor, run_until: Any) -> None:
+    address = _link_local_address()
+    if address is None:
+        pytest.skip("this machine has no link-local IPv6 address")
+    server = Server()
+    port = loop.listenTCP(0, server, interface=address)
+    assert port.getHost().host == address
+    loop.connectTCP(address, port.getHost().port, Client())
+    assert run_until(server.first).transport.getHost().host == address
+
+
+def test_stop_listening_reports_a_failing_stop_factory_in_its_deferred(
+        loop: Reactor, run_until: Any) -> None:
+    class Failing(Server):
+        def stopFactory(self) -> None:
+            raise RuntimeError("cannot stop")
+
+    port = listen(loop, Failing())
+    number = port.getHost().port
+    d = port.stopListening()
+    with pytest.raises(RuntimeError, match="cannot stop"):
+        run_until(d)
+    assert port.disconnected and "not listening" in repr(port)
+    again = loop.listenTCP(number, Server(), interface="127.0.0.1")  # the port is free
+    assert str(number) in repr(again)
+
+
+def test_write_sequence_refuses_text_as_twisted_does(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    with pytest.raises(TypeError, match="^Data must be bytes$"):
+        c.transport.writeSequence([b"ok", "not bytes"])
+    with pytest.raises(TypeError, match="^Data must be bytes$"):
+        c.transport.write("not bytes")
+
+
+def test_a_port_logs_when_it_starts_and_closes_as_twisted_does(loop: Reactor) -> None:
+    from reactor import log
+
+    seen: list[dict] = []
+    log.addObserver(seen.append)
+    try:
+        port = listen(loop, Server())
+        number = port.getHost().port
+        port.stopListening()
+    finally:
+        log.removeObserver(seen.append)
+    assert [e["message"] for e in seen] == [(f"Server starting on {number}",),
+                                            (f"(TCP Port {number} Closed)",)]
