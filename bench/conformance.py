@@ -150,15 +150,14 @@ def rewrite(source: str) -> str:
     return "".join(lines)
 
 
-def make_copies(target: Path, rewritten: bool, only: list[str]) -> None:
-    """Copy the listed modules into ``target/PACKAGE``, rewritten or not."""
+def make_copies(target: Path, rewritten: bool) -> None:
+    """Copy every listed module into ``target/PACKAGE``, rewritten or not (all
+    of them, even when only some run: they import each other's helpers)."""
     package = target / cases.PACKAGE
     package.mkdir(parents=True, exist_ok=True)
     (package / "__init__.py").write_text("")
     root = twisted_root()
     for path, short in cases.MODULES.items():
-        if only and short not in only:
-            continue
         source = (root / path).read_text(encoding="utf-8")
         if rewritten:
             source = rewrite(source)
@@ -351,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(args.keep).resolve() if args.keep else Path(tmp)
         copies, workdir = base / "copies", base / "work"
         workdir.mkdir(parents=True, exist_ok=True)
-        make_copies(copies, rewritten=not args.against_twisted, only=args.modules)
+        make_copies(copies, rewritten=not args.against_twisted)
         results = []
         for short in cases.MODULES.values():
             if args.modules and short not in args.modules:

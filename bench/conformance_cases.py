@@ -102,7 +102,6 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
         "(Twisted waits for asyncio's own cancellation); see Deferred.fromFuture",
     # test_failure
     ("test_failure", "FailureTests.test_printDetailedTracebackCapturedVars*"): CAPTURE_VARS,
-    ("test_failure", "FailureTests.test_captureVars*"): CAPTURE_VARS,
     ("test_failure", "DebugModeTests.test_captureVars"): CAPTURE_VARS,
     ("test_failure", "FailureTests.test_repr"):
         "deliberate: the repr names the class as it is, <reactor.failure.Failure ...>",
@@ -137,6 +136,9 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
         "tests the test helper assertPeerClosedOnEMFILE itself (its fakes name "
         "Twisted's private reservation)",
     ("internet_test_tcp", "SimpleUtilityTests.*"): INTERNAL,
+    ("internet_test_tcp", "TCPFDPortTestsBuilder.*"):
+        "listens through IReactorSocket.adoptStreamPort (adopting sockets made elsewhere), "
+        "which is not offered",
     ("internet_test_tcp", "TestBindAddressBuilder.test_bindAddressListen*"): INTERNAL,
     ("internet_test_tcp", "TCPServerTests.*"): CONSTRUCTOR,
     ("internet_test_tcp", "TCPPortTests.*"): CONSTRUCTOR,
@@ -166,7 +168,6 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("test_internet", "ThreePhaseEventTests.*"): INTERNAL,
     ("test_internet", "TimeTests.testDelayedCallSecondsOverride"): CONSTRUCTOR,
     ("test_internet", "ConnectorReprTests.test_tcp_repr"): CONSTRUCTOR,
-    ("test_internet", "DelayedTests.test_getDelayedCallsEmptyAfterCancel*"): INTERNAL,
     # test/test_tcp
     ("test_tcp", "ListeningTests.test_listen"): ZOPE,
     ("test_tcp", "ListeningTests.test_serverRepr"):

@@ -258,9 +258,30 @@ def missing_name(exc: BaseException, tb: Any = None) -> str | None:
             return f"{owner}.{exc.name}"
     if isinstance(exc, ImportError) and (exc.name or "").startswith("reactor"):
         return exc.name
+    if isinstance(exc, TypeError) and not _raised_in_reactor(tb or exc.__traceback__):
+        keyword = _missing_keyword(str(exc))
+        if keyword is not None:
+            return keyword
     sub = getattr(exc, "subFailure", None)  # FirstError
     if sub is not None:
         return missing_name(sub.value, sub.tb)
+    return None
+
+
+def _missing_keyword(message: str) -> str | None:
+    """``Reactor.listenUNIX(mode=)`` for "Reactor.listenUNIX() got an
+    unexpected keyword argument 'mode'" when the callable is loopscope's."""
+    found = re.match(r"(\w+)\.(\w+)\(\) got an unexpected keyword argument '(\w+)'", message)
+    if found is None:
+        return None
+    owner, method, keyword = found.groups()
+    import reactor.base
+    import reactor.tcp
+    import reactor.unix
+
+    for module in (reactor.base, reactor.tcp, reactor.unix):
+        if isinstance(getattr(module, owner, None), type):
+            return f"{owner}.{method}({keyword}=)"
     return None
 
 

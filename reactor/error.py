@@ -71,6 +71,8 @@ class UnknownHostError(ConnectError):
 class DNSLookupError(IOError):
     """DNS lookup failed."""
 
+    __str__ = _describe
+
 
 class NoRouteError(ConnectError):
     """No route to host."""

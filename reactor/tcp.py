@@ -95,7 +95,7 @@ def tcp_address(sockaddr: Any) -> IPv4Address | IPv6Address:
         host = sockaddr[0]
         if sockaddr[3] and "%" not in host:
             host = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
-        return IPv6Address("TCP", host, sockaddr[1])
+        return IPv6Address("TCP", host, sockaddr[1], sockaddr[2], sockaddr[3])
     return IPv4Address("TCP", sockaddr[0], sockaddr[1])
 
 

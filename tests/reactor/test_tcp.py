@@ -15,6 +15,7 @@ import pytest
 from twisted.internet.address import IPv4Address as TwistedIPv4Address
 
 from reactor import Reactor, defer, error, protocol, tcp
+from reactor.address import IPv6Address
 from reactor.failure import Failure
 from reactor.interfaces import IHalfCloseableProtocol, implementer
 
@@ -1004,7 +1005,8 @@ def test_a_scoped_link_local_address_is_a_literal_kept_with_its_interface() -> N
     index = socket.if_nametoindex("lo")
     assert tcp._is_ip_literal("fe80::1%lo")
     assert tcp._sockaddr("fe80::1%lo", 80) == ("fe80::1", 80, 0, index)
-    assert tcp.tcp_address(("fe80::1", 80, 0, index)).host == "fe80::1%lo"
+    assert tcp.tcp_address(("fe80::1", 80, 0, index)) == \
+        IPv6Address("TCP", "fe80::1%lo", 80, 0, index)
 
 
 def test_listen_and_connect_on_a_scoped_link_local_address(loop: Reactor, run_until: Any) -> None:
