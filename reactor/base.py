@@ -38,7 +38,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from reactor import _instrument, error
+from reactor import _instrument, error, log
 from reactor.threadpool import ThreadPool
 
 _log = logging.getLogger("reactor")
@@ -78,6 +78,10 @@ class DelayedCall:
     def getTime(self) -> float:
         """When the call is due (seconds, the scheduler's clock)."""
         return self.time
+
+    def seconds(self) -> float:
+        """Now, on the clock of the scheduler this call belongs to."""
+        return self._scheduler.seconds()
 
     def active(self) -> bool:
         """True until the call has run or been cancelled."""
@@ -122,7 +126,10 @@ class DelayedCall:
 
 
 class _Trigger:
-    """One system event trigger; compared by identity so removal is exact."""
+    """One system event trigger; compared by identity so removal is exact.
+
+    Indexable as Twisted's ``(phase, callable, args, kwargs)`` tuple, which
+    code holding a trigger id sometimes takes apart."""
 
     __slots__ = ("phase", "func", "args", "kw")
 
@@ -131,6 +138,9 @@ class _Trigger:
         self.func = func
         self.args = args
         self.kw = kw
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.phase, self.func, self.args, self.kw)[index]
 
 
 class _SystemEvent:
@@ -148,6 +158,11 @@ class _SystemEvent:
         self.finished_before: list[_Trigger] = []
 
     def remove(self, trigger: _Trigger) -> None:
+        """Remove ``trigger``: KeyError for an unknown phase, ValueError for a
+        trigger that is not (or no longer) there, as Twisted raises."""
+        if not isinstance(trigger, _Trigger):
+            self.phases[trigger[0]]  # a phase that does not exist: KeyError
+            raise ValueError(f"no such trigger: {trigger!r}")
         if self.firing_before and trigger in self.finished_before:
             self.finished_before.remove(trigger)
         else:
@@ -172,7 +187,7 @@ class _SystemEvent:
 
         def one_done(result: Any) -> None:
             if _is_failure(result):
-                _log.error("Error in a 'before %s' trigger:\n%s", self.name, result.getTraceback())
+                log.err(result, f"Error in a 'before {self.name}' trigger")
             remaining[0] -= 1
             if remaining[0] == 0:
                 self._continue(reactor)
@@ -254,6 +269,8 @@ class Reactor:
     """
 
     def __init__(self) -> None:
+        if type(self).seconds is Reactor.seconds:
+            self.seconds = _monotonic  # see seconds()
         self.running = False
         self._started = False
         self._stopped = True
@@ -288,7 +305,12 @@ class Reactor:
 
     # -- running and stopping ------------------------------------------------
     def seconds(self) -> float:
-        """The reactor's clock: ``time.monotonic()``."""
+        """The reactor's clock: ``time.monotonic()``.
+
+        Timers are scheduled and run by whatever ``seconds`` is, so a test
+        may replace it (``reactor.seconds = fake``) or a subclass override it,
+        as Twisted allows.  The plain clock is bound as an instance attribute
+        in ``__init__``, which makes each read as cheap as a global."""
         return _monotonic()
 
     def run(self, installSignalHandlers: bool = True) -> None:
@@ -339,7 +361,7 @@ class Reactor:
                         if self._started:
                             self.doIteration(self.timeout())
                 except Exception:
-                    _log.exception("Unexpected error in main loop.")
+                    log.err(None, "Unexpected error in main loop.")
         finally:
             probe = _instrument.probe
             if probe is not None:
@@ -394,7 +416,7 @@ class Reactor:
             _heappop(heap)
             self._stale -= 1
         if heap:
-            return max(0.0, heap[0][0] - _monotonic())
+            return max(0.0, heap[0][0] - self.seconds())
         return None
 
     def doIteration(self, timeout: float | None) -> None:
@@ -427,8 +449,7 @@ class Reactor:
             else:
                 why = self._call_user("write", d, d.doWrite)
         except Exception as exc:
-            _log.exception("Unhandled error in %s of %s", "doRead" if is_read else "doWrite",
-                           _prefix(d))
+            log.err(None, f"Unhandled error in {'doRead' if is_read else 'doWrite'} of {_prefix(d)}")
             why = exc
         if why:
             self._end_descriptor(d, why, "read" if is_read else "write")
@@ -452,7 +473,7 @@ class Reactor:
             else:
                 self._call_user(kind, d, d.connectionLost, why)
         except Exception:
-            _log.exception("Unhandled error in connectionLost of %s", _prefix(d))
+            log.err(None, f"Unhandled error in connectionLost of {_prefix(d)}")
 
     # -- running user code ------------------------------------------------------
     def _call_user(self, kind: str, source: Any, f: Callable[..., Any],
@@ -476,12 +497,12 @@ class Reactor:
         which ``python -O`` would silently skip.
         """
         if delay == 0:
-            call = DelayedCall(self, _monotonic(), f, args, kw, -1, True)
+            call = DelayedCall(self, self.seconds(), f, args, kw, -1, True)
             self._ready.append(call)
         elif delay > 0:
             seq = self._next_seq
             self._next_seq = seq + 1
-            call = DelayedCall(self, _monotonic() + delay, f, args, kw, seq)
+            call = DelayedCall(self, self.seconds() + delay, f, args, kw, seq)
             _heappush(self._heap, (call.time, seq, call))
         else:
             raise ValueError(f"{delay} is not greater than or equal to 0 seconds")
@@ -527,7 +548,7 @@ class Reactor:
         heap = self._heap
         n = len(ready)
         probe = _instrument.probe
-        if heap and heap[0][0] <= _monotonic():
+        if heap and heap[0][0] <= self.seconds():
             n = self._run_due_heap_calls(n, probe)
         # The common case: only callLater(0) calls are due.
         while n:
@@ -543,7 +564,7 @@ class Reactor:
                 else:
                     probe.run_call("timer", call, call.func, call.args, call.kw)
             except Exception:
-                _log.exception("Unhandled error in timed call %r", call)
+                log.err(None, f"Unhandled error in timed call {call!r}")
 
     def _run_due_heap_calls(self, n: int, probe: Any) -> int:
         """Run due heap calls merged by time with the first ``n`` ready ones.
@@ -553,7 +574,7 @@ class Reactor:
         """
         ready = self._ready
         heap = self._heap
-        now = _monotonic()
+        now = self.seconds()
         limit = self._next_seq
         while heap:
             when, seq, call = heap[0]
@@ -578,7 +599,7 @@ class Reactor:
                 else:
                     probe.run_call("timer", call, call.func, call.args, call.kw)
             except Exception:
-                _log.exception("Unhandled error in timed call %r", call)
+                log.err(None, f"Unhandled error in timed call {call!r}")
         return n
 
     # -- descriptors ---------------------------------------------------------------
@@ -709,7 +730,7 @@ class Reactor:
                 else:
                     self._call_user("read", d, d.connectionLost, Failure(error.CONNECTION_LOST))
             except Exception:
-                _log.exception("Unhandled error in connectionLost of %s", _prefix(d))
+                log.err(None, f"Unhandled error in connectionLost of {_prefix(d)}")
 
     # -- system events -------------------------------------------------------------
     def addSystemEventTrigger(self, phase: str, eventType: str, callable: Callable[..., Any],
@@ -731,12 +752,11 @@ class Reactor:
         return (eventType, trigger)
 
     def removeSystemEventTrigger(self, triggerID: tuple[str, _Trigger]) -> None:
-        """Remove a trigger; ValueError if it is unknown or already ran."""
-        try:
-            event_type, trigger = triggerID
-            self._events[event_type].remove(trigger)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise ValueError(f"no such trigger: {triggerID!r}") from None
+        """Remove a trigger: ValueError if it already ran or was removed,
+        KeyError for an unknown event or phase, TypeError for something that
+        is not a trigger id at all (as Twisted)."""
+        event_type, trigger = triggerID
+        self._events[event_type].remove(trigger)
 
     def fireSystemEvent(self, eventType: str) -> None:
         """Run the triggers of ``eventType`` (before, then during and after)."""
@@ -750,8 +770,8 @@ class Reactor:
             return self._call_user("trigger", (trigger.phase, event_name), trigger.func,
                                    *trigger.args, **trigger.kw)
         except Exception:
-            _log.exception("Unhandled error in '%s %s' trigger %r", trigger.phase, event_name,
-                           trigger.func)
+            log.err(None, f"Unhandled error in '{trigger.phase} {event_name}' trigger "
+                          f"{trigger.func!r}")
             return None
 
     # -- signals -------------------------------------------------------------------
@@ -799,16 +819,28 @@ class Reactor:
                 else:
                     probe.run_call("thread", None, f, args, kw)
             except Exception:
-                _log.exception("Unhandled error in call from thread %r", f)
+                log.err(None, f"Unhandled error in call from thread {f!r}")
 
     def getThreadPool(self) -> ThreadPool:
         """The reactor's pool (0-10 threads), created on first use, started
         with the reactor and stopped during shutdown."""
         if self._threadpool is None:
             self._threadpool = ThreadPool(0, 10, "reactor")
-            self.callWhenRunning(self._threadpool.start)
+            # A trigger of the reactor's, not the pool's bound method: a pool
+            # stopped before the reactor ran must not be kept alive by it.
+            self.callWhenRunning(self._start_thread_pool)
             self.addSystemEventTrigger("during", "shutdown", self._stop_thread_pool)
         return self._threadpool
+
+    @property
+    def threadpool(self) -> ThreadPool | None:
+        """The pool if one was made (``getThreadPool`` makes it), else None;
+        Twisted code and its tests read this attribute."""
+        return self._threadpool
+
+    def _start_thread_pool(self) -> None:
+        if self._threadpool is not None:
+            self._threadpool.start()
 
     def _stop_thread_pool(self) -> None:
         if self._threadpool is not None:
@@ -820,7 +852,8 @@ class Reactor:
         self.getThreadPool().callInThread(f, *args, **kw)
 
     def suggestThreadPoolSize(self, size: int) -> None:
-        """Let the pool grow to ``size`` threads."""
+        """Let the pool grow to ``size`` threads (0: work waits until it is
+        raised again, as in Twisted)."""
         self.getThreadPool().adjustPoolsize(maxthreads=size)
 
     # -- networking (implemented in reactor.tcp / reactor.unix) ---------------------
@@ -830,9 +863,11 @@ class Reactor:
 
         return tcp.listen_tcp(self, port, factory, backlog, interface)
 
-    def connectTCP(self, host: str, port: int, factory: Any, timeout: float = 30,
+    def connectTCP(self, host: str, port: int | str, factory: Any, timeout: float = 30,
                    bindAddress: Any = None) -> Any:
-        """Connect to ``host:port`` with protocols from ``factory``; returns a connector."""
+        """Connect to ``host:port`` with protocols from ``factory``; returns a
+        connector.  ``port`` may be a service name (``"http"``); ``host`` a
+        scoped IPv6 address (``"fe80::1%eth0"``)."""
         from reactor import tcp
 
         return tcp.connect_tcp(self, host, port, factory, timeout, bindAddress)

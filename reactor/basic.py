@@ -172,6 +172,18 @@ class StringTooLongError(AssertionError):
     """sendString was given a string too long for the length prefix."""
 
 
+class _Unparsed:
+    """``recvd``: the bytes received and not yet parsed, as Twisted's
+    IntNStringReceiver shows them.  Reading it is always up to date; a
+    ``stringReceived`` that assigns it replaces what is left to parse (an old
+    idiom Twisted keeps working, and so do we)."""
+
+    def __get__(self, receiver: Any, owner: type | None = None) -> Any:
+        if receiver is None:
+            return self
+        return receiver._unprocessed[receiver._offset:]
+
+
 class IntNStringReceiver(Protocol, _PauseableMixin):
     """Strings each preceded by their length as a big-endian unsigned integer
     of ``prefixLength`` bytes (subclasses fix the width)."""
@@ -180,6 +192,8 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
     prefixLength: int
     MAX_LENGTH = 99999
     _unprocessed = b""
+    _offset = 0  # where in _unprocessed the next string starts (for recvd)
+    recvd = _Unparsed()
 
     def stringReceived(self, string: bytes) -> None:
         """Override to handle one complete string."""
@@ -191,7 +205,7 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
 
     def dataReceived(self, data: bytes) -> None:
         """Deliver every complete string; keep the incomplete tail."""
-        buf = self._unprocessed + data
+        buf = self._unprocessed = self._unprocessed + data
         offset = 0
         prefix = self.prefixLength
         fmt = self.structFormat
@@ -200,14 +214,19 @@ class IntNStringReceiver(Protocol, _PauseableMixin):
             (length,) = struct.unpack(fmt, buf[offset:start])
             if length > self.MAX_LENGTH:
                 self._unprocessed = buf[offset:]
+                self._offset = 0
                 self.lengthLimitExceeded(length)
                 return
             end = start + length
             if len(buf) < end:
                 break
-            offset = end
+            offset = self._offset = end
             self.stringReceived(buf[start:end])
+            if "recvd" in self.__dict__:  # stringReceived replaced what is left
+                buf = self._unprocessed = self.__dict__.pop("recvd")
+                offset = self._offset = 0
         self._unprocessed = buf[offset:]
+        self._offset = 0
 
     def sendString(self, string: bytes) -> None:
         """Write ``string`` with its length prefix."""

@@ -19,14 +19,17 @@ our own and aims to be lean on the path every Deferred takes:
 from __future__ import annotations
 
 import contextvars
+import dis
 import functools
 import logging
+import sys
+import warnings
 from abc import ABC, abstractmethod
 from inspect import iscoroutine, isgenerator
 from types import GenericAlias
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, NoReturn
 
-from reactor import _instrument, error
+from reactor import _instrument, error, log
 from reactor.failure import Failure
 
 if TYPE_CHECKING:
@@ -137,7 +140,7 @@ class _FailureWatch:
         failure = self.failResult
         if failure is None:
             return
-        _log.error("Unhandled error in Deferred:\n%s", failure.getTraceback().rstrip("\n"))
+        log.unhandled_in_deferred(failure, _log)
         probe = _instrument.probe
         if probe is not None:
             probe.deferred_unhandled(self, failure)
@@ -253,6 +256,9 @@ class Deferred:
             raise AlreadyCalledError()
         self.called = True
         self.result = result
+        # The canceller is never called once fired: dropping it breaks the
+        # cycle a canceller holding its Deferred would make.
+        self._canceller = None
         probe = _instrument.probe
         if probe is not None:
             probe.deferred_fired(self, isinstance(result, Failure))
@@ -478,6 +484,7 @@ class Deferred:
                         # chainDeferred: fire ``extra`` by running its chain
                         # in this loop.
                         extra.called = True
+                        extra._canceller = None
                         if probe is not None:
                             probe.deferred_fired(extra, failed)
                         linked = extra
@@ -500,9 +507,11 @@ class Deferred:
                 if type(result) in _plain_types:
                     failed = False
                 else:
+                    if result is current:
+                        result = _returned_itself(f, current)
                     if isinstance(result, Deferred):
                         inner_result = result.result
-                        if (inner_result is _NO_RESULT or result.paused
+                        if (inner_result is _NO_RESULT or result.paused or result is current
                                 or isinstance(inner_result, Deferred)):
                             current._wait_on(result)
                             failed = False
@@ -580,6 +589,28 @@ class Deferred:
 # were a third of the cost of running a trivial callback.  Bounded, so code
 # that makes classes on the fly cannot grow it for ever.
 _plain_types: set[type] = {int, float, str, bytes, bool, type(None), tuple, list, dict}
+
+
+def _returned_itself(f: Callable[..., Any], d: Deferred) -> Deferred | Failure:
+    """A callback of ``d`` returned ``d``.  As Twisted: a DeprecationWarning
+    attributed to the callback, then ``d`` waits on itself (for ever); where
+    warnings are errors, the warning is the chain's failure instead."""
+    message = ("Callback returned the Deferred it was attached to; this breaks the "
+               "callback chain and will raise an exception in the future.")
+    code = getattr(f, "__code__", None)
+    module = sys.modules.get(getattr(f, "__module__", None) or "")
+    try:
+        if code is None or module is None:
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+        else:
+            lines = [line for _, line in dis.findlinestarts(code) if line is not None]
+            warnings.warn_explicit(
+                message, DeprecationWarning, filename=code.co_filename,
+                lineno=max(lines, default=code.co_firstlineno), module=module.__name__,
+                registry=module.__dict__.setdefault("__warningregistry__", {}))
+    except BaseException:
+        return Failure()
+    return d
 
 
 def _note_plain(t: type) -> None:
@@ -678,7 +709,8 @@ class DeferredList(Deferred):
             try:
                 deferred.cancel()
             except BaseException:
-                _log.exception("Exception raised from user supplied canceller")
+                log.err(None, "Unexpected error while cancelling a Deferred of a DeferredList",
+                        logger=_log)
 
 
 def gatherResults(deferredList: Iterable[Deferred], consumeErrors: bool = False) -> Deferred:

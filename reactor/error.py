@@ -71,6 +71,8 @@ class UnknownHostError(ConnectError):
 class DNSLookupError(IOError):
     """DNS lookup failed."""
 
+    __str__ = _describe
+
 
 class NoRouteError(ConnectError):
     """No route to host."""
@@ -102,6 +104,20 @@ class TimeoutError(UserError):
 
 class SSLError(ConnectError):
     """An SSL error occurred."""
+
+
+class MessageLengthError(_Described):
+    """Message is too long to send."""
+
+
+class InvalidAddressError(ValueError):
+    """An invalid address was specified (neither IPv4 nor IPv6, or the
+    other one of the two than expected)."""
+
+    def __init__(self, address: object, message: str) -> None:
+        super().__init__(address, message)
+        self.address = address
+        self.message = message
 
 
 class ConnectingCancelledError(Exception):
@@ -173,18 +189,17 @@ _CONNECT_ERRORS: dict[int, type[ConnectError]] = {
 
 
 def getConnectError(e: BaseException | tuple) -> ConnectError:
-    """Map an OS-level connect failure to the matching ConnectError, as Twisted
-    does, so clientConnectionFailed sees ConnectionRefusedError rather than OSError."""
-    if isinstance(e, tuple) and len(e) == 2:
-        number, string = e
-    elif isinstance(e, OSError):
-        number, string = e.errno, e.strerror or str(e)
-    else:
-        number, string = None, str(e)
+    """Map an OS-level connect failure (an exception, or an ``(errno,
+    message)`` tuple) to the matching ConnectError, as Twisted does, so
+    clientConnectionFailed sees ConnectionRefusedError rather than OSError."""
+    args = e.args if isinstance(e, BaseException) else e
+    try:
+        number, string = args
+    except (TypeError, ValueError):
+        return ConnectError(string=e)
     if isinstance(e, socket.gaierror):
-        return UnknownHostError(string=string)
-    klass = _CONNECT_ERRORS.get(number, ConnectError) if number is not None else ConnectError
-    return klass(number, string)
+        return UnknownHostError(number, string)
+    return _CONNECT_ERRORS.get(number, ConnectError)(number, string)
 
 
 CONNECTION_DONE = ConnectionDone("Connection done")

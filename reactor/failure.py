@@ -22,7 +22,7 @@ import sys
 from types import TracebackType
 from typing import Any, NoReturn, TextIO
 
-__all__ = ["Failure", "NoCurrentExceptionError"]
+__all__ = ["Failure", "NoCurrentExceptionError", "format_frames"]
 
 # A frame as Twisted describes it: (funcName, fileName, lineNumber,
 # localsItems, globalsItems).  We never capture variables, so the last two
@@ -59,6 +59,39 @@ def _frames_of(tb: TracebackType | None) -> list[Frame]:
     return frames
 
 
+# The attribute a cleaned Failure leaves on its exception: the frames its
+# traceback had.  When the exception is raised again (``await``, ``yield`` in
+# inlineCallbacks, a ``trap`` that does not match) the new traceback starts at
+# the re-raise, and a Failure made from it puts these frames after its own, so
+# the place the error was first raised is never lost.
+_EARLIER_FRAMES = "_loopscope_failure_frames"
+
+# Where Failure's own re-raise happens: a frame of these is the seam between
+# the new traceback and the earlier frames, and is left out, as Twisted does.
+_RERAISE_FUNCTIONS = {"raiseException", "throwExceptionIntoGenerator"}
+
+
+def format_frames(frames: list[Frame], write: Any, detail: str = "default") -> None:
+    """Write ``frames`` with ``write`` in one of Twisted's formats:
+    ``"default"`` (as Python does), ``"brief"`` (one line each), or
+    ``"verbose"`` / ``"verbose-vars-not-captured"`` (one line each, with the
+    note that variables were not captured: they never are here)."""
+    if detail not in ("default", "brief", "verbose", "verbose-vars-not-captured"):
+        raise ValueError("Detail must be default, brief, verbose, or "
+                         f"verbose-vars-not-captured. (not {detail!r})")
+    if detail == "brief":
+        for func, filename, line, _, _ in frames:
+            write(f"{filename}:{line}:{func}\n")
+    elif detail == "default":
+        for func, filename, line, _, _ in frames:
+            write(f'  File "{filename}", line {line}, in {func}\n')
+            write(f"    {linecache.getline(filename, line).strip()}\n")
+    else:
+        for func, filename, line, _, _ in frames:
+            write(f"{filename}:{line}: {func}(...)\n")
+        write(" [Capture of Locals and Globals disabled (use captureVars=True)]\n")
+
+
 class Failure:
     """An exception, its class and its traceback, kept for later.
 
@@ -68,13 +101,13 @@ class Failure:
     """
 
     count = 0  # class-wide serial number, as Twisted numbers its Failures
+    pickled = 0  # 1 on a Failure that went through pickle (its tb is gone)
+    captureVars = False  # accepted, never honoured: see the module docstring
 
     def __init__(self, exc_value: BaseException | Failure | None = None,
                  exc_type: type | None = None,
                  exc_tb: TracebackType | None = None,
                  captureVars: bool = False) -> None:
-        # captureVars is accepted for Twisted compatibility; variables are
-        # never captured (they would keep whole object graphs alive).
         Failure.count += 1
         self.count = Failure.count
         if exc_value is None:
@@ -93,25 +126,47 @@ class Failure:
         self.value: BaseException = exc_value
         self.tb: TracebackType | None = exc_tb
         self._frames: list[Frame] | None = None
+        self._parents: list[str] | None = None
 
     # -- what happened ---------------------------------------------------
     @property
     def frames(self) -> list[Frame]:
-        """Traceback frames, outermost first, extracted on first use."""
+        """Traceback frames, outermost first, extracted on first use (with
+        the frames of an earlier raise of the same exception after them)."""
         if self._frames is None:
-            self._frames = _frames_of(self.tb)
+            frames = _frames_of(self.tb)
+            earlier = getattr(self.value, _EARLIER_FRAMES, None)
+            if earlier:
+                frames = [f for f in frames if f[0] not in _RERAISE_FUNCTIONS] + earlier
+            self._frames = frames
         return self._frames
+
+    @frames.setter
+    def frames(self, frames: list[Frame]) -> None:
+        self._frames = frames
 
     @property
     def stack(self) -> list[Frame]:
         """Always empty, as in Twisted since 24.10 (the frames above the
-        handler were never worth their cost); kept so old code still reads."""
+        handler were never worth their cost); kept so old code still reads
+        and sets it."""
         return []
+
+    @stack.setter
+    def stack(self, frames: list[Frame]) -> None:
+        """Ignored, as in Twisted."""
 
     @property
     def parents(self) -> list[str]:
         """Dotted names of the exception's class and its bases."""
-        return [qual(c) for c in self.type.__mro__] if isinstance(self.type, type) else []
+        if self._parents is None:
+            self._parents = ([qual(c) for c in self.type.__mro__]
+                             if isinstance(self.type, type) else [])
+        return self._parents
+
+    @parents.setter
+    def parents(self, parents: list[str]) -> None:
+        self._parents = parents
 
     def check(self, *errorTypes: type | str) -> type | str | None:
         """Return the first of ``errorTypes`` (classes or dotted names such
@@ -123,6 +178,11 @@ class Failure:
                     return error
             elif isinstance(self.type, type) and issubclass(self.type, error):
                 return error
+            elif getattr(error, "__module__", None) == "twisted.internet.error":
+                # Code not yet ported (a library protocol) that checks for
+                # Twisted's ConnectionDone & co. on loopscope's reactor.
+                if "reactor.error." + error.__qualname__ in self.parents:
+                    return error
         return None
 
     def trap(self, *errorTypes: type | str) -> type | str:
@@ -150,12 +210,50 @@ class Failure:
 
     def cleanFailure(self) -> None:
         """Drop the traceback (and with it every frame's locals), keeping the
-        extracted frames so the Failure can still be printed.  A Deferred
-        does this to a Failure left at the end of its chain."""
-        _ = self.frames
+        extracted frames so the Failure can still be printed — and so a
+        Failure made when the exception is raised again still shows them.  A
+        Deferred does this to a Failure left at the end of its chain."""
+        frames = self.frames
         self.tb = None
-        if getattr(self.value, "__traceback__", None) is not None:
-            self.value.__traceback__ = None
+        value = self.value
+        if getattr(value, "__traceback__", None) is not None:
+            value.__traceback__ = None
+        if frames:
+            try:
+                setattr(value, _EARLIER_FRAMES, frames)
+            except (AttributeError, TypeError):
+                pass  # an exception that takes no attributes: frames stay here only
+
+    def getTracebackObject(self) -> TracebackType | Any:
+        """The traceback: the real one until cleaned, then a stand-in built
+        from the frames (enough for ``traceback`` and ``pdb.post_mortem``);
+        None if there are no frames."""
+        if self.tb is not None:
+            return self.tb
+        tb = None
+        for func, filename, line, _, _ in reversed(self.frames):
+            tb = _StandInTraceback(_StandInFrame(func, filename, line), line, tb)
+        return tb
+
+    # -- pickling ----------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the traceback (frames hold whole object graphs and
+        do not pickle); ``frames`` and ``parents`` are kept as lists."""
+        state = self.__dict__.copy()
+        state["frames"] = self.frames
+        state["parents"] = self.parents
+        state.pop("_frames", None)
+        state.pop("_parents", None)
+        state["tb"] = None
+        state["pickled"] = 1
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state.pop("stack", None)
+        state["_frames"] = state.pop("frames", None)
+        state["_parents"] = state.pop("parents", None)
+        self.__dict__.update(state)
 
     # -- formatting ------------------------------------------------------
     def printTraceback(self, file: TextIO | None = None, elideFrameworkCode: int = 0,
@@ -166,26 +264,32 @@ class Failure:
             file = sys.stderr
         w = file.write
         frames = self.frames
-        if detail == "brief":
+        if detail == "verbose":
+            w(f"*--- Failure #{self.count}{' (pickled) ' if self.pickled else ' '}---\n")
+        elif detail == "brief":
             heading = "Traceback" if frames else "Traceback (failure with no frames)"
             w(f"{heading}: {safe_str(self.type)}: {safe_str(self.value)}\n")
-            for func, filename, line, _, _ in frames:
-                w(f"{filename}:{line}:{func}\n")
-            return
-        if detail == "verbose":
-            w(f"*--- Failure #{self.count} ---\n")
-        w("Traceback (most recent call last):\n")
-        if not frames:
+        else:
+            w("Traceback (most recent call last):\n")
+        if frames:
+            format_frames(frames, w, "verbose-vars-not-captured" if detail == "verbose" else detail)
+        elif detail != "brief":
             w("Failure: ")
-        for func, filename, line, _, _ in frames:
-            w(f'  File "{filename}", line {line}, in {func}\n')
-            source = linecache.getline(filename, line).strip()
-            if source:
-                w(f"    {source}\n")
-        type_name = qual(self.type) if isinstance(self.type, type) else safe_str(self.type)
-        w(f"{type_name}: {safe_str(self.value)}\n")
+        if detail != "brief":
+            type_name = qual(self.type) if isinstance(self.type, type) else safe_str(self.type)
+            w(f"{type_name}: {safe_str(self.value)}\n")
         if detail == "verbose":
             w(f"*--- End of Failure #{self.count} ---\n")
+
+    def printBriefTraceback(self, file: TextIO | None = None, elideFrameworkCode: int = 0) -> None:
+        """The traceback, one ``file:line:function`` line per frame."""
+        self.printTraceback(file, elideFrameworkCode, detail="brief")
+
+    def printDetailedTraceback(self, file: TextIO | None = None,
+                               elideFrameworkCode: int = 0) -> None:
+        """The traceback framed by ``*--- Failure #n ---`` lines (Twisted's
+        verbose form; variables are never captured, and it says so)."""
+        self.printTraceback(file, elideFrameworkCode, detail="verbose")
 
     def getTraceback(self, elideFrameworkCode: int = 0, detail: str = "default") -> str:
         """:meth:`printTraceback` into a string."""
@@ -204,3 +308,40 @@ class Failure:
     def __str__(self) -> str:
         return f"[Failure instance: {self.getBriefTraceback()}]"
 
+
+class _StandInCode:
+    """The part of a code object a formatted traceback reads."""
+
+    def __init__(self, name: str, filename: str) -> None:
+        self.co_name = name
+        self.co_filename = filename
+        self.co_qualname = name
+        self.co_firstlineno = 0
+        self.co_argcount = 0
+        self.co_flags = 0
+
+    def co_positions(self) -> Any:
+        return iter(())
+
+
+class _StandInFrame:
+    """A frame of a cleaned Failure's stand-in traceback (no variables)."""
+
+    def __init__(self, name: str, filename: str, line: int) -> None:
+        self.f_code = _StandInCode(name, filename)
+        self.f_lineno = line
+        self.f_globals: dict[str, Any] = {}
+        self.f_locals: dict[str, Any] = {}
+        self.f_back = None
+        self.f_lasti = -1
+
+
+class _StandInTraceback:
+    """A stand-in traceback entry: what ``traceback`` and ``pdb`` walk."""
+
+    def __init__(self, frame: _StandInFrame, line: int,
+                 next_tb: _StandInTraceback | None) -> None:
+        self.tb_frame = frame
+        self.tb_lineno = line
+        self.tb_next = next_tb
+        self.tb_lasti = -1

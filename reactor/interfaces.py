@@ -4,7 +4,10 @@ Twisted declares these with zope.interface; here they are ordinary base
 classes so that the seed's ``class MySocket(IReadDescriptor)`` works as
 written.  The reactor itself duck-types: any object with the right methods is
 accepted whether or not it subclasses these.  ``IFoo.providedBy(obj)`` answers
-the Twisted question "does obj have what IFoo needs?".
+the Twisted question "does obj have what IFoo needs?" — except for an
+interface whose mere presence changes behaviour (IHalfCloseableProtocol),
+which must be declared: by subclassing, with :func:`implementer`, or with
+zope.interface's ``@implementer`` of Twisted's interface.
 """
 
 from __future__ import annotations
@@ -16,14 +19,54 @@ class Interface:
     """Base of every interface: names the methods a provider must have."""
 
     _methods: tuple[str, ...] = ()
+    # True for an interface that changes what the reactor does, so that having
+    # methods of the right names by chance must not count: only subclassing,
+    # @implementer, or a zope.interface declaration of Twisted's interface of
+    # the same name does.
+    _by_declaration_only = False
 
     @classmethod
     def providedBy(cls, obj: object) -> bool:
-        """True if ``obj`` subclasses this interface or has all its methods."""
-        if isinstance(obj, cls):
+        """True if ``obj`` subclasses this interface or declares it; for an
+        interface that is not declaration-only, also if it has all its methods."""
+        if isinstance(obj, cls) or _declares(obj, cls):
             return True
+        if cls._by_declaration_only:
+            return False
         required = {name for klass in cls.__mro__ for name in getattr(klass, "_methods", ())}
         return all(callable(getattr(obj, name, None)) for name in required)
+
+
+def implementer(*interfaces: type[Interface]) -> Any:
+    """Class decorator declaring that instances provide ``interfaces``
+    (``@implementer(IHalfCloseableProtocol)``, as with zope.interface)."""
+
+    def declare(cls: type) -> type:
+        declared = set(getattr(cls, "__loopscope_implements__", ()))
+        cls.__loopscope_implements__ = frozenset(declared | {i.__name__ for i in interfaces})
+        return cls
+
+    return declare
+
+
+def _declares(obj: object, interface: type[Interface]) -> bool:
+    """Whether ``obj``'s class declares ``interface``: with :func:`implementer`,
+    or with zope.interface naming Twisted's interface of the same name (so a
+    protocol written for Twisted keeps working unchanged).  zope is never
+    imported: its declaration is read from the attributes it sets."""
+    name = interface.__name__
+    if name in getattr(type(obj), "__loopscope_implements__", ()):
+        return True
+    spec = getattr(type(obj), "__implemented__", None)
+    flattened = getattr(spec, "flattened", None)
+    if flattened is None:
+        return False
+    try:
+        return any(getattr(i, "__name__", None) == name
+                   and getattr(i, "__module__", "") == "twisted.internet.interfaces"
+                   for i in flattened())
+    except Exception:  # noqa: BLE001 - a foreign declaration we cannot read is none
+        return False
 
 
 class IAddress(Interface):
@@ -116,9 +159,15 @@ class IProtocol(Interface):
 
 
 class IHalfCloseableProtocol(Interface):
-    """A protocol that wants to hear about each direction closing separately."""
+    """A protocol that wants to hear about each direction closing separately.
+
+    Declaration only, as in Twisted: a protocol that subclasses this or is
+    decorated ``@implementer(IHalfCloseableProtocol)`` is kept open for
+    writing when the peer sends EOF; one that merely has a method called
+    ``readConnectionLost`` is closed like any other."""
 
     _methods = ("readConnectionLost", "writeConnectionLost")
+    _by_declaration_only = True
 
     def readConnectionLost(self) -> None:
         """The peer will send no more data."""

@@ -18,15 +18,15 @@ import logging
 import os
 import socket
 import struct
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from reactor import _instrument, defer, error
+from reactor import _instrument, defer, error, log
+from reactor.address import IPv4Address, IPv6Address
 from reactor.interfaces import IHalfCloseableProtocol
 from reactor.failure import Failure
 from reactor.protocol import BaseProtocol, Protocol
 
-log = logging.getLogger("reactor")
+_log = logging.getLogger("reactor")
 
 RECV_SIZE = 65536
 """Bytes asked of the kernel per read: big enough that a fast sender is
@@ -51,30 +51,51 @@ memory.  The pending connections keep its socket readable, so retrying at
 once would spin the loop (and the log) until something is freed."""
 
 _OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE}
 
 
-@dataclass(frozen=True)
-class IPv4Address:
-    """An IPv4 endpoint as Twisted names it: ``IPv4Address('TCP', host, port)``."""
+class _ReservedDescriptor:
+    """One descriptor held back for when the process runs out of them.
 
-    type: str
-    host: str
-    port: int
+    accept() failing with EMFILE leaves the connection in the kernel's
+    queue: its peer would wait, connected but unanswered, until descriptors
+    are freed — perhaps for ever.  With one descriptor in reserve a port can
+    release it, accept the connection just to close it (the peer sees the
+    close at once, as with Twisted), and take the reserve back.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def reserve(self) -> None:
+        """Hold a descriptor, if not holding one already and one is free."""
+        if self._fd is None:
+            try:
+                self._fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass  # out of them already: the next release retries
+
+    def available(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
-@dataclass(frozen=True)
-class IPv6Address:
-    """An IPv6 endpoint: ``IPv6Address('TCP', host, port)``."""
-
-    type: str
-    host: str
-    port: int
+_reserved_descriptor = _ReservedDescriptor()  # one per process, shared by every port
 
 
 def tcp_address(sockaddr: Any) -> IPv4Address | IPv6Address:
-    """The address object for a socket address returned by the socket module."""
+    """The address object for a socket address returned by the socket module.
+    A link-local IPv6 host is named with its scope (``fe80::1%eth0``), as
+    Twisted names it and as it was given to listenTCP/connectTCP."""
     if len(sockaddr) == 4:
-        return IPv6Address("TCP", sockaddr[0], sockaddr[1])
+        host = sockaddr[0]
+        if sockaddr[3] and "%" not in host:
+            host = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+        return IPv6Address("TCP", host, sockaddr[1], sockaddr[2], sockaddr[3])
     return IPv4Address("TCP", sockaddr[0], sockaddr[1])
 
 
@@ -83,12 +104,37 @@ def _family_of(host: str) -> socket.AddressFamily:
 
 
 def _is_ip_literal(host: str) -> bool:
-    """Whether ``host`` needs no name lookup (a lookup would block the loop)."""
+    """Whether ``host`` needs no name lookup (a lookup would block the loop);
+    a scoped IPv6 address (``fe80::1%eth0``) is one."""
     try:
-        socket.inet_pton(_family_of(host), host)
-    except OSError:
+        _sockaddr(host, 0)
+    except (OSError, UnicodeError):
         return False
     return True
+
+
+def _sockaddr(host: str, port: int) -> tuple:
+    """The socket address for a numeric ``host``: ``(host, port)`` for IPv4,
+    ``(host, port, flowinfo, scope_id)`` for IPv6, so that a link-local
+    address keeps the interface its ``%eth0`` names.  Never a DNS lookup
+    (AI_NUMERICHOST); ``socket.gaierror`` if ``host`` is not numeric."""
+    if _family_of(host) == socket.AF_INET:
+        socket.inet_pton(socket.AF_INET, host)
+        return (host, port)
+    info = socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
+                              socket.AI_NUMERICHOST)
+    return info[0][4]
+
+
+def service_port(port: int | str) -> int:
+    """A port given as a number or as a service name (``"http"``), as
+    Twisted's connectTCP accepts; ServiceNameUnknownError for an unknown name."""
+    if not isinstance(port, str):
+        return port
+    try:
+        return socket.getservbyname(port, "tcp")
+    except OSError as exc:
+        raise error.ServiceNameUnknownError(string=f"{exc} ({port!r})") from None
 
 
 def connect_error(err: int) -> Exception:
@@ -99,6 +145,12 @@ def connect_error(err: int) -> Exception:
 def _do_nothing() -> None:
     """doRead/doWrite of an aborted connection: no more I/O, whatever the
     protocol calls (loseConnection, resumeProducing...) before it is told."""
+
+
+def _log_prefix(obj: Any) -> str:
+    """What ``obj`` calls itself in log lines: its logPrefix(), else its class name."""
+    prefix = getattr(obj, "logPrefix", None)
+    return prefix() if callable(prefix) else type(obj).__name__
 
 
 def _name(f: Callable[..., Any]) -> str:
@@ -128,6 +180,7 @@ class Connection:
     _read_closed = False
     _write_disconnecting = False
     _write_disconnected = False
+    _protocol_name = "NoneType"
 
     def __init__(self, reactor: Any, sock: socket.socket, role: str, host: Any, peer: Any,
                  connector: "Connector | None" = None) -> None:
@@ -147,15 +200,16 @@ class Connection:
         self._call_user = reactor._call_user
 
     def __repr__(self) -> str:
-        return f"<{type(self.protocol).__name__} #{self._fd} {self._role} peer={self._peer}>"
+        return f"<{self._protocol_name} #{self._fd} {self._role} peer={self._peer}>"
 
     def logPrefix(self) -> str:
         """Log lines about this transport are prefixed with its protocol's name."""
-        return type(self.protocol).__name__
+        return self._protocol_name
 
     def _start(self, protocol: Any) -> None:
         """Attach ``protocol``, start reading and tell the protocol it is connected."""
         self.protocol = protocol
+        self._protocol_name = type(protocol).__name__
         probe = _instrument.probe
         if probe is not None:
             probe.connection_opened(self, self._fd, self._role, self._host, self._peer)
@@ -178,7 +232,7 @@ class Connection:
             self._user_code_failed(f, exc)
 
     def _user_code_failed(self, f: Callable[..., Any], exc: Exception) -> None:
-        log.error("Unhandled error in %s on %r", _name(f), self, exc_info=exc)
+        log.err(exc, f"Unhandled error in {_name(f)} on {self!r}")
         self.connectionLost(Failure(exc))
 
     # -- reading -----------------------------------------------------------------
@@ -244,7 +298,7 @@ class Connection:
     def write(self, data: bytes) -> None:
         """Send ``data``, buffering what the socket will not take right now."""
         if isinstance(data, str):
-            raise TypeError("Data must be bytes, not str")
+            raise TypeError("Data must be bytes")
         if not self.connected or self._write_disconnected or not data:
             return
         buf = self._buffer
@@ -272,6 +326,9 @@ class Connection:
 
     def writeSequence(self, iovec: list[bytes]) -> None:
         """Send several byte strings, in order, as one write."""
+        for data in iovec:
+            if isinstance(data, str):
+                raise TypeError("Data must be bytes")
         self.write(b"".join(iovec))
 
     def startWriting(self) -> None:
@@ -340,6 +397,11 @@ class Connection:
         if not streaming:
             producer.resumeProducing()
 
+    def stopConsuming(self) -> None:
+        """Forget the producer and close once the buffer is flushed."""
+        self.unregisterProducer()
+        self.loseConnection()
+
     def unregisterProducer(self) -> None:
         """Forget the producer; a pending loseConnection can now complete."""
         self.producer = None
@@ -392,7 +454,11 @@ class Connection:
         probe = _instrument.probe
         if probe is not None:
             probe.connection_closed(self, self._fd, reason, self.bytes_in, self.bytes_out)
-        self._call_quietly(self.protocol.connectionLost, reason)
+        protocol, self.protocol = self.protocol, None
+        # Released before it is told, as Twisted does: a transport that stays
+        # referenced (by a connector kept for reconnecting, by user code) must
+        # not keep its dead protocol and everything that hangs off it alive.
+        self._call_quietly(protocol.connectionLost, reason)
         if self.connector is not None:
             self.connector._connection_lost(self, reason)
 
@@ -401,7 +467,7 @@ class Connection:
         try:
             self._call_user("read", self, f, *args)
         except Exception:
-            log.error("Unhandled error in %s on %r", _name(f), self, exc_info=True)
+            log.err(None, f"Unhandled error in {_name(f)} on {self!r}")
 
     def _close_socket(self, orderly: bool) -> None:
         sock = self.socket
@@ -467,6 +533,11 @@ class Port:
     connected = False
     _retry: Any = None
 
+    @property
+    def disconnected(self) -> bool:
+        """Not listening (Twisted's name for the opposite of ``connected``)."""
+        return not self.connected
+
     def __init__(self, reactor: Any, port: int, factory: Any, backlog: int = 50,
                  interface: str = "") -> None:
         self.reactor = reactor
@@ -478,7 +549,9 @@ class Port:
         self._host: Any = None
 
     def __repr__(self) -> str:
-        return f"<{type(self.factory).__name__} on {self._host or self.port}>"
+        if not self.connected:
+            return f"<{type(self.factory).__name__} (not listening)>"
+        return f"<{type(self.factory).__name__} on {self._host}>"
 
     def logPrefix(self) -> str:
         """Log lines about this port are prefixed with its factory's name."""
@@ -489,7 +562,8 @@ class Port:
         sock = socket.socket(_family_of(self.interface), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.interface, self.port))
+            sock.bind(_sockaddr(self.interface, self.port) if _is_ip_literal(self.interface)
+                      else (self.interface, self.port))
         except OSError:
             sock.close()
             raise
@@ -513,10 +587,23 @@ class Port:
         sock.setblocking(False)
         self.socket = sock
         self.fileno = sock.fileno
-        self._host = self._address(sock.getsockname())
+        self._host = self._bound_address(sock)
         self.factory.doStart()
         self.connected = True
+        _reserved_descriptor.reserve()
         self.reactor.addReader(self)
+        log.msg(f"{_log_prefix(self.factory)} starting on {self._listening_on()}")
+
+    def _bound_address(self, sock: socket.socket) -> Any:
+        """What getHost() reports once listening (the real port if 0 was asked)."""
+        return self._address(sock.getsockname())
+
+    def _listening_on(self) -> str:
+        """How the start and close messages name this port (as Twisted's do)."""
+        return str(self._host.port)
+
+    def _closed_message(self) -> str:
+        return f"(TCP Port {self._host.port} Closed)"
 
     def doRead(self) -> None:
         """Accept the waiting connections (a bounded number per readiness)."""
@@ -530,15 +617,35 @@ class Port:
             except ConnectionAbortedError:
                 continue
             except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS and _reserved_descriptor.available():
+                    if self._close_one_waiting(exc):
+                        continue
+                    return  # none was waiting (accept fails on the descriptor first)
                 if exc.errno in _OUT_OF_RESOURCES:
-                    log.error("%r could not accept a connection (%s); trying again in %s s",
+                    _log.error("%r could not accept a connection (%s); trying again in %s s",
                               self, exc, ACCEPT_RETRY_DELAY)
                     self.reactor.removeReader(self)
                     self._retry = self.reactor.callLater(ACCEPT_RETRY_DELAY, self._accept_again)
                 else:
-                    log.error("%r could not accept a connection: %s", self, exc)
+                    _log.error("%r could not accept a connection: %s", self, exc)
                 return
             self._accepted(sock, sockaddr)
+
+    def _close_one_waiting(self, exc: OSError) -> bool:
+        """Out of descriptors: accept one waiting connection with the reserved
+        descriptor and close it, so that its peer is not left waiting.
+        Returns whether there was one."""
+        _reserved_descriptor.release()
+        try:
+            sock, _ = self.socket.accept()
+        except OSError:
+            return False  # none waiting, or another resource is short
+        else:
+            sock.close()
+        finally:
+            _reserved_descriptor.reserve()  # after the close, which freed it
+        _log.error("%r could not accept a connection (%s): closed it", self, exc)
+        return True
 
     def _accept_again(self) -> None:
         self._retry = None
@@ -558,8 +665,7 @@ class Port:
         try:
             protocol = self.reactor._call_user("read", self, self.factory.buildProtocol, peer)
         except Exception:
-            log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
-                      exc_info=True)
+            log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             protocol = None
         if protocol is None:
             sock.close()
@@ -569,8 +675,12 @@ class Port:
 
     def stopListening(self) -> defer.Deferred:
         """Stop accepting and close the socket now (so the port can be reused
-        at once); the returned Deferred has already fired."""
-        self._stop()
+        at once); the returned Deferred has already fired — with the error,
+        if the factory's stopFactory raised one (as Twisted reports it)."""
+        try:
+            self._stop()
+        except Exception:
+            return defer.fail()
         return defer.succeed(None)
 
     loseConnection = stopListening
@@ -588,6 +698,7 @@ class Port:
             self._retry = None
         self.reactor.removeReader(self)
         self.socket.close()
+        log.msg(self._closed_message())
         self.factory.doStop()
 
     def getHost(self) -> Any:
@@ -735,7 +846,7 @@ class Connector:
     def _begin(self, attempt: _Attempt) -> None:
         """Start ``attempt`` towards this connector's destination."""
         if _is_ip_literal(self.host):
-            attempt.start((self.host, self.port))
+            attempt.start(_sockaddr(self.host, self.port))
         else:
             attempt.resolve_then_start(self.host, self.port)
 
@@ -788,8 +899,7 @@ class Connector:
         try:
             protocol = self.reactor._call_user("write", attempt, self.factory.buildProtocol, peer)
         except Exception as exc:
-            log.error("Unhandled error in %s.buildProtocol", type(self.factory).__qualname__,
-                      exc_info=True)
+            log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             sock.close()
             self._failed(attempt, Failure(exc))
             return
@@ -818,7 +928,7 @@ class Connector:
         try:
             self.reactor._call_user("write", source, f, self, reason)
         except Exception:
-            log.error("Unhandled error in %s", _name(f), exc_info=True)
+            log.err(None, f"Unhandled error in {_name(f)}")
         if self.state == "disconnected" and self._factory_started:
             self._factory_started = False
             self.factory.doStop()
@@ -832,9 +942,9 @@ def listen_tcp(reactor: Any, port: int, factory: Any, backlog: int = 50,
     return p
 
 
-def connect_tcp(reactor: Any, host: str, port: int, factory: Any, timeout: float | None = 30,
+def connect_tcp(reactor: Any, host: str, port: int | str, factory: Any, timeout: float | None = 30,
                 bindAddress: Any = None) -> Connector:
     """reactor.connectTCP: start connecting and return the Connector."""
-    c = Connector(reactor, host, port, factory, timeout, bindAddress)
+    c = Connector(reactor, host, service_port(port), factory, timeout, bindAddress)
     c.connect()
     return c

@@ -14,7 +14,7 @@ import queue
 import threading
 from typing import Any, Callable
 
-from reactor import _instrument
+from reactor import _instrument, log
 
 _log = logging.getLogger("reactor")
 _STOP = object()  # a worker that takes this exits
@@ -26,7 +26,7 @@ class ThreadPool:
     """Runs callables in at most ``maxthreads`` threads (Twisted's ``ThreadPool`` API)."""
 
     def __init__(self, minthreads: int = 5, maxthreads: int = 20, name: str | None = None) -> None:
-        if minthreads < 0 or maxthreads < minthreads or maxthreads < 1:
+        if minthreads < 0 or maxthreads < minthreads:
             raise ValueError(f"bad pool size: minthreads={minthreads}, maxthreads={maxthreads}")
         self.min = minthreads
         self.max = maxthreads
@@ -62,7 +62,7 @@ class ThreadPool:
             probe.thread_submitted(job, func)
         with self._lock:
             self._backlog += 1
-        self._queue.put((job, func, args, kw, onResult))
+        self._queue.put([job, func, args, kw, onResult])
         if self.started:
             self._grow()
 
@@ -88,7 +88,7 @@ class ThreadPool:
         """Change the bounds; surplus workers exit once idle, missing ones start."""
         minthreads = self.min if minthreads is None else minthreads
         maxthreads = self.max if maxthreads is None else maxthreads
-        if minthreads < 0 or maxthreads < minthreads or maxthreads < 1:
+        if minthreads < 0 or maxthreads < minthreads:
             raise ValueError(f"bad pool size: minthreads={minthreads}, maxthreads={maxthreads}")
         self.min, self.max = minthreads, maxthreads
         if not self.started:
@@ -122,7 +122,7 @@ class ThreadPool:
                     self._backlog -= 1
             if item is _STOP:
                 break
-            self._run_job(*item)
+            self._run_job(item)
             del item
             with self._lock:
                 self._idle += 1
@@ -130,11 +130,17 @@ class ThreadPool:
             self.threads.remove(me)
 
     @staticmethod
-    def _run_job(job: int, func: Callable[..., Any], args: tuple, kw: dict,
-                 on_result: OnResult | None) -> None:
-        """Run one job and hand its outcome to ``on_result`` (or log a failure)."""
+    def _run_job(item: list) -> None:
+        """Run one job ``[job, func, args, kw, on_result]`` and hand its
+        outcome to ``on_result`` (or log a failure).
+
+        The job's function and arguments are released before ``on_result``
+        runs (the item is emptied, the locals dropped), so that nothing the
+        job was given outlives it because its worker is still busy."""
         from reactor.failure import Failure
 
+        job, func, args, kw, on_result = item
+        item.clear()
         probe = _instrument.probe
         if probe is not None:
             probe.thread_started(job)
@@ -144,19 +150,28 @@ class ThreadPool:
             if probe is not None:
                 probe.thread_done(job, exc)
             if on_result is None:
-                _log.exception("Unhandled error in thread pool job %r", func)
+                log.err(None, f"Unhandled error in thread pool job {func!r}")
                 return
             success, result = False, Failure()
+            del exc
         else:
             if probe is not None:
                 probe.thread_done(job, None)
             if on_result is None:
                 return
             success = True
+        del func, args, kw
         try:
             on_result(success, result)
         except Exception:
-            _log.exception("Unhandled error in thread pool result handler %r", on_result)
+            log.err(None, f"Unhandled error in thread pool result handler {on_result!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pool pickles as its bounds (threads and queued work do not)."""
+        return {"min": self.min, "max": self.max, "name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["min"], state["max"], state.get("name"))
 
     def __repr__(self) -> str:
         return (f"<ThreadPool {self.name!r} threads={len(self.threads)} "

@@ -10,21 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 from reactor import tcp
-
-
-@dataclass(frozen=True)
-class UNIXAddress:
-    """A Unix socket address as Twisted names it; ``name`` is None for an
-    unnamed (client) socket."""
-
-    name: str | bytes | None
-
-    def __repr__(self) -> str:
-        return f"UNIXAddress({self.name!r})"
+from reactor.address import UNIXAddress
 
 
 def unix_address(sockaddr: str | bytes) -> UNIXAddress:
@@ -59,14 +48,26 @@ class UNIXPort(tcp.Port):
     def _address(self, sockaddr: Any) -> UNIXAddress:
         return unix_address(sockaddr)
 
+    def _bound_address(self, sock: socket.socket) -> UNIXAddress:
+        # The path as given: the kernel reports an abstract name as bytes.
+        return UNIXAddress(self.path)
+
+    def _listening_on(self) -> str:
+        return repr(self.path)
+
+    def _closed_message(self) -> str:
+        return f"(UNIX Port {self.path} Closed)"
+
     def _stop(self) -> None:
         was_listening = self.connected
-        super()._stop()
-        if was_listening and _in_filesystem(self.path):
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+        try:
+            super()._stop()
+        finally:  # even if the factory's stopFactory raised
+            if was_listening and _in_filesystem(self.path):
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass
 
 
 class UNIXConnector(tcp.Connector):

@@ -23,9 +23,9 @@ if sys.argv[1:] == ["twisted"]:
     half_closeable = implementer(IHalfCloseableProtocol)
 else:
     from reactor import protocol, reactor
+    from reactor.interfaces import IHalfCloseableProtocol, implementer
 
-    def half_closeable(cls: type) -> type:
-        return cls  # ours recognises readConnectionLost/writeConnectionLost by name
+    half_closeable = implementer(IHalfCloseableProtocol)
 
 
 def name(reason: Any) -> str:

@@ -261,3 +261,31 @@ def test_line_receiver_over_tcp(loop: Reactor, run_until: Any) -> None:
     loop.connectTCP("127.0.0.1", port.getHost().port,
                     protocol.ClientFactory.forProtocol(Collect))
     assert run_until(got) == [b"ALPHA", b"BETA", b"GAMMA"]
+
+
+def _recvd_program(module: Any) -> tuple[list[bytes], list[bytes]]:
+    """Strings received, and what ``recvd`` showed, when stringReceived reads
+    ``recvd`` and once replaces it (the old idiom Twisted still supports)."""
+
+    class Receiver(module.Int16StringReceiver):
+        def __init__(self) -> None:
+            self.strings: list[bytes] = []
+            self.seen: list[bytes] = []
+
+        def stringReceived(self, string: bytes) -> None:
+            self.strings.append(string)
+            self.seen.append(self.recvd)
+            if string == b"aaaaa":
+                self.recvd = b"\x00\x05ccccc" + self.recvd[7:]
+
+    r = Receiver()
+    r.makeConnection(FakeTransport())
+    r.dataReceived(b"\x00\x05aaaaa\x00\x05bbbbb\x00\x02dd\x00")
+    r.dataReceived(b"\x01e")
+    return r.strings, r.seen + [r.recvd]
+
+
+def test_intn_recvd_reads_and_replaces_the_unparsed_bytes_as_twisted_does() -> None:
+    assert _recvd_program(basic) == _recvd_program(twisted_basic)
+    strings, _ = _recvd_program(basic)
+    assert strings == [b"aaaaa", b"ccccc", b"dd", b"e"]

@@ -188,8 +188,11 @@ def test_remove_system_event_trigger(loop: Reactor) -> None:
     loop.removeSystemEventTrigger(trigger)
     with pytest.raises(ValueError):
         loop.removeSystemEventTrigger(trigger)
-    with pytest.raises(ValueError):
+    # As Twisted: an unknown event is a KeyError, a non-id a TypeError.
+    with pytest.raises(KeyError):
         loop.removeSystemEventTrigger(("nonsense", None))
+    with pytest.raises(TypeError):
+        loop.removeSystemEventTrigger(None)
     loop.callWhenRunning(loop.stop)
     run(loop)
     assert seen == ["kept"]

@@ -837,3 +837,80 @@ def test_cancelling_fromFuture_cancels_the_future(loop: asyncio.AbstractEventLoo
     loop.run_until_complete(asyncio.sleep(0))
     assert future.cancelled()
     assert failure_of(d).type is CancelledError
+
+
+# -- parity with Twisted found by bench/conformance.py ------------------------------
+
+class _Canceller:
+    deferred: Any = None
+
+    def __call__(self, d: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("returns", ["value", "pending Deferred"])
+def test_a_fired_deferred_drops_its_canceller(returns: str) -> None:
+    import weakref
+
+    canceller = _Canceller()
+    gone = weakref.ref(canceller)
+    d = Deferred(canceller)
+    canceller.deferred = d  # a cycle through the canceller
+    d.addCallback(lambda _: 1 if returns == "value" else Deferred())
+    d.callback(None)
+    del d, canceller
+    assert gone() is None  # freed by reference counting alone
+
+
+def test_coroutine_and_inline_callbacks_deferreds_are_not_reference_cycles() -> None:
+    import gc
+    import weakref
+
+    async def coroutine() -> int:
+        return 1
+
+    @inlineCallbacks
+    def generator() -> Any:
+        yield succeed(None)
+        return 2
+
+    gc.disable()
+    try:
+        for make in (lambda: Deferred.fromCoroutine(coroutine()), generator):
+            d = make()
+            ref = weakref.ref(d)
+            del d
+            assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_a_callback_returning_its_own_deferred_warns_and_stalls_as_in_twisted() -> None:
+    import warnings
+
+    from twisted.internet import defer as twisted_defer
+
+    for defer_module in (twisted_defer, sys.modules["reactor.defer"]):
+        d = defer_module.Deferred()
+        d.addCallback(lambda _, d=d: d)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            d.callback("foo")
+        assert [w.category for w in caught] == [DeprecationWarning]
+        assert "Callback returned the Deferred it was attached to" in str(caught[0].message)
+        seen: list = []
+        d.addBoth(seen.append)
+        assert seen == []  # it waits on itself, for ever
+
+
+def test_a_callback_returning_its_own_deferred_fails_where_warnings_are_errors() -> None:
+    import warnings
+
+    d: Deferred = Deferred()
+    d.addCallback(lambda _: d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        d.callback("foo")
+    failures: list = []
+    d.addErrback(failures.append)
+    assert failures[0].check(DeprecationWarning)

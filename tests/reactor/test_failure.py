@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import traceback
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,99 @@ def test_repr_and_str() -> None:
 
 def test_stack_is_an_empty_list_as_in_current_twisted() -> None:
     assert caught().stack == []
+
+
+# -- frames kept when a cleaned Failure's exception is raised again ----------------
+
+def raise_deep() -> None:
+    raise AppError("deep")
+
+
+def _chains(defer: Any) -> dict[str, Any]:
+    """The same three re-raises written for one Deferred implementation: a
+    chain ending in a failure, then ``await``, ``yield`` and ``trap``."""
+
+    def failed():  # type: ignore[no-untyped-def]
+        d = defer.Deferred()
+        d.addCallback(lambda _: raise_deep())
+        d.callback(None)
+        return d  # its chain ended in the failure: it is cleaned
+
+    async def awaiting() -> None:
+        await failed()
+
+    @defer.inlineCallbacks
+    def yielding():  # type: ignore[no-untyped-def]
+        yield failed()
+
+    def trapping():  # type: ignore[no-untyped-def]
+        return failed().addErrback(lambda f: f.trap(KeyError))
+
+    return {"await": lambda: defer.ensureDeferred(awaiting()), "yield": yielding,
+            "trap": trapping}
+
+
+@pytest.mark.parametrize("how", ["await", "yield", "trap"])
+def test_frames_of_the_first_raise_survive_a_re_raise_as_in_twisted(how: str) -> None:
+    from twisted.internet import defer as twisted_defer
+
+    from reactor import defer as our_defer
+
+    for defer in (our_defer, twisted_defer):
+        outcome: list = []
+        _chains(defer)[how]().addErrback(outcome.append)
+        [failure] = outcome
+        names = [frame[0] for frame in failure.frames]
+        assert "raise_deep" in names, (defer.__name__, names)
+        assert "in raise_deep" in failure.getTraceback()
+
+
+def test_print_brief_and_detailed_tracebacks_have_twisted_s_shape() -> None:
+    f = caught()
+    brief, detailed = io.StringIO(), io.StringIO()
+    f.printBriefTraceback(brief)
+    f.printDetailedTraceback(detailed)
+    assert brief.getvalue().startswith(f"Traceback: {AppError!r}: went wrong\n")
+    assert brief.getvalue().endswith(
+        "".join(f"{file}:{line}:{func}\n" for func, file, line, _, _ in f.frames))
+    text = detailed.getvalue()
+    assert text.startswith(f"*--- Failure #{f.count} ---\n")
+    assert " [Capture of Locals and Globals disabled (use captureVars=True)]\n" in text
+    assert text.endswith(f"{AppError.__module__}.AppError: went wrong\n"
+                         f"*--- End of Failure #{f.count} ---\n")
+
+
+def test_get_traceback_object_is_the_traceback_then_a_stand_in_after_cleaning() -> None:
+    f = caught()
+    assert f.getTracebackObject() is f.tb
+    expected = traceback.extract_tb(f.tb)
+    f.cleanFailure()
+    stand_in = f.getTracebackObject()
+    got = traceback.extract_tb(stand_in)
+    assert [(s.name, s.filename, s.lineno) for s in got] == \
+        [(s.name, s.filename, s.lineno) for s in expected]
+    assert Failure(KeyError("no frames")).getTracebackObject() is None
+
+
+def test_a_failure_pickles_without_its_traceback_and_keeps_frames_and_parents() -> None:
+    import pickle
+
+    f = caught()
+    copy = pickle.loads(pickle.dumps(f))
+    assert copy.pickled == 1 and copy.tb is None
+    assert copy.frames == f.frames and copy.parents == f.parents
+    copy.frames = copy.frames[:-1]
+    copy.parents = ["x"]
+    assert len(copy.frames) == len(f.frames) - 1 and copy.check("x") == "x"
+
+
+def test_check_knows_twisted_s_error_classes_by_name() -> None:
+    from twisted.internet import error as twisted_error
+
+    from reactor import error
+
+    f = Failure(error.ConnectionDone())
+    assert f.check(twisted_error.ConnectionDone) is twisted_error.ConnectionDone
+    assert f.check(twisted_error.ConnectionClosed) is twisted_error.ConnectionClosed
+    assert f.check(twisted_error.ConnectionLost) is None
+    assert f.trap(twisted_error.ConnectionDone) is twisted_error.ConnectionDone

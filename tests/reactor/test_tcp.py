@@ -15,7 +15,9 @@ import pytest
 from twisted.internet.address import IPv4Address as TwistedIPv4Address
 
 from reactor import Reactor, defer, error, protocol, tcp
+from reactor.address import IPv6Address
 from reactor.failure import Failure
+from reactor.interfaces import IHalfCloseableProtocol, implementer
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -232,6 +234,7 @@ def test_loseConnection_after_abort_still_reports_the_abort(loop: Reactor, run_u
     assert reason_of(run_until, s).check(error.ConnectionLost)
 
 
+@implementer(IHalfCloseableProtocol)
 class HalfCloseServer(Recorder):
     """Answers once the client has finished sending (EOF), then closes."""
 
@@ -244,6 +247,7 @@ class HalfCloseServer(Recorder):
         self.events.append("writeConnectionLost")
 
 
+@implementer(IHalfCloseableProtocol)
 class HalfCloseClient(Recorder):
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -270,6 +274,36 @@ def test_half_close(loop: Reactor, run_until: Any) -> None:
     assert s.events == ["made", "readConnectionLost", "lost"]
     assert c.events[:2] == ["made", "writeConnectionLost"]
     assert c.events[-2:] == ["readConnectionLost", "lost"]
+
+
+class UndeclaredHalfCloseServer(Recorder):
+    """Has readConnectionLost but does not declare IHalfCloseableProtocol."""
+
+    def readConnectionLost(self) -> None:
+        self.events.append("readConnectionLost")
+
+
+def test_half_close_needs_a_declaration_not_a_method_name(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until, UndeclaredHalfCloseServer, HalfCloseClient)
+    assert reason_of(run_until, s).check(error.ConnectionDone)
+    assert s.events == ["made", "lost"]  # closed like any protocol, as on Twisted
+
+
+def test_half_close_declared_with_zope_for_twisted_is_recognised(
+        loop: Reactor, run_until: Any) -> None:
+    from twisted.internet.interfaces import IHalfCloseableProtocol as TwistedHalfCloseable
+    from zope.interface import implementer as zope_implementer
+
+    server = zope_implementer(TwistedHalfCloseable)(
+        type("ZopeDeclared", (UndeclaredHalfCloseServer,), {}))
+    s, c, _ = connected_pair(loop, run_until, server, HalfCloseClient)
+    for _ in range(500):
+        if len(s.events) > 1:
+            break
+        loop.iterate(0.01)
+    assert s.events == ["made", "readConnectionLost"]  # kept open after EOF
+    s.transport.loseConnection()
+    assert reason_of(run_until, s).check(error.ConnectionDone)
 
 
 def test_loseWriteConnection_to_plain_protocol_ends_it_cleanly(loop: Reactor, run_until: Any) -> None:
@@ -875,8 +909,11 @@ def test_an_overridden_makeConnection_is_called(loop: Reactor, run_until: Any) -
     assert c.transport is not None and c.connected
 
 
-def test_out_of_descriptors_pauses_accepting_then_recovers(
+def test_out_of_descriptors_closes_the_waiting_peers_then_recovers(
         loop: Reactor, run_until: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """As Twisted: a connection that cannot be accepted for want of a
+    descriptor is accepted with a reserved one and closed, so its peer hears
+    at once instead of waiting in the kernel's queue."""
     import resource
 
     server = Server()
@@ -897,10 +934,126 @@ def test_out_of_descriptors_pauses_accepting_then_recovers(
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert 0 < accepted_while_short < 6
-    complaints = [r for r in caplog.records if "could not accept" in r.getMessage()]
-    # It waits before trying again, rather than failing on each of the 20 iterations.
-    assert 1 <= len(complaints) <= 5
-    while len(server.built) < 6:  # descriptors are back: the rest get accepted
-        loop.iterate(0.01)
+    closed = 0
     for c in clients:
+        c.settimeout(0.2)
+        try:
+            closed += c.recv(1) == b""
+        except ConnectionResetError:
+            closed += 1
+        except TimeoutError:
+            pass  # accepted: its protocol keeps it open
         c.close()
+    assert closed == 6 - accepted_while_short
+    complaints = [r for r in caplog.records if "could not accept" in r.getMessage()]
+    assert len(complaints) == closed
+    late = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=5)
+    while len(server.built) <= accepted_while_short:  # descriptors are back
+        loop.iterate(0.01)
+    late.close()
+
+
+# -- parity with Twisted found by bench/conformance.py ------------------------------
+
+def test_a_transport_releases_its_protocol_once_the_connection_is_lost(
+        loop: Reactor, run_until: Any) -> None:
+    import gc
+    import weakref
+
+    s, c, _ = connected_pair(loop, run_until)
+    transport = c.transport
+    gone = weakref.ref(c)
+    c.transport.loseConnection()
+    run_until(c.lost)
+    client_factory = c.factory
+    del c
+    client_factory.built.clear()
+    gc.collect()
+    assert transport.protocol is None and gone() is None
+    assert repr(transport).startswith("<Recorder #")  # still named in logs
+
+
+def test_connect_tcp_takes_a_service_name_as_port(loop: Reactor, run_until: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Server()
+    port = listen(loop, server)
+    real = socket.getservbyname
+    monkeypatch.setattr(socket, "getservbyname", lambda name, proto: (
+        port.getHost().port if (name, proto) == ("http", "tcp") else real(name, proto)))
+    loop.connectTCP("127.0.0.1", "http", Client())
+    assert run_until(server.first).addr.host == "127.0.0.1"
+    with pytest.raises(error.ServiceNameUnknownError) as raised:
+        loop.connectTCP("127.0.0.1", "no-such-service-here", Client())
+    assert "'no-such-service-here'" in str(raised.value)
+
+
+def _link_local_address() -> str | None:
+    """A link-local IPv6 address of this machine with its scope, if any."""
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hex_address, _, _, scope, _, name = line.split()
+        if scope == "20":  # link scope
+            groups = [hex_address[i:i + 4] for i in range(0, 32, 4)]
+            return socket.inet_ntop(socket.AF_INET6, bytes.fromhex("".join(groups))) + "%" + name
+    return None
+
+
+def test_a_scoped_link_local_address_is_a_literal_kept_with_its_interface() -> None:
+    index = socket.if_nametoindex("lo")
+    assert tcp._is_ip_literal("fe80::1%lo")
+    assert tcp._sockaddr("fe80::1%lo", 80) == ("fe80::1", 80, 0, index)
+    assert tcp.tcp_address(("fe80::1", 80, 0, index)) == \
+        IPv6Address("TCP", "fe80::1%lo", 80, 0, index)
+
+
+def test_listen_and_connect_on_a_scoped_link_local_address(loop: Reactor, run_until: Any) -> None:
+    address = _link_local_address()
+    if address is None:
+        pytest.skip("this machine has no link-local IPv6 address")
+    server = Server()
+    port = loop.listenTCP(0, server, interface=address)
+    assert port.getHost().host == address
+    loop.connectTCP(address, port.getHost().port, Client())
+    assert run_until(server.first).transport.getHost().host == address
+
+
+def test_stop_listening_reports_a_failing_stop_factory_in_its_deferred(
+        loop: Reactor, run_until: Any) -> None:
+    class Failing(Server):
+        def stopFactory(self) -> None:
+            raise RuntimeError("cannot stop")
+
+    port = listen(loop, Failing())
+    number = port.getHost().port
+    d = port.stopListening()
+    with pytest.raises(RuntimeError, match="cannot stop"):
+        run_until(d)
+    assert port.disconnected and "not listening" in repr(port)
+    again = loop.listenTCP(number, Server(), interface="127.0.0.1")  # the port is free
+    assert str(number) in repr(again)
+
+
+def test_write_sequence_refuses_text_as_twisted_does(loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    with pytest.raises(TypeError, match="^Data must be bytes$"):
+        c.transport.writeSequence([b"ok", "not bytes"])
+    with pytest.raises(TypeError, match="^Data must be bytes$"):
+        c.transport.write("not bytes")
+
+
+def test_a_port_logs_when_it_starts_and_closes_as_twisted_does(loop: Reactor) -> None:
+    from reactor import log
+
+    seen: list[dict] = []
+    log.addObserver(seen.append)
+    try:
+        port = listen(loop, Server())
+        number = port.getHost().port
+        port.stopListening()
+    finally:
+        log.removeObserver(seen.append)
+    assert [e["message"] for e in seen] == [(f"Server starting on {number}",),
+                                            (f"(TCP Port {number} Closed)",)]

@@ -241,3 +241,54 @@ def test_blocking_call_from_the_reactor_thread_is_refused(loop: Reactor, run_unt
 
     loop.callLater(0, in_loop)
     assert "reactor thread" in run_until(d)
+
+
+def test_suggest_thread_pool_size_zero_holds_work_until_raised(loop: Reactor, run_until) -> None:
+    loop.suggestThreadPoolSize(0)
+    done = Deferred()
+    loop.callInThread(lambda: loop.callFromThread(done.callback, "ran"))
+    loop.callWhenRunning(lambda: loop.callLater(0.05, loop.suggestThreadPoolSize, 2))
+    assert run_until(done) == "ran"
+    assert loop.getThreadPool().max == 2
+
+
+def test_a_pool_job_releases_what_it_was_given_before_its_result_handler_runs() -> None:
+    import gc
+    import weakref
+
+    class Given:
+        pass
+
+    pool = ThreadPool(0, 1)
+    pool.start()
+    seen: dict[str, object] = {}
+    handled = threading.Event()
+    given = Given()
+    given_ref = weakref.ref(given)
+
+    def on_result(success: bool, result: object) -> None:
+        gc.collect()
+        seen["given"] = given_ref()
+        handled.set()
+
+    pool.callInThreadWithCallback(on_result, lambda g: None, given)
+    del given
+    try:
+        assert handled.wait(5)
+    finally:
+        pool.stop()
+    assert seen["given"] is None
+
+
+def test_a_thread_pool_shut_down_before_the_reactor_ran_is_freed() -> None:
+    import gc
+    import weakref
+
+    r = Reactor()
+    try:
+        pool = weakref.ref(r.getThreadPool())
+        r.fireSystemEvent("shutdown")
+        gc.collect()
+        assert pool() is None and r.threadpool is None
+    finally:
+        r._close()

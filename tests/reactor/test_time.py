@@ -254,3 +254,28 @@ def test_repr_names_the_function(loop: Reactor) -> None:
     call = loop.callLater(1, tick, 7)
     assert "tick(7)" in repr(call) and "called=0" in repr(call)
     call.cancel()
+
+
+def test_call_later_schedules_and_runs_on_an_overridden_seconds(loop: Reactor) -> None:
+    now = [100.0]
+    loop.seconds = lambda: now[0]
+    ran: list[str] = []
+    call = loop.callLater(5, ran.append, "due")
+    assert call.getTime() == 105 and call.seconds() == 100
+    loop.iterate(0)
+    assert ran == []  # the real clock has long passed 105; the reactor's has not
+    now[0] = 105.0
+    loop.iterate(0)
+    assert ran == ["due"]
+
+
+def test_a_subclass_seconds_is_the_reactor_s_clock() -> None:
+    class Frozen(Reactor):
+        def seconds(self) -> float:
+            return 7.0
+
+    r = Frozen()
+    try:
+        assert r.callLater(1, lambda: None).getTime() == 8.0
+    finally:
+        r._close()
