@@ -2,7 +2,7 @@
 
     python bench/run.py [--quick] [--only WORKLOAD] [--repeat K]
 
-Workloads (DESIGN.md, "Performance"): timers (200k callLater(0) at once),
+Workloads, the same for every runtime: timers (200k callLater(0) at once),
 chain (200k self-rescheduling callLater(0)), deferred (100k Deferreds x 10
 callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
 on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start), Twisted's
@@ -11,7 +11,7 @@ default reactor, asyncio, asyncio debug mode and uvloop, where installed.
 ``loopscope-probe-free`` is the same reactor with every instrumentation point
 compiled out (a copy of ``reactor/`` in a temporary directory where
 ``_instrument.probe`` reads as ``None``): comparing its CPU time with the
-untraced run measures what the idle instrumentation costs (DESIGN.md: under 3%).
+untraced run measures what the idle instrumentation costs (the budget: under 3%).
 
 Every (workload, runtime) runs in its own child process (a reactor cannot
 restart), ``--repeat`` rounds over all runtimes, keeping each one's fastest
