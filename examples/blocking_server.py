@@ -1,4 +1,5 @@
-"""A server and client that block the loop in the ways loopscope must catch: a slow dataReceived, a slow Deferred callback, a CPU-bound timer, an unhandled failure.
+"""A server and client that block the loop in the ways loopscope must catch: a slow
+dataReceived, a slow Deferred callback, a CPU-bound timer, an unhandled failure.
 
 Run it under the tracer and read the report:
 
