@@ -1,9 +1,8 @@
 """``loopscope summary``: what blocked the loop, per-callback statistics, Deferred health.
 
 The JSON shape is a contract (docs/architecture.md, "The summary --json contract"): scripts
-and CI parse it.  The
-summary is one streaming pass of :class:`tracer.model.StateBuilder` over the file — the same
-state the dashboard shows at the last event — with exact percentiles.
+and CI parse it.  The summary is one streaming pass of :class:`tracer.model.StateBuilder` over
+the file — the same state the dashboard shows at the last event — with exact percentiles.
 """
 
 from __future__ import annotations
