@@ -1,118 +1,93 @@
 """The loopscope dashboard: the state of a trace at a cursor, and keys to move it.
 
-The App holds a cursor (how many of the model's events have been applied)
-and a mode: LIVE keeps the cursor at the end of a file that is still
-growing, REPLAY paces it through the trace at a speed, PAUSED holds it.  A
-10 Hz timer moves the cursor and, when anything changed, asks the model for
-``state_at(cursor)`` and shows it: the screen is never redrawn per event.
-The model and its reading belong to :mod:`tracer`; this module only shows.
+Where the cursor is and how it moves (LIVE, REPLAY at a speed, PAUSED) is
+:class:`tui.playback.Playback`'s business; the keys are :mod:`tui.keys`.  This App maps keys
+to playback and, from a 10 Hz timer, shows ``state_at(cursor)`` when anything changed: the
+screen is never redrawn per event.  The model and its reading belong to :mod:`tracer`; this
+module only shows.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from bisect import bisect_right
-from pathlib import Path
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
-from textual.css.query import NoMatches
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import (DataTable, Footer, Input, Label, ProgressBar, RichLog, Static,
-                             TabbedContent, TabPane, Tabs, Tree)
+from textual.css.query import NoMatches
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    ProgressBar,
+    RichLog,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tabs,
+    Tree,
+)
 from textual.worker import get_current_worker
 
-from tracer.model import BlockingCall, ThreadJob
+from tracer.model import BlockingCall, ThreadJob, TraceModel, TraceState
+from tui import views
 from tui.child import ChildApp
-from tui.commands import LoopscopeCommands
-from tui.describe import detail, event_line, seconds, where
-from tui.deferreds import DeferredTree
+from tui.commands import Command, LoopscopeCommands
+from tui.deferreds import DeferredTree, TreeData
+from tui.describe import Event, detail, event_line, seconds, where
 from tui.eventlog import EventLog
 from tui.feed import Feed
 from tui.filter import EventFilter
 from tui.health import HealthStrip
+from tui.keys import KEYS, VIEWS, help_listing
+from tui.playback import SPEEDS, Mode, Playback, speed_label
 from tui.screens import GoToScreen, HelpScreen
 from tui.tables import Table
 from tui.text import clean, clean_lines
-from tui import views
 
-SPEEDS: tuple[float, ...] = (1.0, 2.0, 10.0, 100.0, math.inf)
 TICK_S = 0.1
 WIDE = 110          # columns from which the detail pane sits beside the views
-VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads")
 TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
 PLACEHOLDER = Text("Select a row to see every field.", style="dim")
-
-
-def speed_label(speed: float) -> str:
-    return "max" if math.isinf(speed) else f"{speed:g}x"
 
 
 class LoopscopeApp(App[int]):
     """The dashboard over one trace file (see module docstring)."""
 
     CSS_PATH = "app.tcss"
-    # Narrow terminals put the detail pane under the views instead of beside.
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (WIDE, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (32, "-tall")]
+    # Narrow terminals put the detail pane under the views instead of beside.  (Textual
+    # types these as instance attributes, so they cannot be ClassVars here.)
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [  # noqa: RUF012
+        (0, "-narrow"), (WIDE, "-wide")]
+    VERTICAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     TITLE = "loopscope"
     COMMANDS: ClassVar = App.COMMANDS | {LoopscopeCommands}
-    BINDINGS: ClassVar = [
-        Binding("space", "play_pause", "Play/pause"),
-        Binding("plus,equals_sign", "faster", "Faster", key_display="+"),
-        Binding("minus", "slower", "Slower", key_display="-"),
-        Binding("left", "step(-1)", "Step back one event", show=False),
-        Binding("right", "step(1)", "Step forward one event", show=False),
-        Binding("shift+left", "jump(-1)", "Back one second", show=False),
-        Binding("shift+right", "jump(1)", "Forward one second", show=False),
-        Binding("n", "next_blocking", "Next block"),
-        Binding("N", "previous_blocking", "Prev block", key_display="N"),
-        Binding("g", "goto", "Go to"),
-        Binding("home", "start", "Go to the start", show=False),
-        Binding("end", "end", "Go to the end", show=False),
-        Binding("f", "follow", "Follow"),
-        Binding("slash", "filter", "Filter", key_display="/"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        *(Binding(str(number), f"show_view('{name}')", f"Show the {name.title()} view",
-                  show=False) for number, name in enumerate(VIEWS, 1)),
-        Binding("escape", "clear_filter", "Clear the events filter", show=False),
-        Binding("d", "toggle_detail", "Show/hide the detail pane", show=False),
-        Binding("s", "sort_callbacks", "Callbacks: sort by the next column", show=False),
-        Binding("r", "reverse_sort", "Callbacks: reverse the sort", show=False),
-    ]
-    # Keys that belong to a widget, listed in help next to the App's own.
-    WIDGET_KEYS: ClassVar = [
-        ("↑/↓ pgup/pgdn", "Move in a table or the event log (the log moves the cursor)"),
-        ("enter", "Blocking/Threads: move the cursor to the selected row's moment"),
-        ("click header", "Callbacks: sort by that column (again: reverse)"),
-        ("tab / shift+tab", "Move focus between the views, the filter and the panes"),
-        ("ctrl+p", "Command palette: speeds, views, panes, filter, theme"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(k.key, k.action, k.footer or k.description, show=k.footer is not None,
+                key_display=k.display)
+        for k in KEYS
     ]
 
-    def __init__(self, feed: Feed, *, mode: str = "replay", speed: float = 1.0,
+    def __init__(self, feed: Feed, *, mode: Mode = Mode.REPLAY, speed: float = 1.0,
                  child: ChildApp | None = None, title: str | None = None) -> None:
         super().__init__()
         self.feed = feed
         self.child = child
         self.trace_name = title or Path(feed.path).name
-        self.mode = mode                       # "live" | "replay" | "paused"
-        self.speed = speed
-        self.cursor = 0                        # events applied
-        self.play_ns = 0.0                     # replay clock (trace ns)
+        self.playback = Playback(mode, speed, followable=feed.follow)
         self.child_status: str | None = None
         self.callback_sort = "total"
         self.callback_reverse = True
         self.event_filter: EventFilter | None = None
-        self._last_tick = time.monotonic()
-        self._shown: tuple[Any, ...] | None = None
+        self._shown: tuple[object, ...] | None = None
         self._counts: tuple[int, bool] | None = None
-        self._state: Any = None
+        self._state: TraceState | None = None
         self._warned = 0
         self._error_shown = False
 
@@ -165,81 +140,54 @@ class LoopscopeApp(App[int]):
     def tick(self) -> None:
         """Move the cursor by the mode and redraw if anything changed."""
         try:
-            self._tick()
+            self._show_feed_status()
+            self._navigate(lambda model: self.playback.tick(model, self.feed.loaded))
         except NoMatches:
             # The widgets are composed once and never removed, so a missing
             # one means the App is exiting and its interval outlived them.
             return
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        elapsed, self._last_tick = now - self._last_tick, now
-        self._show_feed_status()
-        model = self.feed.model
-        if model is None:
-            return
-        with self.feed.lock:
-            total = len(model)
-            if self.mode == "live":
-                self.cursor = total
-                self.play_ns = float(self._time_at(self.cursor))
-            elif self.mode == "replay":
-                self._advance(elapsed, total)
-            self.refresh_view()
-
-    def _advance(self, elapsed: float, total: int) -> None:
-        model = self.feed.model
-        if math.isinf(self.speed):
-            self.cursor = total
-            self.play_ns = float(self._time_at(total))
-        else:
-            self.play_ns += elapsed * self.speed * 1e9
-            self.cursor = min(model.index_at(int(self.play_ns)), total)
-        if self.cursor >= total and self.feed.loaded:
-            self.mode = "live" if self.feed.follow else "paused"
-            self.play_ns = float(self._time_at(total))
-
-    def _time_at(self, cursor: int) -> int:
-        """Trace time after the first ``cursor`` events."""
-        return self.feed.model.time_ns(cursor - 1) if cursor > 0 else 0
-
-    def move_cursor(self, cursor: int, pause: bool = True) -> None:
-        """Put the cursor after event ``cursor - 1`` (user navigation pauses)."""
-        model = self.feed.model
-        if model is None:
-            return
-        with self.feed.lock:
-            self.cursor = max(0, min(cursor, len(model)))
-            self.play_ns = float(self._time_at(self.cursor))
-            if pause:
-                self.mode = "paused"
-            self.refresh_view()
-
-    # -- drawing ----------------------------------------------------------------
-    def refresh_view(self, force: bool = False) -> None:
-        """Show the state at the cursor, if it (or what shows it) changed.
-
-        While a big file loads only the event count grows: then just the
-        header is redrawn, leaving the loading thread the CPU."""
+    def _navigate(self, move: Callable[[TraceModel], object]) -> None:
+        """Apply ``move`` to the playback over the model, then show the result (nothing
+        while no header has been read yet)."""
         model = self.feed.model
         if model is None:
             return
         with self.feed.lock:     # the feed thread appends to the same model
+            move(model)
+            self._redraw(model, force=False)
+
+    @property
+    def cursor_ns(self) -> int:
+        """Trace time at the cursor."""
+        model = self.feed.model
+        return 0 if model is None else Playback.time_at(model, self.playback.cursor)
+
+    # -- drawing ----------------------------------------------------------------
+    def refresh_view(self, force: bool = False) -> None:
+        """Show the state at the cursor, if it (or what shows it) changed."""
+        model = self.feed.model
+        if model is None:
+            return
+        with self.feed.lock:
             self._redraw(model, force)
 
-    def _redraw(self, model: Any, force: bool) -> None:
+    def _redraw(self, model: TraceModel, force: bool) -> None:
+        """While a big file loads only the event count grows: then just the
+        header is redrawn, leaving the loading thread the CPU."""
         active = self.main.query_one("#views", TabbedContent).active
         flt = self.event_filter
-        key = (self.cursor, active, self.mode, self.speed, self.child_status,
+        play = self.playback
+        key = (play.cursor, active, play.mode, play.speed, self.child_status,
                self.callback_sort, self.callback_reverse,
                flt and (flt.query, flt.scanned, len(flt.rows)))
         counts = (len(model), self.feed.loaded)
-        if key == self._shown and not force:
+        if key == self._shown and not force and self._state is not None:
             if counts != self._counts:
                 self._counts = counts
                 self._show_header(model, self._state)
             return
-        state = model.state_at(self.cursor)
+        state = model.state_at(play.cursor)
         self._state = state
         self._shown, self._counts = key, counts
         self._show_header(model, state)
@@ -247,29 +195,30 @@ class LoopscopeApp(App[int]):
         self._show_health(model, state)
         self._show_active_view(active, model, state)
 
-    def _show_header(self, model: Any, state: Any) -> None:
+    def _show_header(self, model: TraceModel, state: TraceState) -> None:
         mode = self.main.query_one("#hdr-mode", Label)
-        if self.mode == "replay":
-            mode.update(f" REPLAY {speed_label(self.speed)} ")
-        elif self.mode == "live" and model.state.ended:
+        play = self.playback
+        if play.mode is Mode.REPLAY:
+            mode.update(f" REPLAY {speed_label(play.speed)} ")
+        elif play.mode is Mode.LIVE and model.state.ended:
             mode.update(" LIVE (ended) ")   # the traced app finished its trace
         else:
-            mode.update(f" {self.mode.upper()} ")
-        if not mode.has_class(f"mode-{self.mode}"):
-            mode.set_classes(f"mode-{self.mode}")
+            mode.update(f" {play.mode.name} ")
+        if not mode.has_class(f"mode-{play.mode.value}"):
+            mode.set_classes(f"mode-{play.mode.value}")
         threshold = model.threshold_ns / 1e6
-        position = f"{seconds(self._time_at(self.cursor))} / {seconds(model.duration_ns)}"
+        position = f"{seconds(self.cursor_ns)} / {seconds(model.duration_ns)}"
         if self.main.size.width >= WIDE:
-            parts = [position, f"events {self.cursor:,}/{len(model):,}",
+            parts = [position, f"events {play.cursor:,}/{len(model):,}",
                      f"dropped {state.dropped:,}", f"threshold {threshold:g} ms"]
         else:   # keep every figure on an 80-column line
-            parts = [position, f"ev {self.cursor:,}/{len(model):,}",
+            parts = [position, f"ev {play.cursor:,}/{len(model):,}",
                      f"drop {state.dropped:,}", f"thr {threshold:g}ms"]
         if self.child_status:
             parts.insert(0, self.child_status)
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))
 
-    def _show_banner(self, model: Any, state: Any) -> None:
+    def _show_banner(self, model: TraceModel, state: TraceState) -> None:
         banner = self.main.query_one("#banner", Static)
         running = state.running
         if running is None:
@@ -280,13 +229,13 @@ class LoopscopeApp(App[int]):
             f" BLOCKED {blocked_ns / 1e9:.1f} s in {where(model.site(running.site))}"))
         banner.display = True
 
-    def _show_health(self, model: Any, state: Any) -> None:
+    def _show_health(self, model: TraceModel, state: TraceState) -> None:
         blocks = [b.t_ns for b in state.blocking]
-        self.main.query_one(HealthStrip).show(model.state.loop, blocks,
-                                              self._time_at(self.cursor), model.duration_ns)
+        self.main.query_one(HealthStrip).show(model.state.loop, blocks, self.cursor_ns,
+                                              model.duration_ns)
 
-    def _show_active_view(self, active: str, model: Any, state: Any) -> None:
-        cursor_ns = self._time_at(self.cursor)
+    def _show_active_view(self, active: str, model: TraceModel, state: TraceState) -> None:
+        cursor_ns = self.cursor_ns
         rows = {
             "blocking": lambda: views.blocking_rows(state, model),
             "callbacks": lambda: views.callback_rows(state, model, self.callback_sort,
@@ -303,26 +252,24 @@ class LoopscopeApp(App[int]):
             else:
                 self._show_detail(type(obj).__name__, obj)
         elif active == "deferreds":
-            self._show_deferreds(model, state, cursor_ns)
+            self.main.query_one(DeferredTree).show(state, model, cursor_ns)
         elif active == "events":
             self._show_events(model)
 
-    def _show_events(self, model: Any) -> None:
+    def _show_events(self, model: TraceModel) -> None:
         log = self.main.query_one(EventLog)
         if self.event_filter is None:
             log.set_rows(range(len(model)))
         else:
-            self._extend_filter()
+            self._extend_filter(model)
             log.set_rows(self.event_filter.rows)
-        log.show_index(self.cursor - 1 if self.cursor else None)
+        cursor = self.playback.cursor
+        log.show_index(cursor - 1 if cursor else None)
         if log.has_focus and log.selected_row is not None:
-            self._show_detail(f"event #{log.rows[log.selected_row]}",
-                              model.event(log.rows[log.selected_row]))
+            index = log.rows[log.selected_row]
+            self._show_detail(f"event #{index}", model.event(index))
 
-    def _show_deferreds(self, model: Any, state: Any, cursor_ns: int) -> None:
-        self.main.query_one(DeferredTree).show(state, model, cursor_ns)
-
-    def _show_detail(self, title: str, obj: Any) -> None:
+    def _show_detail(self, title: str, obj: object) -> None:
         self.main.query_one("#detail-text", Static).update(detail(title, obj, self.feed.model))
 
     def _show_feed_status(self) -> None:
@@ -357,17 +304,17 @@ class LoopscopeApp(App[int]):
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a blocking call or a thread job moves the cursor to it."""
         table = event.data_table
-        if not isinstance(table, Table) or self.feed.model is None:
+        if not isinstance(table, Table):
             return
         obj = table.row_object(event.row_key.value)
         if isinstance(obj, BlockingCall):
-            self.move_cursor(obj.index + 1)
+            self._navigate(lambda model: self.playback.seek(model, obj.index + 1))
         elif isinstance(obj, ThreadJob):
-            self.move_cursor(self.feed.model.index_at(obj.submitted_ns))
+            self._navigate(lambda model: self.playback.seek_time(model, obj.submitted_ns))
 
     @on(DataTable.HeaderSelected, "#callbacks-table")
     def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
-        column = event.column_key.value
+        column = str(event.column_key.value)
         if column == self.callback_sort:
             self.callback_reverse = not self.callback_reverse
         else:
@@ -375,13 +322,13 @@ class LoopscopeApp(App[int]):
         self.refresh_view()
 
     @on(Tree.NodeHighlighted)
-    def _node_highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
+    def _node_highlighted(self, event: Tree.NodeHighlighted[TreeData]) -> None:
         if event.node.data is not None:
             self._show_detail(type(event.node.data).__name__, event.node.data)
 
     @on(EventLog.Selected)
     def _event_selected(self, event: EventLog.Selected) -> None:
-        self.move_cursor(event.index + 1)
+        self._navigate(lambda model: self.playback.seek(model, event.index + 1))
         if self.feed.model is not None:
             self._show_detail(f"event #{event.index}", self.feed.model.event(event.index))
 
@@ -392,7 +339,10 @@ class LoopscopeApp(App[int]):
 
     def _describe_event(self, index: int) -> Text:
         model = self.feed.model
-        return event_line(model, model.event(index), model.time_ns(index))
+        if model is None:
+            return Text()
+        event: Event = model.event(index)
+        return event_line(model, event, model.time_ns(index))
 
     # -- the filter -------------------------------------------------------------
     def set_filter(self, query: str) -> None:
@@ -402,16 +352,15 @@ class LoopscopeApp(App[int]):
         self.event_filter = EventFilter(query) if query.strip() else None
         self.refresh_view(force=True)
 
-    def _extend_filter(self) -> None:
+    def _extend_filter(self, model: TraceModel) -> None:
         """Scan events the filter has not seen yet, in a thread."""
-        flt, model = self.event_filter, self.feed.model
-        if flt is not None and model is not None and not flt.busy and flt.scanned < len(model):
+        flt = self.event_filter
+        if flt is not None and not flt.busy and flt.scanned < len(model):
             flt.busy = True
-            self._scan_filter(flt, len(model))
+            self._scan_filter(flt, model, len(model))
 
     @work(thread=True, exclusive=True, group="filter")
-    def _scan_filter(self, flt: EventFilter, stop: int) -> None:
-        model = self.feed.model
+    def _scan_filter(self, flt: EventFilter, model: TraceModel, stop: int) -> None:
         worker = get_current_worker()
         try:
             flt.scan(model, stop, lambda: worker.is_cancelled or flt is not self.event_filter)
@@ -443,90 +392,67 @@ class LoopscopeApp(App[int]):
 
     # -- actions ----------------------------------------------------------------
     def action_play_pause(self) -> None:
-        model = self.feed.model
-        if self.mode == "paused":
-            if model is not None and self.cursor >= len(model) and self.feed.loaded:
-                self.mode = "live" if self.feed.follow else "paused"
-            else:
-                self.mode = "replay"
-        else:
-            self.mode = "paused"
-        self._last_tick = time.monotonic()
-        self.refresh_view()
+        self._navigate(lambda model: self.playback.play_pause(model, self.feed.loaded))
 
     def set_speed(self, speed: float) -> None:
-        self.speed = speed
-        if self.mode == "paused":
-            self.mode = "replay"
-            self._last_tick = time.monotonic()
+        self.playback.set_speed(speed)
         self.refresh_view()
 
     def action_faster(self) -> None:
-        self.set_speed(SPEEDS[min(self._speed_index() + 1, len(SPEEDS) - 1)])
+        self.playback.faster()
+        self.refresh_view()
 
     def action_slower(self) -> None:
-        self.set_speed(SPEEDS[max(self._speed_index() - 1, 0)])
+        self.playback.slower()
+        self.refresh_view()
 
-    def _speed_index(self) -> int:
-        """The preset at or below the current speed (--speed may be any)."""
-        return max((i for i, s in enumerate(SPEEDS) if s <= self.speed), default=0)
+    def action_pause(self) -> None:
+        self.playback.pause()
+        self.refresh_view()
 
     def action_step(self, delta: int) -> None:
-        self.move_cursor(self.cursor + delta)
+        self._navigate(lambda model: self.playback.step(model, delta))
 
     def action_jump(self, direction: int) -> None:
-        model = self.feed.model
-        if model is not None:
-            target = self._time_at(self.cursor) + direction * 1_000_000_000
-            self.move_cursor(model.index_at(max(target, 0)) if target >= 0 else 0)
+        self._navigate(lambda model: self.playback.jump(model, direction))
 
     def action_start(self) -> None:
-        self.move_cursor(0)
+        self._navigate(lambda model: self.playback.seek(model, 0))
 
     def action_end(self) -> None:
-        if self.feed.model is not None:
-            self.move_cursor(len(self.feed.model))
+        self._navigate(lambda model: self.playback.seek(model, len(model)))
 
     def action_follow(self) -> None:
         """Jump to the end and stay there as the file grows."""
-        if self.feed.model is None:
-            return
-        self.move_cursor(len(self.feed.model), pause=False)
-        self.mode = "live" if self.feed.follow else "paused"
-        if not self.feed.follow:
-            self.notify("This trace is a saved file: nothing more will come. Use `loopscope live` "
-                        "to follow a file that is being written.", timeout=5)
-        self.refresh_view()
-
-    def _blocking_positions(self) -> list[int]:
-        """Cursor positions just after each blocking call's line, in order."""
-        with self.feed.lock:
-            return sorted({b.index + 1 for b in self.feed.model.state.blocking})
+        def follow(model: TraceModel) -> None:
+            if not self.playback.follow(model):
+                self.notify("This trace is a saved file: nothing more will come. Use "
+                            "`loopscope live` to follow a file that is being written.",
+                            timeout=5)
+        self._navigate(follow)
 
     def action_next_blocking(self) -> None:
-        if self.feed.model is None:
-            return
-        positions = self._blocking_positions()
-        later = positions[bisect_right(positions, self.cursor):]
-        if later:
-            self._go_to_blocking(later[0])
-        else:
-            self.notify("No blocking call after the cursor.", timeout=3)
+        self._go_to_blocking(self.playback.next_blocking, "No blocking call after the cursor.")
 
     def action_previous_blocking(self) -> None:
-        if self.feed.model is None:
-            return
-        positions = self._blocking_positions()
-        earlier = positions[:bisect_right(positions, self.cursor - 1)]
-        if earlier:
-            self._go_to_blocking(earlier[-1])
-        else:
-            self.notify("No blocking call before the cursor.", timeout=3)
+        self._go_to_blocking(self.playback.previous_blocking,
+                             "No blocking call before the cursor.")
 
-    def _go_to_blocking(self, position: int) -> None:
-        """Cursor just after a blocking call; show it selected in Blocking."""
+    def _go_to_blocking(self, find: Callable[[TraceModel, list[int]], int | None],
+                        none_found: str) -> None:
+        """Cursor just after the blocking call ``find`` picks; show it selected in Blocking."""
+        model = self.feed.model
+        if model is None:
+            return
+        with self.feed.lock:
+            positions = sorted({b.index + 1 for b in model.state.blocking})
+            position = find(model, positions)
+        if position is None:
+            self.notify(none_found, timeout=3)
+            return
         self.main.query_one("#views", TabbedContent).active = "blocking"
-        self.move_cursor(position)
+        self.refresh_view()
+        assert self._state is not None     # refresh_view just drew it
         blocking = self._state.blocking
         number = next(i for i in range(len(blocking) - 1, -1, -1)
                       if blocking[i].index + 1 == position)
@@ -534,11 +460,13 @@ class LoopscopeApp(App[int]):
 
     def action_goto(self) -> None:
         def go(position: tuple[str, int] | None) -> None:
-            model = self.feed.model
-            if position is None or model is None:
+            if position is None:
                 return
             what, value = position
-            self.move_cursor(value + 1 if what == "event" else model.index_at(value))
+            if what == "event":
+                self._navigate(lambda model: self.playback.seek(model, value + 1))
+            else:
+                self._navigate(lambda model: self.playback.seek_time(model, value))
 
         self.push_screen(GoToScreen(), go)
 
@@ -552,8 +480,7 @@ class LoopscopeApp(App[int]):
             self.main.query_one(EventLog).focus()
 
     def action_help(self) -> None:
-        keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS]
-        self.push_screen(HelpScreen([*keys, *self.WIDGET_KEYS]))
+        self.push_screen(HelpScreen(help_listing()))
 
     def action_show_view(self, name: str) -> None:
         self.main.query_one("#views", TabbedContent).active = name
@@ -574,16 +501,16 @@ class LoopscopeApp(App[int]):
         self.action_show_view("callbacks")
         self.refresh_view()
 
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+    def palette_commands(self) -> list[Command]:
         """(title, help, callback) for the command palette."""
-        commands: list[tuple[str, str, Callable[[], Any]]] = [
+        commands: list[Command] = [
             (f"Speed {speed_label(s)}", "Replay at this speed", partial(self.set_speed, s))
             for s in SPEEDS
         ]
         commands += [(f"View: {name.title()}", "Show this view",
                       partial(self.action_show_view, name)) for name in VIEWS]
         commands += [
-            ("Pause", "Hold the cursor where it is", partial(self.move_cursor, self.cursor)),
+            ("Pause", "Hold the cursor where it is", self.action_pause),
             ("Go to the start", "Cursor to the first event", self.action_start),
             ("Go to the end", "Cursor to the last event", self.action_end),
             ("Follow the file", "Stay at the end as the trace grows", self.action_follow),

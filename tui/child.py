@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class ChildApp:

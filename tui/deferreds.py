@@ -9,43 +9,47 @@ its Deferred id after every rebuild.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from tracer.model import DeferredInfo, TraceModel, TraceState, UnhandledFailure
 from tui.describe import where
 from tui.passthrough import PassThroughKeys
 from tui.text import clean
 
 MAX_NODES = 300   # a view is for reading; a leak of 100k Deferreds shows the first 300
 
+#: What a node stands for (the group nodes "pending" and "unhandled failures" hold None).
+TreeData = DeferredInfo | UnhandledFailure
 
-def _identity(data: Any) -> tuple[str, int] | None:
+
+def _identity(data: TreeData | None) -> tuple[str, int] | None:
     """What a node stands for, stable across rebuilds."""
-    if data is None:
-        return None
-    return (type(data).__name__, getattr(data, "id", None) or getattr(data, "d", 0))
+    if isinstance(data, DeferredInfo):
+        return ("pending", data.id)
+    if isinstance(data, UnhandledFailure):
+        return ("unhandled", data.d)
+    return None
 
 
-class DeferredTree(PassThroughKeys, Tree[Any]):
+class DeferredTree(PassThroughKeys, Tree[TreeData]):
     """Pending chains and unhandled failures at the cursor."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__("Deferreds", **kwargs)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("Deferreds", id=id)
         self.show_root = False
 
-    def show(self, state: Any, model: Any, cursor_ns: int) -> None:
+    def show(self, state: TraceState, model: TraceModel, cursor_ns: int) -> None:
         """Rebuild from ``state`` (a TraceState), keeping the highlighted node."""
         keep = _identity(self.cursor_node.data) if self.cursor_node is not None else None
         self.clear()
         pending = state.pending_deferreds
         awaited = {info.waiting_on for info in pending.values() if info.waiting_on is not None}
         budget = [MAX_NODES]
-        found: list[TreeNode[Any]] = []
+        found: list[TreeNode[TreeData]] = []
 
-        def add(parent: TreeNode[Any], d: int, seen: frozenset[int]) -> None:
+        def add(parent: TreeNode[TreeData], d: int, seen: frozenset[int]) -> None:
             info = pending.get(d)
             if info is None or budget[0] <= 0 or d in seen:
                 return

@@ -8,11 +8,15 @@ stack the same way, and so that all trace text passes through
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.text import Text
 
+from tracer.model import Frame, Site
 from tui.text import clean
+
+#: One event as the model gives it back: the fields of docs/trace-format.md.
+Event = dict[str, object]
 
 # Fields that hold a site id: ``site`` anywhere, ``origin`` of a BlockingCall
 # (where it was scheduled/created), ``fn`` of timer/tsub, ``cb``/``eb`` of dadd.
@@ -22,7 +26,7 @@ _DURATION_FIELDS = {"dur", "lag", "wait", "blocked", "dt", "busy", "idle", "lag_
 _MOMENT_FIELDS = {"t", "since", "due"}   # event fields that are trace times
 
 
-def site_ids(event: dict[str, Any]) -> list[int]:
+def site_ids(event: Event) -> list[int]:
     """The site ids an event refers to (none for a ``site`` line itself)."""
     kind = event.get("ev")
     if kind == "site":
@@ -32,15 +36,17 @@ def site_ids(event: dict[str, Any]) -> list[int]:
 
 
 class SiteLookup(Protocol):
-    def site(self, site_id: int) -> Any: ...
+    """What naming a site needs of the model (tests pass a fake)."""
+
+    def site(self, site_id: int) -> Site: ...
 
 
-def seconds(t_ns: int | float) -> str:
+def seconds(t_ns: float) -> str:
     """A trace time as seconds with millisecond precision."""
     return f"{t_ns / 1e9:.3f}s"
 
 
-def millis(ns: int | float) -> str:
+def millis(ns: float) -> str:
     """A duration in milliseconds, one decimal."""
     return f"{ns / 1e6:.1f}"
 
@@ -50,26 +56,22 @@ def duration(ns: int) -> str:
     return f"{ns / 1e3:.0f}µs" if ns < 1_000_000 else f"{ns / 1e6:.1f}ms"
 
 
-def where(site: Any) -> str:
+def where(site: Site) -> str:
     """``fn (file:line)`` for a Site, with the file's directories dropped."""
-    if site is None:
-        return "?"
-    fn = clean(getattr(site, "fn", "") or "?")
-    file = clean(getattr(site, "file", "") or "")
-    line = getattr(site, "line", 0)
+    fn = clean(site.fn or "?")
+    file = clean(site.file or "")
     if not file:
         return fn
-    return f"{fn} ({file.rsplit('/', 1)[-1]}:{line})"
+    return f"{fn} ({file.rsplit('/', 1)[-1]}:{site.line})"
 
 
-def site_name(site: Any) -> str:
+def site_name(site: Site) -> str:
     """A Site's last two name parts (``Class.method`` or ``module.func``),
     for table columns; the detail pane shows the full name."""
-    fn = clean(getattr(site, "fn", "") or "?") if site is not None else "?"
-    return ".".join(fn.split(".")[-2:])
+    return ".".join(clean(site.fn or "?").split(".")[-2:])
 
 
-def event_line(model: SiteLookup, event: dict[str, Any], t_ns: int) -> Text:
+def event_line(model: SiteLookup, event: Event, t_ns: int) -> Text:
     """One event as a log line: time, kind, then its fields with sites named."""
     kind = str(event.get("ev", "?"))
     line = Text(no_wrap=True)
@@ -92,19 +94,20 @@ def event_line(model: SiteLookup, event: dict[str, Any], t_ns: int) -> Text:
     return line
 
 
-def detail(title: str, obj: Any, model: SiteLookup | None = None) -> Text:
+def detail(title: str, obj: object, model: SiteLookup | None = None) -> Text:
     """Every field of ``obj`` (a dataclass or an event dict), one per line;
     stacks are printed one frame per line, sites as ``fn (file:line)``."""
     out = Text()
     out.append(clean(title) + "\n", style="bold")
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        items = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                 if not isinstance(getattr(obj, f.name), dict)]
+        items: list[tuple[str, object]] = [
+            (f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
+            if not isinstance(getattr(obj, f.name), dict)]
         items += [(name, getattr(obj, name)) for name, attr in vars(type(obj)).items()
                   if isinstance(attr, property)]
         kind = None
     elif isinstance(obj, dict):
-        items = list(obj.items())
+        items = [(str(k), v) for k, v in obj.items()]
         kind = obj.get("ev")
     else:
         items = [("value", obj)]
@@ -146,11 +149,10 @@ def _label(key: str) -> str:
 _MOMENTS = ("t_", "since", "created", "submitted", "started", "done", "opened", "fired")
 
 
-def _frame(item: Any) -> str:
-    """A stack frame (a Frame dataclass or a [file, line, func] triple)."""
-    if dataclasses.is_dataclass(item):
-        file, line, func = (getattr(item, "file", "?"), getattr(item, "line", 0),
-                            getattr(item, "func", "?"))
+def _frame(item: object) -> str:
+    """A stack frame (a Frame or a [file, line, func] triple)."""
+    if isinstance(item, Frame):
+        file, line, func = item.file, item.line, item.func
     elif isinstance(item, (list, tuple)) and len(item) == 3:
         file, line, func = item
     else:

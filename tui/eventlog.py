@@ -10,11 +10,12 @@ either every event (a ``range``) or the indices a filter matched (an
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.events import Click
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -29,13 +30,13 @@ class EventLog(PassThroughKeys, ScrollView, can_focus=True):
     selecting one posts :class:`EventLog.Selected` (the app moves its cursor
     there)."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Previous event", show=False),
         Binding("down", "move(1)", "Next event", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
     ]
-    COMPONENT_CLASSES = {"eventlog--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"eventlog--cursor"}
     DEFAULT_CSS = """
     EventLog {
         overflow-x: hidden;
@@ -53,8 +54,8 @@ class EventLog(PassThroughKeys, ScrollView, can_focus=True):
             super().__init__()
             self.index = index
 
-    def __init__(self, describe: Callable[[int], Text], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, describe: Callable[[int], Text], *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self._describe = describe
         self.rows: Sequence[int] = range(0)
         self.selected_row: int | None = None

@@ -12,9 +12,10 @@ that the Events view shows as it fills.
 from __future__ import annotations
 
 from array import array
-from typing import Any, Callable
+from collections.abc import Callable
 
-from tui.describe import site_ids
+from tracer.model import TraceModel
+from tui.describe import Event, SiteLookup, site_ids
 
 
 class EventFilter:
@@ -41,7 +42,7 @@ class EventFilter:
         self.busy = False
         self._site_names: dict[int, str] = {}
 
-    def matches(self, model: Any, event: dict[str, Any]) -> bool:
+    def matches(self, model: SiteLookup, event: Event) -> bool:
         """Whether ``event`` passes every term."""
         kind = str(event.get("ev", ""))
         if any(not kind.startswith(k) for k in self.kinds):
@@ -57,13 +58,13 @@ class EventFilter:
             return all(w in haystack for w in self.words)
         return True
 
-    def _site_name(self, model: Any, site_id: int) -> str:
+    def _site_name(self, model: SiteLookup, site_id: int) -> str:
         name = self._site_names.get(site_id)
         if name is None:
-            name = self._site_names[site_id] = str(model.site(site_id).fn).lower()
+            name = self._site_names[site_id] = model.site(site_id).fn.lower()
         return name
 
-    def scan(self, model: Any, stop: int, cancelled: Callable[[], bool]) -> None:
+    def scan(self, model: TraceModel, stop: int, cancelled: Callable[[], bool]) -> None:
         """Test events ``scanned .. stop-1``, appending matches to :attr:`rows`;
         checks ``cancelled`` every few thousand events."""
         for i in range(self.scanned, stop):

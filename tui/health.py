@@ -11,8 +11,9 @@ line on the same time axis.  Each sample is added once to :class:`TimeBins`
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
-from typing import Any, Iterable, Iterator, Sequence
+from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
@@ -20,6 +21,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
+
+from tracer.model import LoopSample
 
 LABEL_WIDTH = 12
 
@@ -43,9 +46,9 @@ def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int) ->
             columns[column] = value
     filled: list[float] = []
     following = 0.0
-    for value in reversed(columns):
-        if value is not None:
-            following = value
+    for cell in reversed(columns):
+        if cell is not None:
+            following = cell
         filled.append(following)
     filled.reverse()
     return filled
@@ -103,8 +106,8 @@ class ScaledSparkline(Sparkline):
     width); colours as a Sparkline's, blended from the min to the max colour by height.
     """
 
-    def __init__(self, full: float, **kwargs: Any) -> None:
-        super().__init__([], **kwargs)
+    def __init__(self, full: float, *, id: str | None = None) -> None:
+        super().__init__([], id=id)
         self.full = full
 
     def render(self) -> Text:
@@ -124,7 +127,7 @@ class ScaledSparkline(Sparkline):
 class Marks(Widget):
     """One line: a tick per blocking moment, a caret at the cursor."""
 
-    COMPONENT_CLASSES = {"marks--block", "marks--cursor", "marks--axis"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"marks--block", "marks--cursor", "marks--axis"}
     DEFAULT_CSS = """
     Marks { height: 1; }
     Marks > .marks--block { color: $error; text-style: bold; }
@@ -132,8 +135,8 @@ class Marks(Widget):
     Marks > .marks--axis { color: $foreground 30%; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self._blocks: Sequence[int] = ()
         self._cursor_ns = 0
         self._span_ns = 0
@@ -175,15 +178,15 @@ class HealthStrip(Vertical):
     HealthStrip #lag > .sparkline--min-color {{ color: $warning 30%; }}
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self._series_key: tuple[int, int, int] | None = None
         self._busy_bins = TimeBins()
         self._lag_bins = TimeBins()
         self._added = 0                  # samples added to the bins so far
         self._busy: list[float] = []
         self._lag: list[float] = []
-        self._shown: tuple[Sequence[Any], Sequence[int], int, int] | None = None
+        self._shown: tuple[Sequence[LoopSample], Sequence[int], int, int] | None = None
 
     def on_resize(self) -> None:
         """Columns are time buckets: a new width means new buckets."""
@@ -201,10 +204,9 @@ class HealthStrip(Vertical):
             yield Label("blocks", classes="health-label")
             yield Marks(id="marks")
 
-    def show(self, samples: Sequence[Any], blocks_ns: Sequence[int], cursor_ns: int,
+    def show(self, samples: Sequence[LoopSample], blocks_ns: Sequence[int], cursor_ns: int,
              span_ns: int) -> None:
-        """Plot the loop samples of the whole trace (``LoopSample``s:
-        t_ns, busy_ratio, lag_max_ms) up to the cursor, mark ``blocks_ns``."""
+        """Plot the loop samples of the whole trace up to the cursor, mark ``blocks_ns``."""
         self._shown = (samples, blocks_ns, cursor_ns, span_ns)
         width = max(self.query_one("#busy", ScaledSparkline).size.width, 1)
         for sample in samples[self._added:]:     # the model's list only grows

@@ -16,6 +16,7 @@ from tracer.reader import TraceError, read_header
 from tui.app import LoopscopeApp
 from tui.child import ChildApp
 from tui.feed import Feed
+from tui.playback import Mode
 
 
 def replay(path: str, speed: float = 1.0) -> int:
@@ -23,7 +24,7 @@ def replay(path: str, speed: float = 1.0) -> int:
     if not speed > 0 or math.isnan(speed):
         raise TraceError(f"--speed must be a positive number, not {speed}")
     read_header(path)   # refuse a bad file before the screen opens
-    app = LoopscopeApp(Feed(path, follow=False), mode="replay", speed=speed)
+    app = LoopscopeApp(Feed(path, follow=False), mode=Mode.REPLAY, speed=speed)
     return app.run() or 0
 
 
@@ -32,7 +33,7 @@ def live(path: str) -> int:
     the cursor staying at the end as it grows)."""
     if not os.path.isfile(path) or os.path.getsize(path) > 0:
         read_header(path)   # refuse a bad file; an empty one may get its header yet
-    app = LoopscopeApp(Feed(path, follow=True), mode="live")
+    app = LoopscopeApp(Feed(path, follow=True), mode=Mode.LIVE)
     return app.run() or 0
 
 
@@ -47,7 +48,7 @@ def run_app(target: list[str], trace_path: str, threshold_ms: float) -> int:
     if os.path.exists(trace_path):
         os.unlink(trace_path)  # the follower must not read an old run's lines
     child = ChildApp(target, trace_path, threshold_ms)
-    app = LoopscopeApp(Feed(trace_path, follow=True, wait=True), mode="live", child=child,
+    app = LoopscopeApp(Feed(trace_path, follow=True, wait=True), mode=Mode.LIVE, child=child,
                        title=" ".join(target[1:] if target[0] == "-m" else target))
     try:
         return app.run() or 0

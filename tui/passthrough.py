@@ -9,7 +9,9 @@ makes Textual keep looking up the focus chain), and the keys reach the App.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from textual.widget import Widget
 
 _DECLINED = frozenset({
     "cursor_left", "cursor_right", "scroll_left", "scroll_right",
@@ -17,11 +19,19 @@ _DECLINED = frozenset({
 })
 
 
-class PassThroughKeys:
-    """Mixin for focusable widgets that must not swallow the dashboard's keys."""
+# Type checkers see the mixin as the Widget it is mixed into; at run time it must not be one,
+# as Textual copies ``can_focus`` from a class's first base.
+if TYPE_CHECKING:
+    _MixedInto = Widget
+else:
+    _MixedInto = object
+
+
+class PassThroughKeys(_MixedInto):
+    """Mixin (put first among the bases) for focusable widgets that must not swallow the
+    dashboard's keys."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in _DECLINED:
             return False
-        parent: Any = super()
-        return parent.check_action(action, parameters)
+        return super().check_action(action, parameters)

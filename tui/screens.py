@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
@@ -13,7 +16,7 @@ from textual.widgets import Input, Label, Static
 class HelpScreen(ModalScreen[None]):
     """Lists every key the dashboard answers to; any of esc, q or ? closes it."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "app.pop_screen", "Close help"),
     ]
 
@@ -36,7 +39,7 @@ class GoToScreen(ModalScreen["tuple[str, int] | None"]):
     """Asks where to go and dismisses with ``("time", ns)`` or
     ``("event", n)`` (see :func:`parse_position`), or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="goto-box"):
@@ -74,6 +77,6 @@ def parse_position(raw: str) -> tuple[str, int] | None:
         value = float(text)
     except ValueError:
         return None
-    if value < 0 or value != value or value == float("inf"):
+    if not 0 <= value < math.inf:   # refuses nan too
         return None
     return ("time", int(value * scale))

@@ -8,7 +8,7 @@ would jump back to the top ten times a second during replay.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -20,8 +20,8 @@ class Table(PassThroughKeys, DataTable):
     """A DataTable with a row cursor whose rows carry the object they show
     (``row_object``), so the detail pane can print every field of it."""
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+    def __init__(self, columns: Sequence[tuple[str, str]], *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, id=id)
         self._column_spec = list(columns)
         self._objects: dict[str, object] = {}
 

@@ -8,14 +8,16 @@ data, never markup.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from rich.text import Text
 
+from tracer.model import CallbackStats, Frame, TraceModel, TraceState
 from tui.describe import millis, seconds, site_name
 from tui.text import clean, safe
 
-Row = tuple[str, list[Text], Any]
+#: (row key, cells, the object the detail pane describes)
+Row = tuple[str, list[Text], object]
 MAX_ROWS = 500   # a view is for reading; longer lists are cut (longest/oldest first)
 
 BLOCKING_COLUMNS = [("dur", "ms"), ("fn", "callback"), ("kind", "kind"), ("t", "at"),
@@ -37,15 +39,15 @@ def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def innermost(stack: list[Any]) -> str:
+def innermost(stack: Sequence[Frame]) -> str:
     """The innermost sampled frame (stacks are innermost last), or ''."""
     if not stack:
         return ""
     frame = stack[-1]
-    return f"{clean(frame.func)} ({clean(str(frame.file).rsplit('/', 1)[-1])}:{frame.line})"
+    return f"{clean(frame.func)} ({clean(frame.file.rsplit('/', 1)[-1])}:{frame.line})"
 
 
-def blocking_rows(state: Any, model: Any) -> Iterator[Row]:
+def blocking_rows(state: TraceState, model: TraceModel) -> Iterator[Row]:
     """Blocking calls so far, longest first."""
     ordered = sorted(enumerate(state.blocking), key=lambda item: -item[1].dur_ns)
     for number, call in ordered[:MAX_ROWS]:
@@ -58,7 +60,7 @@ def blocking_rows(state: Any, model: Any) -> Iterator[Row]:
                call)
 
 
-_CALLBACK_SORT = {
+_CALLBACK_SORT: dict[str, Callable[[int, CallbackStats, TraceModel], str | float]] = {
     "fn": lambda sid, st, m: site_name(m.site(sid)).lower(),
     "kind": lambda sid, st, m: st.kind,
     "count": lambda sid, st, m: st.count,
@@ -71,7 +73,8 @@ _CALLBACK_SORT = {
 CALLBACK_SORT_KEYS = [key for key, _ in CALLBACK_COLUMNS]
 
 
-def callback_rows(state: Any, model: Any, sort: str, reverse: bool) -> Iterator[Row]:
+def callback_rows(state: TraceState, model: TraceModel, sort: str,
+                  reverse: bool) -> Iterator[Row]:
     """Per-site stats sorted by column ``sort`` (``reverse`` for descending)."""
     key = _CALLBACK_SORT[sort]
     ordered = sorted(state.callbacks.items(), key=lambda item: key(item[0], item[1], model),
@@ -84,7 +87,7 @@ def callback_rows(state: Any, model: Any, sort: str, reverse: bool) -> Iterator[
                stats)
 
 
-def descriptor_rows(state: Any, cursor_ns: int) -> Iterator[Row]:
+def descriptor_rows(state: TraceState, cursor_ns: int) -> Iterator[Row]:
     """Descriptors open at the cursor, by fd."""
     for fd, info in sorted(state.descriptors.items())[:MAX_ROWS]:
         rw = ("r" if info.reading else "-") + ("w" if info.writing else "-")
@@ -95,9 +98,10 @@ def descriptor_rows(state: Any, cursor_ns: int) -> Iterator[Row]:
                info)
 
 
-def thread_rows(state: Any, model: Any, cursor_ns: int) -> Iterator[Row]:
+def thread_rows(state: TraceState, model: TraceModel, cursor_ns: int) -> Iterator[Row]:
     """Pool jobs, newest first: how long each waited in the queue and ran."""
     for job, info in sorted(state.threads.items(), reverse=True)[:MAX_ROWS]:
+        run: int | None
         if info.started_ns is None:
             status, wait, run = "queued", cursor_ns - info.submitted_ns, None
         else:

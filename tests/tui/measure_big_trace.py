@@ -20,10 +20,11 @@ from pathlib import Path
 from tui_support import until, write_big_trace
 from tui.app import LoopscopeApp
 from tui.feed import Feed
+from tui.playback import Mode
 
 
 async def measure(path: Path) -> None:
-    app = LoopscopeApp(Feed(str(path), follow=False), mode="replay", speed=1.0)
+    app = LoopscopeApp(Feed(str(path), follow=False), mode=Mode.REPLAY, speed=1.0)
     app.animation_level = "none"
     start = time.monotonic()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -36,8 +37,8 @@ async def measure(path: Path) -> None:
             while_loading = max(while_loading, time.monotonic() - t)
         await until(pilot, lambda: app.feed.loaded, timeout=300)
         full = time.monotonic() - start
-        app.speed = float("inf")
-        await until(pilot, lambda: app.mode == "paused", timeout=60)
+        app.playback.speed = float("inf")
+        await until(pilot, lambda: app.playback.mode is Mode.PAUSED, timeout=60)
         keys = ["home", "n", "n", "right", "right", "shift+right", "g", *"20s", "enter",
                 "end", "N", "left", "3", "down", "2", "1"]
         slowest = (0.0, "")

@@ -9,8 +9,10 @@ from pathlib import Path
 from textual.command import CommandList
 from textual.widgets import Input, TabbedContent
 
-from tui.app import SPEEDS, LoopscopeApp
+from tui.app import LoopscopeApp
+from tui.playback import SPEEDS, Mode
 from tui.eventlog import EventLog
+from tui.keys import KEYS
 from tui.screens import GoToScreen, HelpScreen
 from tui.tables import Table
 from tui_support import MS, ROOT, loaded, replay_app, until
@@ -57,29 +59,29 @@ def test_step_home_end_and_go_to_on_the_demo_trace() -> None:
         model = app.feed.model
         total = len(model)
         await pilot.press("home")
-        assert app.cursor == 0 and app.mode == "paused"
+        assert app.playback.cursor == 0 and app.playback.mode is Mode.PAUSED
         await pilot.press("right", "right", "right")
-        assert app.cursor == 3
+        assert app.playback.cursor == 3
         await pilot.press("left")
-        assert app.cursor == 2
+        assert app.playback.cursor == 2
         await pilot.press("end")
-        assert app.cursor == total
+        assert app.playback.cursor == total
         await pilot.press("home", "shift+right")
-        assert app.cursor == model.index_at(1_000 * MS)
+        assert app.playback.cursor == model.index_at(1_000 * MS)
         await pilot.press("end")
         t = model.time_ns(total - 1)
         await pilot.press("shift+left")
-        assert app.cursor == model.index_at(t - 1_000 * MS)
+        assert app.playback.cursor == model.index_at(t - 1_000 * MS)
         await pilot.press("g", "x", "enter")
         assert isinstance(app.screen, GoToScreen)      # "x" is refused, still asking
         await pilot.press("backspace", *"1.3s", "enter")
         assert not isinstance(app.screen, GoToScreen)
-        assert app.cursor == model.index_at(1_300 * MS)
+        assert app.playback.cursor == model.index_at(1_300 * MS)
         await pilot.press("g", "escape")               # escape leaves the cursor alone
         assert not isinstance(app.screen, GoToScreen)
-        assert app.cursor == model.index_at(1_300 * MS)
+        assert app.playback.cursor == model.index_at(1_300 * MS)
         header = str(app.query_one("#hdr-info").render())
-        assert f"events {app.cursor:,}/{total:,}" in header
+        assert f"events {app.playback.cursor:,}/{total:,}" in header
     run(DEMO_TRACE, scenario)
 
 
@@ -88,54 +90,59 @@ def test_next_previous_and_enter_on_blocking_calls(fixed_trace: Path) -> None:
         blocking = app.feed.model.state.blocking
         await pilot.press("home", "3")                 # start on another view
         await pilot.press("n")
-        assert app.cursor == blocking[0].index + 1
+        assert app.playback.cursor == blocking[0].index + 1
         assert app.query_one("#views", TabbedContent).active == "blocking"
         table = app.query_one("#blocking-table", Table)
         assert table.row_object(table.highlighted_key) == blocking[0]
         await pilot.press("n", "n")
-        assert app.cursor == blocking[2].index + 1
+        assert app.playback.cursor == blocking[2].index + 1
         assert table.row_object(table.highlighted_key) == blocking[2]
         await pilot.press("n")                          # none later: stays
-        assert app.cursor == blocking[2].index + 1
+        assert app.playback.cursor == blocking[2].index + 1
         await pilot.press("N")
-        assert app.cursor == blocking[1].index + 1
+        assert app.playback.cursor == blocking[1].index + 1
         assert table.row_object(table.highlighted_key) == blocking[1]
         await pilot.press("end")                       # every row; the selection stays
         table.focus()
         await pilot.press("enter")                     # enter: the cursor goes to that row
         assert table.row_object(table.highlighted_key) == blocking[1]
-        assert app.cursor == blocking[1].index + 1
+        assert app.playback.cursor == blocking[1].index + 1
     run(fixed_trace, scenario)
 
 
 def test_play_pause_speeds_and_follow(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
         await pilot.press("home")
-        assert app.mode == "paused" and math.isinf(app.speed)
+        assert app.playback.mode is Mode.PAUSED and math.isinf(app.playback.speed)
         await pilot.press("minus")
-        assert app.speed == 100.0
-        await pilot.press("minus", "minus", "minus", "minus")
-        assert app.speed == SPEEDS[0] == 1.0
+        assert app.playback.speed == 100.0
+        await pilot.press("minus", "minus", "minus")
+        assert app.playback.speed == 1.0
+        await pilot.press("home", "minus", "minus", "minus")   # below 1x, no lower than 0.1x
+        assert app.playback.speed == SPEEDS[0] == 0.1
+        assert "REPLAY 0.1x" in str(app.query_one("#hdr-mode").render())
+        await pilot.press("plus", "plus")
+        assert app.playback.speed == 1.0
         await pilot.press("home", "space")            # the 2.5 s trace from its start
-        assert app.mode == "replay"
+        assert app.playback.mode is Mode.REPLAY
         assert "REPLAY 1x" in str(app.query_one("#hdr-mode").render())
-        before = app.play_ns
-        await until(pilot, lambda: app.play_ns > before)   # the cursor's clock moves
+        before = app.playback.play_ns
+        await until(pilot, lambda: app.playback.play_ns > before)   # the cursor's clock moves
         await pilot.press("space")
-        assert app.mode == "paused"
-        held = app.cursor
+        assert app.playback.mode is Mode.PAUSED
+        held = app.playback.cursor
         await pilot.pause(0.3)
-        assert app.cursor == held and "PAUSED" in str(app.query_one("#hdr-mode").render())
+        assert app.playback.cursor == held and "PAUSED" in str(app.query_one("#hdr-mode").render())
         await pilot.press("home", "space")
-        assert app.mode == "replay"
+        assert app.playback.mode is Mode.REPLAY
         await pilot.press("plus")
-        assert app.speed == 2.0
+        assert app.playback.speed == 2.0
         await pilot.press("plus", "plus", "plus", "plus")
-        assert math.isinf(app.speed)
-        await until(pilot, lambda: app.mode == "paused")
-        assert app.cursor == len(app.feed.model)       # max runs to the end, then pauses
+        assert math.isinf(app.playback.speed)
+        await until(pilot, lambda: app.playback.mode is Mode.PAUSED)
+        assert app.playback.cursor == len(app.feed.model)       # max runs to the end, then pauses
         await pilot.press("home", "f")                 # follow: to the end (a saved file)
-        assert app.cursor == len(app.feed.model) and app.mode == "paused"
+        assert app.playback.cursor == len(app.feed.model) and app.playback.mode is Mode.PAUSED
     run(fixed_trace, scenario)
 
 
@@ -163,7 +170,7 @@ def test_number_keys_show_every_view(fixed_trace: Path) -> None:
         assert tree.cursor_node.data.id == 4
         await pilot.press("left")                      # a new state rebuilds the tree...
         await pilot.pause()
-        assert app.cursor == len(app.feed.model) - 1
+        assert app.playback.cursor == len(app.feed.model) - 1
         assert tree.cursor_node.data.id == 4           # ...and keeps the highlighted one
         await pilot.press("6")
         assert tabs.active == "threads"
@@ -223,11 +230,11 @@ def test_events_filter_and_selecting_an_event_moves_the_cursor(fixed_trace: Path
         await pilot.press("home")
         log.focus()
         await pilot.press("down", "down")
-        assert app.cursor == 2 and log.selected_row == 1
+        assert app.playback.cursor == 2 and log.selected_row == 1
         await pilot.press("up")
-        assert app.cursor == 1
+        assert app.playback.cursor == 1
         await pilot.click(EventLog, offset=(5, 4))
-        assert app.cursor == int(log.scroll_y) + 5
+        assert app.playback.cursor == int(log.scroll_y) + 5
         assert "event #" in str(app.query_one("#detail-text").render())
     run(fixed_trace, scenario)
 
@@ -237,8 +244,8 @@ def test_help_detail_toggle_palette_and_q_quits(fixed_trace: Path) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         listed = str(app.screen.query_one("#help-keys").render())
-        for binding in LoopscopeApp.BINDINGS:
-            assert binding.description in listed
+        for key in KEYS:
+            assert key.description in listed
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("d")
@@ -248,7 +255,7 @@ def test_help_detail_toggle_palette_and_q_quits(fixed_trace: Path) -> None:
         await pilot.press("ctrl+p", *"speed 10x")     # the command palette
         await until(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)
         await pilot.press("enter")                     # the best hit: "Speed 10x"
-        await until(pilot, lambda: app.speed == 10.0)
+        await until(pilot, lambda: app.playback.speed == 10.0)
         await pilot.press("q")
         assert not app.is_running
         assert app.return_code == 0

@@ -9,11 +9,12 @@ from textual.widgets import Static
 
 from tui.app import LoopscopeApp
 from tui.feed import Feed
+from tui.playback import Mode
 from tui_support import MS, TraceWriter, until
 
 
 def live_app(path: Path, wait: bool = False) -> LoopscopeApp:
-    app = LoopscopeApp(Feed(str(path), follow=True, wait=wait), mode="live")
+    app = LoopscopeApp(Feed(str(path), follow=True, wait=wait), mode=Mode.LIVE)
     app.animation_level = "none"
     return app
 
@@ -29,30 +30,30 @@ def test_follow_picks_up_appended_events_and_shows_a_stall_while_it_lasts(tmp_pa
             w = TraceWriter(path)
             w.event(0, "reactor", state="running")
             slow = w.site(1000, "app.Slow.dataReceived", "/app/app.py", 31)
-            await until(pilot, lambda: app.feed.model is not None and app.cursor == 2)
+            await until(pilot, lambda: app.feed.model is not None and app.playback.cursor == 2)
             banner = app.query_one("#banner", Static)
-            assert app.mode == "live" and not banner.display
+            assert app.playback.mode is Mode.LIVE and not banner.display
 
             for blocked in (50, 150, 250):      # the watchdog's samples while stuck
                 w.event((1000 + blocked) * MS, "stall", site=slow, kind="read", depth=0,
                         since=1000 * MS, blocked=blocked * MS,
                         stack=[["/app/app.py", 33, "Slow.dataReceived"]])
-            await until(pilot, lambda: app.cursor == 5)
+            await until(pilot, lambda: app.playback.cursor == 5)
             assert banner.display
             assert str(banner.render()).strip() == \
                 "BLOCKED 0.2 s in app.Slow.dataReceived (app.py:31)"
             assert "LIVE" in str(app.query_one("#hdr-mode").render())
 
             w.event(1300 * MS, "call", kind="read", site=slow, dur=300 * MS, depth=0, fd=7)
-            await until(pilot, lambda: app.cursor == 6)
+            await until(pilot, lambda: app.playback.cursor == 6)
             assert not banner.display
             assert app.feed.model.state.blocking[0].dur_ns == 300 * MS
 
             await pilot.press("home")            # browsing holds the cursor...
             w.event(1400 * MS, "mark", label="later")
             await until(pilot, lambda: len(app.feed.model) == 7)
-            assert app.cursor == 0 and app.mode == "paused"
+            assert app.playback.cursor == 0 and app.playback.mode is Mode.PAUSED
             await pilot.press("f")               # ...and f follows the file again
-            assert app.mode == "live" and app.cursor == 7
+            assert app.playback.mode is Mode.LIVE and app.playback.cursor == 7
             w.close()
     asyncio.run(main())

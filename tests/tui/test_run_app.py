@@ -14,6 +14,7 @@ from textual.widgets import RichLog
 from tui.app import LoopscopeApp
 from tui.child import ChildApp
 from tui.feed import Feed
+from tui.playback import Mode
 from tui.launch import live, replay
 from tracer.reader import TraceError
 from tui_support import ROOT, until
@@ -35,7 +36,7 @@ def child_app(tmp_path: Path, stop_after: float) -> LoopscopeApp:
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(APP.format(stop_after=stop_after)))
     trace = str(tmp_path / "app.jsonl")
-    app = LoopscopeApp(Feed(trace, follow=True, wait=True), mode="live",
+    app = LoopscopeApp(Feed(trace, follow=True, wait=True), mode=Mode.LIVE,
                        child=ChildApp([str(script)], trace, 50.0))
     app.animation_level = "none"
     return app

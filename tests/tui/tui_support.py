@@ -18,6 +18,7 @@ from textual.pilot import Pilot
 
 from tui.app import LoopscopeApp
 from tui.feed import Feed
+from tui.playback import Mode
 
 MS = 1_000_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +118,7 @@ def write_fixed_trace(path: Path) -> Path:
 def replay_app(path: Path, speed: float = math.inf) -> LoopscopeApp:
     """An App replaying ``path``; at the default max speed it ends paused at
     the trace's end as soon as the file is loaded."""
-    app = LoopscopeApp(Feed(str(path), follow=False), mode="replay", speed=speed)
+    app = LoopscopeApp(Feed(str(path), follow=False), mode=Mode.REPLAY, speed=speed)
     app.animation_level = "none"   # Pilot waits for animations; tests need none
     return app
 
@@ -134,8 +135,8 @@ async def loaded(pilot: Pilot[Any]) -> LoopscopeApp:
     """Wait until the trace is loaded and replayed to its end (paused)."""
     app = pilot.app
     assert isinstance(app, LoopscopeApp)
-    await until(pilot, lambda: app.feed.loaded and app.mode == "paused"
-                and app.feed.model is not None and app.cursor == len(app.feed.model))
+    await until(pilot, lambda: app.feed.loaded and app.playback.mode is Mode.PAUSED
+                and app.feed.model is not None and app.playback.cursor == len(app.feed.model))
     await pilot.pause()
     return app
 
