@@ -181,8 +181,12 @@ class Probe:
         self._serials = count(1)
         self._deferred_ids = count(1)
         self._timer_ids = count(1)
-        self._fn_sites: dict[Any, int] = {}    # code, or (code, class) of a bound method
-        self._line_sites: dict[Any, int] = {}  # (code, instruction) of a scheduling line
+        # Site caches, keyed by ids: hashing a code object hashes its whole contents, which
+        # would cost more than the rest of a hook.  ``_kept`` holds the code objects and
+        # classes whose ids are keys, so that no id is reused while it is cached.
+        self._fn_sites: dict[Any, int] = {}    # id(code), or (id(code), id(class)) of a method
+        self._line_sites: dict[Any, int] = {}  # (id(code), instruction) of a scheduling line
+        self._kept: list[Any] = []
         self._dsites: list[tuple[int, int]] = [(0, 0)] * DEFERRED_SITES  # [id & mask] = (id, site)
 
     # -- guarding and slow paths --------------------------------------------------------
@@ -200,12 +204,14 @@ class Probe:
         kind = type(f)
         if kind is FunctionType:
             code = f.__code__
-            key: Any = code
+            key: Any = id(code)
+            owner = None
         elif kind is MethodType and type(f.__func__) is FunctionType:
             code = f.__func__.__code__
             bound = f.__self__
             # an inherited method is named after the instance's class: one entry per class
-            key = (code, bound if isinstance(bound, type) else type(bound))
+            owner = bound if isinstance(bound, type) else type(bound)
+            key = (id(code), id(owner))
         else:
             site, code = self._ask(hook, self._delegate._fn_site, f)
             return site, code if type(code) is CodeType else None
@@ -213,6 +219,7 @@ class Probe:
         if site is None:
             site, found = self._ask(hook, self._delegate._fn_site, f)
             if found is code and site > 0:
+                self._kept += (code, owner)
                 self._fn_sites[key] = site
         return site, code
 
@@ -223,11 +230,13 @@ class Probe:
             frame = _getframe(3)  # 0 here, 1 the hook, 2 callLater or Deferred.__init__
         except ValueError:  # no such frame (called from C at the bottom of a thread)
             return 0
-        key = (frame.f_code, frame.f_lasti)
+        code = frame.f_code
+        key = (id(code), frame.f_lasti)
         site = self._line_sites.get(key)
         if site is None:
             site, cacheable = self._ask(hook, self._delegate._origin, frame)
             if cacheable is True and site > 0:
+                self._kept.append(code)
                 self._line_sites[key] = site
         return site
 
@@ -241,12 +250,11 @@ class Probe:
             self._failed(hook, exc)
             return 0, None
 
-    def _trace_id(self, d: Any) -> int:
-        """A Deferred's ``_trace_id``, giving it one first if it has none (made before
-        tracing)."""
-        did = d._trace_id
-        if type(did) is not int:
-            did = d._trace_id = next(self._deferred_ids)
+    def _new_trace_id(self, d: Any) -> int:
+        """Give Deferred ``d`` a ``_trace_id`` (it was made before tracing).  The hooks read
+        the id themselves (``d._trace_id``) and call this only when it is not an int: one
+        method call less per hook."""
+        did = d._trace_id = next(self._deferred_ids)
         return did
 
     # -- the loop ---------------------------------------------------------------------------
@@ -360,13 +368,18 @@ class Probe:
         try:
             cb = 0 if callback is None else self._site_and_code(hook, callback)[0]
             eb = 0 if errback is None else self._site_and_code(hook, errback)[0]
-            self._add(("dadd", _now() - self.t0, self._trace_id(d), cb, eb))
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
+            self._add(("dadd", _now() - self.t0, did, cb, eb))
         except Exception as exc:  # noqa: BLE001
             self._failed(hook, exc)
 
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
         try:
-            did = self._trace_id(d)
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
             self._add(("dfire", _now() - self.t0, did, bool(is_failure)))
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_fired", exc)
@@ -388,7 +401,9 @@ class Probe:
             return
         try:
             site, code = self._site_and_code("deferred_callback_begin", f)
-            did = self._trace_id(d)
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
             errback = bool(is_errback)
             t = _now()
             self._end_deferred_callback(did, t, errback)
@@ -401,8 +416,10 @@ class Probe:
         if not self._stack or _get_ident() != self.reactor_thread:
             return
         try:
-            failed = bool(result_is_failure)
-            self._end_deferred_callback(self._trace_id(d), _now(), failed)
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
+            self._end_deferred_callback(did, _now(), bool(result_is_failure))
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_callback_end", exc)
 
@@ -419,5 +436,6 @@ class Probe:
         return site if did > 0 and known == did else 0
 
     def deferred_id(self, d: Any) -> int:
-        """Give ``d`` (created before tracing) a Deferred id."""
-        return self._trace_id(d)
+        """``d``'s Deferred id, giving it one if it was created before tracing."""
+        did = d._trace_id
+        return did if type(did) is int else self._new_trace_id(d)
