@@ -26,9 +26,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from itertools import count
 from types import CodeType, FunctionType, MethodType
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -56,18 +57,25 @@ def _lines(events: list[Any]) -> tuple[bytes, int]:
     """
     parts: list[bytes] = []
     rows: list[tuple] = []
+    calls = 0
+
+    def put_rows() -> None:
+        nonlocal calls
+        text = _dumps(rows)[1:-1].replace(b"],[", b"]\n[")
+        calls += text.count(b'["call",')
+        parts.append(text)
+        rows.clear()
+
     for event in events:
-        if type(event) is bytes:
-            if rows:
-                parts.append(_dumps(rows)[1:-1].replace(b"],[", b"]\n["))
-                rows.clear()
-            parts.append(event)
-        else:
+        if type(event) is tuple:
             rows.append(event)
+            continue
+        if rows:
+            put_rows()
+        parts.append(event)
     if rows:
-        parts.append(_dumps(rows)[1:-1].replace(b"],[", b"]\n["))
-    text = b"\n".join(parts) + b"\n"
-    return text, text.count(b'["call",')
+        put_rows()
+    return b"\n".join(parts) + b"\n", calls
 
 
 class Buffer:
@@ -194,10 +202,10 @@ class Probe:
         """Hand a hook's error to the delegate, which counts it and writes it down."""
         try:
             self._delegate._hook_failed(hook, exc)
-        except Exception:  # noqa: BLE001 - nowhere left to report it; the app goes on
+        except Exception:  # noqa: BLE001, S110 - nowhere left to report it; the app goes on
             pass
 
-    def _site_and_code(self, hook: str, f: Callable[..., Any]) -> tuple[int, Any]:
+    def _site_and_code(self, hook: str, f: Any) -> tuple[int, Any]:
         """Site of a callable and its code object (or None): functions and bound methods are
         cached here, anything else (partials, builtins, callable instances) asks the
         delegate every time."""
@@ -215,12 +223,13 @@ class Probe:
         else:
             site, code = self._ask(hook, self._delegate._fn_site, f)
             return site, code if type(code) is CodeType else None
-        site = self._fn_sites.get(key)
-        if site is None:
-            site, found = self._ask(hook, self._delegate._fn_site, f)
-            if found is code and site > 0:
-                self._kept += (code, owner)
-                self._fn_sites[key] = site
+        cached = self._fn_sites.get(key)
+        if cached is not None:
+            return cached, code
+        site, found = self._ask(hook, self._delegate._fn_site, f)
+        if found is code and site > 0:
+            self._kept += (code, owner)
+            self._fn_sites[key] = site
         return site, code
 
     def _caller_site(self, hook: str) -> int:
@@ -232,12 +241,13 @@ class Probe:
             return 0
         code = frame.f_code
         key = (id(code), frame.f_lasti)
-        site = self._line_sites.get(key)
-        if site is None:
-            site, cacheable = self._ask(hook, self._delegate._origin, frame)
-            if cacheable is True and site > 0:
-                self._kept.append(code)
-                self._line_sites[key] = site
+        cached = self._line_sites.get(key)
+        if cached is not None:
+            return cached
+        site, cacheable = self._ask(hook, self._delegate._origin, frame)
+        if cacheable is True and site > 0:
+            self._kept.append(code)
+            self._line_sites[key] = site
         return site
 
     def _ask(self, hook: str, slow_path: Callable[[Any], tuple[int, Any]],
@@ -272,7 +282,7 @@ class Probe:
             if ready:
                 row: list[Any] = ["poll", t - self.t0, wait]
                 for key, mask in ready:
-                    fd = key.fd
+                    fd = key[1]  # a SelectorKey: (fileobj, fd, events, data)
                     row.append(fd if type(fd) is int else None)
                     row.append(mask if type(mask) is int else None)
                 self._add(tuple(row))
@@ -297,8 +307,7 @@ class Probe:
         if due is not None:
             lag = t - due if t > due else 0
             b = self._buffer
-            if lag > b.lag_max:
-                b.lag_max = lag
+            b.lag_max = max(b.lag_max, lag)
             b.lag_sum += lag
             b.lag_n += 1
         if type(x) is not int:
