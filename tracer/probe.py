@@ -224,7 +224,7 @@ class TraceProbe(_instrument.Probe):
             event["msg"] = safe_text(exc)
         self._line(event)
 
-    # -- Deferreds (the frequent points are C) ------------------------------------------
+    # -- Deferreds (the frequent points are the hot probe's) ----------------------------
     @guarded
     def deferred_chained(self, outer: Any, inner: Any) -> None:
         self._line({"t": _now() - self.t0, "ev": "dchain", "d": outer._trace_id or self.native.deferred_id(outer),
