@@ -5,8 +5,10 @@
 Workloads, the same for every runtime: timers (200k callLater(0) at once),
 chain (200k self-rescheduling callLater(0)), deferred (100k Deferreds x 10
 callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
-on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start), Twisted's
-default reactor, asyncio, asyncio debug mode and uvloop, where installed.
+on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start) with the C probe
+(``loopscope-traced``) and with the pure-Python one (``loopscope-traced-py``,
+LOOPSCOPE_PROBE=python), Twisted's default reactor, asyncio, asyncio debug mode and uvloop,
+where installed.
 
 ``loopscope-probe-free`` is the same reactor with every instrumentation point
 compiled out (a copy of ``reactor/`` in a temporary directory where
@@ -37,8 +39,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
-RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "twisted", "asyncio",
-            "asyncio-debug", "uvloop"]
+RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "loopscope-traced-py",
+            "twisted", "asyncio", "asyncio-debug", "uvloop"]
+#: The traced runtimes and the probe each one forces (LOOPSCOPE_PROBE).
+TRACED = {"loopscope-traced": "c", "loopscope-traced-py": "python"}
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
 #: Most traced/untraced time per workload (issue 4).
 TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "deferred": 1.5, "echo": 1.15}
@@ -55,7 +59,7 @@ def unavailable(runtime: str) -> str | None:
         return "Twisted is not installed"
     if runtime == "uvloop" and importlib.util.find_spec("uvloop") is None:
         return "uvloop is not installed"
-    if runtime == "loopscope-traced":
+    if runtime in TRACED:
         try:
             from tracer import start, stop  # noqa: F401
         except ImportError:
@@ -80,7 +84,7 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
         import reactor as package
         from reactor import defer, protocol
 
-        if runtime == "loopscope-traced":
+        if runtime in TRACED:
             import tracer
 
             with tempfile.TemporaryDirectory() as tmp:
@@ -141,6 +145,8 @@ def snapshot_reactor(dest: Path, probe_free: bool) -> Path:
 def run_once(runtime: str, workload: str, n: int, import_path: Path) -> dict[str, Any]:
     """One child run: its JSON record, or an error record."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]))
+    if runtime in TRACED:
+        env["LOOPSCOPE_PROBE"] = TRACED[runtime]
     child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
                            capture_output=True, text=True, env=env, timeout=600)
     if child.returncode != 0:
@@ -154,14 +160,14 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     """Each runtime's fastest run (and least CPU time) out of ``repeat``.
 
     Rounds go through every runtime in turn, so a change in machine load
-    during the measurement hits them all alike.  The traced run's record
+    during the measurement hits them all alike.  Each traced run's record
     also carries ``slowdown_rounds``: traced over untraced seconds in each
     round (the two runs of a round are seconds apart, so the machine's
     drift affects them alike; on a noisy machine their median is steadier
     than the ratio of two minimums).
     """
     best: dict[str, dict[str, Any]] = {}
-    slowdowns: list[float] = []
+    slowdowns: dict[str, list[float]] = {traced: [] for traced in TRACED}
     for _ in range(repeat):
         this_round: dict[str, float] = {}
         for runtime in runtimes:
@@ -176,10 +182,12 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             if result["seconds"] < previous["seconds"]:
                 best[runtime] = result
             best[runtime]["cpu_seconds"] = cpu
-        if "loopscope" in this_round and "loopscope-traced" in this_round:
-            slowdowns.append(this_round["loopscope-traced"] / this_round["loopscope"])
-    if slowdowns and "error" not in best.get("loopscope-traced", {"error": ""}):
-        best["loopscope-traced"]["slowdown_rounds"] = [round(x, 3) for x in slowdowns]
+        for traced in TRACED:
+            if "loopscope" in this_round and traced in this_round:
+                slowdowns[traced].append(this_round[traced] / this_round["loopscope"])
+    for traced, rounds in slowdowns.items():
+        if rounds and "error" not in best.get(traced, {"error": ""}):
+            best[traced]["slowdown_rounds"] = [round(x, 3) for x in rounds]
     return best
 
 
@@ -201,21 +209,27 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
         traced = per_sec(workload, "loopscope-traced")
         if traced:
             parts.append(f"traced/untraced {traced / ours:.2f}x")
+        traced_py = per_sec(workload, "loopscope-traced-py")
+        if traced_py:
+            parts.append(f"traced-py/untraced {traced_py / ours:.2f}x")
         if parts:
             print(f"  {workload:9} " + ", ".join(parts))
-    print("\ntracing slowdown, traced over untraced time (issue 4):")
-    for workload in workloads:
-        untraced = results.get((workload, "loopscope"), {}).get("seconds")
-        traced = results.get((workload, "loopscope-traced"), {})
-        if untraced and traced.get("seconds"):
-            target = TRACING_TARGETS[workload]
-            rounds = sorted(traced.get("slowdown_rounds", []))
+    print("\ntracing slowdown, traced over untraced time (issue 4; the target is the C probe's):")
+    for traced, label in (("loopscope-traced", "C probe"), ("loopscope-traced-py", "Python probe")):
+        for workload in workloads:
+            untraced = results.get((workload, "loopscope"), {}).get("seconds")
+            record = results.get((workload, traced), {})
+            if not (untraced and record.get("seconds")):
+                continue
+            rounds = sorted(record.get("slowdown_rounds", []))
             median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
                 (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
-            verdict = "met" if median <= target else "NOT met"
-            print(f"  {workload:9} {median:.2f}x median of {len(rounds)} rounds "
-                  f"(fastest runs: {traced['seconds'] / untraced:.2f}x), "
-                  f"target <= {target}x: {verdict}")
+            line = (f"  {label:12} {workload:9} {median:.2f}x median of {len(rounds)} rounds "
+                    f"(fastest runs: {record['seconds'] / untraced:.2f}x)")
+            if traced == "loopscope-traced":
+                target = TRACING_TARGETS[workload]
+                line += f", target <= {target}x: {'met' if median <= target else 'NOT met'}"
+            print(line)
     print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
     for workload in workloads:
         with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")
@@ -264,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[tuple[str, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         plain = snapshot_reactor(Path(tmp) / "plain", probe_free=False)
-        paths = {"loopscope": plain, "loopscope-traced": plain,
+        paths = {"loopscope": plain, "loopscope-traced": plain, "loopscope-traced-py": plain,
                  "loopscope-probe-free": snapshot_reactor(Path(tmp) / "probe-free", probe_free=True)}
         for workload in workloads:
             n = SIZES[workload] // (10 if args.quick else 1)

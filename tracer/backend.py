@@ -8,6 +8,7 @@ this module imports neither.
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
@@ -35,14 +36,14 @@ def _load() -> tuple[ModuleType, str]:
     forced = _forced()
     if forced != "python":
         try:
-            from tracer import _native
+            native = importlib.import_module("tracer._native")
         except ImportError as e:
             if forced == "c":
                 raise BackendError(f"{ENV}=c, but the C extension tracer._native is not built "
                                    f"({e}); reinstall with a C compiler or set {ENV}=python"
                                    ) from None
         else:
-            return _native, "C extension"
+            return native, "C extension"
     from tracer import pyprobe
     reason = f"{ENV}=python" if forced == "python" else "the C extension is not built"
     return pyprobe, f"pure Python ({reason})"

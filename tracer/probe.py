@@ -29,7 +29,8 @@ import functools
 import os
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -64,7 +65,7 @@ def guarded(hook: _Hook) -> _Hook:
     name = hook.__name__
 
     @functools.wraps(hook)
-    def run(self: "TraceProbe", *args: Any) -> None:
+    def run(self: TraceProbe, *args: Any) -> None:
         try:
             hook(self, *args)
         except Exception as exc:  # noqa: BLE001 - a hook never raises into the app
@@ -159,7 +160,7 @@ class TraceProbe(_instrument.Probe):
             if failures <= HOOK_ERRORS_WRITTEN:
                 self._line({"t": _now() - self.t0, "ev": "hookerr", "hook": cut(str(hook)),
                             "exc": cut(type(exc).__name__), "msg": safe_text(exc)})
-        except Exception:  # noqa: BLE001 - nowhere left to report it; the app goes on
+        except Exception:  # noqa: BLE001, S110 - nowhere left to report it; the app goes on
             pass
 
     # -- the loop ---------------------------------------------------------------
@@ -223,7 +224,7 @@ class TraceProbe(_instrument.Probe):
             event["msg"] = safe_text(exc)
         self._line(event)
 
-    # -- Deferreds (the frequent points are C) ------------------------------------------
+    # -- Deferreds (the frequent points are the hot probe's) ----------------------------
     @guarded
     def deferred_chained(self, outer: Any, inner: Any) -> None:
         self._line({"t": _now() - self.t0, "ev": "dchain", "d": outer._trace_id or self.native.deferred_id(outer),

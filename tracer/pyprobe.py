@@ -26,9 +26,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from itertools import count
 from types import CodeType, FunctionType, MethodType
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -56,18 +57,25 @@ def _lines(events: list[Any]) -> tuple[bytes, int]:
     """
     parts: list[bytes] = []
     rows: list[tuple] = []
+    calls = 0
+
+    def put_rows() -> None:
+        nonlocal calls
+        text = _dumps(rows)[1:-1].replace(b"],[", b"]\n[")
+        calls += text.count(b'["call",')
+        parts.append(text)
+        rows.clear()
+
     for event in events:
-        if type(event) is bytes:
-            if rows:
-                parts.append(_dumps(rows)[1:-1].replace(b"],[", b"]\n["))
-                rows.clear()
-            parts.append(event)
-        else:
+        if type(event) is tuple:
             rows.append(event)
+            continue
+        if rows:
+            put_rows()
+        parts.append(event)
     if rows:
-        parts.append(_dumps(rows)[1:-1].replace(b"],[", b"]\n["))
-    text = b"\n".join(parts) + b"\n"
-    return text, text.count(b'["call",')
+        put_rows()
+    return b"\n".join(parts) + b"\n", calls
 
 
 class Buffer:
@@ -181,8 +189,12 @@ class Probe:
         self._serials = count(1)
         self._deferred_ids = count(1)
         self._timer_ids = count(1)
-        self._fn_sites: dict[Any, int] = {}    # code, or (code, class) of a bound method
-        self._line_sites: dict[Any, int] = {}  # (code, instruction) of a scheduling line
+        # Site caches, keyed by ids: hashing a code object hashes its whole contents, which
+        # would cost more than the rest of a hook.  ``_kept`` holds the code objects and
+        # classes whose ids are keys, so that no id is reused while it is cached.
+        self._fn_sites: dict[Any, int] = {}    # id(code), or (id(code), id(class)) of a method
+        self._line_sites: dict[Any, int] = {}  # (id(code), instruction) of a scheduling line
+        self._kept: list[Any] = []
         self._dsites: list[tuple[int, int]] = [(0, 0)] * DEFERRED_SITES  # [id & mask] = (id, site)
 
     # -- guarding and slow paths --------------------------------------------------------
@@ -190,30 +202,34 @@ class Probe:
         """Hand a hook's error to the delegate, which counts it and writes it down."""
         try:
             self._delegate._hook_failed(hook, exc)
-        except Exception:  # noqa: BLE001 - nowhere left to report it; the app goes on
+        except Exception:  # noqa: BLE001, S110 - nowhere left to report it; the app goes on
             pass
 
-    def _site_and_code(self, hook: str, f: Callable[..., Any]) -> tuple[int, Any]:
+    def _site_and_code(self, hook: str, f: Any) -> tuple[int, Any]:
         """Site of a callable and its code object (or None): functions and bound methods are
         cached here, anything else (partials, builtins, callable instances) asks the
         delegate every time."""
         kind = type(f)
         if kind is FunctionType:
             code = f.__code__
-            key: Any = code
+            key: Any = id(code)
+            owner = None
         elif kind is MethodType and type(f.__func__) is FunctionType:
             code = f.__func__.__code__
             bound = f.__self__
             # an inherited method is named after the instance's class: one entry per class
-            key = (code, bound if isinstance(bound, type) else type(bound))
+            owner = bound if isinstance(bound, type) else type(bound)
+            key = (id(code), id(owner))
         else:
             site, code = self._ask(hook, self._delegate._fn_site, f)
             return site, code if type(code) is CodeType else None
-        site = self._fn_sites.get(key)
-        if site is None:
-            site, found = self._ask(hook, self._delegate._fn_site, f)
-            if found is code and site > 0:
-                self._fn_sites[key] = site
+        cached = self._fn_sites.get(key)
+        if cached is not None:
+            return cached, code
+        site, found = self._ask(hook, self._delegate._fn_site, f)
+        if found is code and site > 0:
+            self._kept += (code, owner)
+            self._fn_sites[key] = site
         return site, code
 
     def _caller_site(self, hook: str) -> int:
@@ -223,12 +239,15 @@ class Probe:
             frame = _getframe(3)  # 0 here, 1 the hook, 2 callLater or Deferred.__init__
         except ValueError:  # no such frame (called from C at the bottom of a thread)
             return 0
-        key = (frame.f_code, frame.f_lasti)
-        site = self._line_sites.get(key)
-        if site is None:
-            site, cacheable = self._ask(hook, self._delegate._origin, frame)
-            if cacheable is True and site > 0:
-                self._line_sites[key] = site
+        code = frame.f_code
+        key = (id(code), frame.f_lasti)
+        cached = self._line_sites.get(key)
+        if cached is not None:
+            return cached
+        site, cacheable = self._ask(hook, self._delegate._origin, frame)
+        if cacheable is True and site > 0:
+            self._kept.append(code)
+            self._line_sites[key] = site
         return site
 
     def _ask(self, hook: str, slow_path: Callable[[Any], tuple[int, Any]],
@@ -241,12 +260,11 @@ class Probe:
             self._failed(hook, exc)
             return 0, None
 
-    def _trace_id(self, d: Any) -> int:
-        """A Deferred's ``_trace_id``, giving it one first if it has none (made before
-        tracing)."""
-        did = d._trace_id
-        if type(did) is not int:
-            did = d._trace_id = next(self._deferred_ids)
+    def _new_trace_id(self, d: Any) -> int:
+        """Give Deferred ``d`` a ``_trace_id`` (it was made before tracing).  The hooks read
+        the id themselves (``d._trace_id``) and call this only when it is not an int: one
+        method call less per hook."""
+        did = d._trace_id = next(self._deferred_ids)
         return did
 
     # -- the loop ---------------------------------------------------------------------------
@@ -264,7 +282,7 @@ class Probe:
             if ready:
                 row: list[Any] = ["poll", t - self.t0, wait]
                 for key, mask in ready:
-                    fd = key.fd
+                    fd = key[1]  # a SelectorKey: (fileobj, fd, events, data)
                     row.append(fd if type(fd) is int else None)
                     row.append(mask if type(mask) is int else None)
                 self._add(tuple(row))
@@ -289,8 +307,7 @@ class Probe:
         if due is not None:
             lag = t - due if t > due else 0
             b = self._buffer
-            if lag > b.lag_max:
-                b.lag_max = lag
+            b.lag_max = max(b.lag_max, lag)
             b.lag_sum += lag
             b.lag_n += 1
         if type(x) is not int:
@@ -360,13 +377,18 @@ class Probe:
         try:
             cb = 0 if callback is None else self._site_and_code(hook, callback)[0]
             eb = 0 if errback is None else self._site_and_code(hook, errback)[0]
-            self._add(("dadd", _now() - self.t0, self._trace_id(d), cb, eb))
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
+            self._add(("dadd", _now() - self.t0, did, cb, eb))
         except Exception as exc:  # noqa: BLE001
             self._failed(hook, exc)
 
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
         try:
-            did = self._trace_id(d)
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
             self._add(("dfire", _now() - self.t0, did, bool(is_failure)))
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_fired", exc)
@@ -388,7 +410,9 @@ class Probe:
             return
         try:
             site, code = self._site_and_code("deferred_callback_begin", f)
-            did = self._trace_id(d)
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
             errback = bool(is_errback)
             t = _now()
             self._end_deferred_callback(did, t, errback)
@@ -401,8 +425,10 @@ class Probe:
         if not self._stack or _get_ident() != self.reactor_thread:
             return
         try:
-            failed = bool(result_is_failure)
-            self._end_deferred_callback(self._trace_id(d), _now(), failed)
+            did = d._trace_id
+            if type(did) is not int:
+                did = self._new_trace_id(d)
+            self._end_deferred_callback(did, _now(), bool(result_is_failure))
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_callback_end", exc)
 
@@ -419,5 +445,6 @@ class Probe:
         return site if did > 0 and known == did else 0
 
     def deferred_id(self, d: Any) -> int:
-        """Give ``d`` (created before tracing) a Deferred id."""
-        return self._trace_id(d)
+        """``d``'s Deferred id, giving it one if it was created before tracing."""
+        did = d._trace_id
+        return did if type(did) is int else self._new_trace_id(d)

@@ -115,8 +115,8 @@ def test_a_callable_that_cannot_be_named_runs_and_is_recorded_with_an_unknown_si
     events = events_of(trace_path)
     [timer] = [e for e in events if e["ev"] == "timer" and e["fn"] == 0]
     assert [e["site"] for e in events if e["ev"] == "call" and e.get("timer") == timer["id"]] == [0]
-    assert [e["cb"] for e in events if e["ev"] == "dadd"][0] == 0
-    assert [e["site"] for e in events if e["ev"] == "dcall"][0] == 0
+    assert next(e["cb"] for e in events if e["ev"] == "dadd") == 0
+    assert next(e["site"] for e in events if e["ev"] == "dcall") == 0
     if probe_impl == "python":  # the C probe reports its slow paths' errors as unraisable
         hooks = {e["hook"] for e in events if e["ev"] == "hookerr"}
         assert hooks == {"deferred_callbacks_added", "timer_scheduled", "run_call",

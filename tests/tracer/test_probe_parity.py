@@ -1,4 +1,5 @@
-"""The two probes record the same trace: example apps run under each, compared.
+"""The two probes record the same trace: the same bytes for the same hooks, and example apps
+run under each, compared.
 
 Times differ from run to run; everything else must not.  Deterministic apps are compared line
 by line (less their times, thread idents and ports); the blocking server, whose periodic timer
@@ -10,11 +11,13 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
 import pytest
 
+from reactor import defer
 from tracer import backend
 from loopscope.cli import main
 from tracer.reader import read_trace
@@ -99,3 +102,73 @@ def test_the_blocking_server_gives_the_same_summary_under_both_probes(tmp_path, 
     assert once[0] == once[1]  # tick reschedules itself every 50 ms: its count is the clock's
     assert by_c["deferreds"] == by_python["deferreds"]
     assert by_c["dropped"] == by_python["dropped"] == 0
+
+
+class Sites:
+    """A delegate that names everything site 7 and caches nothing; a hook error fails."""
+
+    def _fn_site(self, f):
+        return 7, None
+
+    def _origin(self, frame):
+        return 7, False
+
+    def _hook_failed(self, hook, exc):
+        pytest.fail(f"{hook} failed: {exc!r}")
+
+
+def rows_written(module, tmp_path):
+    """Every hot hook once, through ``module``'s Buffer and Probe: the lines written."""
+    from reactor.base import DelayedCall
+
+    buffer = module.Buffer(100)
+    descriptor = type("Descriptor", (), {})()
+    probe = module.Probe(buffer, {id(descriptor): 9}, time.monotonic_ns(), Sites())
+    d = defer.Deferred()
+    call = DelayedCall(None, time.monotonic() + 5, print, (), {})  # due: no lag
+    probe.timer_scheduled(call)
+    probe.deferred_created(d)
+    probe.deferred_callbacks_added(d, print, None)
+    probe.deferred_fired(d, True)
+    probe.poll_begin(0.1)
+    probe.poll_end([((None, 5, 1, None), 1), ((None, 2**40, 3, None), 3)])
+    probe.run_call("read", descriptor, print, ("",), None)
+    probe.call_begin("timer", print, call)
+    probe.deferred_callback_begin(d, print, True)
+    probe.deferred_callback_begin(d, print, False)
+    probe.deferred_callback_end(d, False)
+    probe.call_end(None)
+    buffer.line(b'{"ev":"x"}')
+    out = tmp_path / module.__name__
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    try:
+        assert buffer.drain(fd) == (10, 2)
+    finally:
+        os.close(fd)
+    return [timeless_row(line) for line in out.read_text().splitlines()]
+
+
+#: Where each row holds a time or a duration (they vary between runs): its t, and more.
+ROW_TIMES = {"call": (1, 4), "dcall": (1, 4), "timer": (1, 5), "poll": (1, 2)}
+
+
+def timeless_row(line: str) -> str:
+    """A compact row as written, its times replaced by T (objects as they are)."""
+    if not line.startswith("["):
+        return line
+    fields = line[1:-1].split(",")  # rows hold no text but their kind names
+    for i in ROW_TIMES.get(fields[0].strip('"'), (1,)):
+        fields[i] = "T"
+    return "[" + ",".join(fields) + "]"
+
+
+def test_both_writers_write_the_same_bytes(tmp_path):
+    from tracer import _native, pyprobe  # here: _native may not be built
+
+    c, python = rows_written(_native, tmp_path), rows_written(pyprobe, tmp_path)
+    assert c == python
+    assert c == [
+        '["timer",T,1,7,7,T]', '["dnew",T,1,7]', '["dadd",T,1,7,0]', '["dfire",T,1,true]',
+        '["poll",T,T,5,1,1099511627776,3]', '["call",T,"read",7,T,0,9,null,null]',
+        '["dcall",T,1,7,T,1,true,false]', '["dcall",T,1,7,T,1,false,false]',
+        '["call",T,"timer",7,T,0,1,0,null]', '{"ev":"x"}']

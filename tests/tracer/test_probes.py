@@ -321,3 +321,4 @@ def test_a_line_protocol_blocking_in_lineReceived_is_named_after_its_class(trace
     assert sites[slow["site"]]["fn"].endswith("Chat.dataReceived")
     stall = next(e for e in events if e["ev"] == "stall")
     assert stall["site"] == slow["site"] and any(f[2].endswith("lineReceived") for f in stall["stack"])
+

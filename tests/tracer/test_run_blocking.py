@@ -132,12 +132,20 @@ def test_export_is_chrome_trace_json(trace, tmp_path, capsys):
     assert any(e["ph"] == "X" and e["cat"] == "thread" for e in events)
 
 
+def wait_for(path: Path, text: bytes, timeout: float = 30.0) -> None:
+    """Until the trace being written holds ``text`` (a loaded machine runs the app slowly)."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and text in path.read_bytes()):
+        assert time.monotonic() < deadline, f"{text!r} never appeared in {path}"
+        time.sleep(0.05)
+
+
 @pytest.mark.timeout(60)
 def test_kill_9_leaves_a_readable_trace(tmp_path, capsys):
     path = tmp_path / "killed.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(path), str(EXAMPLE)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env())
-    time.sleep(1.5)
+    wait_for(path, b'["dcall",')  # parse_reply's ran and was written: the app is mid-way
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert b'"ev":"end"' not in path.read_bytes()
@@ -151,7 +159,7 @@ def test_sigterm_finishes_the_trace(tmp_path):
     path = tmp_path / "term.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(path), str(EXAMPLE)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env())
-    time.sleep(0.8)
+    wait_for(path, b'"state":"running"')  # tracing (and its SIGTERM handler) started
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)
     last = orjson.loads(path.read_bytes().splitlines()[-1])
