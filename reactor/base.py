@@ -872,17 +872,21 @@ class Reactor:
 
         return tcp.connect_tcp(self, host, port, factory, timeout, bindAddress)
 
-    def listenUNIX(self, address: str, factory: Any, backlog: int = 50) -> Any:
-        """Listen on the Unix socket path ``address``."""
+    def listenUNIX(self, address: str, factory: Any, backlog: int = 50, mode: int = 0o666,
+                   wantPID: bool = False) -> Any:
+        """Listen on the Unix socket path ``address`` (file mode ``mode``);
+        ``wantPID`` holds the lock file ``address + ".lock"`` meanwhile."""
         from reactor import unix
 
-        return unix.listen_unix(self, address, factory, backlog)
+        return unix.listen_unix(self, address, factory, backlog, mode, wantPID)
 
-    def connectUNIX(self, address: str, factory: Any, timeout: float = 30) -> Any:
-        """Connect to the Unix socket path ``address``."""
+    def connectUNIX(self, address: str, factory: Any, timeout: float = 30,
+                    checkPID: bool = False) -> Any:
+        """Connect to the Unix socket path ``address``; ``checkPID`` fails
+        the attempt (BadFileError) unless a live server holds its lock file."""
         from reactor import unix
 
-        return unix.connect_unix(self, address, factory, timeout)
+        return unix.connect_unix(self, address, factory, timeout, checkPID)
 
     # -- teardown ----------------------------------------------------------------------
     def _close(self) -> None:

@@ -972,3 +972,53 @@ class DeferredQueue:
             self.waiting.append(d)
             return d
         raise QueueUnderflow()
+
+
+# -- race --------------------------------------------------------------------------
+
+class FailureGroup(Exception):
+    """Every Deferred given to race() failed: ``failures`` lists their
+    Failures in the order of the Deferreds."""
+
+    def __init__(self, failures: list[Failure]) -> None:
+        super().__init__()
+        self.failures = failures
+
+
+def race(ds: Iterable[Deferred]) -> Deferred:
+    """A Deferred of ``(index, result)`` for the first of ``ds`` to succeed;
+    the others are cancelled then.  If all fail, it fails with a
+    FailureGroup.  Cancelling it cancels all of ``ds``.  (An empty ``ds``
+    gives a Deferred that never fires, as in Twisted.)"""
+    racers = list(ds)
+    winner: Deferred | None = None
+    failures: list[tuple[int, Failure]] = []
+
+    def cancel_all(_: Deferred) -> None:
+        for d in racers:
+            d.cancel()
+
+    outcome = Deferred(cancel_all)
+
+    def succeeded(result: Any, index: int) -> None:
+        nonlocal winner
+        if winner is not None:
+            return  # a loser whose canceller fired it with a success
+        winner = racers[index]
+        for d in racers:
+            if d is not winner:
+                d.cancel()
+        outcome.callback((index, result))
+
+    def failed(failure: Failure, index: int) -> None:
+        failures.append((index, failure))
+        if len(failures) == len(racers):
+            failures.sort(key=lambda pair: pair[0])
+            outcome.errback(FailureGroup([f for _, f in failures]))
+
+    for index, d in enumerate(racers):
+        d.addCallbacks(succeeded, failed, callbackArgs=(index,), errbackArgs=(index,))
+    return outcome
+
+
+__all__ += ["FailureGroup", "race"]

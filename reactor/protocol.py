@@ -13,9 +13,16 @@ import logging
 import random
 from typing import Any
 
-from reactor.error import NotConnectingError
+from reactor import defer
+from reactor.error import ConnectionDone, NotConnectingError
+from reactor.failure import Failure
 
 log = logging.getLogger("reactor")
+
+
+connectionDone = Failure(ConnectionDone())
+"""The reason of a connection closed cleanly: the default of connectionLost."""
+connectionDone.cleanFailure()
 
 
 class BaseProtocol:
@@ -52,7 +59,7 @@ class Protocol(BaseProtocol):
     def dataReceived(self, data: bytes) -> None:
         """Called with each chunk of bytes read from the connection."""
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any = connectionDone) -> None:
         """Called once when the connection is gone; ``reason`` is a Failure
         wrapping ConnectionDone (clean close) or ConnectionLost (anything else)."""
 
@@ -209,3 +216,77 @@ class ReconnectingClientFactory(ClientFactory):
         self.retries = 0
         self._callID = None
         self.continueTrying = True
+
+
+class _InstanceFactory(ClientFactory):
+    """The factory behind ClientCreator: hands out its one protocol and fires
+    the caller's Deferred from the loop (never from inside connect())."""
+
+    noisy = False
+    pending: Any = None
+
+    def __init__(self, reactor: Any, instance: Any, deferred: defer.Deferred) -> None:
+        self.reactor = reactor
+        self.instance = instance
+        self.deferred: defer.Deferred | None = deferred
+
+    def __repr__(self) -> str:
+        return f"<ClientCreator factory: {self.instance!r}>"
+
+    def buildProtocol(self, addr: Any) -> Any:
+        self.pending = self.reactor.callLater(0, self._fire, self.deferred.callback,
+                                              self.instance)
+        self.deferred = None
+        return self.instance
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        self.pending = self.reactor.callLater(0, self._fire, self.deferred.errback, reason)
+        self.deferred = None
+
+    def _fire(self, f: Any, value: Any) -> None:
+        self.pending = None  # no cycle through the delayed call
+        f(value)
+
+
+class ClientCreator:
+    """Connect one protocol instance without writing a factory.
+
+    ``ClientCreator(reactor, ProtocolClass, *args, **kw).connectTCP(host,
+    port)`` makes ``ProtocolClass(*args, **kw)``, connects it and returns a
+    Deferred of the connected protocol.  Cancelling the Deferred aborts the
+    attempt (and, if the connection was already made, closes it)."""
+
+    def __init__(self, reactor: Any, protocolClass: Any, *args: Any, **kwargs: Any) -> None:
+        self.reactor = reactor
+        self.protocolClass = protocolClass
+        self.args = args
+        self.kwargs = kwargs
+
+    def _connect(self, method: Any, *args: Any, **kwargs: Any) -> defer.Deferred:
+        def cancel(_: defer.Deferred) -> None:
+            connector.disconnect()
+            if factory.pending is not None:
+                factory.pending.cancel()
+
+        d = defer.Deferred(cancel)
+        factory = _InstanceFactory(self.reactor, self.protocolClass(*self.args, **self.kwargs), d)
+        connector = method(*args, factory=factory, **kwargs)
+        return d
+
+    def connectTCP(self, host: str, port: int, timeout: float = 30,
+                   bindAddress: Any = None) -> defer.Deferred:
+        """As reactor.connectTCP, without the factory."""
+        return self._connect(self.reactor.connectTCP, host, port, timeout=timeout,
+                             bindAddress=bindAddress)
+
+    def connectUNIX(self, address: str, timeout: float = 30,
+                    checkPID: bool = False) -> defer.Deferred:
+        """As reactor.connectUNIX, without the factory."""
+        return self._connect(self.reactor.connectUNIX, address, timeout=timeout,
+                             checkPID=checkPID)
+
+    def connectSSL(self, host: str, port: int, contextFactory: Any, timeout: float = 30,
+                   bindAddress: Any = None) -> defer.Deferred:
+        """As reactor.connectSSL, without the factory."""
+        return self._connect(self.reactor.connectSSL, host, port, contextFactory=contextFactory,
+                             timeout=timeout, bindAddress=bindAddress)

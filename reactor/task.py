@@ -1,14 +1,25 @@
 """Time-based helpers on top of ``callLater``, as Twisted's ``twisted.internet.task``:
 ``LoopingCall`` (run a function every n seconds), ``deferLater`` (a Deferred
-fired after a delay) and ``Clock`` (a fake, hand-advanced clock for tests)."""
+fired after a delay), ``Clock`` (a fake, hand-advanced clock for tests) and
+``react`` (run the reactor for the life of one main function).  The
+Cooperator (``cooperate``, ``coiterate``) lives in ``reactor.cooperator``
+and is re-exported here."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import logging
+import sys
+from typing import Any, Callable, NoReturn
 
+from reactor import error
 from reactor.base import DelayedCall
-from reactor.defer import Deferred, maybeDeferred
+from reactor.cooperator import (  # noqa: F401 (re-exported: Twisted has them in task)
+    CooperativeTask, Cooperator, NotPaused, SchedulerError, SchedulerStopped, TaskDone,
+    TaskFailed, TaskFinished, TaskStopped, coiterate, cooperate)
+from reactor.defer import Deferred, ensureDeferred, maybeDeferred
 from reactor.failure import Failure
+
+_log = logging.getLogger("reactor")
 
 
 class LoopingCall:
@@ -206,3 +217,51 @@ class Clock:
 
     def _call_moved(self, call: DelayedCall) -> None:
         self._sort()
+
+
+def react(main: Callable[..., Any], argv: Any = (), _reactor: Any = None) -> NoReturn:
+    """Run ``main(reactor, *argv)`` (returning a Deferred or a coroutine) and
+    the reactor until it is done, then exit the process: code 0 on success,
+    1 on failure (logged), or the code of a SystemExit it failed with.
+
+    The reactor is stopped once, when the result arrives; if something else
+    stops the reactor first, ``react`` just exits when it has stopped.
+    ``_reactor`` is for tests (the default reactor otherwise).
+    """
+    if _reactor is None:
+        from reactor import reactor as _reactor
+    finished = ensureDeferred(main(_reactor, *argv))
+    code: Any = 0
+    stopping = False
+
+    def shutting_down() -> None:
+        nonlocal stopping
+        stopping = True
+
+    _reactor.addSystemEventTrigger("before", "shutdown", shutting_down)
+
+    def record(result: Any) -> None:
+        nonlocal code
+        if isinstance(result, Failure):
+            if result.check(SystemExit) is not None:
+                code = result.value.code
+            else:
+                _log.error("main function encountered error\n%s", result.getTraceback())
+                code = 1
+
+    def stop_and_record(result: Any) -> None:
+        try:
+            _reactor.stop()
+        except error.ReactorNotRunning:
+            pass
+        record(result)
+
+    def finish(result: Any) -> None:
+        if stopping:
+            record(result)
+        else:
+            _reactor.callWhenRunning(stop_and_record, result)
+
+    finished.addBoth(finish)
+    _reactor.run()
+    sys.exit(code)
