@@ -66,7 +66,9 @@ def innermost(rows: list[dict]) -> list[dict]:
 
 @pytest.mark.timeout(60)
 def test_summary_names_exactly_the_three_blocking_callbacks(trace, capsys):
-    summary = summary_json(capsys, str(trace))
+    # Blocking at 100 ms (recorded at 50): the three take 120 ms and more, while the app's
+    # gc.collect() (15 ms of CPU) can pass 50 ms on a loaded machine.
+    summary = summary_json(capsys, str(trace), "--threshold", "100")
     rows = summary["blocking"]
     expected = {
         ("__main__.SlowEcho.dataReceived", "read", def_line("dataReceived"), "dataReceived", 250),
@@ -91,7 +93,7 @@ def test_summary_names_exactly_the_three_blocking_callbacks(trace, capsys):
     [unhandled] = summary["deferreds"]["unhandled"]
     assert unhandled["exc"] == "ValueError" and "[@click=app.quit]" in unhandled["msg"]
     assert unhandled["fn"] == "__main__.leave_failure_unhandled"
-    assert summary["events"] > 0 and summary["dropped"] == 0 and summary["threshold_ms"] == 50.0
+    assert summary["events"] > 0 and summary["dropped"] == 0 and summary["threshold_ms"] == 100.0
     assert summary["loop"]["iterations"] > 0 and summary["loop"]["lag_max_ms"] >= summary["loop"]["lag_p50_ms"]
 
 
