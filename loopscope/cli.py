@@ -93,6 +93,8 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
         session = tracer.start(trace_path, threshold_ms)
     except OSError as e:
         raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
+    except BackendError as e:
+        raise UsageError(str(e)) from None
     print(f"loopscope: tracing to {trace_path}", file=sys.stderr)
     adapters.install(session)
     code = 0

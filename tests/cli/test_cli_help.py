@@ -48,3 +48,12 @@ def test_version_says_which_probe_records(forced, says, monkeypatch, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("loopscope ") and says in out
+
+
+def test_an_unusable_probe_choice_is_one_line(tmp_path, monkeypatch, capsys):
+    app = tmp_path / "app.py"
+    app.write_text("print('never runs')\n")
+    monkeypatch.setenv("LOOPSCOPE_PROBE", "fortran")
+    assert main(["run", "-o", str(tmp_path / "t.jsonl"), str(app)]) == 2
+    err = capsys.readouterr().err
+    assert err == "loopscope: error: LOOPSCOPE_PROBE must be 'c' or 'python', not 'fortran'\n"
