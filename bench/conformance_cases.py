@@ -90,6 +90,7 @@ CONSTRUCTOR = ("builds a Twisted-internal object by its constructor (DelayedCall
                "Connection, Connector); loopscope's take different, private arguments")
 CAPTURE_VARS = ("needs captureVars: loopscope's Failure never keeps frame variables (they "
                 "would keep whole object graphs alive); documented in reactor/failure.py")
+FD_PASSING = "passing file descriptors over Unix sockets (sendFileDescriptor) is not offered"
 TWISTED_LOGGER = ("inspects twisted.logger's structured fields (log_format, log_level); "
                   "loopscope's log gives twisted.python.log's event dictionaries")
 
@@ -156,12 +157,9 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("internet_test_unix", "UNIXTestsBuilder.test_listenFailure"): INTERNAL,
     ("internet_test_unix", "UNIXTestsBuilder.test_multiFileDescriptorReceivedPerRecvmsg*"):
         INTERNAL,
-    ("internet_test_unix", "UNIXTestsBuilder.test_*FileDescriptor*"):
-        "passing file descriptors over Unix sockets (sendFileDescriptor) is not offered",
-    ("internet_test_unix", "UNIXTestsBuilder.test_descriptorDeliveredBeforeBytes"):
-        "passing file descriptors over Unix sockets (sendFileDescriptor) is not offered",
-    ("internet_test_unix", "UNIXTestsBuilder.test_avoidLeakingFileDescriptors"):
-        "passing file descriptors over Unix sockets (sendFileDescriptor) is not offered",
+    ("internet_test_unix", "UNIXTestsBuilder.test_*FileDescriptor*"): FD_PASSING,
+    ("internet_test_unix", "UNIXTestsBuilder.test_descriptorDeliveredBeforeBytes"): FD_PASSING,
+    ("internet_test_unix", "UNIXTestsBuilder.test_avoidLeakingFileDescriptors"): FD_PASSING,
     ("internet_test_unix", "UNIXDatagramTestsBuilder.*"):
         "Unix datagram sockets are not offered",
     # test/test_internet
