@@ -103,7 +103,6 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
         "(Twisted waits for asyncio's own cancellation); see Deferred.fromFuture",
     # test_failure
     ("test_failure", "FailureTests.test_printDetailedTracebackCapturedVars*"): CAPTURE_VARS,
-    ("test_failure", "DebugModeTests.test_captureVars"): CAPTURE_VARS,
     ("test_failure", "FailureTests.test_repr"):
         "deliberate: the repr names the class as it is, <reactor.failure.Failure ...>",
     ("test_failure", "FailureTests.test_stackDeprecation"): DEPRECATION,
@@ -111,10 +110,14 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("test_failure", "FakeAttributesTests.*"): INTERNAL,
     ("test_failure", "FormattableTracebackTests.*"): INTERNAL,
     ("test_failure", "FindFailureTests.*"): INTERNAL,
+    ("test_defer", "TimeoutErrorTests.test_deprecatedTimeout"): DEPRECATION,
+    ("test_failure", "DebugModeTests.*"): CAPTURE_VARS,
     # test_task
     ("test_task", "ClockTests.testCallLater"): ZOPE,
     ("test_task", "ClockTests.test_providesIReactorTime"): ZOPE,
     ("test_task", "LoopTests.test_deferredDeprecation"): DEPRECATION,
+    ("test_task", "React*Tests.test_defaultReactor"):
+        "installs a reactor into Twisted's global registry (twisted.internet.main)",
     # internet/test/test_inlinecb
     ("internet_test_inlinecb", "BasicTests.testReturnValueDeprecated"): DEPRECATION,
     ("internet_test_inlinecb", "BasicTests.test_internalDefGenReturnValueDoesntLeak"):
@@ -125,6 +128,8 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("internet_test_protocol", "AdapterTests.*"): ZOPE,
     ("internet_test_protocol", "FactoryTests.test_do*LoggingStatement"): TWISTED_LOGGER,
     # internet/test/test_threads
+    ("internet_test_threads", "ThreadTestsBuilder.test_threadPoolCurrentThreadDeprecated"):
+        DEPRECATION,
     ("internet_test_threads", "ThreadTestsBuilder.test_isInIOThread"):
         "checks twisted.python.threadable's registry, Twisted's own global state",
     # internet/test/test_tcp
@@ -137,6 +142,8 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
         "tests the test helper assertPeerClosedOnEMFILE itself (its fakes name "
         "Twisted's private reservation)",
     ("internet_test_tcp", "SimpleUtilityTests.*"): INTERNAL,
+    ("internet_test_tcp", "*.test_getaddrinfo_*"):
+        "tests socket.getaddrinfo itself, with Twisted's private _NUMERIC_ONLY flags",
     ("internet_test_tcp", "TCPFDPortTestsBuilder.*"):
         "listens through IReactorSocket.adoptStreamPort (adopting sockets made elsewhere), "
         "which is not offered",

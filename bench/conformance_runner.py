@@ -154,12 +154,11 @@ def _bridge_log() -> None:
         return  # an older loopscope: its errors reach stdlib logging only
     from twisted.python import log as tlog
 
-    from reactor.failure import Failure
-
     def forward(event: dict) -> None:
+        # The Failure goes as it is: trial only calls what both Failures have
+        # (check, getTraceback...), and a test's flushLoggedErrors() then
+        # gives back the very Failure that loopscope logged.
         event = dict(event)
-        if isinstance(event.get("failure"), Failure):
-            event["failure"] = twisted_failure(event["failure"])
         tlog.msg(*event.pop("message", ()), **event)
 
     log.addObserver(forward)
