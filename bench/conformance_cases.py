@@ -104,9 +104,8 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     # test_failure
     ("test_failure", "FailureTests.test_printDetailedTracebackCapturedVars*"): CAPTURE_VARS,
     ("test_failure", "FailureTests.test_repr"):
-        "deliberate: the repr names the class as it is, <reactor.failure.Failure ...>",
+        "deliberate: the repr names the class as it is (reactor.failure.Failure)",
     ("test_failure", "FailureTests.test_stackDeprecation"): DEPRECATION,
-    ("test_failure", "FailureTests.test_failureWithoutTraceback"): INTERNAL,
     ("test_failure", "FakeAttributesTests.*"): INTERNAL,
     ("test_failure", "FormattableTracebackTests.*"): INTERNAL,
     ("test_failure", "FindFailureTests.*"): INTERNAL,
