@@ -39,7 +39,8 @@ __all__ = [
     "AlreadyCalledError", "CancelledError", "Deferred", "DeferredList", "DeferredLock",
     "DeferredQueue", "DeferredSemaphore", "FAILURE", "FirstError", "NotACoroutineError",
     "QueueOverflow", "QueueUnderflow", "SUCCESS", "TimeoutError", "ensureDeferred",
-    "fail", "gatherResults", "inlineCallbacks", "maybeDeferred", "returnValue", "succeed",
+    "fail", "gatherResults", "inlineCallbacks", "logError", "maybeDeferred", "returnValue",
+    "succeed",
 ]
 
 _log = logging.getLogger("reactor.defer")
@@ -616,6 +617,12 @@ def _returned_itself(f: Callable[..., Any], d: Deferred) -> Deferred | Failure:
 def _note_plain(t: type) -> None:
     if len(_plain_types) < 512:
         _plain_types.add(t)
+
+
+def logError(err: Failure) -> Failure:
+    """An errback that logs the failure (``reactor.log``) and passes it on."""
+    log.err(err, logger=_log)
+    return err
 
 
 def succeed(result: Any) -> Deferred:

@@ -128,6 +128,14 @@ class Failure:
         self._frames: list[Frame] | None = None
         self._parents: list[str] | None = None
 
+    @classmethod
+    def _withoutTraceback(cls, value: BaseException) -> Failure:
+        """A Failure of ``value`` that ignores any traceback it carries
+        (Twisted's fast path for exceptions made, not raised)."""
+        failure = cls(value)
+        failure.tb = None
+        return failure
+
     # -- what happened ---------------------------------------------------
     @property
     def frames(self) -> list[Frame]:

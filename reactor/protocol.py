@@ -64,6 +64,74 @@ class Protocol(BaseProtocol):
         wrapping ConnectionDone (clean close) or ConnectionLost (anything else)."""
 
 
+class FileWrapper:
+    """A transport that writes to a file object: a protocol under test can
+    be given one (``protocol.makeConnection(FileWrapper(io.BytesIO()))``) and
+    its output read back from the file, as with Twisted's."""
+
+    closed = 0
+    disconnecting = 0
+    producer: Any = None
+    streamingProducer = 0
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` to the file (an error writing is ignored, as Twisted does)."""
+        try:
+            self.file.write(data)
+        except Exception:
+            self.handleException()
+
+    def writeSequence(self, iovec: Any) -> None:
+        """Write several byte strings."""
+        self.write(b"".join(iovec))
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Attach a producer; a pull producer is asked for data at once."""
+        self.producer = producer
+        self.streamingProducer = streaming
+        if not streaming:
+            producer.resumeProducing()
+
+    def unregisterProducer(self) -> None:
+        """Detach the producer."""
+        self.producer = None
+
+    def stopConsuming(self) -> None:
+        """Detach the producer and close."""
+        self.unregisterProducer()
+        self.loseConnection()
+
+    def loseConnection(self) -> None:
+        """Close the file."""
+        self.closed = 1
+        try:
+            self.file.close()
+        except OSError:
+            self.handleException()
+
+    def getPeer(self) -> Any:
+        return ("file", "file")
+
+    def getHost(self) -> Any:
+        return "file"
+
+    def handleException(self) -> None:
+        """Called when a write fails; does nothing."""
+
+    def pauseProducing(self) -> None:
+        """Nothing to pause: a file is never read."""
+
+    def resumeProducing(self) -> None:
+        """Nothing to resume."""
+
+    def stopProducing(self) -> None:
+        """Close."""
+        self.loseConnection()
+
+
 class Factory:
     """Makes a protocol per connection and is told when it is in use.
 

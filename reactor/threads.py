@@ -37,6 +37,18 @@ def deferToThread(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred:
     return deferToThreadPool(reactor, reactor.getThreadPool(), f, *args, **kwargs)
 
 
+def callMultipleInThread(tupleList: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+    """Run ``[(f, args, kwargs), ...]`` one after another in one pool thread
+    of the default reactor."""
+    from reactor import reactor
+
+    def run_all() -> None:
+        for f, args, kwargs in tupleList:
+            f(*args, **kwargs)
+
+    reactor.callInThread(run_all)
+
+
 def blockingCallFromThread(reactor: Any, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """From a non-reactor thread: run ``f`` on the reactor thread, wait for it
     (and for the Deferred it may return), return its result or raise its error.

@@ -80,7 +80,7 @@ def test_a_placeholder_raises_missing_api_when_used_not_when_imported() -> None:
     with pytest.raises(shim.MissingAPI, match="reactor.defer.no_such_name_here"):
         subclass()
     with pytest.raises(shim.MissingAPI):
-        missing.anything
+        _ = missing.anything
     assert shim.attr("reactor.defer", "Deferred").__name__ == "Deferred"
 
 

@@ -914,3 +914,18 @@ def test_a_callback_returning_its_own_deferred_fails_where_warnings_are_errors()
     failures: list = []
     d.addErrback(failures.append)
     assert failures[0].check(DeprecationWarning)
+
+
+def test_log_error_logs_the_failure_and_passes_it_on() -> None:
+    from reactor import log
+    from reactor.defer import fail, logError
+
+    events: list[dict] = []
+    log.addObserver(events.append)
+    try:
+        outcome: list = []
+        fail(KeyError("logged")).addErrback(logError).addErrback(outcome.append)
+    finally:
+        log.removeObserver(events.append)
+    assert outcome[0].check(KeyError)
+    assert [e["failure"] for e in events if e["isError"]] == outcome

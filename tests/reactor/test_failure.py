@@ -238,3 +238,12 @@ def test_check_knows_twisted_s_error_classes_by_name() -> None:
     assert f.check(twisted_error.ConnectionClosed) is twisted_error.ConnectionClosed
     assert f.check(twisted_error.ConnectionLost) is None
     assert f.trap(twisted_error.ConnectionDone) is twisted_error.ConnectionDone
+
+
+def test_without_traceback_ignores_the_traceback_an_exception_carries() -> None:
+    try:
+        raise_app_error()
+    except AppError as e:
+        exc = e
+    f = Failure._withoutTraceback(exc)
+    assert f.value is exc and f.tb is None and f.frames == []

@@ -24,7 +24,7 @@ def events() -> Any:
 def test_err_gives_observers_the_failure_and_stdlib_the_traceback(
         events: list, caplog: pytest.LogCaptureFixture) -> None:
     try:
-        1 / 0
+        _ = 1 / 0
     except ZeroDivisionError:
         with caplog.at_level(logging.ERROR, logger="reactor"):
             log.err(None, "while dividing")

@@ -135,3 +135,25 @@ def test_resetDelay_and_stopTrying() -> None:
 def test_retry_without_a_connector_is_an_error() -> None:
     with pytest.raises(ValueError):
         protocol.ReconnectingClientFactory().retry()
+
+
+def test_file_wrapper_is_a_transport_writing_to_a_file_as_twisted_s() -> None:
+    import io
+
+    from twisted.internet import protocol as twisted_protocol
+
+    from reactor import basic, protocol as our_protocol
+
+    outputs = []
+    for module in (our_protocol, twisted_protocol):
+        out = io.BytesIO()
+        transport = module.FileWrapper(out)
+        line = basic.LineReceiver()
+        line.makeConnection(transport)
+        line.sendLine(b"hello")
+        transport.writeSequence([b"a", b"b"])
+        written = out.getvalue()
+        transport.loseConnection()
+        outputs.append((written, transport.closed, out.closed, transport.getPeer(),
+                        transport.getHost()))
+    assert outputs[0] == outputs[1] == (b"hello\r\nab", 1, True, ("file", "file"), "file")

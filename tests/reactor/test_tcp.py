@@ -1057,3 +1057,35 @@ def test_a_port_logs_when_it_starts_and_closes_as_twisted_does(loop: Reactor) ->
         log.removeObserver(seen.append)
     assert [e["message"] for e in seen] == [(f"Server starting on {number}",),
                                             (f"(TCP Port {number} Closed)",)]
+
+
+class ChunkProducer:
+    """A pull producer writing ``chunks`` one per resumeProducing, then
+    unregistering and closing."""
+
+    def __init__(self, transport: Any, chunks: list[bytes]) -> None:
+        self.transport = transport
+        self.chunks = list(chunks)
+        self.resumed = 0
+
+    def resumeProducing(self) -> None:
+        self.resumed += 1
+        if self.chunks:
+            self.transport.write(self.chunks.pop(0))
+        else:
+            self.transport.unregisterProducer()
+            self.transport.loseConnection()
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def test_a_pull_producer_registered_after_an_immediate_write_is_resumed_to_the_end(
+        loop: Reactor, run_until: Any) -> None:
+    s, c, _ = connected_pair(loop, run_until)
+    s.transport.write(b"head;")  # goes straight to the socket: nothing is queued
+    producer = ChunkProducer(s.transport, [b"one;", b"two;", b"three;"])
+    s.transport.registerProducer(producer, False)
+    run_until(c.lost)
+    assert bytes(c.data) == b"head;one;two;three;"
+    assert producer.resumed == 4

@@ -292,3 +292,21 @@ def test_a_thread_pool_shut_down_before_the_reactor_ran_is_freed() -> None:
         assert pool() is None and r.threadpool is None
     finally:
         r._close()
+
+
+def test_call_multiple_in_thread_runs_them_in_order_in_one_thread() -> None:
+    import reactor as default
+    from reactor.threads import callMultipleInThread
+
+    seen: list[tuple[str, int]] = []
+    done = threading.Event()
+    record = lambda name: seen.append((name, threading.get_ident()))  # noqa: E731
+    default.reactor.getThreadPool().start()
+    try:
+        callMultipleInThread([(record, ("a",), {}), (record, (), {"name": "b"}),
+                              (done.set, (), {})])
+        assert done.wait(5)
+    finally:
+        default.reactor._stop_thread_pool()
+    assert [name for name, _ in seen] == ["a", "b"]
+    assert seen[0][1] == seen[1][1] != threading.get_ident()
