@@ -278,12 +278,22 @@ def version_text() -> str:
     return f"loopscope {loopscope.__version__} (Python {sys.version.split()[0]}, probe: {probe})"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, worked out only when asked: naming the probe loads it, and a parser
+    that every command builds must not load the C extension (``summary`` never does)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loopscope",
         description="Find the callbacks that block an event loop: record a trace of a reactor "
                     "app, then summarise, export, follow or replay it.")
-    parser.add_argument("--version", action="version", version=version_text(),
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
                         help="show loopscope's version and which probe records traces")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ["pyproject.toml", "README.md", "reactor", "tracer", "tui", "examples"]
+PROJECT = ["pyproject.toml", "README.md", "loopscope", "reactor", "tracer", "tui", "examples"]
 BUILD_OUTPUT = shutil.ignore_patterns("*.so", "__pycache__", "build", "*.egg-info")
 
 
