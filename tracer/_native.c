@@ -238,28 +238,26 @@ enum row {
     N_ROWS
 };
 
-/* Each row's kind name and the type of each field: 'i' an integer (or null), 'b' a boolean,
+/* Each row's opening text and the type of each field: 'i' an integer (or null), 'b' a boolean,
  * 'k' a call kind; fields past the end of the types (poll's fd, mask pairs) are integers;
  * ``close`` ends the row (a call row's last field, exc, is null: a call that raised is
  * written in object form).  docs/trace-format.md ("Two line forms") is the reference; the
- * module exports the types as ROW_LAYOUTS, for a test to compare them with it. */
-#define ROW(name, types, close) \
-    {name, "[\"" name "\",", sizeof("[\"" name "\",") - 1, types, close, sizeof(close) - 1}
+ * module exports each kind's types as ROW_LAYOUTS, for a test to compare with tracer/format.py. */
+#define ROW(open, types, close) {open, sizeof(open) - 1, types, close, sizeof(close) - 1}
 static const struct {
-    const char *name;
-    const char *open;
+    const char *open;   /* ["kind", */
     size_t open_len;
     const char *types;
     const char *close;
     size_t close_len;
 } ROWS[N_ROWS] = {
-    [ROW_CALL] = ROW("call", "ikiiiii", ",null]"),
-    [ROW_DCALL] = ROW("dcall", "iiiiibb", "]"),
-    [ROW_TIMER] = ROW("timer", "iiiii", "]"),
-    [ROW_DNEW] = ROW("dnew", "iii", "]"),
-    [ROW_DADD] = ROW("dadd", "iiii", "]"),
-    [ROW_DFIRE] = ROW("dfire", "iib", "]"),
-    [ROW_POLL] = ROW("poll", "ii", "]"),
+    [ROW_CALL] = ROW("[\"call\",", "ikiiiii", ",null]"),
+    [ROW_DCALL] = ROW("[\"dcall\",", "iiiiibb", "]"),
+    [ROW_TIMER] = ROW("[\"timer\",", "iiiii", "]"),
+    [ROW_DNEW] = ROW("[\"dnew\",", "iii", "]"),
+    [ROW_DADD] = ROW("[\"dadd\",", "iiii", "]"),
+    [ROW_DFIRE] = ROW("[\"dfire\",", "iib", "]"),
+    [ROW_POLL] = ROW("[\"poll\",", "ii", "]"),
 };
 
 /* What the loop was running: the call kinds of the probe contract, and Deferred callbacks. */
@@ -706,6 +704,8 @@ typedef struct {
     long long next_deferred, next_timer;
     long long hook_errors;  /* errors the hooks met and kept from the application */
     int reporting;          /* in _hook_failed: errors meanwhile are only counted */
+    PyObject *escaping;     /* a KeyboardInterrupt or SystemExit to raise (hook_done) */
+    unsigned long escaping_thread;  /* in the hook of this thread */
     Slot deferred_id, timer_id, timer_time, timer_func;
     int64_t (*dsites)[2];   /* [id, site] */
 } Probe;
@@ -720,6 +720,7 @@ Probe_traverse(Probe *self, visitproc visit, void *arg)
     Py_VISIT(self->delegate);
     Py_VISIT(self->buffer);
     Py_VISIT(self->fds);
+    Py_VISIT(self->escaping);
     return 0;
 }
 
@@ -730,6 +731,7 @@ Probe_clear(Probe *self)
     Py_CLEAR(self->delegate);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->fds);
+    Py_CLEAR(self->escaping);
     return 0;
 }
 
@@ -850,15 +852,53 @@ site_put(Probe *self, SiteKey key, int64_t site)
     self->sites_used++;
 }
 
+/* Keep ``exc`` (stolen) to raise when this thread's hook returns; the first one is kept. */
+static void
+escape_later(Probe *self, PyObject *exc)
+{
+    if (self->escaping != NULL) {
+        Py_DECREF(exc);
+        return;
+    }
+    self->escaping = exc;
+    self->escaping_thread = PyThread_get_thread_ident();
+}
+
+/* Whether this thread's hook has something to raise (see hook_failed). */
+static inline int
+escaping_here(Probe *self)
+{
+    return self->escaping != NULL && self->escaping_thread == PyThread_get_thread_ident();
+}
+
+/* A hook's return: None, or what a signal handler raised meanwhile (see hook_failed). */
+static inline PyObject *
+hook_done(Probe *self)
+{
+    if (!escaping_here(self))
+        Py_RETURN_NONE;
+    give_error(self->escaping);
+    self->escaping = NULL;
+    return NULL;
+}
+
 /* A hook's call into Python failed (a slow path, an attribute read, an allocation): nothing a
  * probe does may change what the application sees, so the error is taken, counted
  * (``Probe.hook_errors``) and handed to the Python half's ``_hook_failed(hook, exc)``, which
  * writes it to the trace, if it has one; if that fails too, the failure is only counted.
- * Errors while reporting one (the report's own hooks) are counted, not reported. */
+ * Errors while reporting one (the report's own hooks) are counted, not reported.
+ *
+ * What is not an Exception (KeyboardInterrupt, SystemExit: a signal handler ran meanwhile)
+ * is the application's, not the hook's: it is kept, and raised when the hook returns
+ * (hook_done), as the pure-Python probe lets it pass. */
 static void
 hook_failed(Probe *self, const char *hook)
 {
     PyObject *exc = take_error();
+    if (exc != NULL && !PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        escape_later(self, exc);
+        return;
+    }
     self->hook_errors++;
     if (exc == NULL || self->reporting || self->delegate == NULL) {
         Py_XDECREF(exc);
@@ -868,8 +908,13 @@ hook_failed(Probe *self, const char *hook)
     PyObject *report = PyObject_GetAttr(self->delegate, str_hook_failed);
     PyObject *name = report != NULL ? PyUnicode_FromString(hook) : NULL;
     PyObject *result = name != NULL ? PyObject_CallFunctionObjArgs(report, name, exc, NULL) : NULL;
-    if (result == NULL)
-        PyErr_Clear();
+    if (result == NULL) {
+        PyObject *error = take_error();
+        if (error != NULL && !PyErr_GivenExceptionMatches(error, PyExc_Exception))
+            escape_later(self, error);
+        else
+            Py_XDECREF(error);
+    }
     Py_XDECREF(result);
     Py_XDECREF(name);
     Py_XDECREF(report);
@@ -996,14 +1041,18 @@ caller_site(Probe *self, const char *hook)
             PyFrameObject *frame = PyEval_GetFrame();
             caller.frame = frame != NULL ? PyFrame_GetBack(frame) : NULL;
         }
-        PyObject *result = caller.frame != NULL
-            ? PyObject_CallMethodOneArg(self->delegate, str_origin, (PyObject *)caller.frame)
-            : NULL;
-        PyObject *cacheable;
-        site = result != NULL || PyErr_Occurred() ? slow_site(self, hook, result, &cacheable) : 0;
-        if (result != NULL && cacheable == Py_True && site > 0)
-            site_put(self, key, site);
-        Py_XDECREF(result);
+        site = 0;
+        if (caller.frame != NULL) {
+            PyObject *result = PyObject_CallMethodOneArg(self->delegate, str_origin,
+                                                         (PyObject *)caller.frame);
+            PyObject *cacheable;
+            site = slow_site(self, hook, result, &cacheable);
+            if (cacheable == Py_True && site > 0)
+                site_put(self, key, site);
+            Py_XDECREF(result);
+        }
+        else if (PyErr_Occurred())  /* no memory for the frame object */
+            hook_failed(self, hook);
     }
     Py_DECREF(caller.code);
     Py_XDECREF(caller.frame);
@@ -1314,7 +1363,7 @@ Probe_call_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     CHECK_NARGS("call_begin", 3);
     READY_OR_RETURN(self);
     begin_call(self, "call_begin", kind_of(args[0]), args[1], args[2]);
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1322,7 +1371,7 @@ Probe_call_end(Probe *self, PyObject *exc)
 {
     READY_OR_RETURN(self);
     end_call(self, "call_end", exc == Py_None ? NULL : exc);
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 /* call_begin, ``f(*args, **kw)``, call_end, in one step: no Python frame around user code. */
@@ -1343,12 +1392,21 @@ Probe_run_call(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = PyObject_Call(f, fargs, kw);
     if (result != NULL) {
         end_call(self, "run_call", NULL);
+        if (escaping_here(self)) {  /* a signal handler raised while the call was recorded */
+            Py_DECREF(result);
+            return hook_done(self);
+        }
         return result;
     }
     /* The application's exception passes through as it is: the probe's own errors while it
-     * records the call are hook errors, never in its place. */
+     * records the call are hook errors, never in its place.  Only what a signal handler
+     * raised meanwhile goes before it, with it as its context (as in an except block). */
     PyObject *exc = take_error();
     end_call(self, "run_call", exc != NULL ? exc : Py_None);
+    if (escaping_here(self) && exc != NULL) {
+        PyException_SetContext(self->escaping, exc);
+        return hook_done(self);
+    }
     if (exc != NULL)
         give_error(exc);
     return NULL;
@@ -1369,7 +1427,7 @@ Probe_timer_scheduled(Probe *self, PyObject *call)
     slot_set_int(self, hook, &self->timer_id, call, str_trace_id, id);
     int64_t t = now_ns();
     emit(self, ROW_TIMER, t, 4, (int64_t[]){id, site, fn, due == NIL ? NIL : due - self->t0});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1384,7 +1442,7 @@ Probe_deferred_created(Probe *self, PyObject *d)
     self->dsites[id & (DSITES - 1)][1] = site;
     int64_t t = now_ns();
     emit(self, ROW_DNEW, t, 2, (int64_t[]){id, site});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1399,7 +1457,7 @@ Probe_deferred_callbacks_added(Probe *self, PyObject *const *args, Py_ssize_t na
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     int64_t t = now_ns();
     emit(self, ROW_DADD, t, 3, (int64_t[]){id, cb, eb});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1412,7 +1470,7 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     int failed = hook_flag(self, hook, args[1]);
     int64_t t = now_ns();
     emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 /* The Deferred callback on top of the stack, if it is one of Deferred ``id``, ends at ``t``
@@ -1447,7 +1505,7 @@ Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nar
     end_deferred_callback(self, id, t, is_errback);
     if (push(self, t, K_DEFERRED, code, site, id, is_errback) < 0)
         self->buffer->dropped++;
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1461,7 +1519,7 @@ Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs
     int failed = hook_flag(self, hook, args[1]);
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     end_deferred_callback(self, id, now_ns(), failed);
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 /* -- for the Python half and the watchdog -- */
@@ -1584,10 +1642,14 @@ add_row_layouts(PyObject *m)
     if (layouts == NULL)
         return -1;
     for (int row = 0; row < N_ROWS; row++) {
-        if (ROWS[row].name == NULL)
+        if (ROWS[row].open == NULL)  /* a finished line */
             continue;
+        /* the kind is the opening text without its [" and ", */
+        PyObject *kind = PyUnicode_FromStringAndSize(ROWS[row].open + 2,
+                                                     (Py_ssize_t)ROWS[row].open_len - 4);
         PyObject *types = PyUnicode_FromString(ROWS[row].types);
-        int failed = types == NULL || PyDict_SetItemString(layouts, ROWS[row].name, types) < 0;
+        int failed = kind == NULL || types == NULL || PyDict_SetItem(layouts, kind, types) < 0;
+        Py_XDECREF(kind);
         Py_XDECREF(types);
         if (failed) {
             Py_DECREF(layouts);
