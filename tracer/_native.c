@@ -27,7 +27,6 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,15 +34,33 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Two CPython 3.11 internals, each worth a large part of a hook's cost: the interpreter's
- * frames, to read the scheduling line without creating frame objects (caller_key), and the
- * layout of small ints (int_or_nil).  Other versions use the public API only. */
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* Python versions.  CPython 3.11 is read through two of its internals, each worth a large part
+ * of a hook's cost: the interpreter's frames, to read the scheduling line without creating
+ * frame objects (caller_key), and the layout of small ints (int_or_nil).  3.12 and later use
+ * the public API and the documented unstable one (PyUnstable_*) only: 3.12 made both costs
+ * public (PyUnstable_Long_CompactValue; frame objects that are dropped unused cost less).
+ * docs/python-versions.md has the versions this is tried on and what tracing costs there. */
+#if PY_VERSION_HEX < 0x030C0000
 #define CPYTHON_311_INTERNALS 1
 #define Py_BUILD_CORE 1
 #include "internal/pycore_frame.h"
 #undef Py_BUILD_CORE
+/* 3.12 moved the member types from structmember.h to Python.h, with a Py_ prefix. */
+#include <structmember.h>
+#define Py_T_INT T_INT
+#define Py_T_ULONG T_ULONG
+#define Py_T_LONGLONG T_LONGLONG
+#define Py_T_PYSSIZET T_PYSSIZET
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
 #endif
+
+/* Free threading.  The buffer, the site cache and the call stack are shared by every thread
+ * that records (marks, Deferreds fired in pool threads, the writer's drain) and rely on the
+ * GIL to take turns: a lock on each of them would be a large part of a hook's cost.  So the
+ * module declares that it needs the GIL; on a free-threaded build (3.13t, 3.14t) importing it
+ * turns the GIL on for the process (CPython says so in a RuntimeWarning), unless PYTHON_GIL=0
+ * forces it off, which this module does not support. */
 
 /* -- time and numbers ------------------------------------------------------------------ */
 
@@ -156,10 +173,13 @@ int_or_nil(PyObject *value)
             PyErr_Clear();
         return NIL;
     }
+    /* ids are small: one 30-bit digit */
 #ifdef CPYTHON_311_INTERNALS
-    /* ids are small: one 30-bit digit (CPython 3.11's int layout) */
     if (Py_SIZE(value) == 1)
         return ((PyLongObject *)value)->ob_digit[0];
+#else
+    if (PyUnstable_Long_IsCompact((PyLongObject *)value))
+        return PyUnstable_Long_CompactValue((PyLongObject *)value);
 #endif
     int64_t v = PyLong_AsLongLong(value);
     if (v == -1 && PyErr_Occurred()) {
@@ -169,7 +189,7 @@ int_or_nil(PyObject *value)
     return v;
 }
 
-/* A flag argument: Python passes bools, anything else is asked. */
+/* A flag argument: Python passes bools, anything else is asked (-1: that raised). */
 static inline int
 flag(PyObject *value)
 {
@@ -177,10 +197,38 @@ flag(PyObject *value)
         return 1;
     if (value == Py_False || value == Py_None)
         return 0;
-    int truth = PyObject_IsTrue(value);
-    if (truth < 0)
-        PyErr_Clear();
-    return truth == 1;
+    return PyObject_IsTrue(value);
+}
+
+/* The exception being raised, taken (the error indicator is clear after), or NULL. */
+static inline PyObject *
+take_error(void)
+{
+#ifdef CPYTHON_311_INTERNALS
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_DECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#else
+    return PyErr_GetRaisedException();
+#endif
+}
+
+/* Raise ``exc`` (taken by take_error) again, as it was; the reference is stolen. */
+static inline void
+give_error(PyObject *exc)
+{
+#ifdef CPYTHON_311_INTERNALS
+    PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#else
+    PyErr_SetRaisedException(exc);
+#endif
 }
 
 /* -- row kinds and how each one is written --------------------------------------------- */
@@ -191,11 +239,13 @@ enum row {
 };
 
 /* Each row's opening text and the type of each field: 'i' an integer (or null), 'b' a boolean,
- * 'k' a call kind; fields past the end of the types (poll's fd, mask pairs) are integers.
- * docs/trace-format.md ("Two line forms") is the reference. */
+ * 'k' a call kind; fields past the end of the types (poll's fd, mask pairs) are integers;
+ * ``close`` ends the row (a call row's last field, exc, is null: a call that raised is
+ * written in object form).  docs/trace-format.md ("Two line forms") is the reference; the
+ * module exports each kind's types as ROW_LAYOUTS, for a test to compare with tracer/format.py. */
 #define ROW(open, types, close) {open, sizeof(open) - 1, types, close, sizeof(close) - 1}
 static const struct {
-    const char *open;
+    const char *open;   /* ["kind", */
     size_t open_len;
     const char *types;
     const char *close;
@@ -338,7 +388,9 @@ Buffer_line(Buffer *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "line(data: bytes, keep: bool = False)");
         return NULL;
     }
-    int keep = nargs == 2 && flag(args[1]);
+    int keep = nargs == 2 ? flag(args[1]) : 0;
+    if (keep < 0)
+        return NULL;
     Words *w = &self->buf;
     if (w->nlines == w->lines_cap) {
         Py_ssize_t cap = w->lines_cap ? w->lines_cap * 2 : 256;
@@ -565,13 +617,13 @@ static PyMethodDef Buffer_methods[] = {
 };
 
 static PyMemberDef Buffer_members[] = {
-    {"capacity", T_PYSSIZET, offsetof(Buffer, capacity), READONLY, "most events between drains"},
-    {"wake_fd", T_INT, offsetof(Buffer, wake_fd), 0, "written to when half full (-1: none)"},
-    {"pending", T_PYSSIZET, offsetof(Buffer, events), READONLY, "events not drained yet"},
-    {"dropped", T_LONGLONG, offsetof(Buffer, dropped), READONLY, "events dropped so far"},
-    {"iterations", T_LONGLONG, offsetof(Buffer, iterations), READONLY, "polls so far"},
-    {"idle_ns", T_LONGLONG, offsetof(Buffer, idle_ns), READONLY, "time spent polling so far"},
-    {"poll_since", T_LONGLONG, offsetof(Buffer, poll_since), READONLY,
+    {"capacity", Py_T_PYSSIZET, offsetof(Buffer, capacity), Py_READONLY, "most events between drains"},
+    {"wake_fd", Py_T_INT, offsetof(Buffer, wake_fd), 0, "written to when half full (-1: none)"},
+    {"pending", Py_T_PYSSIZET, offsetof(Buffer, events), Py_READONLY, "events not drained yet"},
+    {"dropped", Py_T_LONGLONG, offsetof(Buffer, dropped), Py_READONLY, "events dropped so far"},
+    {"iterations", Py_T_LONGLONG, offsetof(Buffer, iterations), Py_READONLY, "polls so far"},
+    {"idle_ns", Py_T_LONGLONG, offsetof(Buffer, idle_ns), Py_READONLY, "time spent polling so far"},
+    {"poll_since", Py_T_LONGLONG, offsetof(Buffer, poll_since), Py_READONLY,
      "monotonic ns the current poll started, 0 outside the poller"},
     {NULL}
 };
@@ -650,11 +702,16 @@ typedef struct {
     Py_ssize_t depth, stack_cap;
     unsigned long long serial;
     long long next_deferred, next_timer;
+    long long hook_errors;  /* errors the hooks met and kept from the application */
+    int reporting;          /* in _hook_failed: errors meanwhile are only counted */
+    PyObject *escaping;     /* a KeyboardInterrupt or SystemExit to raise (hook_done) */
+    unsigned long escaping_thread;  /* in the hook of this thread */
     Slot deferred_id, timer_id, timer_time, timer_func;
     int64_t (*dsites)[2];   /* [id, site] */
 } Probe;
 
-static PyObject *str_time, *str_func, *str_trace_id, *str_fn_site, *str_origin, *str_call_failed;
+static PyObject *str_time, *str_func, *str_trace_id, *str_fn_site, *str_origin, *str_call_failed,
+    *str_hook_failed;
 
 static int
 Probe_traverse(Probe *self, visitproc visit, void *arg)
@@ -663,6 +720,7 @@ Probe_traverse(Probe *self, visitproc visit, void *arg)
     Py_VISIT(self->delegate);
     Py_VISIT(self->buffer);
     Py_VISIT(self->fds);
+    Py_VISIT(self->escaping);
     return 0;
 }
 
@@ -673,6 +731,7 @@ Probe_clear(Probe *self)
     Py_CLEAR(self->delegate);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->fds);
+    Py_CLEAR(self->escaping);
     return 0;
 }
 
@@ -793,29 +852,103 @@ site_put(Probe *self, SiteKey key, int64_t site)
     self->sites_used++;
 }
 
-/* A slow-path answer from the Python half: (site, extra), where extra is a code object or
- * a flag.  Failures are reported as unraisable and give site 0: a probe never raises. */
-static int64_t
-slow_site(PyObject *result, PyObject **extra)
+/* Keep ``exc`` (stolen) to raise when this thread's hook returns; the first one is kept. */
+static void
+escape_later(Probe *self, PyObject *exc)
 {
-    int64_t site = 0;
-    *extra = NULL;
-    if (result != NULL && PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 2) {
-        site = int_or_nil(PyTuple_GET_ITEM(result, 0));
-        *extra = PyTuple_GET_ITEM(result, 1);
-        if (site == NIL)
-            site = 0;
+    if (self->escaping != NULL) {
+        Py_DECREF(exc);
+        return;
     }
-    else if (result == NULL)
-        PyErr_WriteUnraisable(NULL);
-    return site;
+    self->escaping = exc;
+    self->escaping_thread = PyThread_get_thread_ident();
+}
+
+/* Whether this thread's hook has something to raise (see hook_failed). */
+static inline int
+escaping_here(Probe *self)
+{
+    return self->escaping != NULL && self->escaping_thread == PyThread_get_thread_ident();
+}
+
+/* A hook's return: None, or what a signal handler raised meanwhile (see hook_failed). */
+static inline PyObject *
+hook_done(Probe *self)
+{
+    if (!escaping_here(self))
+        Py_RETURN_NONE;
+    give_error(self->escaping);
+    self->escaping = NULL;
+    return NULL;
+}
+
+/* A hook's call into Python failed (a slow path, an attribute read, an allocation): nothing a
+ * probe does may change what the application sees, so the error is taken, counted
+ * (``Probe.hook_errors``) and handed to the Python half's ``_hook_failed(hook, exc)``, which
+ * writes it to the trace, if it has one; if that fails too, the failure is only counted.
+ * Errors while reporting one (the report's own hooks) are counted, not reported.
+ *
+ * What is not an Exception (KeyboardInterrupt, SystemExit: a signal handler ran meanwhile)
+ * is the application's, not the hook's: it is kept, and raised when the hook returns
+ * (hook_done), as the pure-Python probe lets it pass. */
+static void
+hook_failed(Probe *self, const char *hook)
+{
+    PyObject *exc = take_error();
+    if (exc != NULL && !PyErr_GivenExceptionMatches(exc, PyExc_Exception)) {
+        escape_later(self, exc);
+        return;
+    }
+    self->hook_errors++;
+    if (exc == NULL || self->reporting || self->delegate == NULL) {
+        Py_XDECREF(exc);
+        return;
+    }
+    self->reporting = 1;
+    PyObject *report = PyObject_GetAttr(self->delegate, str_hook_failed);
+    PyObject *name = report != NULL ? PyUnicode_FromString(hook) : NULL;
+    PyObject *result = name != NULL ? PyObject_CallFunctionObjArgs(report, name, exc, NULL) : NULL;
+    if (result == NULL) {
+        PyObject *error = take_error();
+        if (error != NULL && !PyErr_GivenExceptionMatches(error, PyExc_Exception))
+            escape_later(self, error);
+        else
+            Py_XDECREF(error);
+    }
+    Py_XDECREF(result);
+    Py_XDECREF(name);
+    Py_XDECREF(report);
+    Py_DECREF(exc);
+    self->reporting = 0;
+}
+
+/* A slow-path answer from the Python half: (site, extra), where extra is a code object or
+ * a flag (borrowed from ``result``).  A failed call, or an answer of another shape, is a
+ * hook error and gives site 0. */
+static int64_t
+slow_site(Probe *self, const char *hook, PyObject *result, PyObject **extra)
+{
+    *extra = NULL;
+    if (result == NULL) {
+        hook_failed(self, hook);
+        return 0;
+    }
+    if (!PyTuple_Check(result) || PyTuple_GET_SIZE(result) != 2) {
+        PyErr_Format(PyExc_TypeError, "a slow path returned %.100s, not (site, extra)",
+                     Py_TYPE(result)->tp_name);
+        hook_failed(self, hook);
+        return 0;
+    }
+    int64_t site = int_or_nil(PyTuple_GET_ITEM(result, 0));
+    *extra = PyTuple_GET_ITEM(result, 1);
+    return site == NIL ? 0 : site;
 }
 
 /* Site of a callable; ``*code`` is its code object (borrowed, kept alive by the site table)
  * or NULL.  Functions and bound methods are looked up here; anything else asks the Python
  * half (``_fn_site(f) -> (site, code or None)``). */
 static inline ALWAYS_INLINE int64_t
-fn_site(Probe *self, PyObject *f, PyObject **code)
+fn_site(Probe *self, const char *hook, PyObject *f, PyObject **code)
 {
     PyObject *func = f, *owner = NULL;
     if (PyMethod_Check(f)) {
@@ -840,7 +973,7 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
     }
     PyObject *result = PyObject_CallMethodOneArg(self->delegate, str_fn_site, f);
     PyObject *extra;
-    int64_t site = slow_site(result, &extra);
+    int64_t site = slow_site(self, hook, result, &extra);
     *code = extra != NULL && PyCode_Check(extra) ? extra : NULL;
     if (fcode != NULL && *code == fcode && site > 0)
         site_put(self, key, site);
@@ -849,12 +982,20 @@ fn_site(Probe *self, PyObject *f, PyObject **code)
 }
 
 /* The frame two up from a hook (the line that called callLater or Deferred()), as the cache
- * key: its code object (a new reference) and instruction.  On CPython 3.11 this reads the
- * interpreter's frames directly: asking for a frame object (PyEval_GetFrame) creates one,
- * and a frame with a frame object copies its locals out when it returns, which costs more
- * than the whole hook.  False when there is no such frame. */
-static int
-caller_key(PyCodeObject **code, int *lasti)
+ * key: its code object and instruction offset.  ``frame`` is its frame object when one was
+ * made on the way, else NULL (each a new reference). */
+typedef struct {
+    PyCodeObject *code;
+    int lasti;
+    PyFrameObject *frame;
+} Caller;
+
+/* On CPython 3.11 this reads the interpreter's frames directly: asking for a frame object
+ * (PyEval_GetFrame) creates one, for this frame and the one above, and on 3.11 that costs
+ * more than the rest of the hook.  From 3.12 there is no public way to the interpreter's
+ * frames but frame objects.  False when there is no such frame (or no memory for it). */
+static inline int
+caller_key(Caller *caller)
 {
 #ifdef CPYTHON_311_INTERNALS
     _PyInterpreterFrame *frame = PyThreadState_Get()->cframe->current_frame;
@@ -866,17 +1007,15 @@ caller_key(PyCodeObject **code, int *lasti)
     }
     if (frame == NULL)
         return 0;
-    *code = (PyCodeObject *)Py_NewRef(frame->f_code);
-    *lasti = _PyInterpreterFrame_LASTI(frame);
+    *caller = (Caller){(PyCodeObject *)Py_NewRef(frame->f_code),
+                       _PyInterpreterFrame_LASTI(frame), NULL};
     return 1;
 #else
-    PyFrameObject *frame = PyEval_GetFrame();
+    PyFrameObject *frame = PyEval_GetFrame();  /* borrowed */
     PyFrameObject *back = frame != NULL ? PyFrame_GetBack(frame) : NULL;
     if (back == NULL)
         return 0;
-    *code = PyFrame_GetCode(back);
-    *lasti = PyFrame_GetLasti(back);
-    Py_DECREF(back);
+    *caller = (Caller){PyFrame_GetCode(back), PyFrame_GetLasti(back), back};
     return 1;
 #endif
 }
@@ -886,29 +1025,60 @@ caller_key(PyCodeObject **code, int *lasti)
  * the Python half says the answer does not depend on the frames further out
  * (``_origin(frame) -> (site, cacheable)``: the line is outside the reactor package). */
 static int64_t
-caller_site(Probe *self)
+caller_site(Probe *self, const char *hook)
 {
-    PyCodeObject *code;
-    int lasti;
-    if (!caller_key(&code, &lasti))
+    Caller caller;
+    if (!caller_key(&caller)) {
+        if (PyErr_Occurred())
+            hook_failed(self, hook);
         return 0;
-    SiteKey key = {code, NULL, lasti};
+    }
+    SiteKey key = {caller.code, NULL, caller.lasti};
     int64_t site = site_get(self, key);
     if (site < 0) {
         /* A miss: the Python half needs the frame object (made here, once per line). */
-        PyFrameObject *frame = PyEval_GetFrame();
-        PyFrameObject *back = frame != NULL ? PyFrame_GetBack(frame) : NULL;
-        PyObject *result = back != NULL
-            ? PyObject_CallMethodOneArg(self->delegate, str_origin, (PyObject *)back) : NULL;
-        PyObject *cacheable;
-        site = slow_site(result, &cacheable);
-        if (cacheable == Py_True && site > 0)
-            site_put(self, key, site);
-        Py_XDECREF(result);
-        Py_XDECREF(back);
+        if (caller.frame == NULL) {
+            PyFrameObject *frame = PyEval_GetFrame();
+            caller.frame = frame != NULL ? PyFrame_GetBack(frame) : NULL;
+        }
+        site = 0;
+        if (caller.frame != NULL) {
+            PyObject *result = PyObject_CallMethodOneArg(self->delegate, str_origin,
+                                                         (PyObject *)caller.frame);
+            PyObject *cacheable;
+            site = slow_site(self, hook, result, &cacheable);
+            if (cacheable == Py_True && site > 0)
+                site_put(self, key, site);
+            Py_XDECREF(result);
+        }
+        else if (PyErr_Occurred())  /* no memory for the frame object */
+            hook_failed(self, hook);
     }
-    Py_DECREF(code);
+    Py_DECREF(caller.code);
+    Py_XDECREF(caller.frame);
     return site;
+}
+
+/* ``name`` found on ``type`` or a base (not on an instance): a new reference, or NULL (no
+ * error set) when it is not there. */
+static PyObject *
+type_attribute(PyTypeObject *type, PyObject *name)
+{
+#ifdef CPYTHON_311_INTERNALS
+    return Py_XNewRef(_PyType_Lookup(type, name));
+#else
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *dict = PyType_GetDict((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+        PyObject *value = dict != NULL ? PyDict_GetItemWithError(dict, name) : NULL;
+        Py_XINCREF(value);
+        Py_XDECREF(dict);
+        if (value != NULL)
+            return value;
+        PyErr_Clear();  /* a string key's lookup cannot fail but on memory */
+    }
+    return NULL;
+#endif
 }
 
 static inline Py_ssize_t
@@ -917,22 +1087,24 @@ slot_offset(Slot *cache, PyObject *obj, PyObject *name)
     PyTypeObject *type = Py_TYPE(obj);
     if (type == cache->type)
         return cache->offset;
-    PyObject *descr = _PyType_Lookup(type, name);
+    PyObject *descr = type_attribute(type, name);
     Py_ssize_t offset = -1;
     if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
         PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX || member->type == T_OBJECT)
+        if (member->type == Py_T_OBJECT_EX)
             offset = member->offset;
     }
+    Py_XDECREF(descr);
     Py_INCREF(type);
     Py_XSETREF(cache->type, type);
     cache->offset = offset;
     return offset;
 }
 
-/* ``obj.<name>`` as a new reference, or NULL (no error set) when it is missing. */
+/* ``obj.<name>`` as a new reference, or NULL when it is missing (or reading it raised: a
+ * hook error). */
 static inline PyObject *
-slot_get(Slot *cache, PyObject *obj, PyObject *name)
+slot_get(Probe *self, const char *hook, Slot *cache, PyObject *obj, PyObject *name)
 {
     Py_ssize_t offset = slot_offset(cache, obj, name);
     if (offset >= 0) {
@@ -941,18 +1113,23 @@ slot_get(Slot *cache, PyObject *obj, PyObject *name)
         return value;
     }
     PyObject *value = PyObject_GetAttr(obj, name);
-    if (value == NULL)
-        PyErr_Clear();
+    if (value == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError))
+            PyErr_Clear();
+        else
+            hook_failed(self, hook);
+    }
     return value;
 }
 
 /* ``obj.<name> = int(value)``. */
 static void
-slot_set_int(Slot *cache, PyObject *obj, PyObject *name, int64_t value)
+slot_set_int(Probe *self, const char *hook, Slot *cache, PyObject *obj, PyObject *name,
+             int64_t value)
 {
     PyObject *number = PyLong_FromLongLong(value);
     if (number == NULL) {
-        PyErr_Clear();
+        hook_failed(self, hook);
         return;
     }
     Py_ssize_t offset = slot_offset(cache, obj, name);
@@ -962,38 +1139,50 @@ slot_set_int(Slot *cache, PyObject *obj, PyObject *name, int64_t value)
         return;
     }
     if (PyObject_SetAttr(obj, name, number) < 0)
-        PyErr_Clear();
+        hook_failed(self, hook);
     Py_DECREF(number);
 }
 
 /* An object's ``_trace_id``, giving it one first if it has none (created before tracing). */
 static inline ALWAYS_INLINE int64_t
-trace_id(Slot *cache, PyObject *obj, long long *counter)
+trace_id(Probe *self, const char *hook, Slot *cache, PyObject *obj, long long *counter)
 {
-    PyObject *value = slot_get(cache, obj, str_trace_id);
+    PyObject *value = slot_get(self, hook, cache, obj, str_trace_id);
     int64_t id = int_or_nil(value);
     Py_XDECREF(value);
     if (id == NIL) {
         id = ++*counter;
-        slot_set_int(cache, obj, str_trace_id, id);
+        slot_set_int(self, hook, cache, obj, str_trace_id, id);
     }
     return id;
 }
 
 /* ``obj.time`` (a due time in seconds on the monotonic clock) in ns, or NIL. */
 static inline int64_t
-due_ns(Slot *cache, PyObject *obj)
+due_ns(Probe *self, const char *hook, Slot *cache, PyObject *obj)
 {
-    PyObject *value = slot_get(cache, obj, str_time);
+    PyObject *value = slot_get(self, hook, cache, obj, str_time);
     if (value == NULL)
         return NIL;
     double due = PyFloat_AsDouble(value);
     Py_DECREF(value);
     if (due == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
+        hook_failed(self, hook);
         return NIL;
     }
     return (int64_t)(due * 1e9);
+}
+
+/* A flag argument of a hook; one whose truth cannot be told is false (a hook error). */
+static inline int
+hook_flag(Probe *self, const char *hook, PyObject *value)
+{
+    int truth = flag(value);
+    if (truth < 0) {
+        hook_failed(self, hook);
+        return 0;
+    }
+    return truth;
 }
 
 static inline int
@@ -1084,14 +1273,14 @@ Probe_poll_end(Probe *self, PyObject *ready)
 
 /* A loop call begins: its frame goes on the stack (timed from here). */
 static inline void
-begin_call(Probe *self, int kind, PyObject *f, PyObject *source)
+begin_call(Probe *self, const char *hook, int kind, PyObject *f, PyObject *source)
 {
     PyObject *code;
-    int64_t site = fn_site(self, f, &code);
+    int64_t site = fn_site(self, hook, f, &code);
     int64_t x = NIL, y = NIL, t;
     if (kind == K_TIMER) {
-        int64_t due = due_ns(&self->timer_time, source);
-        PyObject *id = slot_get(&self->timer_id, source, str_trace_id);
+        int64_t due = due_ns(self, hook, &self->timer_time, source);
+        PyObject *id = slot_get(self, hook, &self->timer_id, source, str_trace_id);
         x = int_or_nil(id);
         Py_XDECREF(id);
         t = now_ns();
@@ -1108,6 +1297,8 @@ begin_call(Probe *self, int kind, PyObject *f, PyObject *source)
         if (kind == K_READ || kind == K_WRITE) {
             PyObject *key = PyLong_FromVoidPtr(source);
             PyObject *fd = key != NULL ? PyDict_GetItemWithError(self->fds, key) : NULL;
+            if (fd == NULL && PyErr_Occurred())
+                hook_failed(self, hook);
             x = int_or_nil(fd);
             Py_XDECREF(key);
         }
@@ -1132,7 +1323,7 @@ emit(Probe *self, int row, int64_t t, Py_ssize_t n, const int64_t *fields)
 
 /* The innermost loop call ended; ``exc`` is what escaped it, or NULL. */
 static void
-end_call(Probe *self, PyObject *exc)
+end_call(Probe *self, const char *hook, PyObject *exc)
 {
     if (self->depth == 0)  /* tracing started inside a callback */
         return;
@@ -1162,7 +1353,7 @@ end_call(Probe *self, PyObject *exc)
     Py_XDECREF(x);
     Py_XDECREF(lag);
     if (result == NULL)
-        PyErr_WriteUnraisable((PyObject *)self);
+        hook_failed(self, hook);
     Py_XDECREF(result);
 }
 
@@ -1171,16 +1362,16 @@ Probe_call_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS("call_begin", 3);
     READY_OR_RETURN(self);
-    begin_call(self, kind_of(args[0]), args[1], args[2]);
-    Py_RETURN_NONE;
+    begin_call(self, "call_begin", kind_of(args[0]), args[1], args[2]);
+    return hook_done(self);
 }
 
 static PyObject *
 Probe_call_end(Probe *self, PyObject *exc)
 {
     READY_OR_RETURN(self);
-    end_call(self, exc == Py_None ? NULL : exc);
-    Py_RETURN_NONE;
+    end_call(self, "call_end", exc == Py_None ? NULL : exc);
+    return hook_done(self);
 }
 
 /* call_begin, ``f(*args, **kw)``, call_end, in one step: no Python frame around user code. */
@@ -1197,19 +1388,27 @@ Probe_run_call(Probe *self, PyObject *const *args, Py_ssize_t nargs)
         kw = NULL;
     if (self->buffer == NULL)
         return PyObject_Call(f, fargs, kw);
-    begin_call(self, kind_of(args[0]), f, args[1]);
+    begin_call(self, "run_call", kind_of(args[0]), f, args[1]);
     PyObject *result = PyObject_Call(f, fargs, kw);
     if (result != NULL) {
-        end_call(self, NULL);
+        end_call(self, "run_call", NULL);
+        if (escaping_here(self)) {  /* a signal handler raised while the call was recorded */
+            Py_DECREF(result);
+            return hook_done(self);
+        }
         return result;
     }
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != NULL)
-        PyException_SetTraceback(value, tb);
-    end_call(self, value != NULL ? value : Py_None);
-    PyErr_Restore(type, value, tb);
+    /* The application's exception passes through as it is: the probe's own errors while it
+     * records the call are hook errors, never in its place.  Only what a signal handler
+     * raised meanwhile goes before it, with it as its context (as in an except block). */
+    PyObject *exc = take_error();
+    end_call(self, "run_call", exc != NULL ? exc : Py_None);
+    if (escaping_here(self) && exc != NULL) {
+        PyException_SetContext(self->escaping, exc);
+        return hook_done(self);
+    }
+    if (exc != NULL)
+        give_error(exc);
     return NULL;
 }
 
@@ -1217,31 +1416,33 @@ static PyObject *
 Probe_timer_scheduled(Probe *self, PyObject *call)
 {
     READY_OR_RETURN(self);
-    int64_t site = caller_site(self);
-    PyObject *func = slot_get(&self->timer_func, call, str_func);
+    const char *hook = "timer_scheduled";
+    int64_t site = caller_site(self, hook);
+    PyObject *func = slot_get(self, hook, &self->timer_func, call, str_func);
     PyObject *code;
-    int64_t fn = func != NULL ? fn_site(self, func, &code) : 0;
+    int64_t fn = func != NULL ? fn_site(self, hook, func, &code) : 0;
     Py_XDECREF(func);
-    int64_t due = due_ns(&self->timer_time, call);
+    int64_t due = due_ns(self, hook, &self->timer_time, call);
     int64_t id = ++self->next_timer;
-    slot_set_int(&self->timer_id, call, str_trace_id, id);
+    slot_set_int(self, hook, &self->timer_id, call, str_trace_id, id);
     int64_t t = now_ns();
     emit(self, ROW_TIMER, t, 4, (int64_t[]){id, site, fn, due == NIL ? NIL : due - self->t0});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
 Probe_deferred_created(Probe *self, PyObject *d)
 {
     READY_OR_RETURN(self);
+    const char *hook = "deferred_created";
     int64_t id = ++self->next_deferred;
-    slot_set_int(&self->deferred_id, d, str_trace_id, id);
-    int64_t site = caller_site(self);
+    slot_set_int(self, hook, &self->deferred_id, d, str_trace_id, id);
+    int64_t site = caller_site(self, hook);
     self->dsites[id & (DSITES - 1)][0] = id;
     self->dsites[id & (DSITES - 1)][1] = site;
     int64_t t = now_ns();
     emit(self, ROW_DNEW, t, 2, (int64_t[]){id, site});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1249,13 +1450,14 @@ Probe_deferred_callbacks_added(Probe *self, PyObject *const *args, Py_ssize_t na
 {
     CHECK_NARGS("deferred_callbacks_added", 3);
     READY_OR_RETURN(self);
+    const char *hook = "deferred_callbacks_added";
     PyObject *code;
-    int64_t cb = args[1] == Py_None ? 0 : fn_site(self, args[1], &code);
-    int64_t eb = args[2] == Py_None ? 0 : fn_site(self, args[2], &code);
-    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
+    int64_t cb = args[1] == Py_None ? 0 : fn_site(self, hook, args[1], &code);
+    int64_t eb = args[2] == Py_None ? 0 : fn_site(self, hook, args[2], &code);
+    int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     int64_t t = now_ns();
     emit(self, ROW_DADD, t, 3, (int64_t[]){id, cb, eb});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1263,11 +1465,12 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS("deferred_fired", 2);
     READY_OR_RETURN(self);
-    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
-    int failed = flag(args[1]);
+    const char *hook = "deferred_fired";
+    int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
+    int failed = hook_flag(self, hook, args[1]);
     int64_t t = now_ns();
     emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 /* The Deferred callback on top of the stack, if it is one of Deferred ``id``, ends at ``t``
@@ -1293,15 +1496,16 @@ Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nar
     READY_OR_RETURN(self);
     if (!on_reactor_thread(self))
         Py_RETURN_NONE;
+    const char *hook = "deferred_callback_begin";
     PyObject *code;
-    int64_t site = fn_site(self, args[1], &code);
-    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
-    int is_errback = flag(args[2]);
+    int64_t site = fn_site(self, hook, args[1], &code);
+    int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
+    int is_errback = hook_flag(self, hook, args[2]);
     int64_t t = now_ns();
     end_deferred_callback(self, id, t, is_errback);
     if (push(self, t, K_DEFERRED, code, site, id, is_errback) < 0)
         self->buffer->dropped++;
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 static PyObject *
@@ -1311,10 +1515,11 @@ Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs
     READY_OR_RETURN(self);
     if (self->depth == 0 || !on_reactor_thread(self))
         Py_RETURN_NONE;
-    int failed = flag(args[1]);
-    int64_t id = trace_id(&self->deferred_id, args[0], &self->next_deferred);
+    const char *hook = "deferred_callback_end";
+    int failed = hook_flag(self, hook, args[1]);
+    int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     end_deferred_callback(self, id, now_ns(), failed);
-    Py_RETURN_NONE;
+    return hook_done(self);
 }
 
 /* -- for the Python half and the watchdog -- */
@@ -1355,7 +1560,8 @@ PyDoc_STRVAR(new_deferred_id_doc,
 static PyObject *
 Probe_deferred_id(Probe *self, PyObject *d)
 {
-    return PyLong_FromLongLong(trace_id(&self->deferred_id, d, &self->next_deferred));
+    return PyLong_FromLongLong(trace_id(self, "deferred_id", &self->deferred_id, d,
+                                        &self->next_deferred));
 }
 
 static PyMethodDef Probe_methods[] = {
@@ -1380,9 +1586,12 @@ static PyMethodDef Probe_methods[] = {
 };
 
 static PyMemberDef Probe_members[] = {
-    {"reactor_thread", T_ULONG, offsetof(Probe, reactor_thread), 0,
+    {"reactor_thread", Py_T_ULONG, offsetof(Probe, reactor_thread), 0,
      "thread ident of the reactor (Deferred callbacks elsewhere are not timed)"},
-    {"t0", T_LONGLONG, offsetof(Probe, t0), READONLY, "monotonic ns of the trace's t = 0"},
+    {"t0", Py_T_LONGLONG, offsetof(Probe, t0), Py_READONLY, "monotonic ns of the trace's t = 0"},
+    {"hook_errors", Py_T_LONGLONG, offsetof(Probe, hook_errors), Py_READONLY,
+     "errors the hooks met (in the Python half's slow paths, attribute reads, allocations)\n"
+     "and kept from the application"},
     {NULL}
 };
 
@@ -1398,8 +1607,10 @@ static PyTypeObject ProbeType = {
         "Probe(buffer, fds, t0, delegate): the hot instrumentation points, recording into\n"
         "``buffer``.  ``delegate`` (tracer.probe.TraceProbe) provides the slow paths\n"
         "``_fn_site(f) -> (site, code)``, ``_origin(frame) -> (site, cacheable)`` and\n"
-        "``_call_failed(t, kind, site, dur, depth, x, lag, exc)``, and binds the rare hooks\n"
-        "as instance attributes.  The probe installed is this type itself, not a subclass:\n"
+        "``_call_failed(t, kind, site, dur, depth, x, lag, exc)``, is told of the hooks' own\n"
+        "errors by ``_hook_failed(hook, exc)`` if it has that method (they never reach the\n"
+        "application; ``hook_errors`` counts them), and binds the rare hooks as instance\n"
+        "attributes.  The probe installed is this type itself, not a subclass:\n"
         "CPython 3.11 calls a C method fast only on an instance of exactly its type."),
     .tp_basicsize = sizeof(Probe),
     .tp_dictoffset = offsetof(Probe, dict),
@@ -1423,6 +1634,33 @@ static struct PyModuleDef module = {
     .m_size = -1,
 };
 
+/* ROW_LAYOUTS: each row kind's name -> the type letters of its fields (ROWS[]). */
+static int
+add_row_layouts(PyObject *m)
+{
+    PyObject *layouts = PyDict_New();
+    if (layouts == NULL)
+        return -1;
+    for (int row = 0; row < N_ROWS; row++) {
+        if (ROWS[row].open == NULL)  /* a finished line */
+            continue;
+        /* the kind is the opening text without its [" and ", */
+        PyObject *kind = PyUnicode_FromStringAndSize(ROWS[row].open + 2,
+                                                     (Py_ssize_t)ROWS[row].open_len - 4);
+        PyObject *types = PyUnicode_FromString(ROWS[row].types);
+        int failed = kind == NULL || types == NULL || PyDict_SetItem(layouts, kind, types) < 0;
+        Py_XDECREF(kind);
+        Py_XDECREF(types);
+        if (failed) {
+            Py_DECREF(layouts);
+            return -1;
+        }
+    }
+    int added = PyModule_AddObjectRef(m, "ROW_LAYOUTS", layouts);
+    Py_DECREF(layouts);
+    return added;
+}
+
 PyMODINIT_FUNC
 PyInit__native(void)
 {
@@ -1437,16 +1675,24 @@ PyInit__native(void)
             || (str_trace_id = PyUnicode_InternFromString("_trace_id")) == NULL
             || (str_fn_site = PyUnicode_InternFromString("_fn_site")) == NULL
             || (str_origin = PyUnicode_InternFromString("_origin")) == NULL
-            || (str_call_failed = PyUnicode_InternFromString("_call_failed")) == NULL)
+            || (str_call_failed = PyUnicode_InternFromString("_call_failed")) == NULL
+            || (str_hook_failed = PyUnicode_InternFromString("_hook_failed")) == NULL)
         return NULL;
     if (PyType_Ready(&BufferType) < 0 || PyType_Ready(&ProbeType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
+#ifdef Py_GIL_DISABLED
+    /* The GIL is needed (see "Free threading" at the top). */
+    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     if (PyModule_AddObjectRef(m, "Buffer", (PyObject *)&BufferType) < 0
             || PyModule_AddObjectRef(m, "Probe", (PyObject *)&ProbeType) < 0
-            || PyModule_AddIntConstant(m, "DEFERRED_SITES_KEPT", DSITES) < 0) {
+            || add_row_layouts(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }
