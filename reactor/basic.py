@@ -2,16 +2,23 @@
 
 TCP delivers bytes in arbitrary pieces: one read may hold half a line, or
 forty lines and a bit.  These protocols turn the stream back into messages:
-delimited lines (LineReceiver, LineOnlyReceiver) or length-prefixed strings
-(Int32StringReceiver and friends).
+delimited lines (LineReceiver, LineOnlyReceiver), length-prefixed strings
+(Int32StringReceiver and friends) or netstrings (NetstringReceiver);
+StatefulStringProtocol dispatches strings by state.  FileSender writes a
+file to a transport as fast as the peer reads it.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import struct
-from typing import Any
+from typing import Any, Callable
 
+from reactor import defer
 from reactor.protocol import Protocol
+
+_log = logging.getLogger("reactor")
 
 
 class _PauseableMixin:
@@ -255,3 +262,154 @@ class Int8StringReceiver(IntNStringReceiver):
 
     structFormat = "!B"
     prefixLength = 1
+
+
+class NetstringParseError(ValueError):
+    """The incoming data is not in valid netstring format."""
+
+
+class IncompleteNetstring(Exception):
+    """Not enough data to complete a netstring."""
+
+
+_NETSTRING_LENGTH = re.compile(rb"0|[1-9][0-9]*")
+
+
+class NetstringReceiver(Protocol):
+    """Netstrings (http://cr.yp.to/proto/netstrings.txt): ``b"5:hello,"``
+    carries ``b"hello"``; ``stringReceived`` gets each payload.
+
+    A length with leading zeros, above ``MAX_LENGTH``, not followed by ``:``,
+    or a payload not followed by ``,`` is a broken peer: the connection is
+    dropped and ``brokenPeer`` set.  A length is refused as soon as its
+    digits say it is too long, without waiting for the rest.
+    """
+
+    MAX_LENGTH = 99999
+    brokenPeer = 0
+    _buffer: bytearray | None = None
+    _payload_length: int | None = None  # known once the "<digits>:" is read
+
+    def stringReceived(self, string: bytes) -> None:
+        """Override to handle one netstring's payload."""
+        raise NotImplementedError()
+
+    def sendString(self, string: bytes) -> None:
+        """Write ``string`` as a netstring."""
+        self.transport.write(b"%d:%s," % (len(string), string))
+
+    def dataReceived(self, data: bytes) -> None:
+        """Deliver every complete netstring; keep the incomplete tail."""
+        buf = self._buffer
+        if buf is None:
+            buf = self._buffer = bytearray()
+        buf += data
+        pos = 0
+        try:
+            while pos < len(buf):
+                if self._payload_length is None:
+                    pos = self._read_length(buf, pos)
+                    if self._payload_length is None:
+                        return  # the length is still arriving
+                n = self._payload_length
+                end = pos + n
+                if len(buf) <= end:
+                    return  # the payload (or its comma) is still arriving
+                if buf[end] != 44:  # ord(",")
+                    raise NetstringParseError(
+                        "The received netstring is not terminated by a comma.")
+                payload = bytes(buf[pos:end])
+                pos = end + 1
+                self._payload_length = None
+                self.stringReceived(payload)
+        except NetstringParseError:
+            self.transport.loseConnection()
+            self.brokenPeer = 1
+        finally:
+            del buf[:pos]
+
+    def _read_length(self, buf: bytearray, pos: int) -> int:
+        """Parse ``<digits>:`` at ``pos``: set ``_payload_length`` and return
+        the payload's start, or return ``pos`` while the digits are incomplete."""
+        match = _NETSTRING_LENGTH.match(buf, pos)
+        if match is None:
+            raise NetstringParseError(
+                "The received netstring does not start with a length specification.")
+        digits = match.end() - pos
+        if digits > len(str(self.MAX_LENGTH)) or int(buf[pos:match.end()]) > self.MAX_LENGTH:
+            raise NetstringParseError(
+                f"The received netstring is longer than the maximum {self.MAX_LENGTH} "
+                "specified by self.MAX_LENGTH")
+        if match.end() == len(buf):
+            return pos
+        if buf[match.end()] != 58:  # ord(":")
+            raise NetstringParseError(
+                "The received netstring does not start with a length specification.")
+        self._payload_length = int(buf[pos:match.end()])
+        return match.end() + 1
+
+
+class StatefulStringProtocol:
+    """Mix into a string protocol (NetstringReceiver, Int32StringReceiver...)
+    to route each string to ``proto_<state>``, which returns the next state.
+    The state starts as ``"init"``; ``"done"`` closes the connection."""
+
+    state = "init"
+
+    def stringReceived(self, string: bytes) -> None:
+        """Call the handler of the current state; it names the next one."""
+        handler = getattr(self, "proto_" + self.state, None)
+        if handler is None:
+            _log.info("callback %s not found", self.state)
+            return
+        self.state = handler(string)
+        if self.state == "done":
+            self.transport.loseConnection()
+
+
+class FileSender:
+    """A pull producer that writes a file to a consumer (a transport) a chunk
+    at a time, each time the consumer has room, so a large file never sits
+    in memory."""
+
+    CHUNK_SIZE = 2 ** 14
+    """Bytes read per chunk: a few socket buffers' worth per write."""
+
+    lastSent: bytes = b""
+    deferred: defer.Deferred | None = None
+
+    def beginFileTransfer(self, file: Any, consumer: Any,
+                          transform: Callable[[bytes], bytes] | None = None) -> defer.Deferred:
+        """Send ``file`` to ``consumer``, each chunk through ``transform`` if
+        given.  The Deferred fires with the last byte sent once the whole
+        file is written (it fails if the consumer stops the transfer)."""
+        self.file = file
+        self.consumer = consumer
+        self.transform = transform
+        self.deferred = d = defer.Deferred()
+        consumer.registerProducer(self, False)
+        return d
+
+    def resumeProducing(self) -> None:
+        """The consumer wants more: write the next chunk, or finish."""
+        chunk = self.file.read(self.CHUNK_SIZE) if self.file else b""
+        if not chunk:
+            self.file = None
+            self.consumer.unregisterProducer()
+            if self.deferred is not None:
+                d, self.deferred = self.deferred, None
+                d.callback(self.lastSent)
+            return
+        if self.transform is not None:
+            chunk = self.transform(chunk)
+        self.consumer.write(chunk)
+        self.lastSent = chunk[-1:]
+
+    def pauseProducing(self) -> None:
+        """Nothing to do: a pull producer only produces when asked."""
+
+    def stopProducing(self) -> None:
+        """The consumer gave up (its connection closed): fail the transfer."""
+        if self.deferred is not None:
+            d, self.deferred = self.deferred, None
+            d.errback(Exception("Consumer asked us to stop producing"))
