@@ -204,3 +204,44 @@ def getConnectError(e: BaseException | tuple) -> ConnectError:
 
 CONNECTION_DONE = ConnectionDone("Connection done")
 CONNECTION_LOST = ConnectionLost("Connection lost")
+
+
+class NoProtocol(Exception):
+    """The factory given to a client endpoint returned None from buildProtocol."""
+
+
+class ProcessDone(ConnectionDone):
+    """A process has ended without apparent errors.
+
+    Given to ``processEnded`` (wrapped in a Failure) when the exit code is 0.
+    """
+
+    def __init__(self, status: int) -> None:
+        Exception.__init__(self, "process finished with exit code 0")
+        self.exitCode = 0
+        self.signal = None
+        self.status = status
+
+
+class ProcessTerminated(ConnectionLost):
+    """A process has ended with a probable error condition.
+
+    ``exitCode`` is the exit code (None if a signal ended it), ``signal`` the
+    signal number (None if it exited), ``status`` the raw wait status.
+    """
+
+    def __init__(self, exitCode: int | None = None, signal: int | None = None,
+                 status: int | None = None) -> None:
+        self.exitCode = exitCode
+        self.signal = signal
+        self.status = status
+        text = "process ended"
+        if exitCode is not None:
+            text += f" with exit code {exitCode}"
+        if signal is not None:
+            text += f" by signal {signal}"
+        Exception.__init__(self, text)
+
+
+class ProcessExitedAlready(Exception):
+    """The process has already exited: the operation can no longer be done."""
