@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import pytest
+from collecting import Collect
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.testing import StringTransport
@@ -160,19 +161,6 @@ def test_netstrings_over_tcp(loop: Reactor, run_until: Any) -> None:
     port.stopListening()
 
 
-class Sink(protocol.Protocol):
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.done = defer.Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data
-
-    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
-        self.reason = reason
-        self.done.callback(bytes(self.data))
-
-
 class SendsFile(protocol.Protocol):
     content = bytes(range(256)) * 4000  # ~1 MB: many chunks, many pauses of the socket
 
@@ -190,7 +178,7 @@ class SendsFile(protocol.Protocol):
 def test_file_sender_streams_a_file_over_tcp(loop: Reactor, run_until: Any) -> None:
     factory = protocol.Factory.forProtocol(SendsFile)
     port = loop.listenTCP(0, factory, interface="127.0.0.1")
-    sink = Sink()
+    sink = Collect()
     run_until(protocol.ClientCreator(loop, lambda: sink).connectTCP("127.0.0.1",
                                                                     port.getHost().port))
     received = run_until(sink.done)
@@ -225,7 +213,7 @@ def test_netstring_peer_sending_garbage_is_dropped(loop: Reactor, run_until: Any
     server = protocol.Factory.forProtocol(NetstringEcho)
     port = loop.listenTCP(0, server, interface="127.0.0.1")
 
-    class Garbage(Sink):
+    class Garbage(Collect):
         def connectionMade(self) -> None:
             self.transport.write(b"01:x,")
 

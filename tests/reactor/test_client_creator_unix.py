@@ -10,8 +10,9 @@ import sys
 from typing import Any
 
 import pytest
+from collecting import Collect
 
-from reactor import Reactor, defer, error, protocol
+from reactor import Reactor, error, protocol
 from reactor.defer import CancelledError
 from reactor.lockfile import FilesystemLock, isLocked
 
@@ -22,20 +23,6 @@ class Greeter(protocol.Protocol):
     def connectionMade(self) -> None:
         self.transport.write(b"hello")
         self.transport.loseConnection()
-
-
-class Reader(protocol.Protocol):
-    def __init__(self, tag: str = "") -> None:
-        self.tag = tag
-        self.data = b""
-        self.done = defer.Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data
-
-    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
-        self.reason = reason
-        self.done.callback(self.data)
 
 
 def test_connection_done_is_a_clean_failure_and_the_default_reason() -> None:
@@ -49,9 +36,9 @@ def test_connection_done_is_a_clean_failure_and_the_default_reason() -> None:
 
 def test_client_creator_tcp_gives_the_connected_protocol(loop: Reactor, run_until: Any) -> None:
     port = loop.listenTCP(0, protocol.Factory.forProtocol(Greeter), interface="127.0.0.1")
-    creator = protocol.ClientCreator(loop, Reader, tag="t")
+    creator = protocol.ClientCreator(loop, Collect, tag="t")
     p = run_until(creator.connectTCP("127.0.0.1", port.getHost().port))
-    assert isinstance(p, Reader) and p.tag == "t" and p.transport is not None
+    assert isinstance(p, Collect) and p.tag == "t" and p.transport is not None
     assert run_until(p.done) == b"hello"
     assert p.reason.check(error.ConnectionDone)
     port.stopListening()
@@ -62,9 +49,9 @@ def test_client_creator_failure_and_cancel(loop: Reactor, run_until: Any) -> Non
     number = port.getHost().port
     port.stopListening()
     with pytest.raises(error.ConnectionRefusedError):
-        run_until(protocol.ClientCreator(loop, Reader).connectTCP("127.0.0.1", number))
+        run_until(protocol.ClientCreator(loop, Collect).connectTCP("127.0.0.1", number))
     # Cancelled before the loop ran: the attempt is aborted.
-    d = protocol.ClientCreator(loop, Reader).connectTCP("127.0.0.1", number)
+    d = protocol.ClientCreator(loop, Collect).connectTCP("127.0.0.1", number)
     d.cancel()
     with pytest.raises(CancelledError):
         run_until(d)
@@ -73,7 +60,7 @@ def test_client_creator_failure_and_cancel(loop: Reactor, run_until: Any) -> Non
 def test_client_creator_unix(loop: Reactor, run_until: Any, tmp_path: Any) -> None:
     path = str(tmp_path / "s")
     port = loop.listenUNIX(path, protocol.Factory.forProtocol(Greeter))
-    p = run_until(protocol.ClientCreator(loop, Reader).connectUNIX(path))
+    p = run_until(protocol.ClientCreator(loop, Collect).connectUNIX(path))
     assert run_until(p.done) == b"hello"
     port.stopListening()
 
@@ -107,7 +94,7 @@ def test_want_pid_takes_over_from_a_dead_owner(loop: Reactor, run_until: Any,
     subprocess.run([sys.executable, "-c", code], check=True)
     assert os.path.exists(path) and os.path.lexists(path + ".lock")
     port = loop.listenUNIX(path, protocol.Factory.forProtocol(Greeter), wantPID=True)
-    p = run_until(protocol.ClientCreator(loop, Reader).connectUNIX(path, checkPID=True))
+    p = run_until(protocol.ClientCreator(loop, Collect).connectUNIX(path, checkPID=True))
     assert run_until(p.done) == b"hello"
     port.stopListening()
 
@@ -117,7 +104,7 @@ def test_check_pid_fails_without_a_live_lock(loop: Reactor, run_until: Any,
     path = str(tmp_path / "n")
     port = loop.listenUNIX(path, protocol.Factory.forProtocol(Greeter))  # no wantPID
     with pytest.raises(error.BadFileError):
-        run_until(protocol.ClientCreator(loop, Reader).connectUNIX(path, checkPID=True))
+        run_until(protocol.ClientCreator(loop, Collect).connectUNIX(path, checkPID=True))
     port.stopListening()
 
 

@@ -8,9 +8,10 @@ import socket
 from typing import Any
 
 import pytest
+from collecting import Collect
 from twisted.internet import endpoints as tendpoints
 
-from reactor import Reactor, defer, endpoints, error, protocol
+from reactor import Reactor, endpoints, error, protocol
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -27,22 +28,9 @@ def hello_factory(name: bytes) -> protocol.Factory:
     return f
 
 
-class Reader(protocol.Protocol):
-    def __init__(self) -> None:
-        self.data = b""
-        self.done = defer.Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.data += data
-
-    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
-        self.reason = reason
-        self.done.callback(self.data)
-
-
 def round_trip(run_until: Any, server: Any, client: Any) -> bytes:
     port = run_until(server.listen(hello_factory(b"server")))
-    reader = Reader()
+    reader = Collect()
     connected = run_until(endpoints.connectProtocol(client, reader))
     assert connected is reader and reader.transport is not None
     data = run_until(reader.done)
@@ -54,7 +42,7 @@ def test_tcp4_endpoints(loop: Reactor, run_until: Any) -> None:
     server = endpoints.TCP4ServerEndpoint(loop, 0, interface="127.0.0.1")
     port = run_until(server.listen(hello_factory(b"tcp4")))
     client = endpoints.TCP4ClientEndpoint(loop, "127.0.0.1", port.getHost().port)
-    reader = Reader()
+    reader = Collect()
     assert run_until(endpoints.connectProtocol(client, reader)) is reader
     assert run_until(reader.done) == b"hello from tcp4"
     port.stopListening()
@@ -63,7 +51,7 @@ def test_tcp4_endpoints(loop: Reactor, run_until: Any) -> None:
 def test_tcp4_client_endpoint_resolves_a_name(loop: Reactor, run_until: Any) -> None:
     port = loop.listenTCP(0, hello_factory(b"named"), interface="127.0.0.1")
     client = endpoints.TCP4ClientEndpoint(loop, "localhost", port.getHost().port)
-    p = run_until(client.connect(protocol.Factory.forProtocol(Reader)))
+    p = run_until(client.connect(protocol.Factory.forProtocol(Collect)))
     assert run_until(p.done) == b"hello from named"
     port.stopListening()
 
@@ -73,7 +61,7 @@ def test_tcp6_endpoints(loop: Reactor, run_until: Any) -> None:
     port = run_until(server.listen(hello_factory(b"tcp6")))
     assert port.getHost().host == "::1"
     client = endpoints.TCP6ClientEndpoint(loop, "::1", port.getHost().port)
-    reader = Reader()
+    reader = Collect()
     run_until(endpoints.connectProtocol(client, reader))
     assert run_until(reader.done) == b"hello from tcp6"
     assert reader.transport.getPeer().host == "::1"
@@ -91,7 +79,7 @@ def test_tcp6_client_endpoint_looks_names_up_for_ipv6(loop: Reactor, run_until: 
         pytest.skip("localhost has an IPv6 address on this machine")
     client = endpoints.TCP6ClientEndpoint(loop, "localhost", 1)
     with pytest.raises(socket.gaierror):
-        run_until(client.connect(protocol.Factory.forProtocol(Reader)))
+        run_until(client.connect(protocol.Factory.forProtocol(Collect)))
 
 
 def test_unix_endpoints(loop: Reactor, run_until: Any, tmp_path: Any) -> None:
@@ -100,7 +88,7 @@ def test_unix_endpoints(loop: Reactor, run_until: Any, tmp_path: Any) -> None:
     port = run_until(server.listen(hello_factory(b"unix")))
     assert os.path.lexists(path + ".lock")
     client = endpoints.UNIXClientEndpoint(loop, path, checkPID=True)
-    p = run_until(client.connect(protocol.Factory.forProtocol(Reader)))
+    p = run_until(client.connect(protocol.Factory.forProtocol(Collect)))
     assert run_until(p.done) == b"hello from unix"
     port.stopListening()
 
@@ -145,13 +133,13 @@ def test_connect_failure_refusal_and_no_protocol(loop: Reactor, run_until: Any) 
         run_until(client.connect(Refuses()))
     port.stopListening()
     with pytest.raises(error.ConnectionRefusedError):
-        run_until(client.connect(protocol.Factory.forProtocol(Reader)))
+        run_until(client.connect(protocol.Factory.forProtocol(Collect)))
 
 
 def test_cancelling_a_connect_gives_connecting_cancelled(loop: Reactor, run_until: Any) -> None:
     port = loop.listenTCP(0, hello_factory(b"x"), interface="127.0.0.1")
     client = endpoints.TCP4ClientEndpoint(loop, "127.0.0.1", port.getHost().port)
-    factory = protocol.Factory.forProtocol(Reader)
+    factory = protocol.Factory.forProtocol(Collect)
     d = client.connect(factory)
     d.cancel()
     with pytest.raises(error.ConnectingCancelledError) as info:
@@ -165,7 +153,7 @@ def test_the_deferred_fires_after_connection_made_and_before_data(loop: Reactor,
     port = loop.listenTCP(0, hello_factory(b"early"), interface="127.0.0.1")
     seen: list[str] = []
 
-    class Watch(Reader):
+    class Watch(Collect):
         def connectionMade(self) -> None:
             seen.append("made")
 
