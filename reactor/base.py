@@ -888,6 +888,13 @@ class Reactor:
 
         return unix.connect_unix(self, address, factory, timeout, checkPID)
 
+    def listenUDP(self, port: int, protocol: Any, interface: str = "",
+                  maxPacketSize: int = 8192) -> Any:
+        """Bind UDP ``port`` for the DatagramProtocol ``protocol``; returns the port."""
+        from reactor import udp
+
+        return udp.listen_udp(self, port, protocol, interface, maxPacketSize)
+
     # -- teardown ----------------------------------------------------------------------
     def _close(self) -> None:
         """Release the selector and the waker (for tests that make many reactors)."""

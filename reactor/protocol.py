@@ -5,6 +5,10 @@ transport (``reactor.tcp.Connection``) feeds it bytes and events.  A *factory*
 is the long-lived object a listening port or a connector asks for a new
 protocol per connection; it is where state shared between connections lives
 and it is told when the first port starts using it and the last one stops.
+
+``DatagramProtocol`` (``reactor.udp``) and ``ProcessProtocol``
+(``reactor.process``) can be imported from here too, as in Twisted; they
+are loaded on first use, since those modules import this one's neighbours.
 """
 
 from __future__ import annotations
@@ -358,3 +362,16 @@ class ClientCreator:
         """As reactor.connectSSL, without the factory."""
         return self._connect(self.reactor.connectSSL, host, port, contextFactory=contextFactory,
                              timeout=timeout, bindAddress=bindAddress)
+
+
+_ELSEWHERE = {"DatagramProtocol": "reactor.udp", "ProcessProtocol": "reactor.process"}
+
+
+def __getattr__(name: str) -> Any:
+    """The protocol classes that live with their transports (PEP 562)."""
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
