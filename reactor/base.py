@@ -895,6 +895,19 @@ class Reactor:
 
         return udp.listen_udp(self, port, protocol, interface, maxPacketSize)
 
+    def spawnProcess(self, processProtocol: Any, executable: str, args: Any = (),
+                     env: Any = {},  # noqa: B006 (Twisted's default; never mutated)
+                     path: str | None = None, usePTY: bool = False,
+                     childFDs: dict | None = None) -> Any:
+        """Start ``executable`` with ``args`` (``args[0]`` is its argv[0]) for
+        the ProcessProtocol ``processProtocol``; returns the process transport.
+        As in Twisted, the child gets an empty environment unless ``env`` is
+        given, and this process's with ``env=None``.  See ``reactor.process``."""
+        from reactor import process
+
+        return process.spawn_process(self, processProtocol, executable, args, env, path,
+                                     usePTY, childFDs)
+
     # -- teardown ----------------------------------------------------------------------
     def _close(self) -> None:
         """Release the selector and the waker (for tests that make many reactors)."""

@@ -4,12 +4,13 @@ code they run is named."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 
 import tracer
-from reactor import Reactor, defer, udp
+from reactor import Reactor, defer, protocol, udp
 from tracer.reader import read_trace
 
 pytestmark = pytest.mark.timeout(60)
@@ -61,3 +62,42 @@ def test_udp_ports_are_traced(trace_path: Any, loop: Reactor, run_until: Any) ->
     closes = {e["fd"]: e for e in events if e["ev"] == "close"}
     assert closes[server_fd]["in"] == len(b"traced")
     assert any(fn.endswith("Answer.datagramReceived") for fn in called_functions(events))
+
+
+class Upper(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.out = b""
+        self.ended = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"piped")
+        self.transport.closeStdin()
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+
+
+def test_process_pipes_are_traced(trace_path: Any, loop: Reactor, run_until: Any) -> None:
+    tracer.start(str(trace_path))
+    p = Upper()
+    code = "import sys; sys.stdout.write(sys.stdin.read().upper())"
+    t = loop.spawnProcess(p, sys.executable, [sys.executable, "-c", code], env=None)
+    pid = t.pid
+    run_until(p.ended)
+    tracer.stop()
+    assert p.out == b"PIPED"
+    events = events_of(trace_path)
+    conns = {e["host"]: e for e in events if e["ev"] == "conn" and e["role"] == "process"}
+    assert set(conns) == {"stdin", "stdout", "stderr"}
+    assert all(e["peer"] == f"pid {pid} {sys.executable}" for e in conns.values())
+    closes = {e["fd"]: e for e in events if e["ev"] == "close"}
+    assert closes[conns["stdin"]["fd"]]["out"] == len(b"piped")
+    assert closes[conns["stdout"]["fd"]]["in"] == len(b"PIPED")
+    types = {e["type"] for e in events if e["ev"] == "fdadd"}
+    assert {"ProcessPipe", "ProcessExitWatcher"} <= types
+    called = called_functions(events)
+    for name in ("Upper.connectionMade", "Upper.outReceived", "Upper.processEnded"):
+        assert any(fn.endswith(name) for fn in called), name
