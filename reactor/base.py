@@ -888,6 +888,21 @@ class Reactor:
 
         return unix.connect_unix(self, address, factory, timeout, checkPID)
 
+    def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = 50,
+                  interface: str = "") -> Any:
+        """listenTCP whose connections speak TLS (``contextFactory``: an
+        ``ssl.SSLContext`` or an object with ``getContext()``; see ``reactor.tls``)."""
+        from reactor import tls
+
+        return tls.listen_ssl(self, port, factory, contextFactory, backlog, interface)
+
+    def connectSSL(self, host: str, port: int, factory: Any, contextFactory: Any,
+                   timeout: float = 30, bindAddress: Any = None) -> Any:
+        """connectTCP, then TLS as a client (see ``reactor.tls``)."""
+        from reactor import tls
+
+        return tls.connect_ssl(self, host, port, factory, contextFactory, timeout, bindAddress)
+
     def listenUDP(self, port: int, protocol: Any, interface: str = "",
                   maxPacketSize: int = 8192) -> Any:
         """Bind UDP ``port`` for the DatagramProtocol ``protocol``; returns the port."""

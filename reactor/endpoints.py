@@ -24,6 +24,9 @@ from reactor import defer, error
 from reactor.defer import Deferred
 from reactor.protocol import ClientFactory, Factory
 from reactor.threads import deferToThreadPool
+from reactor.tls import (  # noqa: F401 (endpoints of this module, defined with TLS)
+    SSL4ClientEndpoint, SSL4ServerEndpoint, client_endpoint_from_args,
+    server_endpoint_from_args)
 
 
 class _EndpointFactory(ClientFactory):
@@ -255,9 +258,7 @@ def _server_unix(reactor: Any, address: str, mode: str = "666", backlog: str = "
 
 
 def _server_ssl(reactor: Any, *args: str, **kw: str) -> Any:
-    from reactor import tls
-
-    return tls.server_endpoint_from_args(reactor, *args, **kw)
+    return server_endpoint_from_args(reactor, *args, **kw)
 
 
 def _client_host_port(args: list[str], kw: dict[str, Any]) -> dict[str, Any]:
@@ -298,9 +299,7 @@ def _client_unix(reactor: Any, *args: str, **kw: Any) -> Any:
 
 
 def _client_ssl(reactor: Any, *args: str, **kw: Any) -> Any:
-    from reactor import tls
-
-    return tls.client_endpoint_from_args(reactor, **_client_host_port(list(args), kw))
+    return client_endpoint_from_args(reactor, **_client_host_port(list(args), kw))
 
 
 _SERVERS: dict[str, Callable[..., Any]] = {

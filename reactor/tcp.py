@@ -494,6 +494,12 @@ class Connection:
         """The underlying socket."""
         return self.socket
 
+    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
+        """Speak TLS from now on (``reactor.tls`` says how)."""
+        from reactor import tls
+
+        tls.start_tls(self, contextFactory, normal)
+
 
 class TCPConnection(Connection):
     """A TCP connection: Nagle's algorithm off by default (as asyncio does),

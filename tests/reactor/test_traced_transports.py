@@ -4,10 +4,12 @@ code they run is named."""
 
 from __future__ import annotations
 
+import ssl
 import sys
 from typing import Any
 
 import pytest
+from selfsigned import make_certificate
 
 import tracer
 from reactor import Reactor, defer, protocol, udp
@@ -100,4 +102,47 @@ def test_process_pipes_are_traced(trace_path: Any, loop: Reactor, run_until: Any
     assert {"ProcessPipe", "ProcessExitWatcher"} <= types
     called = called_functions(events)
     for name in ("Upper.connectionMade", "Upper.outReceived", "Upper.processEnded"):
+        assert any(fn.endswith(name) for fn in called), name
+
+
+def test_tls_connections_are_traced(trace_path: Any, loop: Reactor, run_until: Any,
+                                    tmp_path: Any) -> None:
+    cert, key = make_certificate(tmp_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+
+    class Shout(protocol.Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data.upper())
+            self.transport.loseConnection()
+
+    class Whisper(protocol.Protocol):
+        def __init__(self) -> None:
+            self.heard = defer.Deferred()
+
+        def connectionMade(self) -> None:
+            self.transport.write(b"secret")
+
+        def dataReceived(self, data: bytes) -> None:
+            self.heard.callback(data)
+
+    tracer.start(str(trace_path))
+    port = loop.listenSSL(0, protocol.Factory.forProtocol(Shout), server_context,
+                          interface="127.0.0.1")
+    whisper = Whisper()
+    protocol.ClientCreator(loop, lambda: whisper).connectSSL("localhost", port.getHost().port,
+                                                             client_context)
+    assert run_until(whisper.heard) == b"SECRET"
+    port.stopListening()
+    tracer.stop()
+    events = events_of(trace_path)
+    roles = {e["role"] for e in events if e["ev"] == "conn"}
+    assert {"server", "client"} <= roles
+    tls_fds = {e["fd"] for e in events if e["ev"] == "fdadd" and e["type"] == "TLSConnection"}
+    assert len(tls_fds) == 2
+    conn_fds = {e["fd"] for e in events if e["ev"] == "conn" and e["role"] in ("server", "client")}
+    assert tls_fds == conn_fds
+    called = called_functions(events)
+    for name in ("Shout.dataReceived", "Whisper.connectionMade", "Whisper.dataReceived"):
         assert any(fn.endswith(name) for fn in called), name
