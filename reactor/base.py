@@ -857,6 +857,13 @@ class Reactor:
         self.getThreadPool().adjustPoolsize(maxthreads=size)
 
     # -- networking (implemented in reactor.tcp / reactor.unix) ---------------------
+    def resolve(self, name: str, timeout: Any = (1, 3, 11, 45)) -> Any:
+        """A Deferred of ``name``'s IPv4 address, looked up in the thread
+        pool; DNSLookupError after ``sum(timeout)`` seconds (``reactor.resolve``)."""
+        from reactor import resolve
+
+        return resolve.resolve(self, name, timeout)
+
     def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
         """Listen on TCP ``port``; returns the listening port (getHost, stopListening)."""
         from reactor import tcp
