@@ -23,6 +23,7 @@ import dis
 import functools
 import logging
 import sys
+import traceback
 import warnings
 from abc import ABC, abstractmethod
 from inspect import iscoroutine, isgenerator
@@ -131,17 +132,19 @@ class _FailureWatch:
     can name the Deferred that is already gone.
     """
 
-    __slots__ = ("failResult", "_trace_id")
+    __slots__ = ("failResult", "_trace_id", "debugInfo")
 
     def __init__(self) -> None:
         self.failResult: Failure | None = None
         self._trace_id: Any = None
+        self.debugInfo: DebugInfo | None = None
 
     def __del__(self) -> None:
         failure = self.failResult
         if failure is None:
             return
-        log.unhandled_in_deferred(failure, _log)
+        debug = "" if self.debugInfo is None else self.debugInfo._getDebugTracebacks()
+        log.unhandled_in_deferred(failure, _log, debug)
         probe = _instrument.probe
         if probe is not None:
             probe.deferred_unhandled(self, failure)
@@ -166,6 +169,11 @@ class Deferred:
 
     __class_getitem__ = classmethod(GenericAlias)
 
+    debug = False
+    """Whether setDebugging(True) is in effect (read it; set it with setDebugging)."""
+    _debugInfo: DebugInfo | None = None
+    """With debugging on: where this Deferred was created and first fired."""
+
     def __init__(self, canceller: Callable[[Deferred], None] | None = None) -> None:
         self.callbacks: list[tuple[Any, Any, Any, Any]] = []
         self.called = False
@@ -177,6 +185,8 @@ class Deferred:
         self._chainedTo: Deferred | None = None
         self._watch: _FailureWatch | None = None
         self._trace_id: Any = None
+        if _debugging:
+            self._debugInfo = DebugInfo(_stack_above(sys._getframe(1)))
         probe = _instrument.probe
         if probe is not None:
             probe.deferred_created(self)
@@ -254,7 +264,11 @@ class Deferred:
                 # canceller is dropped, as Twisted does.
                 self._suppressAlreadyCalled = False
                 return
+            if _debugging:
+                raise AlreadyCalledError("\n" + self._debug_info()._getDebugTracebacks())
             raise AlreadyCalledError()
+        if _debugging:
+            self._debug_info().invoker_stack = _stack_above(_invoker_frame(sys._getframe(1)))
         self.called = True
         self.result = result
         # The canceller is never called once fired: dropping it breaks the
@@ -568,11 +582,18 @@ class Deferred:
                     watch = current._watch = _FailureWatch()
                 watch.failResult = result
                 watch._trace_id = current._trace_id
+                watch.debugInfo = current._debugInfo
             elif current._watch is not None:
                 current._watch.failResult = None
             if not resume:
                 return
             current, from_link = resume.pop()
+
+    def _debug_info(self) -> DebugInfo:
+        info = self._debugInfo
+        if info is None:
+            info = self._debugInfo = DebugInfo(None)
+        return info
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -1029,3 +1050,76 @@ def race(ds: Iterable[Deferred]) -> Deferred:
 
 
 __all__ += ["FailureGroup", "race"]
+
+
+# -- debugging -------------------------------------------------------------------------
+
+_debugging = False  # read on every Deferred's creation and firing: a global is cheapest
+
+
+def setDebugging(on: bool) -> None:
+    """Record, for every Deferred created or fired from now on, the stack that
+    created it and the one that first fired it (in ``d._debugInfo``).  They
+    are added to AlreadyCalledError's message and to the unhandled-error
+    report.  Costs a stack walk per Deferred: for debugging only.
+
+    Unlike Twisted, setting ``debug`` on one Deferred does nothing: the flag
+    is read from a global, so that it costs nothing when off."""
+    global _debugging
+    _debugging = Deferred.debug = bool(on)
+
+
+def getDebugging() -> bool:
+    """Whether setDebugging(True) is in effect."""
+    return _debugging
+
+
+class DebugInfo:
+    """Where a Deferred was created and first fired, with debugging on.
+
+    ``creator_stack`` / ``invoker_stack`` are ``traceback.StackSummary``
+    objects, outermost frame first, ending at the frame that called
+    ``Deferred()`` / ``callback()`` or ``errback()`` (None if not recorded:
+    debugging was off then, or it has not fired).  ``creator`` / ``invoker``
+    are the same as formatted lines, as Twisted's DebugInfo has them.
+    """
+
+    __slots__ = ("creator_stack", "invoker_stack")
+
+    def __init__(self, creator_stack: traceback.StackSummary | None) -> None:
+        self.creator_stack = creator_stack
+        self.invoker_stack: traceback.StackSummary | None = None
+
+    @property
+    def creator(self) -> list[str] | None:
+        return None if self.creator_stack is None else self.creator_stack.format()
+
+    @property
+    def invoker(self) -> list[str] | None:
+        return None if self.invoker_stack is None else self.invoker_stack.format()
+
+    def _getDebugTracebacks(self) -> str:
+        """Both stacks as Twisted prints them (lines prefixed " C:" / " I:")."""
+        info = ""
+        for lines, prefix, title in ((self.creator, " C:", "Deferred was created"),
+                                     (self.invoker, " I:", "First Invoker was")):
+            if lines is not None:
+                info += f"{prefix} {title}:\n{prefix}"
+                info += "".join(lines).rstrip().replace("\n", "\n" + prefix) + "\n"
+        return info
+
+
+def _stack_above(frame: Any) -> traceback.StackSummary:
+    """The stack from the outermost frame down to ``frame``."""
+    return traceback.extract_stack(frame)
+
+
+def _invoker_frame(frame: Any) -> Any:
+    """The frame that fired a Deferred: ``callback``'s caller, or
+    ``errback``'s when ``callback`` was called by it."""
+    if frame.f_code is Deferred.errback.__code__:
+        return frame.f_back
+    return frame
+
+
+__all__ += ["DebugInfo", "getDebugging", "setDebugging"]

@@ -101,16 +101,20 @@ def err(_stuff: Failure | BaseException | None = None, _why: str | None = None,
 deferr = err  # Twisted's older name
 
 
-def unhandled_in_deferred(failure: Failure, logger: logging.Logger) -> None:
+def unhandled_in_deferred(failure: Failure, logger: logging.Logger, debug: str = "") -> None:
     """Report a Deferred collected with ``failure`` unhandled: observers get
     Twisted's two events (the message, then the failure), stdlib ``logger``
-    one record with the traceback."""
+    one record with the traceback.  ``debug`` is the Deferred's creation and
+    invocation stacks (defer.setDebugging), shown as Twisted shows them:
+    ``(debug: ...)`` before the traceback."""
     now = time.time()
+    why = f"(debug: {debug})" if debug else None
     _publish({"message": ("Unhandled error in Deferred:",), "isError": 1, "system": "-",
               "time": now})
-    _publish({"message": (), "isError": 1, "failure": failure, "why": None, "system": "-",
+    _publish({"message": (), "isError": 1, "failure": failure, "why": why, "system": "-",
               "time": now})
-    logger.error("Unhandled error in Deferred:\n%s", failure.getTraceback().rstrip("\n"))
+    logger.error("Unhandled error in Deferred:\n%s%s", f"{why}\n" if why else "",
+                 failure.getTraceback().rstrip("\n"))
 
 
 def textFromEventDict(event: dict[str, Any]) -> str | None:
