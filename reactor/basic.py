@@ -10,15 +10,12 @@ file to a transport as fast as the peer reads it.
 
 from __future__ import annotations
 
-import logging
 import re
 import struct
 from typing import Any, Callable
 
-from reactor import defer
+from reactor import defer, log
 from reactor.protocol import Protocol
-
-_log = logging.getLogger("reactor")
 
 
 class _PauseableMixin:
@@ -360,7 +357,7 @@ class StatefulStringProtocol:
         """Call the handler of the current state; it names the next one."""
         handler = getattr(self, "proto_" + self.state, None)
         if handler is None:
-            _log.info("callback %s not found", self.state)
+            log.msg("callback", self.state, "not found")
             return
         self.state = handler(string)
         if self.state == "done":

@@ -246,18 +246,3 @@ class ProcessTerminated(ConnectionLost):
 class ProcessExitedAlready(Exception):
     """The process has already exited: the operation can no longer be done."""
 
-
-class MessageLengthError(_Described):
-    """Message is too long to send."""
-
-
-class InvalidAddressError(ValueError):
-    """An invalid address was specified (not IPv4 or IPv6, or the other family).
-
-    ``address`` is what was given, ``message`` what is wrong with it.
-    """
-
-    def __init__(self, address: object, message: str) -> None:
-        ValueError.__init__(self, address, message)
-        self.address = address
-        self.message = message

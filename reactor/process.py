@@ -38,7 +38,6 @@ child's stderr and exit code 1) rather than raised.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import signal
 import sys
@@ -46,11 +45,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from reactor import _instrument, error, tcp
+from reactor import _instrument, error, log, tcp
 from reactor.failure import Failure
 from reactor.protocol import BaseProtocol
-
-log = logging.getLogger("reactor")
 
 _SIGNAL_NAMES = ("HUP", "STOP", "INT", "KILL", "TERM")
 
@@ -444,7 +441,7 @@ class Process:
         try:
             self.reactor._call_user(kind, source, f, *args)
         except Exception:
-            log.error("Unhandled error in %s", getattr(f, "__qualname__", f), exc_info=True)
+            log.err(None, f"Unhandled error in {getattr(f, '__qualname__', f)}")
 
     def _pipe_lost(self, pipe: ProcessPipe, reason: Failure) -> None:
         self.pipes.pop(pipe.child_fd, None)

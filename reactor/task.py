@@ -7,19 +7,16 @@ and is re-exported here."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any, Callable, NoReturn
 
-from reactor import error
+from reactor import error, log
 from reactor.base import DelayedCall
 from reactor.cooperator import (  # noqa: F401 (re-exported: Twisted has them in task)
     CooperativeTask, Cooperator, NotPaused, SchedulerError, SchedulerStopped, TaskDone,
     TaskFailed, TaskFinished, TaskStopped, coiterate, cooperate)
 from reactor.defer import Deferred, ensureDeferred, maybeDeferred
 from reactor.failure import Failure
-
-_log = logging.getLogger("reactor")
 
 
 class LoopingCall:
@@ -246,7 +243,7 @@ def react(main: Callable[..., Any], argv: Any = (), _reactor: Any = None) -> NoR
             if result.check(SystemExit) is not None:
                 code = result.value.code
             else:
-                _log.error("main function encountered error\n%s", result.getTraceback())
+                log.err(result, "main function encountered error")
                 code = 1
 
     def stop_and_record(result: Any) -> None:

@@ -24,11 +24,11 @@ import logging
 import socket
 from typing import Any
 
-from reactor import _instrument, defer, error
+from reactor import _instrument, defer, error, log
+from reactor.address import IPv4Address, IPv6Address
 from reactor.failure import Failure
-from reactor.tcp import IPv4Address, IPv6Address
 
-log = logging.getLogger("reactor")
+_log = logging.getLogger("reactor")
 
 MAX_THROUGHPUT = 256 * 1024
 """Bytes read per readiness of the socket before the loop gets control
@@ -62,7 +62,7 @@ class DatagramProtocol:
         """A port starts using this protocol (called by makeConnection)."""
         if not self.numPorts:
             if self.noisy:
-                log.debug("Starting protocol %r", self)
+                _log.debug("Starting protocol %r", self)
             self.startProtocol()
         self.numPorts += 1
 
@@ -73,7 +73,7 @@ class DatagramProtocol:
         self.transport = None
         if not self.numPorts:
             if self.noisy:
-                log.debug("Stopping protocol %r", self)
+                _log.debug("Stopping protocol %r", self)
             self.stopProtocol()
 
     def startProtocol(self) -> None:
@@ -185,7 +185,7 @@ class UDPPort:
                 if exc.errno in _REFUSED and self._connectedAddr is not None:
                     self._call_protocol(self.protocol.connectionRefused)
                 elif exc.errno not in _READ_AGAIN and exc.errno not in _REFUSED:
-                    log.error("%s: recvfrom failed: %s", self.logPrefix(), exc)
+                    log.err(exc, f"{self.logPrefix()}: recvfrom failed")
                 return
             received += len(data)
             self.bytes_in += len(data)
@@ -198,7 +198,7 @@ class UDPPort:
         try:
             self._call_user("read", self, f, *args)
         except Exception:
-            log.error("Unhandled error in %s", getattr(f, "__qualname__", f), exc_info=True)
+            log.err(None, f"Unhandled error in {getattr(f, '__qualname__', f)}")
 
     # -- writing -------------------------------------------------------------------
     def write(self, datagram: bytes, addr: tuple[str, int] | None = None) -> None:
