@@ -27,8 +27,9 @@ suites=("$@")
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mirror=http://deb.debian.org/debian
 # What the suite and the bench need inside the root: the compiler and headers build
-# tracer/_native.c, valgrind is bench/instructions.py's counter.
-packages="python3 python3-venv python3-dev gcc libc6-dev valgrind ca-certificates"
+# tracer/_native.c, valgrind is bench/instructions.py's counter, and the suite drives
+# Chromium, tmux and pgrep for real (.ci/run installs the first two where they are missing).
+packages="python3 python3-venv python3-dev gcc libc6-dev valgrind ca-certificates chromium tmux procps"
 venv=/opt/loopscope-venv
 src=/src/loopscope
 # This machine's CA bundle: the one its TLS connections (pip's to PyPI) are verified with.
@@ -85,7 +86,7 @@ make_root() {
 in_root() {
     local root=$1
     shift
-    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=xterm \
         PATH=$venv/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
         DEBIAN_FRONTEND=noninteractive \
         PIP_CERT=/etc/loopscope-host-ca.crt REQUESTS_CA_BUNDLE=/etc/loopscope-host-ca.crt \
@@ -119,8 +120,11 @@ run_suite() {
     local version
     version=$(in_root "$root" "python3 -c 'import sys; print(sys.version.split()[0])'") || return 1
     echo "# $suite: Python $version: installing into $venv" >&2
+    # The C build is optional for users, not here: one that failed quietly would let the C
+    # probe's tests skip.
     in_root "$root" "[ -x $venv/bin/python ] || python3 -m venv $venv
-        cd $src && pip install -q -e '.[test]'" >&2 || return 1
+        cd $src && pip install -q -e '.[test]' && python -c 'import tracer._native'" >&2 \
+        || { echo "loopscope: error: $suite: the install or the C extension's build failed" >&2; return 1; }
     local status=0
     echo "## $suite (Python $version): python -m pytest -q"
     in_root "$root" "cd $src && python -m pytest -q" || status=1
