@@ -128,11 +128,11 @@ class ConnectingCancelledError(Exception):
         self.address = address
 
 
-class NotConnectingError(RuntimeError):
+class NotConnectingError(_Described, RuntimeError):
     """The Connector was not connecting when it was asked to stop connecting."""
 
 
-class NotListeningError(RuntimeError):
+class NotListeningError(_Described, RuntimeError):
     """The Port was not listening when it was asked to stop listening."""
 
 
