@@ -6,7 +6,8 @@ Workloads (DESIGN.md, "Performance"): timers (200k callLater(0) at once),
 chain (200k self-rescheduling callLater(0)), deferred (100k Deferreds x 10
 callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
 on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start), Twisted's
-default reactor, asyncio, asyncio debug mode and uvloop, where installed.
+default reactor untraced and traced (tracer.start and the Twisted adapter, as ``loopscope
+run`` does), asyncio, asyncio debug mode and uvloop, where installed.
 
 ``loopscope-probe-free`` is the same reactor with every instrumentation point
 compiled out (a copy of ``reactor/`` in a temporary directory where
@@ -37,10 +38,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
-RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "twisted", "asyncio",
-            "asyncio-debug", "uvloop"]
+RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "twisted", "twisted-traced",
+            "asyncio", "asyncio-debug", "uvloop"]
+#: Each traced runtime and the untraced one it is compared with (paired rounds).
+TRACED = {"loopscope-traced": "loopscope", "twisted-traced": "twisted"}
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
-#: Most traced/untraced time per workload (issue 4).
+#: Most traced/untraced time per workload (issue 4 for loopscope, issue 11 for Twisted).
 TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "deferred": 1.5, "echo": 1.15}
 RATIOS = [
     ("timers", "loopscope", "twisted", 1.5),
@@ -51,7 +54,7 @@ RATIOS = [
 
 def unavailable(runtime: str) -> str | None:
     """Why ``runtime`` cannot run here, or None if it can."""
-    if runtime == "twisted" and importlib.util.find_spec("twisted") is None:
+    if runtime.startswith("twisted") and importlib.util.find_spec("twisted") is None:
         return "Twisted is not installed"
     if runtime == "uvloop" and importlib.util.find_spec("uvloop") is None:
         return "uvloop is not installed"
@@ -61,6 +64,26 @@ def unavailable(runtime: str) -> str | None:
         except ImportError:
             return "tracer.start/tracer.stop are not importable yet"
     return None
+
+
+def timed_traced(workload: Any, *args: Any) -> tuple[float, float, dict[str, Any]]:
+    """:func:`timed` while recording a trace into a temporary file (removed after); also
+    returns the trace's size and dropped events."""
+    import tracer
+    from tracer import adapters
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.jsonl")
+        session = tracer.start(path)
+        adapters.install(session)
+        seconds, cpu = timed(workload, *args)
+        adapters.uninstall()
+        tracer.stop()
+        extra: dict[str, Any] = {"trace_bytes": os.path.getsize(path)}
+        with open(path, "rb") as trace:  # the last line is the "end" event
+            trace.seek(max(0, extra["trace_bytes"] - 4096))
+            extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
+    return seconds, cpu, extra
 
 
 # -- child side: run one workload on one runtime --------------------------------------
@@ -81,17 +104,8 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
         from reactor import defer, protocol
 
         if runtime == "loopscope-traced":
-            import tracer
-
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "bench.jsonl")
-                tracer.start(path)
-                seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
-                tracer.stop()
-                extra["trace_bytes"] = os.path.getsize(path)
-                with open(path, "rb") as trace:  # the last line is the "end" event
-                    trace.seek(max(0, extra["trace_bytes"] - 4096))
-                    extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
+            seconds, cpu, extra = timed_traced(workloads.WORKLOADS[workload], package.reactor,
+                                               defer, protocol, n)
         else:
             seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
     elif runtime == "twisted":
@@ -99,6 +113,17 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
         from twisted.internet import defer, protocol, reactor
 
         seconds, cpu = timed(workloads.WORKLOADS[workload], reactor, defer, protocol, n)
+    elif runtime == "twisted-traced":
+        import workloads
+
+        def on_twisted(*args: Any) -> float:
+            """The workload on Twisted imported after tracing started, as ``loopscope run``
+            does (the adapter instruments Twisted as it is imported)."""
+            from twisted.internet import defer, protocol, reactor
+
+            return workloads.WORKLOADS[workload](reactor, defer, protocol, *args)
+
+        seconds, cpu, extra = timed_traced(on_twisted, n)
     else:
         import asyncio
 
@@ -161,7 +186,7 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     than the ratio of two minimums).
     """
     best: dict[str, dict[str, Any]] = {}
-    slowdowns: list[float] = []
+    slowdowns: dict[str, list[float]] = {name: [] for name in TRACED}
     for _ in range(repeat):
         this_round: dict[str, float] = {}
         for runtime in runtimes:
@@ -176,10 +201,12 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             if result["seconds"] < previous["seconds"]:
                 best[runtime] = result
             best[runtime]["cpu_seconds"] = cpu
-        if "loopscope" in this_round and "loopscope-traced" in this_round:
-            slowdowns.append(this_round["loopscope-traced"] / this_round["loopscope"])
-    if slowdowns and "error" not in best.get("loopscope-traced", {"error": ""}):
-        best["loopscope-traced"]["slowdown_rounds"] = [round(x, 3) for x in slowdowns]
+        for name, untraced in TRACED.items():
+            if name in this_round and untraced in this_round:
+                slowdowns[name].append(this_round[name] / this_round[untraced])
+    for name, rounds in slowdowns.items():
+        if rounds and "error" not in best.get(name, {"error": ""}):
+            best[name]["slowdown_rounds"] = [round(x, 3) for x in rounds]
     return best
 
 
@@ -203,19 +230,20 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             parts.append(f"traced/untraced {traced / ours:.2f}x")
         if parts:
             print(f"  {workload:9} " + ", ".join(parts))
-    print("\ntracing slowdown, traced over untraced time (issue 4):")
-    for workload in workloads:
-        untraced = results.get((workload, "loopscope"), {}).get("seconds")
-        traced = results.get((workload, "loopscope-traced"), {})
-        if untraced and traced.get("seconds"):
-            target = TRACING_TARGETS[workload]
+    print("\ntracing slowdown, traced over untraced time (issues 4 and 11):")
+    for traced_name, untraced_name in TRACED.items():
+        for workload in workloads:
+            untraced = results.get((workload, untraced_name), {}).get("seconds")
+            traced = results.get((workload, traced_name), {})
             rounds = sorted(traced.get("slowdown_rounds", []))
-            median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
-                (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
-            verdict = "met" if median <= target else "NOT met"
-            print(f"  {workload:9} {median:.2f}x median of {len(rounds)} rounds "
-                  f"(fastest runs: {traced['seconds'] / untraced:.2f}x), "
-                  f"target <= {target}x: {verdict}")
+            if untraced and traced.get("seconds") and rounds:
+                target = TRACING_TARGETS[workload]
+                median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
+                    (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
+                verdict = "met" if median <= target else "NOT met"
+                print(f"  {untraced_name:9} {workload:9} {median:.2f}x median of {len(rounds)} "
+                      f"rounds (fastest runs: {traced['seconds'] / untraced:.2f}x), "
+                      f"target <= {target}x: {verdict}")
     print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
     for workload in workloads:
         with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")
