@@ -26,7 +26,7 @@ hand-back that fires a Deferred (``callLater(t, d.callback, x)``) by the Deferre
 callback.  Everything is put back by :func:`uninstall`.
 
 Public API is used wherever there is one.  Where nothing public exists, these Twisted internals
-are wrapped or read (:data:`INTERNALS` lists them; tests/twisted/test_internals.py fails loudly
+are wrapped or read (:data:`INTERNALS` lists them; tests/tracer/adapters/test_twisted_internals.py fails loudly
 when an installed Twisted no longer has one):
 
 - ``reactor._doReadOrWrite`` (epoll and poll reactors) and ``reactor._readOrWrite`` (asyncio
@@ -192,7 +192,7 @@ class _Tracing:
         self.blamed: dict[int, int] = {}   # id(exception) -> id of the Deferred it failed
         self.claimed: Any = None
         self.fire_functions: dict[Any, Any] = {}  # Deferred.callback/errback -> Twisted's own
-        self.run_code: Any = None
+        self.run_callback: Any = None
         self.twisted_dir = ""
         self.boundaries: set[str] = set()   # source files of the reactor's core
         self.call_codes: set[Any] = set()   # code of the wrappers that run a loop call
@@ -241,11 +241,24 @@ class _Tracing:
             chain = d.__dict__.get("callbacks") or ()
         for item in chain[:FIRST_CALLBACKS]:
             f = item[0][0]
-            if getattr(f, "__code__", None) is self.run_code:
-                return f.__closure__[self.run_f_cell].cell_contents
+            if type(f) is partial and f.func is self.run_callback:
+                return self.called_by(f.args[1])
             if callable(f) and f not in self.passthroughs:
-                return f
+                return self.called_by(f)
         return None
+
+    def called_by(self, f: Any) -> Any:
+        """The program's callable that Twisted's callback ``f`` calls, when ``f`` is a
+        function of Twisted's own that keeps it in a variable named ``callable`` (deferLater's
+        callback, for one): else ``f``."""
+        code = getattr(f, "__code__", None)
+        if code is None or not code.co_filename.startswith(self.twisted_dir):
+            return f
+        try:
+            inner = f.__closure__[code.co_freevars.index("callable")].cell_contents
+        except (ValueError, TypeError, IndexError):
+            return f
+        return inner if callable(inner) else f
 
     def run_named(self, kind: str, source: Any, name: Any, f: Any, args: tuple, kw: dict) -> Any:
         """Run ``f(*args, **kw)`` as a loop call of ``kind`` named after ``name`` (None: the
@@ -324,31 +337,41 @@ class _Tracing:
             if len(blamed) > MAX_REMEMBERED:
                 del blamed[next(iter(blamed))]
 
-        def timed(d: Any, f: Any, is_errback: bool) -> Callable[..., Any]:
-            def run(result: Any, *args: Any, **kw: Any) -> Any:
-                begin(d, f, is_errback)
-                try:
-                    r = f(result, *args, **kw)
-                except BaseException as exc:
-                    blame(exc, d)
-                    end(d, True)
-                    raise
-                if isinstance(r, Failure):
-                    blame(r.value, d)
-                    end(d, True)
-                    return r
-                end(d, False)
-                if Deferred in type(r).__mro__ and (not r.called or r.paused):
-                    chained(d, r)
-                    waiting[trace_id(r)] = trace_id(d)
-                    if len(waiting) > MAX_REMEMBERED:
-                        del waiting[next(iter(waiting))]
-                return r
-            return run
+        plain: set[type] = set()  # result types seen that are neither Failure nor Deferred
 
-        self.run_code = timed(None, None, False).__code__
-        self.call_codes.add(self.run_code)
-        self.run_f_cell = self.run_code.co_freevars.index("f")
+        def settled(d: Any, r: Any) -> Any:
+            """A callback of ``d`` returned ``r``, of a type not known to be plain."""
+            if isinstance(r, Failure):
+                blame(r.value, d)
+                end(d, True)
+                return r
+            end(d, False)
+            if Deferred not in type(r).__mro__:
+                plain.add(type(r))
+            elif not r.called or r.paused:
+                chained(d, r)
+                waiting[trace_id(r)] = trace_id(d)
+                if len(waiting) > MAX_REMEMBERED:
+                    del waiting[next(iter(waiting))]
+            return r
+
+        def run(d: Any, f: Any, is_errback: bool, result: Any, *args: Any, **kw: Any) -> Any:
+            """Callback ``f`` of ``d``, timed (bound to it with a partial: a partial is cheaper
+            to make than a closure, and Deferreds make one per callback)."""
+            begin(d, f, is_errback)
+            try:
+                r = f(result, *args, **kw)
+            except BaseException as exc:
+                blame(exc, d)
+                end(d, True)
+                raise
+            if type(r) in plain:
+                end(d, False)
+                return r
+            return settled(d, r)
+
+        self.run_callback = run
+        self.call_codes.add(run.__code__)
 
         def resumed(d: Any) -> Any:
             """``d`` fires: the Deferreds that waited on it go on (the last one holds the
@@ -366,23 +389,30 @@ class _Tracing:
 
         def addCallbacks(self: Any, callback: Any, errback: Any = None, *args: Any, **kw: Any) -> Any:
             added(self, callback, errback)
-            return add_callbacks(self, timed(self, callback, False),
-                                 None if errback is None else timed(self, errback, True),
+            return add_callbacks(self, partial(run, self, callback, False),
+                                 None if errback is None else partial(run, self, errback, True),
                                  *args, **kw)
 
-        def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
-            added(self, callback, None)
-            return add_callbacks(self, timed(self, callback, False), None, args, kw)
+        if "addCallbacks" in Deferred.addCallback.__code__.co_names:  # before Twisted 24.7
+            def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
+                added(self, callback, None)
+                return add_callbacks(self, partial(run, self, callback, False), None, args, kw)
+        else:  # Twisted's own, quicker than addCallbacks
+            add_callback = Deferred.addCallback
+
+            def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
+                added(self, callback, None)
+                return add_callback(self, partial(run, self, callback, False), *args, **kw)
 
         def addErrback(self: Any, errback: Any, *args: Any, **kw: Any) -> Any:
             added(self, None, errback)
-            return add_callbacks(self, defer.passthru, timed(self, errback, True),
+            return add_callbacks(self, defer.passthru, partial(run, self, errback, True),
                                  errbackArgs=args, errbackKeywords=kw)
 
         def addBoth(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
             added(self, callback, callback)
-            return add_callbacks(self, timed(self, callback, False), timed(self, callback, True),
-                                 args, kw, args, kw)
+            return add_callbacks(self, partial(run, self, callback, False),
+                                 partial(run, self, callback, True), args, kw, args, kw)
 
         def callback(self: Any, result: Any) -> None:
             if not self.called:
@@ -422,7 +452,8 @@ class _Tracing:
             wrapper.__qualname__ = f"Deferred.{name}"
             wrapper.__doc__ = getattr(Deferred, name).__doc__
             patch(Deferred, name, wrapper)
-        patch(defer, "succeed", succeed_)
+        if "callback" not in succeed.__code__.co_names:  # it fires without callback()
+            patch(defer, "succeed", succeed_)
         self.fire_functions = {callback: fire_callback, errback: fire_errback}
 
         def unhandled(event: dict) -> None:
@@ -659,10 +690,9 @@ class _Tracing:
         state = getattr(selectable, "__dict__", {})
         protocol = state.get("protocol")
         if protocol is not None:
-            inner = getattr(protocol, "__dict__", {}).get("wrappedProtocol")
-            while inner is not None:  # TLS, policies: the user's protocol is inside
-                protocol = inner
-                inner = getattr(protocol, "__dict__", {}).get("wrappedProtocol")
+            inner = _wrapped(protocol)
+            while inner is not None:  # TLS, endpoints, HTTP: the user's protocol is inside
+                protocol, inner = inner, _wrapped(inner)
             return getattr(protocol, "dataReceived", selectable.doRead)
         factory = state.get("factory")
         if factory is not None and hasattr(factory, "buildProtocol"):
@@ -757,5 +787,20 @@ class _Tracing:
         self.call_codes.add(render_.__code__)
 
 
+def _wrapped(protocol: Any) -> Any:
+    """The protocol that ``protocol`` hands its data to, if it wraps one: a ProtocolWrapper
+    (TLS, policies), an endpoint's ``_WrappingProtocol``, twisted.web's HTTP channel."""
+    state = getattr(protocol, "__dict__", None)
+    if state is None:
+        return None
+    for name in _WRAPPED_NAMES:
+        inner = state.get(name)
+        if inner is not None and hasattr(inner, "dataReceived"):
+            return inner
+    return None
+
+
+#: Attributes in which Twisted's protocol wrappers keep the protocol they wrap.
+_WRAPPED_NAMES = ("wrappedProtocol", "_wrappedProtocol", "_channel")
 _USER, _LIBRARY, _BOUNDARY = 0, 1, 2
 _ADAPTERS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
