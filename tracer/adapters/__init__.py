@@ -8,11 +8,11 @@ with ``install(session: tracer.session.Tracer) -> None`` and ``uninstall() -> No
 adapter announces the loop it saw with a ``runtime`` event (docs/trace-format.md).
 
 One loop, one adapter.  A loop can run under another: Twisted's asyncio reactor runs on an
-asyncio loop.  The adapter of the outer runtime :func:`claim`\ s the loop under it (Twisted's,
-when it instruments an ``AsyncioSelectorReactor``), and an adapter that instruments asyncio
-loops leaves a loop alone while :func:`claimed_by` names another adapter: checked when the loop
-starts running (a reactor claims its loop after creating it, before running it), so no call is
-counted twice.
+asyncio loop.  The adapter of the outer runtime claims the loop under it (:func:`claim`: the
+Twisted adapter, when it instruments an ``AsyncioSelectorReactor``), and an adapter that
+instruments asyncio loops leaves a loop alone while :func:`claimed_by` names another adapter.
+It checks when the loop starts running (a reactor claims its loop after creating it, before
+running it), so that no call is counted twice.
 """
 
 from __future__ import annotations

@@ -25,18 +25,10 @@ poller named below.  Reads and writes are named by the protocol method that ran
 hand-back that fires a Deferred (``callLater(t, d.callback, x)``) by the Deferred's first
 callback.  Everything is put back by :func:`uninstall`.
 
-Public API is used wherever there is one.  Where nothing public exists, these Twisted internals
-are wrapped or read (:data:`INTERNALS` lists them; tests/tracer/adapters/test_twisted_internals.py fails loudly
-when an installed Twisted no longer has one):
-
-- ``reactor._doReadOrWrite`` (epoll and poll reactors) and ``reactor._readOrWrite`` (asyncio
-  reactor): the only place where one readiness event is dispatched to one descriptor;
-- ``reactor._poller`` (epoll and poll reactors) and the asyncio loop's ``_selector``: where the
-  loop waits, which splits each iteration into busy and idle time;
-- ``reactor._cancelCallLater``: the one call a DelayedCall makes when it is cancelled;
-- ``reactor._internalReaders``: the reactor's own waker, whose reads are not the program's;
-- ``Deferred._callbacks`` (``callbacks`` before Twisted 25.5), read only: the first callback
-  of a Deferred that a timer or hand-back fires, to name that timer.
+Public API is used wherever there is one.  Where nothing public exists, the Twisted internals
+in :data:`INTERNALS` are wrapped or read, each for the reason given there;
+tests/tracer/adapters/test_twisted_internals.py fails loudly when an installed Twisted no
+longer has one of them.
 
 Tracing Twisted on the asyncio reactor: this adapter claims the asyncio loop under the reactor
 (:func:`tracer.adapters.claim`), so an asyncio adapter leaves that loop alone and nothing is
@@ -61,31 +53,39 @@ from typing import TYPE_CHECKING, Any, Callable
 import orjson
 
 from tracer import adapters
-from tracer.adapters._patching import PatchOnImport, Patches
+from tracer.adapters._patching import Patches, PatchOnImport
+from tracer.adapters._twisted_deferreds import DeferredTracing
 from tracer.recorder import cut, safe_text
 
 if TYPE_CHECKING:
     from tracer.session import Tracer
 
-#: The Twisted internals this adapter relies on, with why (docstring above): ``(where, name)``.
-INTERNALS: tuple[tuple[str, str], ...] = (
-    ("twisted.internet.posixbase.PosixReactorBase", "_doReadOrWrite"),
-    ("twisted.internet.asyncioreactor.AsyncioSelectorReactor", "_readOrWrite"),
-    ("twisted.internet.epollreactor.EPollReactor()", "_poller"),
-    ("twisted.internet.base.ReactorBase", "_cancelCallLater"),
-    ("twisted.internet.base.ReactorBase()", "_internalReaders"),
-    ("twisted.internet.defer.Deferred()", "_callbacks or callbacks"),
-    ("asyncio.BaseEventLoop()", "_selector"),
-)
-#: Twisted releases this adapter is tested with: the oldest supported (docs/twisted.md).
+#: The Twisted internals this adapter relies on, and why nothing public does instead.
+INTERNALS: dict[str, str] = {
+    "EPollReactor._doReadOrWrite(selectable, fd, event), PollReactor's":
+        "epoll and poll reactors: the one place where a readiness event runs one descriptor's "
+        "doRead or doWrite, wrapped to time it as one call named by the protocol method",
+    "AsyncioSelectorReactor._readOrWrite(selectable, read)":
+        "asyncio reactor: the same, as the asyncio loop calls it",
+    "EPollReactor()._poller, PollReactor()._poller":
+        "where the epoll and poll reactors wait: timing the wait splits each iteration into "
+        "idle and busy time",
+    "asyncio loop._selector.select":
+        "where the asyncio reactor's loop waits (the same, on the asyncio loop)",
+    "_POLL_IN, _POLL_DISCONNECTED of the epoll and poll reactors":
+        "the event bits _doReadOrWrite is given: a read, a hang-up or a write",
+    "ReactorBase._cancelCallLater(call)":
+        "the one call a DelayedCall makes when it is cancelled (a tcancel event)",
+    "ReactorBase()._internalReaders":
+        "the reactor's own waker, whose reads are the reactor's, not the program's",
+    "Deferred()._callbacks (callbacks before Twisted 25.5), read only":
+        "the first callback of the Deferred a timer or hand-back fires, to name that call",
+}
+#: The oldest Twisted release supported, and tested (docs/twisted.md).
 OLDEST_SUPPORTED = "22.10.0"
 
 _monotonic = time.monotonic
 _get_ident = threading.get_ident
-#: How many names of pending Deferred chains (inner -> outer) are remembered at most, and how
-#: many failures' Deferreds: both only to say which Deferred an unhandled failure was left in.
-#: Bounded so that Deferreds that never fire cannot grow them without end.
-MAX_REMEMBERED = 65_536
 #: Callbacks looked at to name a timer that fires a Deferred (the first user one wins).
 FIRST_CALLBACKS = 4
 
@@ -126,15 +126,6 @@ class _TimerSource:
     def time(self) -> float:
         call = self.call()
         return call.time + _monotonic() - self.seconds()
-
-
-class _Gone:
-    """Stands in for a Deferred already collected (``deferred_unhandled`` reads its id)."""
-
-    __slots__ = ("_trace_id",)
-
-    def __init__(self, trace_id: int) -> None:
-        self._trace_id = trace_id
 
 
 class _TimedPoller:
@@ -183,16 +174,13 @@ class _Tracing:
             "twisted.web.server": self.instrument_web,
         })
         self.reactor: Any = None
-        self.observers: list[tuple[Any, Any]] = []  # (publisher, observer)
+        self.deferreds = DeferredTracing(self.native, self.patches.set)
+        self.passthroughs: set[Any] = set()  # Twisted's stand-in callbacks (passthru)
         self.open: dict[int, Any] = {}     # id(transport) -> transport, connections open
         self.reading: dict[int, int] = {}  # id(descriptor) -> fd, registered for reading
         self.pools: set[int] = set()       # ids of thread pools instrumented
         self.jobs = count(1)
-        self.waiting: dict[int, int] = {}  # Deferred id -> id of the Deferred waiting on it
-        self.blamed: dict[int, int] = {}   # id(exception) -> id of the Deferred it failed
         self.claimed: Any = None
-        self.fire_functions: dict[Any, Any] = {}  # Deferred.callback/errback -> Twisted's own
-        self.run_callback: Any = None
         self.twisted_dir = ""
         self.boundaries: set[str] = set()   # source files of the reactor's core
         self.call_codes: set[Any] = set()   # code of the wrappers that run a loop call
@@ -207,8 +195,7 @@ class _Tracing:
 
     def stop(self) -> None:
         self.hook.uninstall()
-        for publisher, observer in self.observers:
-            publisher.removeObserver(observer)
+        self.deferreds.stop()
         for transport in list(self.open.values()):
             transport.__dict__.pop("connectionLost", None)
         if self.claimed is not None:
@@ -224,7 +211,7 @@ class _Tracing:
         if kind is FunctionType:
             return f
         if kind is MethodType:
-            return None if f.__func__ in self.fire_functions else f
+            return None if f.__func__ in self.deferreds.fire_functions else f
         if kind is self.looping_call:
             return self.name_of(f.f) or f.f
         return f
@@ -232,7 +219,7 @@ class _Tracing:
     def fired_by(self, f: Any) -> Any:
         """``d.callback`` or ``d.errback`` as Twisted's own method (named after Twisted's
         code, not this adapter's wrapper)."""
-        return MethodType(self.fire_functions[f.__func__], f.__self__)
+        return MethodType(self.deferreds.fire_functions[f.__func__], f.__self__)
 
     def first_callback(self, d: Any) -> Any:
         """The first callback of ``d`` that is the program's, or None."""
@@ -240,9 +227,7 @@ class _Tracing:
         if chain is None:
             chain = d.__dict__.get("callbacks") or ()
         for item in chain[:FIRST_CALLBACKS]:
-            f = item[0][0]
-            if type(f) is partial and f.func is self.run_callback:
-                return self.called_by(f.args[1])
+            f = self.deferreds.callback_in(item[0][0])
             if callable(f) and f not in self.passthroughs:
                 return self.called_by(f)
         return None
@@ -300,16 +285,15 @@ class _Tracing:
         """Where a source file stands for :meth:`origin`."""
         if filename in self.boundaries:
             return _BOUNDARY
-        if filename.startswith(self.twisted_dir) or filename.startswith(_ADAPTERS_DIR):
+        if filename.startswith((self.twisted_dir, _ADAPTERS_DIR)):
             return _LIBRARY
         return _USER
 
     # -- Deferreds ------------------------------------------------------------------------
     def instrument_deferreds(self, defer: ModuleType) -> None:
-        """Time every Deferred callback; report creation, firing, chaining, cancellation."""
+        """Time every Deferred callback; report creation, firing, chaining, cancellation,
+        unhandled failures (tracer/adapters/_twisted_deferreds.py)."""
         import twisted
-        from twisted.logger import globalLogPublisher
-        from twisted.python.failure import Failure
 
         self.twisted_dir = os.path.dirname(twisted.__file__) + os.sep
         self.boundaries.update(os.path.join(self.twisted_dir, "internet", name) for name in (
@@ -317,157 +301,11 @@ class _Tracing:
             "asyncioreactor.py", "_threadedselect.py", "_glibbase.py"))
         self.base_origin = self.probe._origin
         self.patches.set(self.probe, "_origin", self.origin)
-
-        Deferred = defer.Deferred
-        native = self.native
-        begin, end = native.deferred_callback_begin, native.deferred_callback_end
-        added, fired = native.deferred_callbacks_added, native.deferred_fired
-        created, chained = native.deferred_created, native.deferred_chained
-        trace_id = native.deferred_id
-        waiting, blamed = self.waiting, self.blamed
-        init = Deferred.__init__
-        add_callbacks = Deferred.addCallbacks
-        fire_callback, fire_errback, cancel = Deferred.callback, Deferred.errback, Deferred.cancel
         self.passthroughs = {getattr(defer, name) for name in ("passthru", "_failthru")
                              if hasattr(defer, name)}
 
-        def blame(exc: Any, d: Any) -> None:
-            """Remember that ``exc`` is the failure ``d`` holds (for an unhandled report)."""
-            blamed[id(exc)] = trace_id(d)
-            if len(blamed) > MAX_REMEMBERED:
-                del blamed[next(iter(blamed))]
-
-        plain: set[type] = set()  # result types seen that are neither Failure nor Deferred
-
-        def settled(d: Any, r: Any) -> Any:
-            """A callback of ``d`` returned ``r``, of a type not known to be plain."""
-            if isinstance(r, Failure):
-                blame(r.value, d)
-                end(d, True)
-                return r
-            end(d, False)
-            if Deferred not in type(r).__mro__:
-                plain.add(type(r))
-            elif not r.called or r.paused:
-                chained(d, r)
-                waiting[trace_id(r)] = trace_id(d)
-                if len(waiting) > MAX_REMEMBERED:
-                    del waiting[next(iter(waiting))]
-            return r
-
-        def run(d: Any, f: Any, is_errback: bool, result: Any, *args: Any, **kw: Any) -> Any:
-            """Callback ``f`` of ``d``, timed (bound to it with a partial: a partial is cheaper
-            to make than a closure, and Deferreds make one per callback)."""
-            begin(d, f, is_errback)
-            try:
-                r = f(result, *args, **kw)
-            except BaseException as exc:
-                blame(exc, d)
-                end(d, True)
-                raise
-            if type(r) in plain:
-                end(d, False)
-                return r
-            return settled(d, r)
-
-        self.run_callback = run
-        self.call_codes.add(run.__code__)
-
-        def resumed(d: Any) -> Any:
-            """``d`` fires: the Deferreds that waited on it go on (the last one holds the
-            result from now on)."""
-            owner = d
-            key = trace_id(d)
-            while key in waiting:
-                key = waiting.pop(key)
-                owner = _Gone(key)
-            return owner
-
-        def __init__(self: Any, *args: Any, **kw: Any) -> None:
-            init(self, *args, **kw)
-            created(self)
-
-        def addCallbacks(self: Any, callback: Any, errback: Any = None, *args: Any, **kw: Any) -> Any:
-            added(self, callback, errback)
-            return add_callbacks(self, partial(run, self, callback, False),
-                                 None if errback is None else partial(run, self, errback, True),
-                                 *args, **kw)
-
-        if "addCallbacks" in Deferred.addCallback.__code__.co_names:  # before Twisted 24.7
-            def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
-                added(self, callback, None)
-                return add_callbacks(self, partial(run, self, callback, False), None, args, kw)
-        else:  # Twisted's own, quicker than addCallbacks
-            add_callback = Deferred.addCallback
-
-            def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
-                added(self, callback, None)
-                return add_callback(self, partial(run, self, callback, False), *args, **kw)
-
-        def addErrback(self: Any, errback: Any, *args: Any, **kw: Any) -> Any:
-            added(self, None, errback)
-            return add_callbacks(self, defer.passthru, partial(run, self, errback, True),
-                                 errbackArgs=args, errbackKeywords=kw)
-
-        def addBoth(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
-            added(self, callback, callback)
-            return add_callbacks(self, partial(run, self, callback, False),
-                                 partial(run, self, callback, True), args, kw, args, kw)
-
-        def callback(self: Any, result: Any) -> None:
-            if not self.called:
-                failed = isinstance(result, Failure)
-                fired(self, failed)
-                owner = resumed(self) if waiting else self
-                if failed:
-                    blame(result.value, owner)
-            fire_callback(self, result)
-
-        def errback(self: Any, fail: Any = None) -> None:
-            if not self.called:
-                fired(self, True)
-                owner = resumed(self) if waiting else self
-                value = fail.value if isinstance(fail, Failure) else fail
-                blame(sys.exc_info()[1] if value is None else value, owner)
-            fire_errback(self, fail)
-
-        def cancel_(self: Any) -> None:
-            if not self.called or Deferred in type(self.__dict__.get("result")).__mro__:
-                native.deferred_cancelled(self)
-            cancel(self)
-
-        succeed = defer.succeed
-
-        def succeed_(result: Any) -> Any:
-            d = succeed(result)
-            fired(d, isinstance(result, Failure))
-            return d
-
-        patch = self.patches.set
-        patch(Deferred, "_trace_id", None)  # read without an AttributeError before one is given
-        for name, wrapper in (("__init__", __init__), ("addCallbacks", addCallbacks),
-                              ("addCallback", addCallback), ("addErrback", addErrback),
-                              ("addBoth", addBoth), ("callback", callback),
-                              ("errback", errback), ("cancel", cancel_)):
-            wrapper.__qualname__ = f"Deferred.{name}"
-            wrapper.__doc__ = getattr(Deferred, name).__doc__
-            patch(Deferred, name, wrapper)
-        if "callback" not in succeed.__code__.co_names:  # it fires without callback()
-            patch(defer, "succeed", succeed_)
-        self.fire_functions = {callback: fire_callback, errback: fire_errback}
-
-        def unhandled(event: dict) -> None:
-            """Twisted's report of a Deferred collected with a failure (``DebugInfo``
-            logs it with its ``debugInfo``) becomes an ``unhandled`` event."""
-            failure = event.get("log_failure")
-            if (failure is None or "debugInfo" not in event
-                    or event.get("log_namespace") != "twisted.internet.defer"):
-                return
-            owner = blamed.pop(id(getattr(failure, "value", None)), 0)
-            native.deferred_unhandled(_Gone(owner), failure)
-
-        globalLogPublisher.addObserver(unhandled)
-        self.observers.append((globalLogPublisher, unhandled))
+        self.deferreds.install(defer)
+        self.call_codes.update(self.deferreds.callback_cells)
 
     # -- installing a reactor ---------------------------------------------------------------
     def instrument_install(self, main: ModuleType) -> None:

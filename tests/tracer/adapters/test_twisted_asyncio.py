@@ -5,7 +5,6 @@ import sys
 import textwrap
 
 import pytest
-
 from twisted_support import ENV, app, callbacks, events, run_traced, summary
 
 PROGRAM = app("asyncio_echo.py")

@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from twisted_support import ENV, app, events, line_of, run_traced, summary
 
 SERVER, CLIENT = app("echoserv.py"), app("echoclient.py")

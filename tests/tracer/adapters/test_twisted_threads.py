@@ -2,7 +2,6 @@
 handling it, on Twisted's own reactor."""
 
 import pytest
-
 from twisted_support import app, callbacks, events, line_of, run_traced, summary
 
 PROGRAM = app("threads_loop.py")

@@ -3,7 +3,6 @@ whose render_GET blocks for 200 ms on every tenth request, and one answered thro
 
 import orjson
 import pytest
-
 from twisted_support import app, callbacks, line_of, run_traced, summary
 
 WEB = app("web_server.py")

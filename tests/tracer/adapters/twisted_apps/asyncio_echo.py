@@ -7,7 +7,7 @@ from twisted.internet import asyncioreactor
 
 asyncioreactor.install()
 
-from twisted.internet import protocol, reactor, threads  # noqa: E402
+from twisted.internet import protocol, reactor, threads
 
 ROUNDS = 20
 
