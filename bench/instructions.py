@@ -12,8 +12,9 @@ counted: the tracer's writer runs beside it on another core.  Instructions are n
 (cache misses, the clock, the writer's share of the machine are not in them), so
 bench/run.py remains the measure of speed; this one compares code.
 
-Runtimes are bench/run.py's loopscope ones: ``loopscope`` (instrumentation points, no probe),
-``loopscope-probe-free`` (points compiled out) and ``loopscope-traced``.
+Runtimes are bench/run.py's: ``loopscope`` (instrumentation points, no probe),
+``loopscope-probe-free`` (points compiled out), ``loopscope-traced``, and Twisted's reactor
+untraced and traced (``twisted``, ``twisted-traced``: the Twisted adapter's cost).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import run
 
-RUNTIMES = ["loopscope-probe-free", "loopscope", "loopscope-traced"]
+RUNTIMES = ["loopscope-probe-free", "loopscope", "loopscope-traced", "twisted", "twisted-traced"]
 #: Default units per run: small, as callgrind is slow (twice this many also run).
 SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000}
 
@@ -74,15 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             for runtime in runtimes:
                 print(f"# {workload} on {runtime}: runs of {n} and {2 * n} under callgrind",
                       file=sys.stderr, flush=True)
-                one = main_thread_instructions(runtime, workload, n, paths[runtime])
-                two = main_thread_instructions(runtime, workload, 2 * n, paths[runtime])
+                path = paths.get(runtime, run.ROOT)
+                one = main_thread_instructions(runtime, workload, n, path)
+                two = main_thread_instructions(runtime, workload, 2 * n, path)
                 counts[runtime] = (two - one) / n
             line = ", ".join(f"{r} {c:,.0f}" for r, c in counts.items())
             base = counts.get("loopscope-probe-free")
             if base and "loopscope" in counts:
                 line += f"; idle points {100 * (counts['loopscope'] / base - 1):+.1f}%"
-            if "loopscope" in counts and "loopscope-traced" in counts:
-                line += f"; traced {counts['loopscope-traced'] / counts['loopscope']:.2f}x"
+            for traced, untraced in run.TRACED.items():
+                if untraced in counts and traced in counts:
+                    line += f"; {untraced} traced {counts[traced] / counts[untraced]:.2f}x"
             print(f"{workload:9} instructions per unit: {line}", flush=True)
     return 0
 

@@ -7,8 +7,9 @@ chain (200k self-rescheduling callLater(0)), deferred (100k Deferreds x 10
 callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
 on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start) with the C probe
 (``loopscope-traced``) and with the pure-Python one (``loopscope-traced-py``,
-LOOPSCOPE_PROBE=python), Twisted's default reactor, asyncio, asyncio debug mode and uvloop,
-where installed.
+LOOPSCOPE_PROBE=python), Twisted's default reactor untraced and traced (tracer.start and the
+Twisted adapter, as ``loopscope run`` does), asyncio, asyncio debug mode and uvloop, where
+installed.
 
 ``loopscope-probe-free`` is the same reactor with every instrumentation point
 compiled out (a copy of ``reactor/`` in a temporary directory where
@@ -40,11 +41,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
 RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "loopscope-traced-py",
-            "twisted", "asyncio", "asyncio-debug", "uvloop"]
-#: The traced runtimes and the probe each one forces (LOOPSCOPE_PROBE).
-TRACED = {"loopscope-traced": "c", "loopscope-traced-py": "python"}
+            "twisted", "twisted-traced", "asyncio", "asyncio-debug", "uvloop"]
+#: Each traced runtime: the untraced one it is compared with (paired rounds), and the probe it
+#: forces (LOOPSCOPE_PROBE; "" leaves the choice to tracer.backend).
+TRACED = {"loopscope-traced": ("loopscope", "c"), "loopscope-traced-py": ("loopscope", "python"),
+          "twisted-traced": ("twisted", "")}
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
-#: Most traced/untraced time per workload (issue 4).
+#: Most traced/untraced time per workload (issue 4 for loopscope, issue 11 for Twisted).
 TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "deferred": 1.5, "echo": 1.15}
 RATIOS = [
     ("timers", "loopscope", "twisted", 1.5),
@@ -55,7 +58,7 @@ RATIOS = [
 
 def unavailable(runtime: str) -> str | None:
     """Why ``runtime`` cannot run here, or None if it can."""
-    if runtime == "twisted" and importlib.util.find_spec("twisted") is None:
+    if runtime.startswith("twisted") and importlib.util.find_spec("twisted") is None:
         return "Twisted is not installed"
     if runtime == "uvloop" and importlib.util.find_spec("uvloop") is None:
         return "uvloop is not installed"
@@ -65,6 +68,26 @@ def unavailable(runtime: str) -> str | None:
         except ImportError:
             return "tracer.start/tracer.stop are not importable yet"
     return None
+
+
+def timed_traced(workload: Any, *args: Any) -> tuple[float, float, dict[str, Any]]:
+    """:func:`timed` while recording a trace into a temporary file (removed after); also
+    returns the trace's size and dropped events."""
+    import tracer
+    from tracer import adapters
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.jsonl")
+        session = tracer.start(path)
+        adapters.install(session)
+        seconds, cpu = timed(workload, *args)
+        adapters.uninstall()
+        tracer.stop()
+        extra: dict[str, Any] = {"trace_bytes": os.path.getsize(path)}
+        with open(path, "rb") as trace:  # the last line is the "end" event
+            trace.seek(max(0, extra["trace_bytes"] - 4096))
+            extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
+    return seconds, cpu, extra
 
 
 # -- child side: run one workload on one runtime --------------------------------------
@@ -84,18 +107,9 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
         import reactor as package
         from reactor import defer, protocol
 
-        if runtime in TRACED:
-            import tracer
-
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "bench.jsonl")
-                tracer.start(path)
-                seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
-                tracer.stop()
-                extra["trace_bytes"] = os.path.getsize(path)
-                with open(path, "rb") as trace:  # the last line is the "end" event
-                    trace.seek(max(0, extra["trace_bytes"] - 4096))
-                    extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
+        if runtime in ("loopscope-traced", "loopscope-traced-py"):
+            seconds, cpu, extra = timed_traced(workloads.WORKLOADS[workload], package.reactor,
+                                               defer, protocol, n)
         else:
             seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
     elif runtime == "twisted":
@@ -103,6 +117,17 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
         from twisted.internet import defer, protocol, reactor
 
         seconds, cpu = timed(workloads.WORKLOADS[workload], reactor, defer, protocol, n)
+    elif runtime == "twisted-traced":
+        import workloads
+
+        def on_twisted(*args: Any) -> float:
+            """The workload on Twisted imported after tracing started, as ``loopscope run``
+            does (the adapter instruments Twisted as it is imported)."""
+            from twisted.internet import defer, protocol, reactor
+
+            return workloads.WORKLOADS[workload](reactor, defer, protocol, *args)
+
+        seconds, cpu, extra = timed_traced(on_twisted, n)
     else:
         import asyncio
 
@@ -145,8 +170,8 @@ def snapshot_reactor(dest: Path, probe_free: bool) -> Path:
 def run_once(runtime: str, workload: str, n: int, import_path: Path) -> dict[str, Any]:
     """One child run: its JSON record, or an error record."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]))
-    if runtime in TRACED:
-        env["LOOPSCOPE_PROBE"] = TRACED[runtime]
+    if TRACED.get(runtime, ("", ""))[1]:
+        env["LOOPSCOPE_PROBE"] = TRACED[runtime][1]
     child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
                            capture_output=True, text=True, env=env, timeout=600)
     if child.returncode != 0:
@@ -167,7 +192,7 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     than the ratio of two minimums).
     """
     best: dict[str, dict[str, Any]] = {}
-    slowdowns: dict[str, list[float]] = {traced: [] for traced in TRACED}
+    slowdowns: dict[str, list[float]] = {name: [] for name in TRACED}
     for _ in range(repeat):
         this_round: dict[str, float] = {}
         for runtime in runtimes:
@@ -182,12 +207,12 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             if result["seconds"] < previous["seconds"]:
                 best[runtime] = result
             best[runtime]["cpu_seconds"] = cpu
-        for traced in TRACED:
-            if "loopscope" in this_round and traced in this_round:
-                slowdowns[traced].append(this_round[traced] / this_round["loopscope"])
-    for traced, rounds in slowdowns.items():
-        if rounds and "error" not in best.get(traced, {"error": ""}):
-            best[traced]["slowdown_rounds"] = [round(x, 3) for x in rounds]
+        for name, (untraced, _probe) in TRACED.items():
+            if name in this_round and untraced in this_round:
+                slowdowns[name].append(this_round[name] / this_round[untraced])
+    for name, rounds in slowdowns.items():
+        if rounds and "error" not in best.get(name, {"error": ""}):
+            best[name]["slowdown_rounds"] = [round(x, 3) for x in rounds]
     return best
 
 
@@ -214,22 +239,21 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             parts.append(f"traced-py/untraced {traced_py / ours:.2f}x")
         if parts:
             print(f"  {workload:9} " + ", ".join(parts))
-    print("\ntracing slowdown, traced over untraced time (issue 4; the target is the C probe's):")
-    for traced, label in (("loopscope-traced", "C probe"), ("loopscope-traced-py", "Python probe")):
+    print("\ntracing slowdown, traced over untraced time (the targets are the C probe's):")
+    for traced_name, (untraced_name, probe) in TRACED.items():
         for workload in workloads:
-            untraced = results.get((workload, "loopscope"), {}).get("seconds")
-            record = results.get((workload, traced), {})
-            if not (untraced and record.get("seconds")):
-                continue
-            rounds = sorted(record.get("slowdown_rounds", []))
-            median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
-                (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
-            line = (f"  {label:12} {workload:9} {median:.2f}x median of {len(rounds)} rounds "
-                    f"(fastest runs: {record['seconds'] / untraced:.2f}x)")
-            if traced == "loopscope-traced":
-                target = TRACING_TARGETS[workload]
-                line += f", target <= {target}x: {'met' if median <= target else 'NOT met'}"
-            print(line)
+            untraced = results.get((workload, untraced_name), {}).get("seconds")
+            traced = results.get((workload, traced_name), {})
+            rounds = sorted(traced.get("slowdown_rounds", []))
+            if untraced and traced.get("seconds") and rounds:
+                median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
+                    (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
+                line = (f"  {traced_name:19} {workload:9} {median:.2f}x median of {len(rounds)} "
+                        f"rounds (fastest runs: {traced['seconds'] / untraced:.2f}x)")
+                if probe != "python":
+                    target = TRACING_TARGETS[workload]
+                    line += f", target <= {target}x: {'met' if median <= target else 'NOT met'}"
+                print(line)
     print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
     for workload in workloads:
         with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")

@@ -6,18 +6,44 @@ before it stops; importing loopscope (or this package) patches nothing, so a pro
 not being traced pays nothing.  Each adapter is a module here, named in :data:`ADAPTERS`,
 with ``install(session: tracer.session.Tracer) -> None`` and ``uninstall() -> None``.  An
 adapter announces the loop it saw with a ``runtime`` event (docs/trace-format.md).
+
+One loop, one adapter.  A loop can run under another: Twisted's asyncio reactor runs on an
+asyncio loop.  The adapter of the outer runtime claims the loop under it (:func:`claim`: the
+Twisted adapter, when it instruments an ``AsyncioSelectorReactor``), and an adapter that
+instruments asyncio loops leaves a loop alone while :func:`claimed_by` names another adapter.
+It checks when the loop starts running (a reactor claims its loop after creating it, before
+running it), so that no call is counted twice.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracer.session import Tracer
 
 #: Adapter modules under tracer.adapters, installed in this order.
-ADAPTERS: tuple[str, ...] = ()
+ADAPTERS: tuple[str, ...] = ("twisted_reactor",)
+
+#: Loops instrumented by the adapter of the runtime running on them: loop -> adapter name.
+_claims: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+def claim(loop: Any, adapter: str) -> None:
+    """Say that ``adapter`` instruments ``loop`` (other adapters must leave it alone)."""
+    _claims[loop] = adapter
+
+
+def release(loop: Any) -> None:
+    """Undo :func:`claim` (the adapter uninstalled)."""
+    _claims.pop(loop, None)
+
+
+def claimed_by(loop: Any) -> str | None:
+    """The adapter that claimed ``loop``, if any."""
+    return _claims.get(loop)
 
 
 def install(session: "Tracer") -> None:
