@@ -19,6 +19,7 @@ from typing import Any
 from reactor import _instrument
 from tracer.backend import probe_module
 from tracer.probe import TraceProbe
+from tracer.output import drain_timeout_from_env
 from tracer.recorder import Recorder
 from tracer.watchdog import Watchdog
 
@@ -28,11 +29,15 @@ __all__ = ["Tracer", "start", "stop", "mark", "current"]
 class Tracer:
     """A running recording: the recorder, the probe it feeds and the watchdog."""
 
-    def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> None:
+    def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
+                 drain_timeout: float | None = None) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
+        self.capacity = capacity
+        self.drain_timeout = drain_timeout_from_env() if drain_timeout is None else drain_timeout
         probes = probe_module()  # C, or pure Python (tracer.backend)
-        self.recorder = Recorder(path, threshold_ms, capacity, buffer_type=probes.Buffer)
+        self.recorder = Recorder(path, threshold_ms, capacity, buffer_type=probes.Buffer,
+                                 drain_timeout=self.drain_timeout)
         self.probe = TraceProbe(self.recorder, probes.Probe)
         self.watchdog = Watchdog(self.probe, threshold_ms)
         _instrument.install(self.probe.native)
@@ -63,18 +68,22 @@ def current() -> Tracer | None:
     return _current
 
 
-def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> Tracer:
-    """Start recording into ``path`` (created with mode 0600; replaced if it exists).
+def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
+          drain_timeout: float | None = None) -> Tracer:
+    """Start recording into ``path``: a new file, mode 0600 (tracer.files; an existing path
+    is refused with tracer.files.OutputError, unless it is a FIFO or a character device).
 
     ``threshold_ms``: a callback running longer is blocking (the watchdog samples it).
     ``capacity``: about the most events buffered between two writes (100 ms; more when they are
     small, see tracer.recorder.MAX_ROW); more are dropped and counted.
+    ``drain_timeout``: seconds exit waits for the trace to be written before counting the
+    rest as dropped (default: :func:`drain_timeout_from_env`).
     """
     global _current, _previous_sigterm, _previous_excepthook
     with _lock:
         if _current is not None:
             raise RuntimeError(f"tracing is already recording into {_current.path}")
-        _current = Tracer(path, threshold_ms, capacity)
+        _current = Tracer(path, threshold_ms, capacity, drain_timeout)
     atexit.register(stop)
     if threading.current_thread() is threading.main_thread():
         _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)

@@ -1,0 +1,157 @@
+"""Writing traces without harming anything: files created safely, descriptors checked by
+identity, write errors counted, exit bounded, forked children kept apart.
+
+Each test runs ``loopscope run`` (or ``tracer.start``) against real files, FIFOs, processes
+and a real full disk.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tracer.reader import read_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_app(tmp_path: Path, source: str, *options: str, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``loopscope run [options] app.py`` in ``tmp_path``, the app being ``source``."""
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(source))
+    return subprocess.run([sys.executable, "-m", "loopscope", "run", *options, str(app)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def events_of(path: Path) -> list[dict]:
+    warnings: list[str] = []
+    _, events = read_trace(str(path), warn=warnings.append)
+    out = list(events)
+    assert warnings == []
+    return out
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The single stderr line of a refused run."""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("loopscope: error: "), proc.stderr
+    return lines[0]
+
+
+QUICK_APP = """
+    from reactor import reactor
+    reactor.callLater(0.05, reactor.stop)
+    reactor.run()
+"""
+
+
+# -- 1. the trace file and exports ---------------------------------------------------------
+def test_a_symlink_at_the_trace_path_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("someone else's data\n")
+    victim.chmod(0o644)
+    (tmp_path / "t.jsonl").symlink_to(victim)
+    proc = run_app(tmp_path, QUICK_APP, "-o", "t.jsonl")
+    assert proc.returncode == 2
+    assert "symbolic link" in one_error_line(proc)
+    assert victim.read_text() == "someone else's data\n"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+
+
+def test_a_dangling_symlink_is_refused_and_nothing_is_created(tmp_path):
+    (tmp_path / "t.jsonl").symlink_to(tmp_path / "planted")
+    proc = run_app(tmp_path, QUICK_APP, "-o", "t.jsonl")
+    assert proc.returncode == 2 and "symbolic link" in one_error_line(proc)
+    assert not (tmp_path / "planted").exists()
+
+
+def test_a_second_run_to_the_same_path_is_refused_and_the_first_trace_kept(tmp_path):
+    first = run_app(tmp_path, QUICK_APP, "-o", "t.jsonl")
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "t.jsonl").read_bytes()
+    second = run_app(tmp_path, "raise SystemExit('the app must not run')", "-o", "t.jsonl")
+    assert second.returncode == 2
+    assert "exists" in one_error_line(second)
+    assert (tmp_path / "t.jsonl").read_bytes() == before
+    assert events_of(tmp_path / "t.jsonl")[-1]["ev"] == "end"
+
+
+def test_the_trace_is_private_whatever_the_umask(tmp_path):
+    proc = run_app(tmp_path, "import os; os.umask(0)\n" + textwrap.dedent(QUICK_APP),
+                   "-o", "t.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE((tmp_path / "t.jsonl").stat().st_mode) == 0o600
+
+
+def test_a_fifo_is_written_as_it_is_and_a_fifo_nobody_reads_is_refused(tmp_path):
+    fifo = tmp_path / "t.fifo"
+    os.mkfifo(fifo)
+    proc = run_app(tmp_path, QUICK_APP, "-o", str(fifo))
+    assert proc.returncode == 2 and "no process is reading" in one_error_line(proc)
+    with subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE) as reader:
+        proc = run_app(tmp_path, QUICK_APP, "-o", str(fifo))
+        received = reader.communicate(timeout=60)[0]
+    assert proc.returncode == 0, proc.stderr
+    lines = [orjson.loads(line) for line in received.splitlines()]
+    assert lines[0]["ev"] == "trace" and lines[-1]["ev"] == "end"
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.fixture
+def trace(tmp_path) -> Path:
+    proc = run_app(tmp_path, QUICK_APP, "-o", "t.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "t.jsonl"
+
+
+def export(trace: Path, out: Path | str, umask: int = 0o022) -> subprocess.CompletedProcess:
+    code = (f"import os, sys; os.umask({umask}); from loopscope.cli import main; "
+            f"sys.exit(main(['export', {str(trace)!r}, '-o', {str(out)!r}]))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+
+
+def test_export_is_private_and_valid(trace, tmp_path):
+    out = tmp_path / "t.chrome.json"
+    proc = export(trace, out, umask=0)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert orjson.loads(out.read_bytes())["traceEvents"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "t.chrome.json", "t.jsonl"]
+
+
+def test_export_replaces_a_link_at_its_output_without_following_it(trace, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    out = tmp_path / "out.json"
+    out.symlink_to(victim)
+    # A link planted at the temporary name an older loopscope used must not matter either.
+    (tmp_path / "out.json.tmp").symlink_to(victim)
+    proc = export(trace, out)
+    assert proc.returncode == 0, proc.stderr
+    assert victim.read_text() == "keep me\n"
+    assert not out.is_symlink() and orjson.loads(out.read_bytes())["traceEvents"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_export_to_a_device_writes_to_it_and_leaves_it_a_device(trace):
+    proc = export(trace, "/dev/null")
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_export_to_a_directory_is_one_line_and_leaves_nothing(trace, tmp_path):
+    (tmp_path / "d").mkdir()
+    proc = export(trace, tmp_path / "d")
+    assert proc.returncode == 2 and "cannot write" in one_error_line(proc)
+    assert list((tmp_path / "d").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "d", "t.jsonl"]
