@@ -135,7 +135,7 @@ def _trace_outcome(session: Tracer) -> str:
     missing = session.recorder.outcome()
     if missing is None:
         return f"trace written to {session.path}"
-    return f"trace written to {session.path}, incomplete: {missing}"
+    return f"the trace {session.path} is incomplete: {missing}"
 
 
 def _dashboard() -> ModuleType:

@@ -155,3 +155,65 @@ def test_export_to_a_directory_is_one_line_and_leaves_nothing(trace, tmp_path):
     assert proc.returncode == 2 and "cannot write" in one_error_line(proc)
     assert list((tmp_path / "d").iterdir()) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.py", "d", "t.jsonl"]
+
+
+# -- 2. descriptors closed or replaced under the writer --------------------------------------
+DAEMON_APP = """
+    import os, sys, time
+    import tracer
+    from reactor.base import Reactor
+
+    tracer.mark("before daemonizing")
+    time.sleep(0.3)
+    os.closerange(3, 65536)          # a daemon closes every descriptor it did not open ...
+    {after_close}
+    files = []
+    for i in range(1010):            # ... and opens its own: they get the numbers back
+        files.append(open(f"own/{{i}}.txt", "w"))
+    time.sleep(0.5)                  # the writer flushes meanwhile (every 100 ms)
+    for i, f in enumerate(files):
+        f.write(f"app data {{i}}\\n")
+        f.close()
+    tracer.mark("after daemonizing")
+    loop = Reactor()
+    loop.callLater(0.05, loop.stop)
+    loop.run()
+    sys.exit(7)
+"""
+
+
+def check_own_files(tmp_path: Path) -> None:
+    """Every file the app opened holds exactly what it wrote."""
+    own = tmp_path / "own"
+    assert len(list(own.iterdir())) == 1010
+    for i in range(1010):
+        assert (own / f"{i}.txt").read_text() == f"app data {i}\n"
+
+
+def test_a_daemon_closing_and_reusing_descriptors_gets_no_trace_lines(tmp_path):
+    (tmp_path / "own").mkdir()
+    proc = run_app(tmp_path, DAEMON_APP.format(after_close=""), "-o", "t.jsonl")
+    assert proc.returncode == 7, proc.stderr
+    check_own_files(tmp_path)
+    events = events_of(tmp_path / "t.jsonl")
+    marks = [e["label"] for e in events if e["ev"] == "mark"]
+    assert marks == ["before daemonizing", "after daemonizing"]  # reopened by its path
+    assert events[-1]["ev"] == "end"
+    assert "was reopened" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "loopscope: trace written to t.jsonl"
+
+
+def test_when_the_trace_cannot_be_reopened_writing_stops_and_the_run_says_so(tmp_path):
+    (tmp_path / "own").mkdir()
+    # The trace is renamed away as well: the path is no longer the file the writer opened.
+    app = DAEMON_APP.format(after_close='os.rename("t.jsonl", "moved.jsonl")')
+    proc = run_app(tmp_path, app, "-o", "t.jsonl")
+    assert proc.returncode == 7, proc.stderr
+    check_own_files(tmp_path)
+    assert not (tmp_path / "t.jsonl").exists()
+    events = events_of(tmp_path / "moved.jsonl")  # what was written before is intact
+    assert [e["label"] for e in events if e["ev"] == "mark"] == ["before daemonizing"]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("loopscope: the trace t.jsonl is incomplete: the trace stopped "
+                           "early (the application closed or replaced"), last
+    assert "events lost" in last
