@@ -118,7 +118,7 @@ KINDS: Final[dict[str, Fields]] = {
     "hookerr": {"hook": (is_str, REQUIRED), "exc": (is_str, REQUIRED), "msg": (is_str, OPTIONAL)},
     "drop": {"n": (is_int, REQUIRED)},
     "end": {"events": (is_int, OPTIONAL), "dropped": (is_int, OPTIONAL),
-            "hook_errors": (is_int, OPTIONAL)},
+            "hook_errors": (is_int, OPTIONAL), "reason": (is_str, OPTIONAL)},
 }
 
 #: The header (line 1): its fields and their types.

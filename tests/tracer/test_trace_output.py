@@ -217,3 +217,80 @@ def test_when_the_trace_cannot_be_reopened_writing_stops_and_the_run_says_so(tmp
     assert last.startswith("loopscope: the trace t.jsonl is incomplete: the trace stopped "
                            "early (the application closed or replaced"), last
     assert "events lost" in last
+
+
+# -- 3. write errors: a real full disk ----------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A 256 KiB tmpfs: a disk that fills up for real."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+FULL_DISK_APP = """
+    import os, sys, time
+    import tracer
+
+    def mark_for(seconds, label):
+        end = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < end:
+            tracer.mark(f"{{label}} {{i}} " + "x" * 150)
+            i += 1
+            time.sleep(0.002)
+        return i
+
+    made = mark_for(0.3, "before")
+    filler = os.open("filler", os.O_WRONLY | os.O_CREAT)
+    try:                                    # the disk fills up
+        while True:
+            os.write(filler, b"\\0" * 4096)
+    except OSError:
+        os.close(filler)
+    made += mark_for(0.6, "full")
+    if {recover}:
+        os.unlink("filler")                 # space comes back
+        made += mark_for(0.3, "after")
+    print(made)
+    sys.exit(5)
+"""
+
+
+def read_lines(path: Path) -> list[dict]:
+    """Every line of the file, each one whole, valid JSON (nothing merged, nothing cut)."""
+    data = path.read_bytes()
+    assert data.endswith(b"\n")
+    return [orjson.loads(line) for line in data.splitlines()]
+
+
+def test_a_full_disk_loses_counted_events_and_no_line_is_merged(small_disk):
+    proc = run_app(small_disk, FULL_DISK_APP.format(recover=True), "-o", "t.jsonl")
+    assert proc.returncode == 5, proc.stderr  # the app's own exit status
+    assert "Traceback" not in proc.stderr
+    lines = read_lines(small_disk / "t.jsonl")
+    assert lines[0]["ev"] == "trace" and lines[-1]["ev"] == "end"
+    labels = [e["label"].split()[0] for e in lines if e.get("ev") == "mark"]
+    assert labels[0] == "before" and labels[-1] == "after"  # written again once space came back
+    drops = [e for e in lines if e.get("ev") == "drop"]
+    assert drops and sum(d["n"] for d in drops) == lines[-1]["dropped"] > 0
+    made = int(proc.stdout)
+    assert len(labels) < made <= len(labels) + lines[-1]["dropped"]
+    assert lines[-1]["reason"] == "No space left on device"
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("loopscope: the trace t.jsonl is incomplete: ")
+    assert "events could not be written (No space left on device)" in last
+
+
+def test_a_disk_still_full_at_exit_leaves_whole_lines_and_says_what_was_lost(small_disk):
+    proc = run_app(small_disk, FULL_DISK_APP.format(recover=False), "-o", "t.jsonl")
+    assert proc.returncode == 5, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = read_lines(small_disk / "t.jsonl")
+    assert lines[0]["ev"] == "trace"
+    assert "events could not be written (No space left on device)" in proc.stderr.splitlines()[-1]
