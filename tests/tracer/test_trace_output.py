@@ -294,3 +294,49 @@ def test_a_disk_still_full_at_exit_leaves_whole_lines_and_says_what_was_lost(sma
     lines = read_lines(small_disk / "t.jsonl")
     assert lines[0]["ev"] == "trace"
     assert "events could not be written (No space left on device)" in proc.stderr.splitlines()[-1]
+
+
+# -- 4. exit waits a bounded time for a slow reader ----------------------------------------------
+STALLED_READER = """
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.read(fd, 100)      # takes the header's start, then never reads again
+time.sleep(600)
+"""
+
+CHATTY_APP = """
+    import sys
+    import tracer
+    for i in range(20000):   # far more than a pipe holds
+        tracer.mark(f"event {i} " + "x" * 100)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_exit_is_bounded_when_the_fifo_reader_stops_reading(tmp_path, how):
+    fifo = tmp_path / "t.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen([sys.executable, "-c", STALLED_READER, str(fifo)])
+    try:
+        options, env = (["--drain-timeout", "0.5"], {}) if how == "option" else (
+            [], {"LOOPSCOPE_DRAIN_TIMEOUT": "0.5"})
+        # Without a bound this run never ends (the subprocess timeout would fail the test).
+        proc = run_app(tmp_path, CHATTY_APP, "-o", str(fifo), *options, env=env, timeout=60)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert proc.returncode == 3, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "events could not be written (its reader did not keep up until the drain timeout)" in last
+
+
+@pytest.mark.parametrize("options, env, message", [
+    (["--drain-timeout", "soon"], {}, "'soon' is not a number"),
+    (["--drain-timeout", "-1"], {}, "must be a number of seconds"),
+    ([], {"LOOPSCOPE_DRAIN_TIMEOUT": "forever"}, "LOOPSCOPE_DRAIN_TIMEOUT must be a number"),
+])
+def test_a_bad_drain_timeout_is_one_line(tmp_path, options, env, message):
+    proc = run_app(tmp_path, QUICK_APP, "-o", "t.jsonl", *options, env=env)
+    assert proc.returncode == 2 and message in one_error_line(proc)
+    assert not (tmp_path / "t.jsonl").exists()
