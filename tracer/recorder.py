@@ -120,7 +120,7 @@ class Recorder:
 
     def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144, *,
                  buffer_type: Callable[[int, int], Any],
-                 drain_timeout: float = DRAIN_TIMEOUT) -> None:
+                 drain_timeout: float = DRAIN_TIMEOUT, parent: str | None = None) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
         self.t0 = time.monotonic_ns()
@@ -166,6 +166,9 @@ class Recorder:
                   "argv": [cut(a) for a in sys.argv],
                   "python": sys.version.split()[0], "start_wall": time.time(),
                   "threshold_ms": float(threshold_ms), "clock": "monotonic"}
+        if parent is not None:
+            header["parent"] = parent  # the trace of the process this one was forked from
+        self._children: list[Owned] = []  # pipes forked children report their trace through
         self.output.write(orjson.dumps(header) + b"\n", 1)
         self._thread = threading.Thread(target=self._run, name="loopscope-writer", daemon=True)
         self._thread.start()
@@ -275,9 +278,40 @@ class Recorder:
             self.written += written
             self._calls += calls
             self._loop_sample(now, final)
+            self._collect_children(now, final)
             self._write_out(now)
         except Exception as e:  # noqa: BLE001 - recording must never take the app down
             warn(f"the trace writer failed: {e!r}")
+
+    def expect_child(self, fd: int) -> None:
+        """A child was just forked: it writes ``{"pid", "file"}`` to ``fd`` and closes it
+        (tracer.session), which becomes a ``child`` event.  Any thread (list appends are
+        atomic; the writer reads a copy)."""
+        os.set_blocking(fd, False)
+        self._children.append(Owned(fd))
+
+    def _collect_children(self, now: int, final: bool) -> None:
+        """A ``child`` event for each forked child that reported; at the end, those that have
+        not yet are waited for until the drain deadline."""
+        for pipe in list(self._children):
+            try:
+                if final and pipe.ours():
+                    left = (self.output.deadline or 0) - time.monotonic()
+                    select.select([pipe.fd], [], [], max(left, 0))
+                # The child writes its report at once (less than PIPE_BUF: atomic), then closes.
+                data = os.read(pipe.fd, 4096) if pipe.ours() else b""
+            except BlockingIOError:
+                continue  # not reported yet
+            except OSError:
+                data = b""
+            self._children.remove(pipe)
+            pipe.close()
+            try:
+                report = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue  # it died before reporting
+            self._emit({"t": now - self.t0, "ev": "child", "pid": report["pid"],
+                        "file": report["file"]})
 
     @property
     def dropped(self) -> int:
@@ -338,6 +372,8 @@ class Recorder:
                 end["reason"] = cut(self.output.first_problem)
             self.output.write(orjson.dumps(end) + b"\n", 1)
             self.output.close()
+            for pipe in self._children:  # children that never reported
+                pipe.close()
         finally:
             self._lock.release()
         # A hook still holding the probe (a Deferred chain that was running when tracing
@@ -365,6 +401,8 @@ class Recorder:
         self._stopping = self._closed = True
         self.events.wake_fd = -1
         self.output.abandon()
+        for pipe in self._children:
+            pipe.close()
         self._wake_r.close()
         self._wake_w.close()
 

@@ -340,3 +340,58 @@ def test_a_bad_drain_timeout_is_one_line(tmp_path, options, env, message):
     proc = run_app(tmp_path, QUICK_APP, "-o", "t.jsonl", *options, env=env)
     assert proc.returncode == 2 and message in one_error_line(proc)
     assert not (tmp_path / "t.jsonl").exists()
+
+
+# -- 5. a forked child ----------------------------------------------------------------------------
+FORKING_APP = """
+    import os
+    import tracer
+    from reactor import reactor
+
+    def work():
+        for i in range(300):          # events still buffered when the fork happens
+            tracer.mark(f"parent {i}")
+        pid = os.fork()
+        if pid == 0:                  # the child goes on with its own loop and exits normally
+            tracer.mark("in the child")
+            reactor.callLater(0.05, reactor.stop)
+            return
+        tracer.mark("parent after fork")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        print(pid, flush=True)
+        reactor.callLater(0.05, reactor.stop)
+
+    reactor.callLater(0.05, work)
+    reactor.run()
+"""
+
+
+def test_a_forked_child_traces_into_its_own_file_named_by_the_parent(tmp_path, capsys):
+    proc = run_app(tmp_path, FORKING_APP, "-o", "t.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    child_pid = int(proc.stdout)
+    parent = events_of(tmp_path / "t.jsonl")
+    labels = [e["label"] for e in parent if e["ev"] == "mark"]
+    assert labels == [f"parent {i}" for i in range(300)] + ["parent after fork"]  # no duplicates
+    assert [e["ev"] for e in parent].count("end") == 1
+    [child_event] = [e for e in parent if e["ev"] == "child"]
+    assert child_event["pid"] == child_pid and child_event["file"] == f"t.{child_pid}.jsonl"
+
+    child_file = tmp_path / f"t.{child_pid}.jsonl"
+    assert stat.S_IMODE(child_file.stat().st_mode) == 0o600
+    header, events = read_trace(str(child_file))
+    child = list(events)
+    assert header["pid"] == child_pid and header["parent"] == "t.jsonl"
+    assert [e["label"] for e in child if e["ev"] == "mark"] == ["in the child"]
+    assert child[-1]["ev"] == "end"
+    assert f"loopscope: trace written to {child_file}" in proc.stderr
+
+    from loopscope.cli import main
+    capsys.readouterr()
+    assert main(["summary", str(tmp_path / "t.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert f"pid {child_pid}: t.{child_pid}.jsonl" in out
+    assert main(["summary", "--json", str(tmp_path / "t.jsonl")]) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    assert summary["children"] == [{"pid": child_pid, "file": f"t.{child_pid}.jsonl"}]
