@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 from types import ModuleType
-from typing import IO, Callable, NoReturn, Sequence
+from typing import IO, TYPE_CHECKING, Callable, NoReturn, Sequence
 
 import orjson
 
@@ -27,7 +27,12 @@ import loopscope
 import tracer
 from tracer import adapters
 from tracer.backend import BackendError, probe_backend
+from tracer.files import OutputError, write_replacing
+from tracer.output import DRAIN_TIMEOUT, DRAIN_TIMEOUT_ENV, drain_timeout_from_env
 from tracer.reader import TraceError
+
+if TYPE_CHECKING:
+    from tracer.session import Tracer
 
 EXIT_USAGE = 2
 
@@ -70,7 +75,8 @@ def _app_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> int:
+def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
+                   drain_timeout: float | None = None) -> int:
     """Run a script or module as ``__main__`` under the tracer; returns its exit status."""
     if target[0] == "-m":
         module = target[1]
@@ -90,7 +96,9 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
         sys.path[0] = os.path.dirname(os.path.abspath(script))
     sys.argv = argv  # before start: the trace header records the app's argv
     try:
-        session = tracer.start(trace_path, threshold_ms)
+        session = tracer.start(trace_path, threshold_ms, drain_timeout=drain_timeout)
+    except OutputError as e:
+        raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
     except BackendError as e:
@@ -117,9 +125,19 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float) -> i
         code = 130 if isinstance(e, KeyboardInterrupt) else 1
     finally:
         adapters.uninstall()
+        running = tracer.current()  # in a forked child: its own recording (tracer.session)
         tracer.stop()
-        print(f"loopscope: trace written to {trace_path}", file=sys.stderr)
+        if running is not None:
+            print(f"loopscope: {_trace_outcome(running)}", file=sys.stderr)
     return code
+
+
+def _trace_outcome(session: Tracer) -> str:
+    """The run's last line: where the trace is, and what is missing from it if anything."""
+    missing = session.recorder.outcome()
+    if missing is None:
+        return f"trace written to {session.path}"
+    return f"the trace {session.path} is incomplete: {missing}"
 
 
 def _dashboard() -> ModuleType:
@@ -137,11 +155,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     path = args.output or default_trace_path(target)
     if args.tui and args.web:
         raise UsageError("--tui and --web are two ways to watch: choose one")
+    if args.drain_timeout is not None:
+        os.environ[DRAIN_TIMEOUT_ENV] = repr(args.drain_timeout)  # for a --tui / --web child too
+    try:
+        drain_timeout_from_env()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if args.tui:
         return _dashboard().run_app(target, path, args.threshold)
     if args.web:
         return run_served(target, path, args.threshold, args.port)
-    return run_in_process(target, path, args.threshold)
+    return run_in_process(target, path, args.threshold, args.drain_timeout)
 
 
 def run_served(target: list[str], path: str, threshold_ms: float, port: int) -> int:
@@ -178,19 +202,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _write_file(out_path: str, write: Callable[[IO[bytes]], int]) -> int:
-    """Run ``write`` into a temporary file renamed to ``out_path`` once it is complete, so a
-    failed export never leaves half a file; returns what ``write`` returned."""
-    tmp = out_path + ".tmp"
+    """Run ``write`` into a new private file renamed to ``out_path`` once it is complete
+    (tracer.files), so a failed export never leaves half a file; returns what ``write``
+    returned."""
     try:
-        with open(tmp, "wb") as out:
-            count = write(out)
-        os.replace(tmp, out_path)
+        return write_replacing(out_path, write)
     except OSError as e:
         raise UsageError(f"cannot write {out_path}: {e.strerror}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return count
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -263,6 +281,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds, 0 or more")
+    return value
+
+
 #: Shown under --help of every command that opens the dashboard.
 DASHBOARD_KEYS = ("In the dashboard: space play/pause, +/- speed, left/right step, n/N next/previous "
                   "blocking call, g go to a time, home/end, f follow, / filter events, 1-6 views, "
@@ -308,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
     run.add_argument("--threshold", type=_positive, default=50.0, metavar="MS",
                      help="a callback running longer than this blocks the loop (default 50)")
+    run.add_argument("--drain-timeout", type=_seconds, metavar="S",
+                     help=f"at exit, wait at most S seconds for the trace to be written (a slow "
+                          f"reader of a FIFO), then count the rest as dropped (default "
+                          f"{DRAIN_TIMEOUT:g}, or ${DRAIN_TIMEOUT_ENV})")
     run.add_argument("--tui", action="store_true",
                      help="run the app in a child process and watch it in the live dashboard")
     run.add_argument("--web", action="store_true",

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 __all__ = ["start", "stop", "mark", "current"]
 
 
-def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144) -> "Tracer":
+def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
+          drain_timeout: float | None = None) -> "Tracer":
     """Start recording into ``path``; see :func:`tracer.session.start`."""
     from tracer import session
-    return session.start(path, threshold_ms, capacity)
+    return session.start(path, threshold_ms, capacity, drain_timeout)
 
 
 def current() -> "Tracer | None":

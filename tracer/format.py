@@ -117,8 +117,9 @@ KINDS: Final[dict[str, Fields]] = {
                 "loop": (is_str, OPTIONAL), "unseen": (is_str, OPTIONAL)},
     "hookerr": {"hook": (is_str, REQUIRED), "exc": (is_str, REQUIRED), "msg": (is_str, OPTIONAL)},
     "drop": {"n": (is_int, REQUIRED)},
+    "child": {"pid": (is_int, REQUIRED), "file": (is_str_or_null, REQUIRED)},
     "end": {"events": (is_int, OPTIONAL), "dropped": (is_int, OPTIONAL),
-            "hook_errors": (is_int, OPTIONAL)},
+            "hook_errors": (is_int, OPTIONAL), "reason": (is_str, OPTIONAL)},
 }
 
 #: The header (line 1): its fields and their types.
@@ -126,7 +127,7 @@ HEADER: Final[Fields] = {
     "v": (is_int, REQUIRED), "pid": (is_int, OPTIONAL), "argv": (is_str_list, OPTIONAL),
     "python": (is_str, OPTIONAL), "start_wall": (is_number, OPTIONAL),
     "threshold_ms": (is_number, OPTIONAL), "clock": (is_str, OPTIONAL),
-    "runtime": (is_str, OPTIONAL),
+    "runtime": (is_str, OPTIONAL), "parent": (is_str, OPTIONAL),
 }
 
 #: ``name`` of a ``runtime`` event (and the header's ``runtime``): the loop traced.  Views

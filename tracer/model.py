@@ -201,6 +201,14 @@ class Mark:
     label: str
 
 
+@dataclass(frozen=True)
+class ChildTrace:
+    """A child process forked while tracing: ``file`` is its own trace, beside this one
+    (None when the child could not be traced)."""
+    pid: int
+    file: str | None
+
+
 @dataclass
 class TraceState:
     """The traced program's state after some prefix of the events."""
@@ -219,6 +227,7 @@ class TraceState:
     running: RunningCall | None = None
     errors: list[ErrorInfo] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
+    children: list[ChildTrace] = field(default_factory=list)
     reactor_running: bool = False
     ended: bool = False
     runtime: str = "reactor"         # the loop traced (a ``runtime`` event; tracer.format.RUNTIMES)
@@ -272,6 +281,7 @@ class StateBuilder:
             blocking=list(s.blocking),
             threads={k: copy.copy(v) for k, v in s.threads.items()},
             loop=list(s.loop), running=s.running, errors=list(s.errors), marks=list(s.marks),
+            children=list(s.children),
             reactor_running=s.reactor_running, ended=s.ended, runtime=s.runtime,
             runtime_unseen=s.runtime_unseen,
         )
@@ -480,6 +490,9 @@ class StateBuilder:
     def _mark(self, ev: dict, index: int) -> None:
         self.state.marks.append(Mark(ev["t"], str(ev["label"])))
 
+    def _child(self, ev: dict, index: int) -> None:
+        self.state.children.append(ChildTrace(ev["pid"], ev["file"]))
+
     def _drop(self, ev: dict, index: int) -> None:
         self.state.dropped += ev["n"]
 
@@ -502,7 +515,7 @@ _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
     name: getattr(StateBuilder, "_" + name) for name in (
         "call", "dcall", "timer", "tcancel", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
         "fdadd", "fdrm", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
-        "mark", "drop", "runtime", "reactor", "end")
+        "mark", "child", "drop", "runtime", "reactor", "end")
 }
 
 

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import orjson
 
+from tracer.output import DRAIN_TIMEOUT, WAIT_STEP, Owned, TraceOutput, warn
 from tracer.reader import VERSION
 
 #: Longest string taken from the application (messages, labels, reprs).
@@ -118,18 +119,22 @@ class Recorder:
     """Owns the trace file, the event buffer, the site table and the writer thread."""
 
     def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144, *,
-                 buffer_type: Callable[[int, int], Any]) -> None:
+                 buffer_type: Callable[[int, int], Any],
+                 drain_timeout: float = DRAIN_TIMEOUT, parent: str | None = None) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
         self.t0 = time.monotonic_ns()
-        #: The writer waits on this pipe: woken early when the buffer is half full (by the C
-        #: buffer, without the GIL) and at close.
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_w, False)
+        #: The trace file (first: when it is refused there is nothing else to undo).
+        self.output = TraceOutput(path)
+        #: Seconds close() waits for the trace to be written before counting the rest lost.
+        self.drain_timeout = drain_timeout
         self._stopping = False
         #: Events in the order they happened, until the writer drains them (the ``Buffer`` of
         #: tracer._native or tracer.pyprobe).
-        self.events = buffer_type(capacity, self._wake_w)
+        self.events = buffer_type(capacity, -1)
+        #: The writer waits on this pipe: woken early when the buffer is half full (by the C
+        #: buffer, without the GIL) and at close.
+        self._new_wake()
         #: Append a rare event's finished line (``keep``: never dropped); any thread.
         self.append: Callable[..., None] = self.events.line
         self.written = 0
@@ -157,13 +162,14 @@ class Recorder:
         self._out: list[bytes] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(self._fd, 0o600)
         header = {"ev": "trace", "v": VERSION, "pid": os.getpid(),
                   "argv": [cut(a) for a in sys.argv],
                   "python": sys.version.split()[0], "start_wall": time.time(),
                   "threshold_ms": float(threshold_ms), "clock": "monotonic"}
-        os.write(self._fd, orjson.dumps(header) + b"\n")
+        if parent is not None:
+            header["parent"] = parent  # the trace of the process this one was forked from
+        self._children: list[Owned] = []  # pipes forked children report their trace through
+        self.output.write(orjson.dumps(header) + b"\n", 1)
         self._thread = threading.Thread(target=self._run, name="loopscope-writer", daemon=True)
         self._thread.start()
 
@@ -237,74 +243,168 @@ class Recorder:
         return name
 
     # -- the writer thread -------------------------------------------------------
+    def _new_wake(self) -> None:
+        """The pipe the writer waits on (tracer.output.Owned: checked like the trace's)."""
+        r, w = os.pipe()
+        self._wake_r, self._wake_w = Owned(r), Owned(w)
+        os.set_blocking(self._wake_w.fd, False)
+        self.events.wake_fd = self._wake_w.fd
+
     def _run(self) -> None:
-        wake = self._wake_r
         while not self._stopping:
-            if select.select([wake], [], [], FLUSH_INTERVAL)[0]:
-                os.read(wake, 4096)
+            wake = self._wake_r
+            if not (wake.ours() and self._wake_w.ours()):
+                self._new_wake()  # the application closed ours: its numbers are left alone
+                continue
+            try:
+                if select.select([wake.fd], [], [], FLUSH_INTERVAL)[0] and wake.ours():
+                    os.read(wake.fd, 4096)
+            except OSError:
+                continue  # closed under us: the check above replaces it
             if not self._stopping:
                 self.flush()
 
     def flush(self, final: bool = False) -> None:
         """Write everything buffered so far (called by the writer thread and at stop)."""
         with self._lock:
-            if self._closed:
-                return
+            if not self._closed:
+                self._flush(final)
+
+    def _flush(self, final: bool) -> None:
+        """Write a batch; nothing here may raise into the writer thread or the app."""
+        try:
+            now = time.monotonic_ns()
+            written, calls = self.output.drain(self.events)
+            self.written += written
+            self._calls += calls
+            self._loop_sample(now, final)
+            self._collect_children(now, final)
+            self._write_out(now)
+        except Exception as e:  # noqa: BLE001 - recording must never take the app down
+            warn(f"the trace writer failed: {e!r}")
+
+    def expect_child(self, fd: int) -> None:
+        """A child was just forked: it writes ``{"pid", "file"}`` to ``fd`` and closes it
+        (tracer.session), which becomes a ``child`` event.  Any thread (list appends are
+        atomic; the writer reads a copy)."""
+        os.set_blocking(fd, False)
+        self._children.append(Owned(fd))
+
+    def _collect_children(self, now: int, final: bool) -> None:
+        """A ``child`` event for each forked child that reported; at the end, those that have
+        not yet are waited for until the drain deadline."""
+        for pipe in list(self._children):
             try:
-                self._write_batch(final)
-            except Exception as e:  # noqa: BLE001 - recording must never take the app down
-                print(f"loopscope: warning: trace writer failed: {e}", file=sys.stderr)
+                if final and pipe.ours():
+                    left = (self.output.deadline or 0) - time.monotonic()
+                    select.select([pipe.fd], [], [], max(left, 0))
+                # The child writes its report at once (less than PIPE_BUF: atomic), then closes.
+                data = os.read(pipe.fd, 4096) if pipe.ours() else b""
+            except BlockingIOError:
+                continue  # not reported yet
+            except OSError:
+                data = b""
+            self._children.remove(pipe)
+            pipe.close()
+            try:
+                report = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                continue  # it died before reporting
+            self._emit({"t": now - self.t0, "ev": "child", "pid": report["pid"],
+                        "file": report["file"]})
 
-    def _write_batch(self, final: bool) -> None:
-        now = time.monotonic_ns()
-        lines, calls = self.events.drain(self._fd)
-        self.written += lines
-        self._calls += calls
-        dropped = self.events.dropped
-        if dropped != self._dropped_reported:
-            self._emit({"t": now - self.t0, "ev": "drop", "n": dropped - self._dropped_reported})
-            self._dropped_reported = dropped
-        self._loop_sample(now, final)
-        self._write_out()
+    @property
+    def dropped(self) -> int:
+        """Events lost so far: dropped from a full buffer, or not written (tracer.output)."""
+        return self.events.dropped + self.output.lost
 
-    def _write_out(self) -> None:
-        """Write the lines the writer itself made (``drop``, ``loop``)."""
+    def _write_out(self, now: int) -> None:
+        """Write the lines the writer itself made: a ``drop`` line first when events were
+        lost since the last one that was written, then the ``loop`` line."""
+        dropped = self.dropped
+        unreported = dropped - self._dropped_reported
+        if unreported:
+            self._out.insert(0, orjson.dumps({"t": now - self.t0, "ev": "drop", "n": unreported}))
         out = self._out
         if out:
-            data = b"\n".join(out) + b"\n"
-            os.write(self._fd, data)
-            self.written += len(out)
+            written = self.output.write(b"\n".join(out) + b"\n", len(out))
+            self.written += written
+            if unreported and written:
+                self._dropped_reported = dropped
             out.clear()
 
     def _emit(self, event: dict) -> None:
-        """Queue a line the writer itself makes (``drop``, ``loop``)."""
+        """Queue a line the writer itself makes (``loop``)."""
         self._out.append(orjson.dumps(event))
 
     def close(self) -> None:
-        """Stop the writer thread, write the remaining events and the ``end`` line."""
+        """Stop the writer, write the remaining events and the ``end`` line.
+
+        Bounded: after :attr:`drain_timeout` seconds (a FIFO whose reader stopped reading)
+        what is not written yet is counted as dropped, and close returns.
+        """
         if self._stopping:
             return
         self._stopping = True
+        deadline = time.monotonic() + self.drain_timeout
+        self.output.deadline = deadline
         try:
-            os.write(self._wake_w, b"!")
-        except BlockingIOError:
-            pass  # the pipe is full: the writer is being woken already
+            os.write(self._wake_w.fd, b"!")
+        except OSError:
+            pass  # a full pipe (the writer is being woken already) or not ours any more
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-        self.flush(final=True)
-        with self._lock:
+            # The writer notices the deadline within tracer.output.WAIT_STEP.
+            self._thread.join(timeout=max(deadline - time.monotonic(), 0) + 2 * WAIT_STEP)
+        if not self._lock.acquire(timeout=max(deadline - time.monotonic(), 0) + WAIT_STEP):
+            # The writer is stuck in a write the OS does not give up (a hung file system).
+            self.output.lost += self.events.pending
+            self.output.note("writing did not finish within the drain timeout")
+            return
+        try:
             if self._closed:
                 return
             self._closed = True
+            self._flush(final=True)
+            self.output.uncut()
             end = {"t": time.monotonic_ns() - self.t0, "ev": "end", "events": self.written,
-                   "dropped": self.events.dropped, "hook_errors": self.hook_errors}
-            os.write(self._fd, orjson.dumps(end) + b"\n")
-            os.close(self._fd)
+                   "dropped": self.dropped, "hook_errors": self.hook_errors}
+            if self.output.first_problem is not None:
+                end["reason"] = cut(self.output.first_problem)
+            self.output.write(orjson.dumps(end) + b"\n", 1)
+            self.output.close()
+            for pipe in self._children:  # children that never reported
+                pipe.close()
+        finally:
+            self._lock.release()
         # A hook still holding the probe (a Deferred chain that was running when tracing
         # stopped) may still record: it must not write to a descriptor number reused later.
         self.events.wake_fd = -1
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def outcome(self) -> str | None:
+        """What is missing from the trace, as a sentence for the run's last line, or None
+        when every event is in it."""
+        lost, dropped = self.output.lost, self.events.dropped
+        if self.output.stopped is not None:
+            return f"the trace stopped early ({self.output.stopped}): {self.dropped} events lost"
+        parts = []
+        if lost:
+            parts.append(f"{lost} events could not be written ({self.output.first_problem})")
+        if dropped:
+            parts.append(f"{dropped} events were dropped from a full buffer")
+        return "; ".join(parts) or None
+
+    def abandon(self) -> None:
+        """In a forked child: forget this recording without writing anything (the parent's
+        writer owns the file, and its thread does not exist here)."""
+        self._stopping = self._closed = True
+        self.events.wake_fd = -1
+        self.output.abandon()
+        for pipe in self._children:
+            pipe.close()
+        self._wake_r.close()
+        self._wake_w.close()
 
     def _loop_sample(self, now: int, final: bool = False) -> None:
         """One ``loop`` event covering the time since the previous one (while the loop runs,

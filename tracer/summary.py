@@ -89,6 +89,7 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
             ],
         },
         "errors": [{"fn": site(e.site).fn, "exc": e.exc, "msg": e.msg} for e in state.errors],
+        "children": [{"pid": c.pid, "file": c.file} for c in state.children],
     }
 
 
@@ -142,4 +143,10 @@ def format_text(summary: dict, top: int = 15) -> str:
         lines.append(f"Errors ({len(summary['errors'])}):")
         for e in summary["errors"][:top]:
             lines.append(f"  {_clean(e['exc'])}: {_clean(e['msg'])}  in {_clean(e['fn'])}")
+    if summary["children"]:
+        lines.append("")
+        lines.append(f"Forked children ({len(summary['children'])}), their traces beside this one:")
+        for c in summary["children"]:
+            where = _clean(c["file"]) if c["file"] is not None else "not traced"
+            lines.append(f"  pid {c['pid']}: {where}")
     return "\n".join(lines)
