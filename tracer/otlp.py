@@ -69,7 +69,7 @@ def _site_attrs(site: Site) -> list[Json]:
                   code__lineno=site.line or None)
 
 
-class _Spans:
+class Spans:
     """Folds events into spans, remembering which call scheduled or created what."""
 
     def __init__(self, header: Json, threshold_ns: int, span_over_ns: int | None) -> None:
@@ -224,10 +224,10 @@ def _histogram_metric(name: str, description: str, counts: list[int], total_ms: 
                 "explicitBounds": list(BOUNDS_MS)}]}}
 
 
-def new_spans(header: Json, span_over_ms: float | None) -> _Spans:
+def new_spans(header: Json, span_over_ms: float | None) -> Spans:
     """A span builder for the trace that ``header`` starts."""
     threshold = float(header.get("threshold_ms", 50.0))
-    return _Spans(header, int(threshold * 1e6),
+    return Spans(header, int(threshold * 1e6),
                   None if span_over_ms is None else int(span_over_ms * 1e6))
 
 
@@ -251,7 +251,7 @@ def trace_requests(res: Json, spans: list[Json]) -> list[Json]:
             for batch in batches]
 
 
-def metrics_request(res: Json, spans: _Spans, busy: list[Json]) -> Json:
+def metrics_request(res: Json, spans: Spans, busy: list[Json]) -> Json:
     """The loop metrics so far: ``busy`` gauge points, and the histograms since the start
     (cumulative, so a request sent later replaces an earlier one)."""
     start, end = str(spans.base_ns), str(spans.base_ns + spans.last_t)
