@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from tracer import otlp
 from tracer.reader import Follower, TraceError, warn_stderr
