@@ -31,13 +31,15 @@ from tracer.reader import Follower, TraceError, warn_stderr
 
 #: How often the trace is read: the recorder writes every 100 ms.
 POLL_S = 0.1
+#: One read of the trace: a few MB, so that a sidecar that is behind still flushes on time.
+READ_BYTES = 1 << 22
 #: A batch goes out at least this often, so that a stall reaches the backend within seconds.
 FLUSH_S = 1.0
 #: Requests waiting for the collector: 64 requests of up to 256 spans is a few MB at most.
 QUEUE_REQUESTS = 64
 #: One request's timeout: short, so that a collector that does not answer cannot eat the drain.
 POST_TIMEOUT_S = 2.0
-#: What the app's exit may wait for the last batches.
+#: What the app's exit may wait for the rest of the trace to be read and sent.
 DRAIN_S = 5.0
 
 
@@ -130,6 +132,7 @@ class LiveExport:
         self._resource: otlp.Json = {}
         self._index = 0
         self._new_events = False
+        self._next_flush = time.monotonic() + FLUSH_S
 
     def feed(self, header: otlp.Json | None, events: list[otlp.Json]) -> None:
         if header is None:
@@ -142,11 +145,16 @@ class LiveExport:
             self._index += 1
         self._new_events = self._new_events or bool(events)
 
-    def pending_spans(self) -> int:
-        return 0 if self._spans is None else len(self._spans.spans)
+    def flush_if_due(self) -> None:
+        """Flush when a request is full or the last flush is :data:`FLUSH_S` old."""
+        now = time.monotonic()
+        full = self._spans is not None and len(self._spans.spans) >= otlp.SPANS_PER_REQUEST
+        if full or now >= self._next_flush:
+            self.flush()
 
     def flush(self) -> None:
         """Queue the spans completed so far and the metrics, when anything new came in."""
+        self._next_flush = time.monotonic() + FLUSH_S
         if self._spans is None or not self._new_events:
             return
         self._new_events = False
@@ -171,24 +179,29 @@ def _app_exited(timeout_s: float | None) -> bool:
     return os.read(sys.stdin.fileno(), 4096) == b""
 
 
+def _catch_up(follower: Follower, live: LiveExport, deadline: float) -> None:
+    """Read what the recorder has written, a chunk at a time so that batches keep going out
+    on time, until the end of the file or the deadline."""
+    while True:
+        offset = follower.offset
+        events = [ev for ev, _ in follower.poll(READ_BYTES)]  # may read the header first
+        live.feed(follower.header, events)
+        live.flush_if_due()
+        if follower.offset == offset or time.monotonic() >= deadline:
+            return
+
+
 def follow(path: str, endpoint: str, span_over_ms: float | None, service: str | None) -> int:
     """Send the trace at ``path`` as it grows, until the app exits; returns the exit status."""
     sender = Sender(endpoint)
     live = LiveExport(sender, span_over_ms, service)
     follower = Follower(path, wait=True)
-    next_flush = time.monotonic() + FLUSH_S
-    exited = False
     try:
-        while True:
-            exited = _app_exited(POLL_S)
-            events = [ev for ev, _ in follower.poll()]
-            live.feed(follower.header, events)
-            now = time.monotonic()
-            if exited or now >= next_flush or live.pending_spans() >= otlp.SPANS_PER_REQUEST:
-                live.flush()
-                next_flush = now + FLUSH_S
-            if exited:
-                break
+        while not _app_exited(POLL_S):
+            _catch_up(follower, live, time.monotonic() + FLUSH_S)
+        drain_until = time.monotonic() + DRAIN_S
+        _catch_up(follower, live, drain_until)
+        unread = follower.size() - follower.offset
     except TraceError as e:
         print(f"loopscope: otlp: {e}; nothing more is sent", file=sys.stderr)
         while not _app_exited(None):  # the app goes on: wait for it
@@ -196,9 +209,13 @@ def follow(path: str, endpoint: str, span_over_ms: float | None, service: str | 
         return 1
     finally:
         follower.close()
-    sender.drain(DRAIN_S)
+    live.flush()
+    sender.drain(drain_until - time.monotonic())
     if live.started:
-        print(sender.report(), file=sys.stderr)
+        report = sender.report()
+        if unread > 0:
+            report += f"; the last {unread} bytes of the trace were not read in time"
+        print(report, file=sys.stderr)
     return 0
 
 

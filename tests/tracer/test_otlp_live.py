@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from test_otlp import attrs, collector, decoded  # noqa: F401  (collector is a fixture)
+
+from loopscope.otlp_live import Sender
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +127,58 @@ def test_help_documents_the_options():
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     for option in ("--otlp ", "--otlp-endpoint URL", "--span-over MS", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         assert option in out
+
+
+@pytest.fixture
+def stuck_collector() -> Iterator[tuple[str, list[bytes], threading.Event]]:
+    """A receiver that holds every request until ``release`` is set: a collector that lags."""
+    received: list[bytes] = []
+    release = threading.Event()
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            release.wait(60)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received, release
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def wait_for(condition) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_a_lagging_collector_drops_the_oldest_queued_requests(stuck_collector):
+    endpoint, received, release = stuck_collector
+    sender = Sender(endpoint, capacity=2)
+    sender.put("/v1/traces", b"first", 1)
+    wait_for(lambda: received == [b"first"])  # in flight, held by the collector
+    for body, spans in ((b"second", 2), (b"third", 3), (b"fourth", 4)):
+        sender.put("/v1/traces", body, spans)
+    assert (sender.dropped_requests, sender.dropped_spans) == (1, 2)
+    release.set()
+    sender.drain(30)
+    assert received == [b"first", b"third", b"fourth"]
+    assert (sender.sent_requests, sender.sent_spans) == (3, 8)
+    assert "dropped 1 requests (2 spans)" in sender.report()
+
+
+def test_the_drain_gives_up_on_a_collector_that_does_not_answer(stuck_collector):
+    endpoint, _, _ = stuck_collector
+    sender = Sender(endpoint)
+    sender.put("/v1/traces", b"first", 5)
+    sender.put("/v1/metrics", b"metrics", 0)
+    sender.drain(0.2)
+    assert (sender.sent_requests, sender.dropped_requests, sender.dropped_spans) == (0, 2, 5)
