@@ -161,11 +161,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         drain_timeout_from_env()
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.otlp and (args.tui or args.web):
+        raise UsageError("--otlp runs the app in this process: it does not go with --tui or --web")
     if args.tui:
         return _dashboard().run_app(target, path, args.threshold)
     if args.web:
         return run_served(target, path, args.threshold, args.port)
+    if args.otlp:
+        return run_sending_otlp(target, path, args)
+    if args.otlp_endpoint or args.span_over is not None:
+        raise UsageError("--otlp-endpoint and --span-over go with --otlp")
     return run_in_process(target, path, args.threshold, args.drain_timeout)
+
+
+def run_sending_otlp(target: list[str], path: str, args: argparse.Namespace) -> int:
+    """``run --otlp``: the app in this process, its trace sent live to the collector by a
+    sidecar process (loopscope/otlp_live.py) that ends when the app has exited."""
+    from loopscope import otlp_live
+    endpoint = args.otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint:
+        raise UsageError("--otlp needs --otlp-endpoint URL or $OTEL_EXPORTER_OTLP_ENDPOINT")
+    options = ["--span-over", f"{args.span_over!r}"] if args.span_over is not None else []
+    sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", path, endpoint,
+                                *options], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        return run_in_process(target, path, args.threshold, args.drain_timeout)
+    finally:
+        try:  # closing its stdin tells the sidecar that the app has exited: it drains and ends
+            sidecar.communicate(timeout=otlp_live.DRAIN_S + otlp_live.POST_TIMEOUT_S + 1.0)
+        except subprocess.TimeoutExpired:
+            sidecar.kill()
+            sidecar.wait()
 
 
 def run_served(target: list[str], path: str, threshold_ms: float, port: int) -> int:
@@ -332,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "arguments, recording a trace of its reactor. The trace goes to traces/ unless "
                     "-o says where; its path is printed on stderr. The app's exit status is "
                     "loopscope's.",
-        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui | --web [--port N]] (SCRIPT | -m MODULE) [ARGS ...]")
+        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui | --web [--port N] | "
+              "--otlp [--otlp-endpoint URL] [--span-over MS]] (SCRIPT | -m MODULE) [ARGS ...]")
     run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
     run.add_argument("--threshold", type=_positive, default=50.0, metavar="MS",
                      help="a callback running longer than this blocks the loop (default 50)")
@@ -346,6 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run the app in a child process and serve its live dashboard to a "
                           "browser on 127.0.0.1 (see 'loopscope serve --help')")
     run.add_argument("--port", type=int, default=8000, help="port for --web (default 8000)")
+    run.add_argument("--otlp", action="store_true",
+                     help="send the trace live to an OpenTelemetry collector (OTLP/HTTP, "
+                          "protobuf) while the app runs: the data of 'export --format otlp', "
+                          "in batches about once a second, from a separate process that never "
+                          "holds the app up (oldest batches dropped when the collector lags)")
+    run.add_argument("--otlp-endpoint", metavar="URL",
+                     help="the collector for --otlp, e.g. http://127.0.0.1:4318 (default: "
+                          "$OTEL_EXPORTER_OTLP_ENDPOINT)")
+    run.add_argument("--span-over", type=_positive, metavar="MS",
+                     help="with --otlp, also send a span for every callback that ran at least "
+                          "MS (default: only stalls)")
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="SCRIPT [ARGS ...]",
                      help="the script and its arguments")

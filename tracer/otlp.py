@@ -69,7 +69,7 @@ def _site_attrs(site: Site) -> list[Json]:
                   code__lineno=site.line or None)
 
 
-class _Spans:
+class Spans:
     """Folds events into spans, remembering which call scheduled or created what."""
 
     def __init__(self, header: Json, threshold_ns: int, span_over_ns: int | None) -> None:
@@ -90,6 +90,7 @@ class _Spans:
         self.lags: list[int] = [0] * (len(BOUNDS_MS) + 1)
         self.lag_sum = 0.0
         self.busy: list[Json] = []
+        self.last_t = 0  # the latest event time, where the histograms end
 
     def site(self, site_id: int) -> Site:
         return self.sites.get(site_id, UNKNOWN_SITE)
@@ -113,6 +114,23 @@ class _Spans:
                               "asDouble": min(max(ev["busy"] / dt, 0.0), 1.0)})
         elif kind in ("call", "dcall"):
             self._ended(ev, index)
+
+    def add(self, ev: Json, index: int, warn: Warn) -> None:
+        """Fold the ``index``-th event in; an event that does not fit is skipped with a warning."""
+        try:
+            self.apply(ev, index)
+        except (KeyError, TypeError, ValueError):
+            warn(f"event {index + 2} could not be exported; skipped")
+        t = ev.get("t", 0)
+        if type(t) is int and t > self.last_t:
+            self.last_t = t
+
+    def take(self) -> tuple[list[Json], list[Json]]:
+        """The spans and busy-ratio points completed since the previous call, for sending
+        them in batches while the trace is still being written."""
+        spans, busy = self.spans, self.busy
+        self.spans, self.busy = [], []
+        return spans, busy
 
     def _scheduled(self, what: str, ident: int, site: int, t: int) -> None:
         table = self._origin_of_timer if what == "timer" else self._origin_of_deferred
@@ -206,45 +224,59 @@ def _histogram_metric(name: str, description: str, counts: list[int], total_ms: 
                 "explicitBounds": list(BOUNDS_MS)}]}}
 
 
-def build(path: str, span_over_ms: float | None = None, service: str | None = None,
-          warn: Warn = warn_stderr) -> tuple[list[Json], Json]:
-    """The trace requests (batches of spans) and the metrics request for the trace file."""
-    header, events = read_trace(path, warn)
-    threshold = header.get("threshold_ms", 50.0)
-    spans = _Spans(header, int(float(threshold) * 1e6),
-                   None if span_over_ms is None else int(span_over_ms * 1e6))
-    last_t = 0
-    for index, ev in enumerate(events):
-        try:
-            spans.apply(ev, index)
-        except (KeyError, TypeError, ValueError):
-            warn(f"event {index + 2} could not be exported; skipped")
-        last_t = max(last_t, ev.get("t", 0) if type(ev.get("t", 0)) is int else 0)
+def new_spans(header: Json, span_over_ms: float | None) -> Spans:
+    """A span builder for the trace that ``header`` starts."""
+    threshold = float(header.get("threshold_ms", 50.0))
+    return Spans(header, int(threshold * 1e6),
+                  None if span_over_ms is None else int(span_over_ms * 1e6))
+
+
+def resource(header: Json, service: str | None = None) -> Json:
+    """The OTLP resource of the traced process (service name, pid, runtime, command)."""
     argv = header.get("argv") or ["app"]
-    resource = {"attributes": _attrs(
+    return {"attributes": _attrs(
         service__name=service or os.path.basename(str(argv[0])) or "app",
         process__pid=header.get("pid"), process__runtime__name="CPython",
         process__runtime__version=header.get("python"),
         process__command_args=" ".join(str(a) for a in argv),
-        loopscope__threshold_ms=float(threshold))}
-    start, end = str(spans.base_ns), str(spans.base_ns + last_t)
-    batches = [spans.spans[i:i + SPANS_PER_REQUEST]
-               for i in range(0, len(spans.spans), SPANS_PER_REQUEST)] or [[]]
-    traces = [{"resourceSpans": [{"resource": resource,
-                                  "scopeSpans": [{"scope": SCOPE, "spans": batch}]}]}
-              for batch in batches]
+        loopscope__threshold_ms=float(header.get("threshold_ms", 50.0)))}
+
+
+def trace_requests(res: Json, spans: list[Json]) -> list[Json]:
+    """``spans`` as ExportTraceServiceRequests of at most :data:`SPANS_PER_REQUEST` spans."""
+    batches = [spans[i:i + SPANS_PER_REQUEST]
+               for i in range(0, len(spans), SPANS_PER_REQUEST)] or [[]]
+    return [{"resourceSpans": [{"resource": res,
+                                "scopeSpans": [{"scope": SCOPE, "spans": batch}]}]}
+            for batch in batches]
+
+
+def metrics_request(res: Json, spans: Spans, busy: list[Json]) -> Json:
+    """The loop metrics so far: ``busy`` gauge points, and the histograms since the start
+    (cumulative, so a request sent later replaces an earlier one)."""
+    start, end = str(spans.base_ns), str(spans.base_ns + spans.last_t)
     metrics = [
         {"name": "loopscope.loop.busy_ratio", "unit": "1",
          "description": "share of each 100 ms the loop spent outside its poller",
-         "gauge": {"dataPoints": spans.busy}},
+         "gauge": {"dataPoints": busy}},
         _histogram_metric("loopscope.timer.lag", "how late timers started", spans.lags,
                           spans.lag_sum, start, end),
         _histogram_metric("loopscope.callback.duration", "how long callbacks ran",
                           spans.durations, spans.duration_sum, start, end),
     ]
-    metrics_request = {"resourceMetrics": [{"resource": resource,
-                                            "scopeMetrics": [{"scope": SCOPE, "metrics": metrics}]}]}
-    return traces, metrics_request
+    return {"resourceMetrics": [{"resource": res,
+                                 "scopeMetrics": [{"scope": SCOPE, "metrics": metrics}]}]}
+
+
+def build(path: str, span_over_ms: float | None = None, service: str | None = None,
+          warn: Warn = warn_stderr) -> tuple[list[Json], Json]:
+    """The trace requests (batches of spans) and the metrics request for the trace file."""
+    header, events = read_trace(path, warn)
+    spans = new_spans(header, span_over_ms)
+    for index, ev in enumerate(events):
+        spans.add(ev, index, warn)
+    res = resource(header, service)
+    return trace_requests(res, spans.spans), metrics_request(res, spans, spans.busy)
 
 
 def write_json(traces: list[Json], metrics: Json, out: IO[bytes]) -> int:
@@ -356,16 +388,17 @@ def send(traces: list[Json], metrics: Json, endpoint: str) -> int:
     spans = 0
     for request in traces:
         spans += len(request["resourceSpans"][0]["scopeSpans"][0]["spans"])
-        _post(f"{base}/v1/traces", encode("ExportTraceServiceRequest", request))
-    _post(f"{base}/v1/metrics", encode("ExportMetricsServiceRequest", metrics))
+        post(f"{base}/v1/traces", encode("ExportTraceServiceRequest", request))
+    post(f"{base}/v1/metrics", encode("ExportMetricsServiceRequest", metrics))
     return spans
 
 
-def _post(url: str, body: bytes) -> None:
+def post(url: str, body: bytes, timeout_s: float = HTTP_TIMEOUT_S) -> None:
+    """POST one protobuf request; raises ExportError when the collector does not take it."""
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/x-protobuf"})
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             response.read()
     except urllib.error.HTTPError as e:
         raise ExportError(f"the collector at {url} answered {e.code} {e.reason}") from None
