@@ -20,6 +20,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import (
     DataTable,
     Footer,
@@ -54,6 +56,12 @@ from tui.text import clean, clean_lines
 TICK_S = 0.1
 WIDE = 110          # columns from which the detail pane sits beside the views
 TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
+#: The widget of each view that takes the focus when the view is shown.
+VIEW_WIDGETS = {"blocking": "#blocking-table", "callbacks": "#callbacks-table",
+                "events": "#eventlog", "descriptors": "#descriptors-table",
+                "deferreds": "#deferred-tree", "threads": "#threads-table"}
+#: The actions of the dashboard's keys (check_action decides when they apply).
+OWN_ACTIONS = frozenset(k.action.split("(")[0] for k in KEYS)
 PLACEHOLDER = Text("Select a row to see every field.", style="dim")
 
 
@@ -68,9 +76,13 @@ class LoopscopeApp(App[int]):
     VERTICAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
     TITLE = "loopscope"
     COMMANDS: ClassVar = App.COMMANDS | {LoopscopeCommands}
+    # Priority: the App sees its keys before the focused widget does.  Otherwise a key typed
+    # right after one that moves the focus (``/``, Enter, 1-6) would still go to the widget
+    # that had it, and tables and trees would keep ←/→, home/end and space for themselves.
+    # check_action hands the keys back to the filter box and to modal screens.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(k.key, k.action, k.footer or k.description, show=k.footer is not None,
-                key_display=k.display)
+                key_display=k.display, priority=True)
         for k in KEYS
     ]
 
@@ -126,8 +138,10 @@ class LoopscopeApp(App[int]):
         # The dashboard's widgets live on the default screen; the App's own
         # query_one would search whichever modal screen is on top.
         self.main = self.screen
-        # Tabs would take ←/→ for switching tabs; views switch with 1-6 instead.
+        # Tabs would take ←/→ for switching tabs (views switch with 1-6 instead), and they
+        # got the focus when the screen was composed: ←/→ step from the first moment.
         self.main.query_one("#views Tabs", Tabs).can_focus = False
+        self._focus_view("blocking")
         if self.child is not None:
             self.main.query_one("#output", RichLog).border_title = "app output"
         self.feed.start()
@@ -204,8 +218,9 @@ class LoopscopeApp(App[int]):
             mode.update(" LIVE (ended) ")   # the traced app finished its trace
         else:
             mode.update(f" {play.mode.name} ")
-        if not mode.has_class(f"mode-{play.mode.value}"):
+        if not mode.has_class(f"mode-{play.mode.value}"):   # the mode changed
             mode.set_classes(f"mode-{play.mode.value}")
+            self.refresh_bindings()    # +/- only in the Footer outside LIVE
         threshold = model.threshold_ns / 1e6
         position = f"{seconds(self.cursor_ns)} / {seconds(model.duration_ns)}"
         if self.main.size.width >= WIDE:
@@ -288,9 +303,25 @@ class LoopscopeApp(App[int]):
     # -- events from widgets -------------------------------------------------------
     @on(TabbedContent.TabActivated)
     def _tab_changed(self) -> None:
-        if self.main.query_one("#views", TabbedContent).active not in TABLE_VIEWS:
+        active = self.main.query_one("#views", TabbedContent).active
+        if active not in TABLE_VIEWS:
             self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
+        pane = self.main.query_one(f"#{active}", TabPane)
+        focused = self.main.focused
+        if focused is None or pane not in focused.ancestors:   # `/` focuses the filter itself
+            self._focus_view(active)
         self.refresh_view()
+
+    def _focus_view(self, name: str) -> None:
+        """Focus what view ``name`` shows, so ↑/↓ move in it at once."""
+        self._focus(self.main.query_one(VIEW_WIDGETS[name]))
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus ``widget`` now.  ``Widget.focus()`` waits for the message queue, so keys
+        typed right after ``/`` or Enter went to the widget that had the focus before: a
+        query's first letters were lost, and ``2`` or ``q`` after Enter was typed into the
+        filter."""
+        self.main.set_focus(widget)
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -331,11 +362,6 @@ class LoopscopeApp(App[int]):
         self._navigate(lambda model: self.playback.seek(model, event.index + 1))
         if self.feed.model is not None:
             self._show_detail(f"event #{event.index}", self.feed.model.event(event.index))
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        self.set_filter(event.value)
-        self.main.query_one(EventLog).focus()
 
     def _describe_event(self, index: int) -> Text:
         model = self.feed.model
@@ -450,7 +476,7 @@ class LoopscopeApp(App[int]):
         if position is None:
             self.notify(none_found, timeout=3)
             return
-        self.main.query_one("#views", TabbedContent).active = "blocking"
+        self.action_show_view("blocking")
         self.refresh_view()
         assert self._state is not None     # refresh_view just drew it
         blocking = self._state.blocking
@@ -472,18 +498,40 @@ class LoopscopeApp(App[int]):
 
     def action_filter(self) -> None:
         self.main.query_one("#views", TabbedContent).active = "events"
-        self.main.query_one("#filter", Input).focus()
+        self._focus(self.main.query_one("#filter", Input))
+
+    def action_submit_filter(self) -> None:
+        self.set_filter(self.main.query_one("#filter", Input).value)
+        self._focus(self.main.query_one(EventLog))
 
     def action_clear_filter(self) -> None:
-        if self.event_filter is not None or self.main.query_one("#filter", Input).has_focus:
-            self.set_filter("")
-            self.main.query_one(EventLog).focus()
+        self.set_filter("")
+        self._focus(self.main.query_one(EventLog))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Which of the dashboard's keys apply now (False also hides one from the Footer)."""
+        if action not in OWN_ACTIONS:
+            return True
+        if isinstance(self.screen, ModalScreen):
+            return False                # help, go-to and the palette have keys of their own
+        typing = isinstance(self.screen.focused, Input)
+        if action == "submit_filter":
+            return typing
+        if action == "clear_filter":
+            active = self.main.query_one("#views", TabbedContent).active
+            return typing or (self.event_filter is not None and active == "events")
+        if typing:
+            return False                # the key is a character of the query
+        if action in ("faster", "slower"):
+            return self.playback.mode is not Mode.LIVE   # LIVE has no speed
+        return True
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_listing()))
 
     def action_show_view(self, name: str) -> None:
         self.main.query_one("#views", TabbedContent).active = name
+        self._focus_view(name)
 
     def action_toggle_detail(self) -> None:
         pane = self.main.query_one("#detail")

@@ -15,7 +15,6 @@ from textual.widgets.tree import TreeNode
 
 from tracer.model import DeferredInfo, TraceModel, TraceState, UnhandledFailure
 from tui.describe import where
-from tui.passthrough import PassThroughKeys
 from tui.text import clean
 
 MAX_NODES = 300   # a view is for reading; a leak of 100k Deferreds shows the first 300
@@ -33,7 +32,7 @@ def _identity(data: TreeData | None) -> tuple[str, int] | None:
     return None
 
 
-class DeferredTree(PassThroughKeys, Tree[TreeData]):
+class DeferredTree(Tree[TreeData]):
     """Pending chains and unhandled failures at the cursor."""
 
     def __init__(self, *, id: str | None = None) -> None:

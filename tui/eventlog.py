@@ -22,10 +22,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.passthrough import PassThroughKeys
 
-
-class EventLog(PassThroughKeys, ScrollView, can_focus=True):
+class EventLog(ScrollView, can_focus=True):
     """Virtual log of events; ↑/↓/page keys or a click select an event, and
     selecting one posts :class:`EventLog.Selected` (the app moves its cursor
     there)."""

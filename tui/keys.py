@@ -1,5 +1,9 @@
 """Every key of the dashboard, defined once as plain data.
 
+All of them are the App's (the App sees them before the focused widget does, and hands them back
+to the filter box while a query is being typed); keys a focused widget answers are only listed,
+in :data:`WIDGET_KEYS`.
+
 The App builds its Textual bindings from :data:`KEYS`, its help screen lists them, and the CLI
 prints :func:`help_text` under ``--help`` of each command that opens the dashboard.  This module
 imports nothing from Textual, so ``--help`` stays quick and works without loading the UI.
@@ -49,7 +53,10 @@ KEYS: tuple[Key, ...] = (
     Key("end", "end", "Go to the end", brief="start/end"),
     Key("f", "follow", "Follow the file as it grows", "Follow", brief="follow"),
     Key("slash", "filter", "Filter the events", "Filter", "/", "filter events"),
-    Key("escape", "clear_filter", "Clear the events filter"),
+    # In the Footer only while they apply: typing a query, or a filter shown.
+    Key("enter", "submit_filter", "Events filter: apply it and leave the box", "Apply filter"),
+    Key("escape", "clear_filter", "Events filter: clear it and leave the box", "Clear filter",
+        "esc"),
     *(Key(str(number), f"show_view('{name}')", f"Show the {name.title()} view", brief="views")
       for number, name in enumerate(VIEWS, 1)),
     Key("d", "toggle_detail", "Show or hide the detail pane"),

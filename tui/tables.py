@@ -1,5 +1,5 @@
 """The table widget every tabular view uses: a row-cursor DataTable that
-keeps the dashboard's keys and keeps its place when its rows are replaced.
+keeps its place when its rows are replaced.
 
 Views rebuild their rows from a fresh :class:`TraceState` whenever the
 cursor moves; without remembering the highlighted row's key the selection
@@ -13,10 +13,8 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.passthrough import PassThroughKeys
 
-
-class Table(PassThroughKeys, DataTable):
+class Table(DataTable[Text | str]):
     """A DataTable with a row cursor whose rows carry the object they show
     (``row_object``), so the detail pane can print every field of it."""
 

@@ -260,3 +260,30 @@ def test_help_detail_toggle_palette_and_q_quits(fixed_trace: Path) -> None:
         assert not app.is_running
         assert app.return_code == 0
     run(fixed_trace, scenario)
+
+
+def test_focus_follows_the_view_and_leaves_the_filter(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        assert app.focused is app.query_one("#blocking-table")      # not the tab strip
+        for key, focused in (("2", "#callbacks-table"), ("3", "#eventlog"),
+                             ("4", "#descriptors-table"), ("5", "#deferred-tree"),
+                             ("6", "#threads-table"), ("1", "#blocking-table")):
+            await pilot.press(key)
+            assert app.focused is app.query_one(focused), key
+        await pilot.press("slash", *"q 2", "enter")     # q and 2 typed, then Enter leaves
+        assert app.query_one("#filter", Input).value == "q 2"
+        assert app.focused is app.query_one(EventLog)
+        await pilot.press("2")
+        assert app.query_one("#views", TabbedContent).active == "callbacks"
+        await pilot.press("slash", "escape", "q")       # escape leaves the box; q quits
+        assert app.query_one("#filter", Input).value == ""
+        assert not app.is_running
+    run(fixed_trace, scenario)
+
+
+def test_speed_keys_are_hidden_in_live_mode(fixed_trace: Path) -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        assert app.check_action("faster", ()) and app.check_action("slower", ())
+        app.playback.mode = Mode.LIVE
+        assert not app.check_action("faster", ()) and not app.check_action("slower", ())
+    run(fixed_trace, scenario)

@@ -1,0 +1,91 @@
+"""The dashboard in a real terminal (tmux): the keys a first-time user presses do what they say."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from terminal import EXITED, Terminal
+from tracer.model import TraceModel
+from tui_support import MS, ROOT
+
+SIZE = (160, 48)
+TAB_ROW = 5        # the row of the view tabs (header, three health rows and its border above)
+
+
+@pytest.fixture
+def dashboard(fixed_trace: Path) -> Iterator[Terminal]:
+    """``loopscope replay`` of the fixed trace, loaded and paused at its end."""
+    assert shutil.which("tmux"), "these tests need tmux (.ci/run installs it when missing)"
+    term = Terminal([sys.executable, "-m", "loopscope", "replay", str(fixed_trace),
+                     "--speed", "inf"], SIZE, ROOT)
+    try:
+        term.wait_text("PAUSED")
+        yield term
+    finally:
+        term.close()
+
+
+def wait_position(term: Terminal, position: int, total: int) -> None:
+    term.wait_text(f"events {position}/{total}")
+
+
+def test_left_and_right_step_from_the_moment_the_screen_opens(dashboard: Terminal,
+                                                               fixed_trace: Path) -> None:
+    total = len(TraceModel.load(str(fixed_trace)))
+    wait_position(dashboard, total, total)
+    dashboard.press("Left")
+    wait_position(dashboard, total - 1, total)
+    dashboard.press("Home")
+    wait_position(dashboard, 0, total)
+    dashboard.press("Right")
+    wait_position(dashboard, 1, total)
+    dashboard.press("Right")
+    wait_position(dashboard, 2, total)
+    assert "Blocking" in dashboard.lines()[TAB_ROW]   # still the first view: no tab moved
+
+
+def test_after_a_view_switch_its_table_has_the_focus(dashboard: Terminal,
+                                                     fixed_trace: Path) -> None:
+    model = TraceModel.load(str(fixed_trace))
+    total = len(model)
+    second_longest = sorted(model.state.blocking, key=lambda b: -b.dur_ns)[1]
+    assert second_longest.dur_ns == 150 * MS
+    dashboard.press("Home")
+    wait_position(dashboard, 0, total)
+    dashboard.press("3")                       # Events: ↓ selects the next event at once
+    dashboard.wait_text("state=running")
+    dashboard.press("Down")
+    wait_position(dashboard, 1, total)
+    dashboard.press("2")                       # Callbacks, then back to Blocking by a click
+    dashboard.wait_text("total ms")
+    x = dashboard.lines()[TAB_ROW].index("Blocking")
+    dashboard.click(x + 2, TAB_ROW)
+    dashboard.wait_text("blocked in")
+    dashboard.press("End")                     # every blocking call is listed at the end
+    dashboard.wait_text("250.0")
+    dashboard.press("Down", "Enter")           # the second row, and the cursor goes to it
+    wait_position(dashboard, second_longest.index + 1, total)
+
+
+def test_enter_and_escape_take_the_focus_out_of_the_filter(dashboard: Terminal,
+                                                           fixed_trace: Path) -> None:
+    total = len(TraceModel.load(str(fixed_trace)))
+    dashboard.type("/kind:call\r2")           # typed at once, as a user does
+    dashboard.wait_text("total ms")            # 2 was a key, not a character of the query
+    dashboard.press("3")
+    screen = dashboard.wait_text("kind=timer")
+    assert " kind:call " in screen and "kind:call2" not in screen and "kind:call3" not in screen
+
+    dashboard.type("/zz")                      # a new query replaces the old one
+    dashboard.wait_text(" zz ")
+    dashboard.press("Escape")                  # clears the filter and leaves the box
+    dashboard.wait_text("state=running")
+    dashboard.press("Home")
+    wait_position(dashboard, 0, total)
+    dashboard.press("q")
+    dashboard.wait_text(EXITED + "0]")
