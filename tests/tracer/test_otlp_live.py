@@ -52,8 +52,9 @@ raise SystemExit(3)
 def run(tmp_path: Path, *options: str, gate: Path | None = None) -> subprocess.Popen:
     app = tmp_path / "app.py"
     app.write_text(APP)
+    trace = tmp_path / f"t{len(list(tmp_path.glob('t*.jsonl')))}.jsonl"  # loopscope never overwrites one
     return subprocess.Popen(
-        [sys.executable, "-m", "loopscope", "run", "-o", str(tmp_path / "t.jsonl"), *options,
+        [sys.executable, "-m", "loopscope", "run", "-o", str(trace), *options,
          str(app), *([str(gate)] if gate else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
