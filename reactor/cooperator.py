@@ -243,14 +243,14 @@ class Cooperator:
             self._delayedCall = self._scheduler(self._tick)
 
 
-_the_cooperator = Cooperator()
+_theCooperator = Cooperator()  # Twisted's name: its tests read it
 
 
 def coiterate(iterator: Iterator[Any]) -> Deferred:
     """Run ``iterator`` on the process-wide Cooperator; a Deferred of its end."""
-    return _the_cooperator.coiterate(iterator)
+    return _theCooperator.coiterate(iterator)
 
 
 def cooperate(iterator: Iterator[Any]) -> CooperativeTask:
     """Run ``iterator`` on the process-wide Cooperator; returns the task."""
-    return _the_cooperator.cooperate(iterator)
+    return _theCooperator.cooperate(iterator)

@@ -14,7 +14,7 @@ from reactor import error, log
 from reactor.base import DelayedCall
 from reactor.cooperator import (  # noqa: F401 (re-exported: Twisted has them in task)
     CooperativeTask, Cooperator, NotPaused, SchedulerError, SchedulerStopped, TaskDone,
-    TaskFailed, TaskFinished, TaskStopped, coiterate, cooperate)
+    TaskFailed, TaskFinished, TaskStopped, _theCooperator, coiterate, cooperate)
 from reactor.defer import Deferred, ensureDeferred, maybeDeferred
 from reactor.failure import Failure
 
