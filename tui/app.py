@@ -37,12 +37,13 @@ from textual.widgets import (
 )
 from textual.worker import get_current_worker
 
-from tracer.model import BlockingCall, ThreadJob, TraceModel, TraceState
-from tui import views
+from tracer.model import Stall, ThreadJob, TraceModel, TraceState
+from tracer.names import frame_site, stall_culprit, user_frame
+from tui import detail, views
 from tui.child import ChildApp
 from tui.commands import Command, LoopscopeCommands
 from tui.deferreds import DeferredTree, TreeData
-from tui.describe import Event, detail, event_line, seconds, where
+from tui.describe import Event, culprit, event_line, seconds, where
 from tui.eventlog import EventLog
 from tui.feed import Feed
 from tui.filter import EventFilter
@@ -54,6 +55,8 @@ from tui.tables import Table
 from tui.text import clean, clean_lines
 
 TICK_S = 0.1
+#: How long (trace time) the banner stays after a stall ended: long enough to be read.
+BANNER_HOLD_NS = 1_500_000_000
 WIDE = 110          # columns from which the detail pane sits beside the views
 TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
 #: The widget of each view that takes the focus when the view is shown.
@@ -234,18 +237,32 @@ class LoopscopeApp(App[int]):
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))
 
     def _show_banner(self, model: TraceModel, state: TraceState) -> None:
+        """While a stall lasts: how long so far and the user's line it is stuck on (from the
+        latest stall sample).  For BANNER_HOLD_NS after one ends: how long it lasted.  A live
+        feed often brings a short stall's start and end in one read, so without the hold
+        those stalls would never show at all."""
         banner = self.main.query_one("#banner", Static)
+        cursor_ns = self.cursor_ns
         running = state.running
-        if running is None:
+        last = state.stalls[-1] if state.stalls else None
+        if running is not None:
+            frame = user_frame(running.stack)
+            stuck = culprit(frame_site(frame)) if frame else where(model.site(running.site))
+            blocked_ns = max(running.blocked_ns, cursor_ns - running.since_ns)
+            text = f" BLOCKED {blocked_ns / 1e6:,.0f} ms in {stuck}"
+        elif last is not None and 0 <= cursor_ns - last.call.t_ns - last.call.dur_ns \
+                < BANNER_HOLD_NS:
+            ago_s = (cursor_ns - last.call.t_ns - last.call.dur_ns) / 1e9
+            text = (f" BLOCKED {last.call.dur_ns / 1e6:,.0f} ms in "
+                    f"{culprit(stall_culprit(last, model.site))}, ended {ago_s:.1f} s ago")
+        else:
             banner.display = False
             return
-        blocked_ns = running.blocked_ns
-        banner.update(Text(
-            f" BLOCKED {blocked_ns / 1e9:.1f} s in {where(model.site(running.site))}"))
+        banner.update(Text(text))
         banner.display = True
 
     def _show_health(self, model: TraceModel, state: TraceState) -> None:
-        blocks = [b.t_ns for b in state.blocking]
+        blocks = [s.call.t_ns for s in state.stalls]
         self.main.query_one(HealthStrip).show(model.state.loop, blocks, self.cursor_ns,
                                               model.duration_ns)
 
@@ -265,7 +282,7 @@ class LoopscopeApp(App[int]):
             if obj is None:
                 self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
             else:
-                self._show_detail(type(obj).__name__, obj)
+                self._show_detail(obj)
         elif active == "deferreds":
             self.main.query_one(DeferredTree).show(state, model, cursor_ns)
         elif active == "events":
@@ -281,11 +298,20 @@ class LoopscopeApp(App[int]):
         cursor = self.playback.cursor
         log.show_index(cursor - 1 if cursor else None)
         if log.has_focus and log.selected_row is not None:
-            index = log.rows[log.selected_row]
-            self._show_detail(f"event #{index}", model.event(index))
+            self._show_event_detail(log.rows[log.selected_row])
 
-    def _show_detail(self, title: str, obj: object) -> None:
-        self.main.query_one("#detail-text", Static).update(detail(title, obj, self.feed.model))
+    def _show_detail(self, obj: object) -> None:
+        """The detail pane on a row's object."""
+        model = self.feed.model
+        if model is not None:
+            self.main.query_one("#detail-text", Static).update(
+                detail.describe(obj, model, self.cursor_ns))
+
+    def _show_event_detail(self, index: int) -> None:
+        model = self.feed.model
+        if model is not None:
+            self.main.query_one("#detail-text", Static).update(
+                detail.event(index, model.event(index), model))
 
     def _show_feed_status(self) -> None:
         feed = self.feed
@@ -329,17 +355,17 @@ class LoopscopeApp(App[int]):
         if isinstance(table, Table):
             obj = table.row_object(event.row_key.value)
             if obj is not None:
-                self._show_detail(type(obj).__name__, obj)
+                self._show_detail(obj)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a blocking call or a thread job moves the cursor to it."""
+        """Enter on a stall or a thread job moves the cursor to it."""
         table = event.data_table
         if not isinstance(table, Table):
             return
         obj = table.row_object(event.row_key.value)
-        if isinstance(obj, BlockingCall):
-            self._navigate(lambda model: self.playback.seek(model, obj.index + 1))
+        if isinstance(obj, Stall):
+            self._navigate(lambda model: self.playback.seek(model, obj.call.index + 1))
         elif isinstance(obj, ThreadJob):
             self._navigate(lambda model: self.playback.seek_time(model, obj.submitted_ns))
 
@@ -355,13 +381,12 @@ class LoopscopeApp(App[int]):
     @on(Tree.NodeHighlighted)
     def _node_highlighted(self, event: Tree.NodeHighlighted[TreeData]) -> None:
         if event.node.data is not None:
-            self._show_detail(type(event.node.data).__name__, event.node.data)
+            self._show_detail(event.node.data)
 
     @on(EventLog.Selected)
     def _event_selected(self, event: EventLog.Selected) -> None:
         self._navigate(lambda model: self.playback.seek(model, event.index + 1))
-        if self.feed.model is not None:
-            self._show_detail(f"event #{event.index}", self.feed.model.event(event.index))
+        self._show_event_detail(event.index)
 
     def _describe_event(self, index: int) -> Text:
         model = self.feed.model
@@ -458,31 +483,27 @@ class LoopscopeApp(App[int]):
         self._navigate(follow)
 
     def action_next_blocking(self) -> None:
-        self._go_to_blocking(self.playback.next_blocking, "No blocking call after the cursor.")
+        self._go_to_stall(self.playback.next_blocking, "No stall after the cursor.")
 
     def action_previous_blocking(self) -> None:
-        self._go_to_blocking(self.playback.previous_blocking,
-                             "No blocking call before the cursor.")
+        self._go_to_stall(self.playback.previous_blocking, "No stall before the cursor.")
 
-    def _go_to_blocking(self, find: Callable[[TraceModel, list[int]], int | None],
-                        none_found: str) -> None:
-        """Cursor just after the blocking call ``find`` picks; show it selected in Blocking."""
+    def _go_to_stall(self, find: Callable[[TraceModel, list[int]], int | None],
+                     none_found: str) -> None:
+        """Cursor just after the stall ``find`` picks; show it selected in Blocking."""
         model = self.feed.model
         if model is None:
             return
         with self.feed.lock:
-            positions = sorted({b.index + 1 for b in model.state.blocking})
-            position = find(model, positions)
+            stalls = model.state.stalls   # in time order: so are their positions
+            position = find(model, [s.call.index + 1 for s in stalls])
         if position is None:
             self.notify(none_found, timeout=3)
             return
         self.action_show_view("blocking")
         self.refresh_view()
-        assert self._state is not None     # refresh_view just drew it
-        blocking = self._state.blocking
-        number = next(i for i in range(len(blocking) - 1, -1, -1)
-                      if blocking[i].index + 1 == position)
-        self.main.query_one("#blocking-table", Table).select_key(f"b{number}")
+        number = next(i for i, s in enumerate(stalls) if s.call.index + 1 == position)
+        self.main.query_one("#blocking-table", Table).select_key(views.stall_key(number))
 
     def action_goto(self) -> None:
         def go(position: tuple[str, int] | None) -> None:
@@ -501,12 +522,17 @@ class LoopscopeApp(App[int]):
         self._focus(self.main.query_one("#filter", Input))
 
     def action_submit_filter(self) -> None:
-        self.set_filter(self.main.query_one("#filter", Input).value)
+        """Apply the query and leave the box.  The focus moves at once, so keys typed after
+        Enter are keys again; the query is read once the box has taken the characters typed
+        before Enter (they wait in its queue, ahead of this call)."""
+        box = self.main.query_one("#filter", Input)
         self._focus(self.main.query_one(EventLog))
+        box.call_later(lambda: self.set_filter(box.value))
 
     def action_clear_filter(self) -> None:
-        self.set_filter("")
+        box = self.main.query_one("#filter", Input)
         self._focus(self.main.query_one(EventLog))
+        box.call_later(self.set_filter, "")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which of the dashboard's keys apply now (False also hides one from the Footer)."""

@@ -8,20 +8,21 @@ data, never markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 from rich.text import Text
 
-from tracer.model import CallbackStats, Frame, TraceModel, TraceState
-from tui.describe import millis, seconds, site_name
-from tui.text import clean, safe
+from tracer.model import CallbackStats, TraceModel, TraceState
+from tracer.names import stall_culprit
+from tui.describe import culprit, millis, seconds, site_name
+from tui.text import safe
 
 #: (row key, cells, the object the detail pane describes)
 Row = tuple[str, list[Text], object]
 MAX_ROWS = 500   # a view is for reading; longer lists are cut (longest/oldest first)
 
-BLOCKING_COLUMNS = [("dur", "ms"), ("fn", "callback"), ("kind", "kind"), ("t", "at"),
-                    ("where", "blocked in")]
+BLOCKING_COLUMNS = [("dur", "ms"), ("where", "stalled in"), ("fn", "callback"),
+                    ("kind", "kind"), ("t", "at")]
 CALLBACK_COLUMNS = [("fn", "callback"), ("kind", "kind"), ("count", "calls"),
                     ("total", "total ms"), ("mean", "mean ms"), ("p99", "p99 ms"),
                     ("max", "max ms"), ("blocking", "blocking")]
@@ -39,25 +40,21 @@ def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def innermost(stack: Sequence[Frame]) -> str:
-    """The innermost sampled frame (stacks are innermost last), or ''."""
-    if not stack:
-        return ""
-    frame = stack[-1]
-    return f"{clean(frame.func)} ({clean(frame.file.rsplit('/', 1)[-1])}:{frame.line})"
-
-
 def blocking_rows(state: TraceState, model: TraceModel) -> Iterator[Row]:
-    """Blocking calls so far, longest first."""
-    ordered = sorted(enumerate(state.blocking), key=lambda item: -item[1].dur_ns)
-    for number, call in ordered[:MAX_ROWS]:
-        site = model.site(call.site)
-        yield (f"b{number}",
-               [_num(millis(call.dur_ns)), safe(site_name(site)), safe(call.kind),
-                _num(seconds(call.t_ns)),
-                safe(innermost(call.stack)) if call.stack else Text("(no stack sample)",
-                                                                     style="dim")],
-               call)
+    """One row per stall so far (the calls nested in one are its chain, in the detail pane),
+    longest first, named by the user's code it was stuck in."""
+    ordered = sorted(enumerate(state.stalls), key=lambda item: -item[1].call.dur_ns)
+    for number, stall in ordered[:MAX_ROWS]:
+        call = stall.call
+        yield (stall_key(number),
+               [_num(millis(call.dur_ns)), safe(culprit(stall_culprit(stall, model.site))),
+                safe(site_name(model.site(call.site))), safe(call.kind), _num(seconds(call.t_ns))],
+               stall)
+
+
+def stall_key(number: int) -> str:
+    """The Blocking table's key of the ``number``-th stall of the trace."""
+    return f"b{number}"
 
 
 _CALLBACK_SORT: dict[str, Callable[[int, CallbackStats, TraceModel], str | float]] = {

@@ -41,19 +41,24 @@ def test_follow_picks_up_appended_events_and_shows_a_stall_while_it_lasts(tmp_pa
             await until(pilot, lambda: app.playback.cursor == 5)
             assert banner.display
             assert str(banner.render()).strip() == \
-                "BLOCKED 0.2 s in app.Slow.dataReceived (app.py:31)"
+                "BLOCKED 250 ms in Slow.dataReceived (app.py:33)"   # the sampled line
             assert "LIVE" in str(app.query_one("#hdr-mode").render())
 
             w.event(1300 * MS, "call", kind="read", site=slow, dur=300 * MS, depth=0, fd=7)
             await until(pilot, lambda: app.playback.cursor == 6)
+            assert app.feed.model.state.stalls[0].call.dur_ns == 300 * MS
+            # It stays a moment, with its length, so a stall a feed brings whole shows too.
+            assert str(banner.render()).strip() == \
+                "BLOCKED 300 ms in Slow.dataReceived (app.py:33), ended 0.0 s ago"
+            w.event(3400 * MS, "mark", label="two seconds later")
+            await until(pilot, lambda: app.playback.cursor == 7)
             assert not banner.display
-            assert app.feed.model.state.blocking[0].dur_ns == 300 * MS
 
             await pilot.press("home")            # browsing holds the cursor...
-            w.event(1400 * MS, "mark", label="later")
-            await until(pilot, lambda: len(app.feed.model) == 7)
+            w.event(3500 * MS, "mark", label="later")
+            await until(pilot, lambda: len(app.feed.model) == 8)
             assert app.playback.cursor == 0 and app.playback.mode is Mode.PAUSED
             await pilot.press("f")               # ...and f follows the file again
-            assert app.playback.mode is Mode.LIVE and app.playback.cursor == 7
+            assert app.playback.mode is Mode.LIVE and app.playback.cursor == 8
             w.close()
     asyncio.run(main())

@@ -65,7 +65,7 @@ def test_after_a_view_switch_its_table_has_the_focus(dashboard: Terminal,
     dashboard.wait_text("total ms")
     x = dashboard.lines()[TAB_ROW].index("Blocking")
     dashboard.click(x + 2, TAB_ROW)
-    dashboard.wait_text("blocked in")
+    dashboard.wait_text("stalled in")
     dashboard.press("End")                     # every blocking call is listed at the end
     dashboard.wait_text("250.0")
     dashboard.press("Down", "Enter")           # the second row, and the cursor goes to it
@@ -78,7 +78,8 @@ def test_enter_and_escape_take_the_focus_out_of_the_filter(dashboard: Terminal,
     dashboard.type("/kind:call\r2")           # typed at once, as a user does
     dashboard.wait_text("total ms")            # 2 was a key, not a character of the query
     dashboard.press("3")
-    screen = dashboard.wait_text("kind=timer")
+    screen = dashboard.wait_for(lambda s: "kind=timer" in s and "state=running" not in s,
+                                "the events filtered")
     assert " kind:call " in screen and "kind:call2" not in screen and "kind:call3" not in screen
 
     dashboard.type("/zz")                      # a new query replaces the old one
