@@ -62,3 +62,30 @@ def test_follow_picks_up_appended_events_and_shows_a_stall_while_it_lasts(tmp_pa
             assert app.playback.mode is Mode.LIVE and app.playback.cursor == 8
             w.close()
     asyncio.run(main())
+
+
+def test_a_stall_the_feed_brings_whole_still_shows_in_the_banner(tmp_path: Path) -> None:
+    """A short stall often reaches a live dashboard in one read, its start and end together:
+    no tick ever sees it running, and the banner must show it all the same."""
+    path = tmp_path / "live.jsonl"
+
+    async def main() -> None:
+        w = TraceWriter(path)
+        crunch = w.site(0, "app.crunch", "/app/app.py", 8)
+        w.event(100 * MS, "loop", dt=100 * MS, it=5, busy=MS, idle=99 * MS, calls=1,
+                lag_max=0, lag_mean=0)
+        app = live_app(path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.feed.model is not None and app.playback.cursor == 2)
+            banner = app.query_one("#banner", Static)
+            assert not banner.display
+            w.event(170 * MS, "stall", site=crunch, kind="timer", depth=0, since=110 * MS,
+                    blocked=60 * MS, stack=[["/app/app.py", 9, "crunch"]])
+            w.event(230 * MS, "call", kind="timer", site=crunch, dur=120 * MS, depth=0, timer=1,
+                    lag=0)
+            await until(pilot, lambda: app.playback.cursor == 4)
+            assert banner.display
+            assert str(banner.render()).strip() == \
+                "BLOCKED 120 ms in crunch (app.py:9), ended 0.0 s ago"
+            w.close()
+    asyncio.run(main())
