@@ -33,6 +33,11 @@ RECENT_DEFERREDS = 1024
 #: Callbacks nested in a loop-level call whose sites a Stall keeps (to name it after the user's
 #: callback a framework function ran): the first few are the ones that matter.
 NESTED_SITES_KEPT = 8
+#: A timer that starts this much after its due time counts as late (``CallbackStats.late``):
+#: well above the loop's own scheduling jitter, well below what a user notices.
+LATE_NS = 10_000_000
+#: A poll that returned within this long did not sleep (``DescriptorInfo.busy_polls``).
+NO_SLEEP_NS = 100_000
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ class DescriptorInfo:
     bytes_in: int | None = None      # known when the connection closes
     bytes_out: int | None = None
     opened_ns: int = 0
+    busy_polls: int = 0              # polls that returned at once with it writable, while
+                                     # it was watched for writing (a writer with nothing to write
+                                     # keeps the loop from sleeping)
 
 
 @dataclass
@@ -124,6 +132,9 @@ class CallbackStats:
     max_ns: int = 0
     blocking: int = 0
     hist: dict[int, int] = field(default_factory=dict)
+    late: int = 0                    # timer runs that started more than LATE_NS late
+    lag_max_ns: int = 0
+    respawns: int = 0                # times it re-scheduled itself with no delay (a timer)
 
     @property
     def mean_ns(self) -> float:
@@ -245,6 +256,9 @@ class TraceState:
     deferreds_created: int = 0
     deferreds_fired: int = 0
     unhandled: list[UnhandledFailure] = field(default_factory=list)
+    #: Deferreds whose result is a failure no errback has handled yet: id -> (creation site,
+    #: when it failed).  Handled ones leave; collected ones move to ``unhandled``.
+    failing: dict[int, tuple[int, int]] = field(default_factory=dict)
     callbacks: dict[int, CallbackStats] = field(default_factory=dict)
     blocking: list[BlockingCall] = field(default_factory=list)   # every depth, in end order
     stalls: list[Stall] = field(default_factory=list)            # in time order
@@ -305,9 +319,10 @@ class StateBuilder:
             descriptors={k: copy.copy(v) for k, v in s.descriptors.items()},
             pending_deferreds={k: copy.copy(v) for k, v in s.pending_deferreds.items()},
             deferreds_created=s.deferreds_created, deferreds_fired=s.deferreds_fired,
-            unhandled=list(s.unhandled),
+            unhandled=list(s.unhandled), failing=dict(s.failing),
             callbacks={k: CallbackStats(v.site, v.kind, v.count, v.total_ns, v.max_ns, v.blocking,
-                                        dict(v.hist)) for k, v in s.callbacks.items()},
+                                        dict(v.hist), v.late, v.lag_max_ns, v.respawns)
+                       for k, v in s.callbacks.items()},
             blocking=list(s.blocking), stalls=list(s.stalls),
             threads={k: copy.copy(v) for k, v in s.threads.items()},
             loop=list(s.loop), running=s.running, errors=list(s.errors), marks=list(s.marks),
@@ -391,16 +406,37 @@ class StateBuilder:
     def _call(self, ev: dict, index: int) -> None:
         origin = self._timers.pop(ev["timer"], 0) if "timer" in ev else 0
         self._ended(ev, index, ev["kind"], origin)
-        if self.lags is not None and "lag" in ev:
-            self.lags.append(ev["lag"])
+        lag = ev.get("lag")
+        if lag is not None:
+            stats = self.state.callbacks[ev["site"]]
+            if lag > LATE_NS:
+                stats.late += 1
+            if lag > stats.lag_max_ns:
+                stats.lag_max_ns = lag
+            if self.lags is not None:
+                self.lags.append(lag)
 
     def _dcall(self, ev: dict, index: int) -> None:
         d = ev["d"]
-        info = self.state.pending_deferreds.get(d) or self._recent.get(d)
+        s = self.state
+        info = s.pending_deferreds.get(d) or self._recent.get(d)
         self._ended(ev, index, "deferred", info.site if info is not None else 0)
+        if ev["fail"]:
+            s.failing[d] = (info.site if info is not None else 0, ev["t"])
+        else:
+            s.failing.pop(d, None)
 
     def _timer(self, ev: dict, index: int) -> None:
-        self._timers[ev["id"]] = ev.get("site", 0)
+        site, fn = ev.get("site", 0), ev["fn"]
+        self._timers[ev["id"]] = site
+        due = ev.get("due")
+        if due is not None and due - ev["t"] < NO_SLEEP_NS and site and fn and \
+                self.sites.get(site, UNKNOWN_SITE).fn == self.sites.get(fn, UNKNOWN_SITE).fn:
+            # scheduled from inside the function it runs, to run at once: a loop made of timers
+            stats = self.state.callbacks.get(fn)
+            if stats is None:
+                stats = self.state.callbacks[fn] = CallbackStats(fn, "timer")
+            stats.respawns += 1
 
     def _tcancel(self, ev: dict, index: int) -> None:
         self._timers.pop(ev["id"], None)
@@ -434,6 +470,9 @@ class StateBuilder:
         s = self.state
         s.deferreds_fired += 1
         d = ev["d"]
+        if ev["fail"]:
+            info = s.pending_deferreds.get(d)
+            s.failing[d] = (info.site if info is not None else 0, ev["t"])
         info = s.pending_deferreds.get(d)
         if info is not None:
             info.fired_ns = ev["t"]
@@ -468,6 +507,7 @@ class StateBuilder:
     def _unhandled(self, ev: dict, index: int) -> None:
         s = self.state
         s.pending_deferreds.pop(ev["d"], None)
+        s.failing.pop(ev["d"], None)
         s.unhandled.append(UnhandledFailure(ev["d"], ev.get("site", 0), ev["exc"], ev.get("msg", ""),
                                             ev["t"], frames(ev.get("stack"))))
 
@@ -485,6 +525,16 @@ class StateBuilder:
             info.reading = True
         else:
             info.writing = True
+
+    def _poll(self, ev: dict, index: int) -> None:
+        if ev["wait"] >= NO_SLEEP_NS:
+            return
+        descriptors = self.state.descriptors
+        for fd, mask in ev["ready"]:
+            if mask & 2:
+                info = descriptors.get(fd)
+                if info is not None and info.writing:
+                    info.busy_polls += 1
 
     def _fdrm(self, ev: dict, index: int) -> None:
         info = self.state.descriptors.get(ev["fd"])
@@ -563,7 +613,7 @@ class StateBuilder:
 _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
     name: getattr(StateBuilder, "_" + name) for name in (
         "call", "dcall", "timer", "tcancel", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
-        "fdadd", "fdrm", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
+        "fdadd", "fdrm", "poll", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
         "mark", "drop", "runtime", "reactor", "end")
 }
 

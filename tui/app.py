@@ -37,6 +37,7 @@ from textual.widgets import (
 )
 from textual.worker import get_current_worker
 
+from tracer.lints import Lint, lints
 from tracer.model import Stall, ThreadJob, TraceModel, TraceState
 from tracer.names import frame_site, stall_culprit, user_frame
 from tui import detail, views
@@ -58,11 +59,12 @@ TICK_S = 0.1
 #: How long (trace time) the banner stays after a stall ended: long enough to be read.
 BANNER_HOLD_NS = 1_500_000_000
 WIDE = 110          # columns from which the detail pane sits beside the views
-TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
+TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads", "warnings")
 #: The widget of each view that takes the focus when the view is shown.
 VIEW_WIDGETS = {"blocking": "#blocking-table", "callbacks": "#callbacks-table",
                 "events": "#eventlog", "descriptors": "#descriptors-table",
-                "deferreds": "#deferred-tree", "threads": "#threads-table"}
+                "deferreds": "#deferred-tree", "threads": "#threads-table",
+                "warnings": "#warnings-table"}
 #: The actions of the dashboard's keys (check_action decides when they apply).
 OWN_ACTIONS = frozenset(k.action.split("(")[0] for k in KEYS)
 PLACEHOLDER = Text("Select a row to see every field.", style="dim")
@@ -94,7 +96,7 @@ class LoopscopeApp(App[int]):
         super().__init__()
         self.feed = feed
         self.child = child
-        self.trace_name = title or Path(feed.path).name
+        self._trace_label = clean(title or Path(feed.path).name, 40)
         self.playback = Playback(mode, speed, followable=feed.follow)
         self.child_status: str | None = None
         self.callback_sort = "total"
@@ -103,13 +105,14 @@ class LoopscopeApp(App[int]):
         self._shown: tuple[object, ...] | None = None
         self._counts: tuple[int, bool] | None = None
         self._state: TraceState | None = None
+        self._lints: list[Lint] = []
         self._warned = 0
         self._error_shown = False
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="header"):
-            yield Label(Text(clean(self.trace_name, 40)), id="hdr-name")
+            yield Label(Text(self._trace_label), id="hdr-name")
             yield Label("", id="hdr-mode")
             yield Label("", id="hdr-info")
         yield Static("", id="banner")
@@ -130,6 +133,8 @@ class LoopscopeApp(App[int]):
                     yield DeferredTree(id="deferred-tree")
                 with TabPane("Threads", id="threads"):
                     yield Table(views.THREAD_COLUMNS, id="threads-table")
+                with TabPane("Warnings", id="warnings"):
+                    yield Table(views.WARNING_COLUMNS, id="warnings-table")
             with VerticalScroll(id="detail", can_focus=False):
                 yield Static(PLACEHOLDER, id="detail-text")
         if self.child is not None:
@@ -206,6 +211,7 @@ class LoopscopeApp(App[int]):
             return
         state = model.state_at(play.cursor)
         self._state = state
+        self._lints = lints(state, model.site, self.cursor_ns)
         self._shown, self._counts = key, counts
         self._show_header(model, state)
         self._show_banner(model, state)
@@ -216,24 +222,34 @@ class LoopscopeApp(App[int]):
         mode = self.main.query_one("#hdr-mode", Label)
         play = self.playback
         if play.mode is Mode.REPLAY:
-            mode.update(f" REPLAY {speed_label(play.speed)} ")
+            mode_text = f" REPLAY {speed_label(play.speed)} "
         elif play.mode is Mode.LIVE and model.state.ended:
-            mode.update(" LIVE (ended) ")   # the traced app finished its trace
+            mode_text = " LIVE (ended) "   # the traced app finished its trace
         else:
-            mode.update(f" {play.mode.name} ")
+            mode_text = f" {play.mode.name} "
+        mode.update(mode_text)
         if not mode.has_class(f"mode-{play.mode.value}"):   # the mode changed
             mode.set_classes(f"mode-{play.mode.value}")
             self.refresh_bindings()    # +/- only in the Footer outside LIVE
+        wide = self.main.size.width >= WIDE
         threshold = model.threshold_ns / 1e6
-        position = f"{seconds(self.cursor_ns)} / {seconds(model.duration_ns)}"
-        if self.main.size.width >= WIDE:
-            parts = [position, f"events {play.cursor:,}/{len(model):,}",
-                     f"dropped {state.dropped:,}", f"threshold {threshold:g} ms"]
-        else:   # keep every figure on an 80-column line
-            parts = [position, f"ev {play.cursor:,}/{len(model):,}",
-                     f"drop {state.dropped:,}", f"thr {threshold:g}ms"]
-        if self.child_status:
-            parts.insert(0, self.child_status)
+        warnings = len(self._lints)
+        # Most important first; what does not fit is left out whole, never cut.
+        parts = [
+            self.child_status or "",
+            f"{seconds(self.cursor_ns)} / {seconds(model.duration_ns)}",
+            (f"⚠ {warnings} warning{'s' if warnings != 1 else ''}" if wide else f"⚠ {warnings}")
+            if warnings else "",
+            f"{'events' if wide else 'ev'} {play.cursor:,}/{len(model):,}",
+            (f"dropped {state.dropped:,}" if wide else f"drop {state.dropped:,}")
+            if state.dropped or wide else "",
+            f"threshold {threshold:g} ms" if wide else f"thr {threshold:g}ms",
+        ]
+        parts = [p for p in parts if p]
+        # the header's three labels each have one cell of padding either side
+        room = self.main.size.width - len(self._trace_label) - len(mode_text) - 6
+        while len(parts) > 1 and len(" │ ".join(parts)) > room:
+            parts.pop()
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))
 
     def _show_banner(self, model: TraceModel, state: TraceState) -> None:
@@ -274,6 +290,7 @@ class LoopscopeApp(App[int]):
                                                      self.callback_reverse),
             "descriptors": lambda: views.descriptor_rows(state, cursor_ns),
             "threads": lambda: views.thread_rows(state, model, cursor_ns),
+            "warnings": lambda: views.warning_rows(self._lints),
         }.get(active)
         if rows is not None:
             table = self.main.query_one(f"#{active}-table", Table)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from tracer.lints import Lint
 from tracer.model import (
     CallbackStats,
     DeferredInfo,
@@ -92,6 +93,8 @@ def describe(obj: object, model: SiteLookup, cursor_ns: int) -> Text:
         return deferred(obj, model, cursor_ns)
     if isinstance(obj, UnhandledFailure):
         return unhandled(obj, model)
+    if isinstance(obj, Lint):
+        return warning(obj)
     return Text(clean(obj, 400))
 
 
@@ -202,6 +205,33 @@ def unhandled(failure: UnhandledFailure, model: SiteLookup) -> Text:
     out.field("collected", f"at {seconds(failure.t_ns)}, still holding the failure: no errback "
               "had handled it")
     out.stack("traceback", failure.stack)
+    return out.text
+
+
+#: What each kind of warning means and where to look, for the detail pane.
+WARNING_HELP = {
+    "stalls": "The same line keeps blocking the loop: every other callback waits while it "
+              "runs. Move the work to a thread (deferToThread) or split it up.",
+    "pending": "Nothing has fired these yet. A request whose answer never came, a Deferred "
+               "nobody keeps a reference to fire, or a missing timeout.",
+    "failure": "These Deferreds end in a failure and no errback has run. It is reported as "
+               "an unhandled error only when the Deferred is garbage-collected.",
+    "late": "A timer ran well after its due time because the loop was busy with something "
+            "else: see the Blocking view around those moments.",
+    "pool": "Work waited for a free pool thread longer than it took: the pool is too small "
+            "for the load, or its jobs block on each other.",
+    "busy": "A callback that calls callLater(0, itself) runs again on every iteration: the "
+            "loop never sleeps in poll, and a core stays busy.",
+    "writer": "A descriptor watched for writing is writable almost always: the loop wakes at "
+              "once every time. Stop watching it (removeWriter) when there is nothing to send.",
+}
+
+
+def warning(lint: Lint) -> Text:
+    out = Detail("Warning")
+    out.line(clean(lint.text, 600))
+    out.line("")
+    out.line(Text(WARNING_HELP.get(lint.kind, ""), style="dim"))
     return out.text
 
 

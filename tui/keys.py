@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads")
+VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads", "warnings")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 from rich.text import Text
 
+from tracer.lints import Lint
 from tracer.model import CallbackStats, TraceModel, TraceState
 from tracer.names import stall_culprit
 from tui.describe import culprit, millis, seconds, site_name
@@ -28,6 +29,7 @@ CALLBACK_COLUMNS = [("fn", "callback"), ("kind", "kind"), ("count", "calls"),
                     ("max", "max ms"), ("blocking", "blocking")]
 DESCRIPTOR_COLUMNS = [("fd", "fd"), ("type", "type"), ("rw", "r/w"), ("peer", "peer"),
                       ("in", "bytes in"), ("out", "bytes out"), ("age", "age s")]
+WARNING_COLUMNS = [("count", "count"), ("text", "warning")]
 THREAD_COLUMNS = [("job", "job"), ("fn", "function"), ("state", "state"),
                   ("wait", "queue ms"), ("run", "run ms")]
 
@@ -110,3 +112,12 @@ def thread_rows(state: TraceState, model: TraceModel, cursor_ns: int) -> Iterato
                [_num(str(job)), safe(site_name(model.site(info.site))), safe(status),
                 _num(millis(wait)), _num("" if run is None else millis(run))],
                info)
+
+
+def warning_rows(lints: list[Lint]) -> Iterator[Row]:
+    """The warnings at the cursor, in the order :func:`tracer.lints.lints` gives them."""
+    seen: dict[tuple[str, int], int] = {}
+    for lint in lints[:MAX_ROWS]:
+        n = seen[lint.kind, lint.site] = seen.get((lint.kind, lint.site), -1) + 1
+        yield (f"{lint.kind}-{lint.site}-{n}",
+               [_num(f"{lint.count:,}"), safe(lint.text, limit=300)], lint)

@@ -291,3 +291,22 @@ def test_speed_keys_are_hidden_in_live_mode(fixed_trace: Path) -> None:
         app.playback.mode = Mode.LIVE
         assert not app.check_action("faster", ()) and not app.check_action("slower", ())
     run(fixed_trace, scenario)
+
+
+def test_warnings_view_and_the_count_in_the_header() -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        await pilot.press("7")
+        assert app.query_one("#views", TabbedContent).active == "warnings"
+        table = app.query_one("#warnings-table", Table)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert table.row_count >= 3
+        header = str(app.query_one("#hdr-info").render())
+        assert f"⚠ {table.row_count} warnings" in header
+        assert ["2", "write_snapshot_synchronously (demo.py:52) blocked the loop 2 times, "
+                     "503 ms in all (longest 253 ms)"] in rows
+        assert app.focused is table
+        detail = str(app.query_one("#detail-text").render())
+        assert "Move the work to a thread" in detail
+        await pilot.press("home")                  # nothing has happened yet: no warning
+        assert table.row_count == 0 and "⚠" not in str(app.query_one("#hdr-info").render())
+    run(DEMO_TRACE, scenario)
