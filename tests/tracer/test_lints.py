@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
+from recording import record_app
 
 from tracer.lints import PENDING_NS, lints
 from tracer.model import TraceModel
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("probe_impl")
 
 APP = """
@@ -72,13 +67,7 @@ APP = """
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory, probe_impl: str) -> TraceModel:
-    work = tmp_path_factory.mktemp("lints")
-    (work / "app.py").write_text(textwrap.dedent(APP))
-    path = work / "app.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(path), "app.py"],
-                          cwd=work, capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
+    path = record_app(tmp_path_factory.mktemp("lints"), APP)
     return TraceModel.load(str(path))
 
 

@@ -8,18 +8,15 @@ function the user wrote, with the wrapper's nested calls as its chain.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from recording import record_app
 
 from tracer.model import Frame, Site, TraceModel
 from tracer.names import is_inherited, is_user_file, stall_culprit, user_frame
 from tracer.summary import format_text, summarize
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("probe_impl")
 
 APP = """
@@ -71,13 +68,7 @@ APP = """
 
 @pytest.fixture(scope="module")
 def trace(tmp_path_factory: pytest.TempPathFactory, probe_impl: str) -> Path:
-    work = tmp_path_factory.mktemp("stalls")
-    (work / "app.py").write_text(textwrap.dedent(APP))
-    path = work / "app.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(path), "app.py"],
-                          cwd=work, capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 0, proc.stderr
+    path = record_app(tmp_path_factory.mktemp("stalls"), APP)
     return path
 
 
