@@ -99,8 +99,6 @@ class LoopscopeApp(App[int]):
         self._trace_label = clean(title or Path(feed.path).name, 40)
         self.playback = Playback(mode, speed, followable=feed.follow)
         self.child_status: str | None = None
-        self.callback_sort = "total"
-        self.callback_reverse = True
         self.event_filter: EventFilter | None = None
         self._shown: tuple[object, ...] | None = None
         self._counts: tuple[int, bool] | None = None
@@ -120,19 +118,22 @@ class LoopscopeApp(App[int]):
         with Horizontal(id="main"):
             with TabbedContent(id="views", initial="blocking"):
                 with TabPane("Blocking", id="blocking"):
-                    yield Table(views.BLOCKING_COLUMNS, id="blocking-table")
+                    yield Table(views.BLOCKING_COLUMNS, sort="dur", id="blocking-table")
                 with TabPane("Callbacks", id="callbacks"):
-                    yield Table(views.CALLBACK_COLUMNS, id="callbacks-table")
+                    yield Table(views.CALLBACK_COLUMNS, sort="total", id="callbacks-table")
                 with TabPane("Events", id="events"):
-                    yield Input(placeholder="/ filter: kind:call fd:7 site:dataReceived text",
-                                id="filter")
+                    with Horizontal(id="filter-bar"):
+                        yield Input(placeholder="/ filter: kind:timer dur>50ms site:parse fd:7 "
+                                    "word", id="filter")
+                        yield Label("", id="filter-status")
                     yield EventLog(self._describe_event, id="eventlog")
                 with TabPane("Descriptors", id="descriptors"):
-                    yield Table(views.DESCRIPTOR_COLUMNS, id="descriptors-table")
+                    yield Table(views.DESCRIPTOR_COLUMNS, sort="fd", reverse=False,
+                                id="descriptors-table")
                 with TabPane("Deferreds", id="deferreds"):
                     yield DeferredTree(id="deferred-tree")
                 with TabPane("Threads", id="threads"):
-                    yield Table(views.THREAD_COLUMNS, id="threads-table")
+                    yield Table(views.THREAD_COLUMNS, sort="job", id="threads-table")
                 with TabPane("Warnings", id="warnings"):
                     yield Table(views.WARNING_COLUMNS, id="warnings-table")
             with VerticalScroll(id="detail", can_focus=False):
@@ -201,7 +202,6 @@ class LoopscopeApp(App[int]):
         flt = self.event_filter
         play = self.playback
         key = (play.cursor, active, play.mode, play.speed, self.child_status,
-               self.callback_sort, self.callback_reverse,
                flt and (flt.query, flt.scanned, len(flt.rows)))
         counts = (len(model), self.feed.loaded)
         if key == self._shown and not force and self._state is not None:
@@ -286,8 +286,7 @@ class LoopscopeApp(App[int]):
         cursor_ns = self.cursor_ns
         rows = {
             "blocking": lambda: views.blocking_rows(state, model),
-            "callbacks": lambda: views.callback_rows(state, model, self.callback_sort,
-                                                     self.callback_reverse),
+            "callbacks": lambda: views.callback_rows(state, model),
             "descriptors": lambda: views.descriptor_rows(state, cursor_ns),
             "threads": lambda: views.thread_rows(state, model, cursor_ns),
             "warnings": lambda: views.warning_rows(self._lints),
@@ -307,11 +306,18 @@ class LoopscopeApp(App[int]):
 
     def _show_events(self, model: TraceModel) -> None:
         log = self.main.query_one(EventLog)
-        if self.event_filter is None:
+        status = self.main.query_one("#filter-status", Label)
+        flt = self.event_filter
+        if flt is None:
             log.set_rows(range(len(model)))
+            status.update(f"{len(model):,} events")
         else:
             self._extend_filter(model)
-            log.set_rows(self.event_filter.rows)
+            log.set_rows(flt.rows)
+            scanning = f", scanning {flt.scanned * 100 // max(len(model), 1)}%" \
+                if flt.scanned < len(model) else ""
+            status.update(f"{len(flt.rows):,} match{'es' if len(flt.rows) != 1 else ''}"
+                          f"{scanning}")
         cursor = self.playback.cursor
         log.show_index(cursor - 1 if cursor else None)
         if log.has_focus and log.selected_row is not None:
@@ -386,15 +392,6 @@ class LoopscopeApp(App[int]):
         elif isinstance(obj, ThreadJob):
             self._navigate(lambda model: self.playback.seek_time(model, obj.submitted_ns))
 
-    @on(DataTable.HeaderSelected, "#callbacks-table")
-    def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
-        if column == self.callback_sort:
-            self.callback_reverse = not self.callback_reverse
-        else:
-            self.callback_sort, self.callback_reverse = column, column not in ("fn", "kind")
-        self.refresh_view()
-
     @on(Tree.NodeHighlighted)
     def _node_highlighted(self, event: Tree.NodeHighlighted[TreeData]) -> None:
         if event.node.data is not None:
@@ -410,7 +407,7 @@ class LoopscopeApp(App[int]):
         if model is None:
             return Text()
         event: Event = model.event(index)
-        return event_line(model, event, model.time_ns(index))
+        return event_line(model, event, model.time_ns(index), model.threshold_ns)
 
     # -- the filter -------------------------------------------------------------
     def set_filter(self, query: str) -> None:
@@ -580,17 +577,19 @@ class LoopscopeApp(App[int]):
         pane = self.main.query_one("#detail")
         pane.display = not pane.display
 
-    def action_sort_callbacks(self) -> None:
-        keys = views.CALLBACK_SORT_KEYS
-        self.callback_sort = keys[(keys.index(self.callback_sort) + 1) % len(keys)]
-        self.callback_reverse = self.callback_sort not in ("fn", "kind")
-        self.action_show_view("callbacks")
-        self.refresh_view()
+    def _active_table(self) -> Table | None:
+        active = self.main.query_one("#views", TabbedContent).active
+        return self.main.query_one(f"#{active}-table", Table) if active in TABLE_VIEWS else None
+
+    def action_sort_next(self) -> None:
+        table = self._active_table()
+        if table is not None:
+            table.sort_next()
 
     def action_reverse_sort(self) -> None:
-        self.callback_reverse = not self.callback_reverse
-        self.action_show_view("callbacks")
-        self.refresh_view()
+        table = self._active_table()
+        if table is not None:
+            table.reverse_sort()
 
     def palette_commands(self) -> list[Command]:
         """(title, help, callback) for the command palette."""

@@ -88,10 +88,14 @@ def site_name(site: Site) -> str:
     return ".".join(clean(site.fn or "?").split(".")[-2:])
 
 
-def event_line(model: SiteLookup, event: Event, t_ns: int) -> Text:
-    """One event as a log line: time, kind, then its fields with sites named."""
+def event_line(model: SiteLookup, event: Event, t_ns: int, threshold_ns: int | None = None) -> Text:
+    """One event as a log line: time, kind, then its fields with sites named.  Stall samples
+    and calls longer than ``threshold_ns`` stand out (bold, in red)."""
     kind = str(event.get("ev", "?"))
-    line = Text(no_wrap=True)
+    dur = event.get("dur")
+    stalled = kind == "stall" or (threshold_ns is not None and isinstance(dur, int)
+                                  and dur > threshold_ns)
+    line = Text(no_wrap=True, style="bold red" if stalled else "")
     line.append(f"{t_ns / 1e9:12.6f} ", style="dim")
     line.append(clean(kind, 9).ljust(9), style="bold")
     site_fields = event_site_fields(kind)

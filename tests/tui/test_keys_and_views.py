@@ -187,24 +187,43 @@ def test_number_keys_show_every_view(fixed_trace: Path) -> None:
     run(fixed_trace, scenario)
 
 
-def test_callbacks_sort_by_key_and_by_header(fixed_trace: Path) -> None:
+def header_labels(table: Table) -> list[str]:
+    return [str(c.label) for c in table.ordered_columns]
+
+
+def test_every_table_sorts_by_any_column_with_an_indicator(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
-        await pilot.press("2", "s")                     # total (default) -> mean
-        assert app.callback_sort == "mean" and app.callback_reverse
-        await pilot.press("r")
-        assert not app.callback_reverse
-        assert first_row(app, "callbacks-table")[0] == EVIL_FN          # 1.0 ms, the least
+        await pilot.press("2")
         table = app.query_one("#callbacks-table", Table)
+        assert "total ms ▼" in header_labels(table)
+        await pilot.press("s")                          # total (default) -> mean
+        assert (table.sort_column, table.sort_reverse) == ("mean", True)
+        assert "mean ms ▼" in header_labels(table) and "total ms" in header_labels(table)
+        await pilot.press("r")
+        assert not table.sort_reverse and "mean ms ▲" in header_labels(table)
+        assert first_row(app, "callbacks-table")[0] == EVIL_FN          # 1.0 ms, the least
         await pilot.click(table, offset=(2, 0))         # the "callback" header: a-z
-        assert app.callback_sort == "fn" and not app.callback_reverse
+        assert (table.sort_column, table.sort_reverse) == ("fn", False)
         names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert names == sorted(names, key=str.lower)
         calls_x = sum(c.get_render_width(table) for c in table.ordered_columns[:2]) + 1
         await pilot.click(table, offset=(calls_x, 0))  # the "calls" header: most first
-        assert app.callback_sort == "count" and app.callback_reverse
+        assert (table.sort_column, table.sort_reverse) == ("count", True)
         assert first_row(app, "callbacks-table")[0] == "Port.doRead"  # 2 calls
         await pilot.click(table, offset=(calls_x, 0))  # again: reversed
-        assert not app.callback_reverse
+        assert not table.sort_reverse
+
+        await pilot.press("4")                          # another table, its own sort
+        fds = app.query_one("#descriptors-table", Table)
+        assert [str(fds.get_row_at(i)[0]) for i in range(fds.row_count)] == ["6", "7"]
+        await pilot.press("r")
+        assert [str(fds.get_row_at(i)[0]) for i in range(fds.row_count)] == ["7", "6"]
+        assert "fd ▼" in header_labels(fds)
+        await pilot.press("1", "s")                     # Blocking: by where it stalled, a-z
+        blocking = app.query_one("#blocking-table", Table)
+        assert header_labels(blocking)[1] == "stalled in ▲"
+        wheres = [str(blocking.get_row_at(i)[1]) for i in range(blocking.row_count)]
+        assert wheres == sorted(wheres, key=str.lower)
     run(fixed_trace, scenario)
 
 
