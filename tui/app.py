@@ -279,8 +279,8 @@ class LoopscopeApp(App[int]):
 
     def _show_health(self, model: TraceModel, state: TraceState) -> None:
         blocks = [s.call.t_ns for s in state.stalls]
-        self.main.query_one(HealthStrip).show(model.state.loop, blocks, self.cursor_ns,
-                                              model.duration_ns)
+        self.main.query_one(HealthStrip).show(model.state.loop, model.state.stalls, blocks,
+                                              self.cursor_ns, model.duration_ns)
 
     def _show_active_view(self, active: str, model: TraceModel, state: TraceState) -> None:
         cursor_ns = self.cursor_ns
