@@ -9,6 +9,7 @@ module only shows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
+from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import (
@@ -85,10 +87,11 @@ class LoopscopeApp(App[int]):
     # right after one that moves the focus (``/``, Enter, 1-6) would still go to the widget
     # that had it, and tables and trees would keep ←/→, home/end and space for themselves.
     # check_action hands the keys back to the filter box and to modal screens.
+    # Help and Quit first: the Footer cuts what does not fit at its end.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(k.key, k.action, k.footer or k.description, show=k.footer is not None,
                 key_display=k.display, priority=True)
-        for k in KEYS
+        for k in sorted(KEYS, key=lambda k: k.action not in ("help", "quit"))
     ]
 
     def __init__(self, feed: Feed, *, mode: Mode = Mode.REPLAY, speed: float = 1.0,
@@ -141,7 +144,11 @@ class LoopscopeApp(App[int]):
         if self.child is not None:
             yield RichLog(id="output", markup=False, highlight=False, wrap=True, max_lines=5000)
         yield ProgressBar(id="progress", show_eta=False)
-        yield Footer()
+        yield Footer(show_command_palette=False)
+
+    def on_resize(self, event: Resize) -> None:
+        for footer in self.query(Footer):    # the compact Footer fits more keys in 80 columns
+            footer.compact = event.size.width < WIDE
 
     def on_mount(self) -> None:
         # The dashboard's widgets live on the default screen; the App's own
@@ -338,6 +345,10 @@ class LoopscopeApp(App[int]):
 
     def _show_feed_status(self) -> None:
         feed = self.feed
+        if feed.model is None and feed.error is None:
+            what = "the trace to start" if os.path.exists(feed.path) else \
+                f"{clean(feed.path, 60)} to appear"
+            self.main.query_one("#hdr-info", Label).update(f"waiting for {what}…")
         progress = self.main.query_one("#progress", ProgressBar)
         progress.display = not feed.loaded and feed.bytes_total > 0
         if progress.display:
@@ -564,6 +575,8 @@ class LoopscopeApp(App[int]):
             return False                # the key is a character of the query
         if action in ("faster", "slower"):
             return self.playback.mode is not Mode.LIVE   # LIVE has no speed
+        if action == "toggle_output":
+            return self.child is not None               # only run --tui has an app's output
         return True
 
     def action_help(self) -> None:

@@ -60,6 +60,7 @@ KEYS: tuple[Key, ...] = (
     *(Key(str(number), f"show_view('{name}')", f"Show the {name.title()} view", brief="views")
       for number, name in enumerate(VIEWS, 1)),
     Key("d", "toggle_detail", "Show or hide the detail pane"),
+    Key("o", "toggle_output", "Show or hide the app's output (run --tui)", "Output"),
     Key("s", "sort_next", "Sort the table by its next column (▲/▼ marks it)"),
     Key("r", "reverse_sort", "Reverse the table's sort"),
     Key("question_mark", "help", "Every key (this list)", "Help", "?", "every key"),

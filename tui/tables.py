@@ -18,14 +18,18 @@ from textual.widgets.data_table import ColumnKey
 
 #: A view is for reading: longer lists are cut, after sorting, to the first this many rows.
 MAX_ROWS = 500
+#: A text column is narrowed down to this at most, when the table is wider than its room.
+MIN_TEXT_WIDTH = 10
 
 
 @dataclass(frozen=True)
 class Column:
-    """``key``, the header ``label``, and whether a first click sorts it largest first."""
+    """``key``, the header ``label``, whether a first click sorts it largest first, and
+    whether it may be narrowed (its texts cut with …) to fit the table in its room."""
     key: str
     label: str
     descending: bool = True
+    shrink: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,39 @@ class Table(DataTable[Text]):
         if self.sort_column is not None:
             at = [c.key for c in self._columns].index(self.sort_column)
             rows = sorted(rows, key=lambda r: r.values[at], reverse=self.sort_reverse)
+        rows = rows[:MAX_ROWS]
+        caps = self._widths(rows)
         self.clear()
         for column in self.columns.values():   # widths follow the rows shown now
             column.content_width = column.label.cell_len
         self._objects = {}
-        for row in rows[:MAX_ROWS]:
-            self.add_row(*row.cells, key=row.key)
+        for row in rows:
+            self.add_row(*(cell if cell.cell_len <= cap else _cut(cell, cap)
+                           for cell, cap in zip(row.cells, caps, strict=True)), key=row.key)
             self._objects[row.key] = row.obj
         self.show_cursor = bool(self._objects)
         if previous is not None:
             self.select_key(previous)
+
+    def _widths(self, rows: Sequence[Row]) -> list[int]:
+        """Each column's width for ``rows``: what its cells need, the widest text columns
+        narrowed one cell at a time while the table is wider than its room (never a
+        horizontal scrollbar over the last row)."""
+        widths = [max([self._label(c).cell_len, *(r.cells[i].cell_len for r in rows)])
+                  for i, c in enumerate(self._columns)]
+        # Each column has a cell of padding either side; one column is left for the
+        # vertical scrollbar.
+        room = self.size.width - 1 - 2 * self.cell_padding * len(widths)
+        shrinkable = [i for i, c in enumerate(self._columns) if c.shrink]
+        while sum(widths) > room and shrinkable:
+            widest = max(shrinkable, key=lambda i: widths[i])
+            if widths[widest] <= MIN_TEXT_WIDTH:
+                break
+            widths[widest] -= 1
+        return widths
+
+    def on_resize(self) -> None:
+        self._show()
 
     def sort_by(self, key: str) -> None:
         """Sort by column ``key``; the column sorted already: the other way round."""
@@ -130,3 +157,9 @@ class Table(DataTable[Text]):
     def row_object(self, key: str | None) -> object | None:
         """The object shown on row ``key``."""
         return None if key is None else self._objects.get(key)
+
+
+def _cut(cell: Text, width: int) -> Text:
+    cut = cell.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut

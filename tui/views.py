@@ -18,20 +18,20 @@ from tui.describe import culprit, millis, seconds, site_name
 from tui.tables import Column, Row
 from tui.text import safe
 
-BLOCKING_COLUMNS = [Column("dur", "ms"), Column("where", "stalled in", False),
-                    Column("fn", "callback", False), Column("kind", "kind", False),
+BLOCKING_COLUMNS = [Column("dur", "ms"), Column("where", "stalled in", False, shrink=True),
+                    Column("fn", "callback", False, shrink=True), Column("kind", "kind", False),
                     Column("t", "at")]
-CALLBACK_COLUMNS = [Column("fn", "callback", False), Column("kind", "kind", False),
+CALLBACK_COLUMNS = [Column("fn", "callback", False, shrink=True), Column("kind", "kind", False),
                     Column("count", "calls"), Column("total", "total ms"),
                     Column("mean", "mean ms"), Column("p99", "p99 ms"), Column("max", "max ms"),
                     Column("blocking", "blocking")]
-DESCRIPTOR_COLUMNS = [Column("fd", "fd", False), Column("type", "type", False),
-                      Column("rw", "r/w", False), Column("peer", "peer", False),
+DESCRIPTOR_COLUMNS = [Column("fd", "fd", False), Column("type", "type", False, shrink=True),
+                      Column("rw", "r/w", False), Column("peer", "peer", False, shrink=True),
                       Column("in", "bytes in"), Column("out", "bytes out"), Column("age", "age s")]
-THREAD_COLUMNS = [Column("job", "job"), Column("fn", "function", False),
+THREAD_COLUMNS = [Column("job", "job"), Column("fn", "function", False, shrink=True),
                   Column("state", "state", False), Column("wait", "queue ms"),
                   Column("run", "run ms")]
-WARNING_COLUMNS = [Column("count", "count"), Column("text", "warning", False)]
+WARNING_COLUMNS = [Column("count", "count"), Column("text", "warning", False, shrink=True)]
 
 
 def _num(text: str) -> Text:

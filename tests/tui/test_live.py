@@ -25,8 +25,9 @@ def test_follow_picks_up_appended_events_and_shows_a_stall_while_it_lasts(tmp_pa
     async def main() -> None:
         app = live_app(path, wait=True)          # the file does not exist yet
         async with app.run_test(size=(120, 36)) as pilot:
-            await pilot.pause(0.2)
+            await until(pilot, lambda: "to appear…" in str(app.query_one("#hdr-info").render()))
             assert app.feed.model is None
+            assert str(app.query_one("#hdr-info").render()).startswith("waiting for ")
             w = TraceWriter(path)
             w.event(0, "reactor", state="running")
             slow = w.site(1000, "app.Slow.dataReceived", "/app/app.py", 31)

@@ -11,7 +11,7 @@ import pytest
 
 from terminal import EXITED, Terminal
 from tracer.model import TraceModel
-from tui_support import MS, ROOT
+from tui_support import MS, ROOT, write_fixed_trace
 
 SIZE = (160, 48)
 
@@ -94,3 +94,17 @@ def test_enter_and_escape_take_the_focus_out_of_the_filter(dashboard: Terminal,
     wait_position(dashboard, 0, total)
     dashboard.press("q")
     dashboard.wait_text(EXITED + "0]")
+
+
+def test_live_waits_for_a_trace_that_does_not_exist_yet(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    term = Terminal([sys.executable, "-m", "loopscope", "live", str(path)], SIZE, ROOT)
+    try:
+        term.wait_text("to appear…")              # the dashboard is up, and says why it waits
+        write_fixed_trace(path)                   # the app starts writing
+        term.wait_text("LIVE")
+        term.wait_text("events 52/52")
+        term.press("q")
+        term.wait_text(EXITED + "0]")
+    finally:
+        term.close()
