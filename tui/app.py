@@ -69,7 +69,11 @@ VIEW_WIDGETS = {"blocking": "#blocking-table", "callbacks": "#callbacks-table",
                 "warnings": "#warnings-table"}
 #: The actions of the dashboard's keys (check_action decides when they apply).
 OWN_ACTIONS = frozenset(k.action.split("(")[0] for k in KEYS)
-PLACEHOLDER = Text("Select a row to see every field.", style="dim")
+#: What an empty table means, for the detail pane.
+EMPTY = {"blocking": "the loop has not been blocked", "callbacks": "no callback has run",
+         "descriptors": "no descriptor is watched", "threads": "no thread-pool job",
+         "warnings": "no warning"}
+PLACEHOLDER = Text("Select a row to see it in detail here.", style="dim")
 
 
 class LoopscopeApp(App[int]):
@@ -277,7 +281,10 @@ class LoopscopeApp(App[int]):
                 < BANNER_HOLD_NS:
             ago_s = (cursor_ns - last.call.t_ns - last.call.dur_ns) / 1e9
             text = (f" BLOCKED {last.call.dur_ns / 1e6:,.0f} ms in "
-                    f"{culprit(stall_culprit(last, model.site))}, ended {ago_s:.1f} s ago")
+                    f"{culprit(stall_culprit(last, model.site))}")
+            ended = f", ended {ago_s:.1f} s ago"
+            if len(text) + len(ended) <= self.main.size.width:   # said whole or not at all
+                text += ended
         else:
             banner.display = False
             return
@@ -303,7 +310,10 @@ class LoopscopeApp(App[int]):
             table.replace_rows(rows())
             obj = table.row_object(table.highlighted_key)
             if obj is None:
-                self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
+                empty = f"Nothing yet at {seconds(cursor_ns)}: {EMPTY[active]}." \
+                    if not table.row_count else None
+                self.main.query_one("#detail-text", Static).update(
+                    Text(empty, style="dim") if empty else PLACEHOLDER)
             else:
                 self._show_detail(obj)
         elif active == "deferreds":

@@ -58,8 +58,10 @@ def millis(ns: float) -> str:
 
 
 def duration(ns: int) -> str:
-    """A duration for reading: ``15µs``, ``1.5ms``, ``250.0ms``."""
-    return f"{ns / 1e3:.0f}µs" if ns < 1_000_000 else f"{ns / 1e6:.1f}ms"
+    """A duration for reading: ``15µs``, ``1.5ms``, ``250.0ms``, ``3.2s``."""
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.0f}µs"
+    return f"{ns / 1e6:.1f}ms" if ns < 1_000_000_000 else f"{ns / 1e9:.1f}s"
 
 
 def where(site: Site) -> str:

@@ -42,8 +42,9 @@ KIND_WORDS = {"timer": "a timer (callLater)", "read": "a read callback",
               "write": "a write callback", "thread": "a hand-back from a thread (callFromThread)",
               "trigger": "a system event trigger", "deferred": "a Deferred callback",
               "other": "a callback"}
-#: Histogram bins of the Callbacks detail: upper ends, in ns, four times apart.
-HISTOGRAM_LIMITS = tuple(4 ** k * 1000 for k in range(12))     # 1 µs .. about 4 s
+#: Histogram bins of the Callbacks detail: upper ends, in ns, round and about 3x apart
+#: (1 µs, 3 µs, 10 µs ... 10 s).
+HISTOGRAM_LIMITS = tuple(m * 10 ** e * 1000 for e in range(8) for m in (1, 3))[:-1]
 BAR_WIDTH = 16
 
 
@@ -128,8 +129,8 @@ def callback(stats: CallbackStats, model: SiteLookup) -> Text:
     out = Detail(where(model.site(stats.site)))
     out.line(f"{KIND_WORDS.get(stats.kind, 'a callback')}: {stats.count:,} calls, "
              f"{millis(stats.total_ns)} ms in all")
-    out.field("mean", f"{millis(stats.mean_ns)} ms  p50 {duration(stats.percentile_ns(0.5))}  "
-              f"p90 {duration(stats.percentile_ns(0.9))}  p99 {duration(stats.p99_ns)}  "
+    out.field("mean", f"{duration(int(stats.mean_ns))}  p50 {duration(stats.percentile_ns(0.5))}"
+              f"  p90 {duration(stats.percentile_ns(0.9))}  p99 {duration(stats.p99_ns)}  "
               f"max {duration(stats.max_ns)}")
     if stats.blocking:
         out.line(Text(f"{stats.blocking:,} of them blocked the loop", style="bold"))
@@ -140,11 +141,19 @@ def callback(stats: CallbackStats, model: SiteLookup) -> Text:
         top = max(counts)
         for i in range(used[0], used[-1] + 1):
             bar = "█" * max(round(counts[i] / top * BAR_WIDTH), 1 if counts[i] else 0)
-            limit = "longer" if i == len(counts) - 1 else f"≤{duration(HISTOGRAM_LIMITS[i])}"
+            limit = "longer" if i == len(counts) - 1 else f"≤{_round(HISTOGRAM_LIMITS[i])}"
             out.text.append(f"  {limit:>9} ", style="dim")
             out.text.append(bar.ljust(BAR_WIDTH), style="bold")
             out.text.append(f" {counts[i]:,}\n")
     return out.text
+
+
+def _round(ns: int) -> str:
+    """A round duration as written: ``3µs``, ``30ms``, ``1s``."""
+    for scale, unit in ((1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "µs")):
+        if ns >= scale:
+            return f"{ns / scale:g}{unit}"
+    return f"{ns}ns"
 
 
 def descriptor(info: DescriptorInfo, cursor_ns: int) -> Text:
