@@ -293,7 +293,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    target = ["-m", "tracer.demo"]
+    target = ["-m", "tracer.demo", f"{args.duration:g}"]
     return _dashboard().run_app(target, default_trace_path(target), 50.0)
 
 
@@ -461,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Run a small server and client that block the loop in "
                                       "several ways, traced, with the live dashboard.",
                           epilog=DASHBOARD_KEYS)
+    demo.add_argument("--duration", type=_positive, default=10.0, metavar="S",
+                      help="how long the demo app runs, in seconds (default 10)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -9,8 +9,9 @@ finds:
 * a client parses the server's big ``STATS`` reply in a Deferred callback, slowly;
 * a ``compact`` timer does CPU-bound work on the loop thread;
 * backups run in the thread pool (``deferToThread``): slow, but they do not block the loop;
-* one audit Deferred fails and nobody handles the failure (its message carries markup and a
-  terminal escape: a viewer must show it as plain text).
+* one audit Deferred fails and nobody handles the failure; its message is a deliberate
+  demonstration of hostile trace text (markup and a terminal escape), which a viewer must show
+  as plain text.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def audit() -> None:
     """Starts an audit whose failure nobody handles."""
     d = defer.Deferred()
     d.addCallback(lambda result: result)
-    d.errback(PermissionError("audit refused: [bold red]root[/] [@click=app.quit]click[/] \x1b[2J"))
+    d.errback(PermissionError("audit refused (demonstration: this text carries markup and a "
+                              "terminal escape, shown as plain text) [bold red]root[/] "
+                              "[@click=app.quit]click[/] \x1b[2J"))
     del d
     gc.collect()
 

@@ -13,12 +13,13 @@ All times are integer nanoseconds since the trace started, as in the file
 from __future__ import annotations
 
 import copy
+import math
 import os
 from array import array
 from collections import OrderedDict
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 
 from tracer.reader import Warn, decode, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
@@ -29,6 +30,14 @@ CHECKPOINT_EVERY = 8192
 FINISHED_JOBS_KEPT = 200
 #: Fired Deferreds remembered so a later ``dchain`` can still name where they were created.
 RECENT_DEFERREDS = 1024
+#: Callbacks nested in a loop-level call whose sites a Stall keeps (to name it after the user's
+#: callback a framework function ran): the first few are the ones that matter.
+NESTED_SITES_KEPT = 8
+#: A timer that starts this much after its due time counts as late (``CallbackStats.late``):
+#: well above the loop's own scheduling jitter, well below what a user notices.
+LATE_NS = 10_000_000
+#: A poll that returned within this long did not sleep (``DescriptorInfo.busy_polls``).
+NO_SLEEP_NS = 100_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,9 @@ class DescriptorInfo:
     bytes_in: int | None = None      # known when the connection closes
     bytes_out: int | None = None
     opened_ns: int = 0
+    busy_polls: int = 0              # polls that returned at once with it writable, while
+                                     # it was watched for writing (a writer with nothing to write
+                                     # keeps the loop from sleeping)
 
 
 @dataclass
@@ -120,6 +132,9 @@ class CallbackStats:
     max_ns: int = 0
     blocking: int = 0
     hist: dict[int, int] = field(default_factory=dict)
+    late: int = 0                    # timer runs that started more than LATE_NS late
+    lag_max_ns: int = 0
+    respawns: int = 0                # times it re-scheduled itself with no delay (a timer)
 
     @property
     def mean_ns(self) -> float:
@@ -127,13 +142,28 @@ class CallbackStats:
 
     @property
     def p99_ns(self) -> int:
-        rank = self.count - self.count // 100
+        return self.percentile_ns(0.99)
+
+    def percentile_ns(self, p: float) -> int:
+        """The nearest-rank ``p`` percentile (``0.5`` is the median) from the histogram."""
+        rank = max(math.ceil(p * self.count), 1)
         seen = 0
         for b in sorted(self.hist):
             seen += self.hist[b]
             if seen >= rank:
                 return min(_bucket_upper(b), self.max_ns)
         return self.max_ns
+
+    def binned(self, limits_ns: Sequence[int]) -> list[int]:
+        """How many calls took at most ``limits_ns[0]``, then more than that up to
+        ``limits_ns[1]``, and so on (the last limit takes everything longer too), from the
+        histogram: a bucket counts in the first bin its upper end fits in."""
+        counts = [0] * len(limits_ns)
+        for b, n in self.hist.items():
+            upper = _bucket_upper(b)
+            counts[next((i for i, limit in enumerate(limits_ns) if upper <= limit),
+                        len(limits_ns) - 1)] += n
+        return counts
 
 
 @dataclass(frozen=True)
@@ -149,6 +179,20 @@ class BlockingCall:
     stack: tuple[Frame, ...]
     index: int
     origin: int = 0
+
+
+@dataclass(frozen=True)
+class Stall:
+    """One time the loop was blocked: a call the loop itself made (depth 0) that ran past the
+    threshold.  ``chain`` holds the blocking calls nested in it, outermost first; ``stack`` is the
+    latest stall sample taken while it ran, at whatever depth was running then (innermost last);
+    ``nested_sites`` the sites of the first callbacks it ran in turn (a timer's
+    ``Deferred.callback`` running the user's callback), in the order they started.
+    :func:`tracer.names.stall_culprit` names it from these."""
+    call: BlockingCall
+    chain: tuple[BlockingCall, ...]
+    stack: tuple[Frame, ...]
+    nested_sites: tuple[int, ...]
 
 
 @dataclass
@@ -220,8 +264,12 @@ class TraceState:
     deferreds_created: int = 0
     deferreds_fired: int = 0
     unhandled: list[UnhandledFailure] = field(default_factory=list)
+    #: Deferreds whose result is a failure no errback has handled yet: id -> (creation site,
+    #: when it failed).  Handled ones leave; collected ones move to ``unhandled``.
+    failing: dict[int, tuple[int, int]] = field(default_factory=dict)
     callbacks: dict[int, CallbackStats] = field(default_factory=dict)
-    blocking: list[BlockingCall] = field(default_factory=list)   # in time order
+    blocking: list[BlockingCall] = field(default_factory=list)   # every depth, in end order
+    stalls: list[Stall] = field(default_factory=list)            # in time order
     threads: dict[int, ThreadJob] = field(default_factory=dict)
     loop: list[LoopSample] = field(default_factory=list)
     running: RunningCall | None = None
@@ -263,6 +311,11 @@ class StateBuilder:
         #: made each settled Deferred cost a scan (a third of a summary's time).
         self._recent: OrderedDict[int, DeferredInfo] = OrderedDict()
         self._finished_jobs: list[int] = []
+        # Within the loop-level call running now: the blocking calls nested in it, the
+        # (start, site) of the callbacks nested in it, and its latest stall sample.
+        self._chain: list[BlockingCall] = []
+        self._nested: list[tuple[int, int]] = []
+        self._sample: dict | None = None
         self.durations: dict[int, array] | None = {} if exact else None
         self.lags: array | None = array("q") if exact else None
 
@@ -275,10 +328,11 @@ class StateBuilder:
             descriptors={k: copy.copy(v) for k, v in s.descriptors.items()},
             pending_deferreds={k: copy.copy(v) for k, v in s.pending_deferreds.items()},
             deferreds_created=s.deferreds_created, deferreds_fired=s.deferreds_fired,
-            unhandled=list(s.unhandled),
+            unhandled=list(s.unhandled), failing=dict(s.failing),
             callbacks={k: CallbackStats(v.site, v.kind, v.count, v.total_ns, v.max_ns, v.blocking,
-                                        dict(v.hist)) for k, v in s.callbacks.items()},
-            blocking=list(s.blocking),
+                                        dict(v.hist), v.late, v.lag_max_ns, v.respawns)
+                       for k, v in s.callbacks.items()},
+            blocking=list(s.blocking), stalls=list(s.stalls),
             threads={k: copy.copy(v) for k, v in s.threads.items()},
             loop=list(s.loop), running=s.running, errors=list(s.errors), marks=list(s.marks),
             children=list(s.children),
@@ -290,6 +344,8 @@ class StateBuilder:
         new._timers = dict(self._timers)
         new._recent = OrderedDict(self._recent)  # values are never changed in place (see _dchain)
         new._finished_jobs = list(self._finished_jobs)
+        new._chain = list(self._chain)
+        new._nested = list(self._nested)
         return new
 
     def apply(self, ev: dict, index: int) -> None:
@@ -327,35 +383,77 @@ class StateBuilder:
                 durations = self.durations[site] = array("q")
             durations.append(dur)
         stall = self._stalls.pop((depth, start), None) if self._stalls else None
+        blocking = None
         if dur > self.threshold_ns:
             stats.blocking += 1
-            s.blocking.append(BlockingCall(site, kind, depth, start, dur,
-                                           frames(stall["stack"]) if stall else (), index, origin))
+            blocking = BlockingCall(site, kind, depth, start, dur,
+                                    frames(stall["stack"]) if stall else (), index, origin)
+            s.blocking.append(blocking)
+        if depth > 0:
+            if blocking is not None:
+                self._chain.append(blocking)
+            if len(self._nested) < NESTED_SITES_KEPT:
+                self._nested.append((start, site))
+        else:
+            if blocking is not None:
+                self._stall_ended(blocking)
+            self._chain, self._nested, self._sample = [], [], None
         if self._stalls:
             for key in [k for k in self._stalls if k[0] >= depth]:
                 del self._stalls[key]
         if s.running is not None and s.running.depth >= depth:
             s.running = None
 
+    def _stall_ended(self, call: BlockingCall) -> None:
+        sample = self._sample
+        stack = frames(sample["stack"]) if sample is not None and sample["since"] >= call.t_ns \
+            else call.stack   # a sample from before this call belonged to an earlier one
+        chain = tuple(sorted((b for b in self._chain if b.t_ns >= call.t_ns),
+                             key=lambda b: (b.t_ns, b.depth)))
+        nested = tuple(site for start, site in sorted(self._nested) if start >= call.t_ns)
+        self.state.stalls.append(Stall(call, chain, stack, nested))
+
     def _call(self, ev: dict, index: int) -> None:
         origin = self._timers.pop(ev["timer"], 0) if "timer" in ev else 0
         self._ended(ev, index, ev["kind"], origin)
-        if self.lags is not None and "lag" in ev:
-            self.lags.append(ev["lag"])
+        lag = ev.get("lag")
+        if lag is not None:
+            stats = self.state.callbacks[ev["site"]]
+            if lag > LATE_NS:
+                stats.late += 1
+            if lag > stats.lag_max_ns:
+                stats.lag_max_ns = lag
+            if self.lags is not None:
+                self.lags.append(lag)
 
     def _dcall(self, ev: dict, index: int) -> None:
         d = ev["d"]
-        info = self.state.pending_deferreds.get(d) or self._recent.get(d)
+        s = self.state
+        info = s.pending_deferreds.get(d) or self._recent.get(d)
         self._ended(ev, index, "deferred", info.site if info is not None else 0)
+        if ev["fail"]:
+            s.failing[d] = (info.site if info is not None else 0, ev["t"])
+        else:
+            s.failing.pop(d, None)
 
     def _timer(self, ev: dict, index: int) -> None:
-        self._timers[ev["id"]] = ev.get("site", 0)
+        site, fn = ev.get("site", 0), ev["fn"]
+        self._timers[ev["id"]] = site
+        due = ev.get("due")
+        if due is not None and due - ev["t"] < NO_SLEEP_NS and site and fn and \
+                self.sites.get(site, UNKNOWN_SITE).fn == self.sites.get(fn, UNKNOWN_SITE).fn:
+            # scheduled from inside the function it runs, to run at once: a loop made of timers
+            stats = self.state.callbacks.get(fn)
+            if stats is None:
+                stats = self.state.callbacks[fn] = CallbackStats(fn, "timer")
+            stats.respawns += 1
 
     def _tcancel(self, ev: dict, index: int) -> None:
         self._timers.pop(ev["id"], None)
 
     def _stall(self, ev: dict, index: int) -> None:
         self._stalls[(ev["depth"], ev["since"])] = ev
+        self._sample = ev
         self.state.running = RunningCall(ev["site"], ev["kind"], ev["depth"], ev["since"],
                                          ev["blocked"], frames(ev["stack"]))
 
@@ -382,6 +480,9 @@ class StateBuilder:
         s = self.state
         s.deferreds_fired += 1
         d = ev["d"]
+        if ev["fail"]:
+            info = s.pending_deferreds.get(d)
+            s.failing[d] = (info.site if info is not None else 0, ev["t"])
         info = s.pending_deferreds.get(d)
         if info is not None:
             info.fired_ns = ev["t"]
@@ -416,6 +517,7 @@ class StateBuilder:
     def _unhandled(self, ev: dict, index: int) -> None:
         s = self.state
         s.pending_deferreds.pop(ev["d"], None)
+        s.failing.pop(ev["d"], None)
         s.unhandled.append(UnhandledFailure(ev["d"], ev.get("site", 0), ev["exc"], ev.get("msg", ""),
                                             ev["t"], frames(ev.get("stack"))))
 
@@ -433,6 +535,16 @@ class StateBuilder:
             info.reading = True
         else:
             info.writing = True
+
+    def _poll(self, ev: dict, index: int) -> None:
+        if ev["wait"] >= NO_SLEEP_NS:
+            return
+        descriptors = self.state.descriptors
+        for fd, mask in ev["ready"]:
+            if mask & 2:
+                info = descriptors.get(fd)
+                if info is not None and info.writing:
+                    info.busy_polls += 1
 
     def _fdrm(self, ev: dict, index: int) -> None:
         info = self.state.descriptors.get(ev["fd"])
@@ -514,7 +626,7 @@ class StateBuilder:
 _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
     name: getattr(StateBuilder, "_" + name) for name in (
         "call", "dcall", "timer", "tcancel", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
-        "fdadd", "fdrm", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
+        "fdadd", "fdrm", "poll", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
         "mark", "child", "drop", "runtime", "reactor", "end")
 }
 

@@ -371,6 +371,7 @@ class Recorder:
             if self.output.first_problem is not None:
                 end["reason"] = cut(self.output.first_problem)
             self.output.write(orjson.dumps(end) + b"\n", 1)
+            self.output.uncut()  # a disk still full cut the end line: the file ends whole without it
             self.output.close()
             for pipe in self._children:  # children that never reported
                 pipe.close()

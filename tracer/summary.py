@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from array import array
 
-from tracer.model import UNKNOWN_SITE, Site, StateBuilder
+from tracer.model import UNKNOWN_SITE, BlockingCall, Frame, Site, StateBuilder
+from tracer.names import is_inherited, short_path, stall_culprit
 from tracer.reader import Warn, read_trace, warn_stderr
 
 
@@ -24,6 +25,14 @@ def percentile(sorted_values: array | list, p: float) -> int:
 
 def _ms(ns: float) -> float:
     return round(ns / 1e6, 3)
+
+
+def _place(site: Site) -> dict:
+    return {"fn": site.fn, "file": site.file, "line": site.line}
+
+
+def _stack(stack: tuple[Frame, ...]) -> list[dict]:
+    return [{"file": f.file, "line": f.line, "func": f.func} for f in stack]
 
 
 def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_stderr) -> dict:
@@ -49,6 +58,11 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
     lags = sorted(builder.lags or ())
     samples = state.loop
     blocking = sorted(state.blocking, key=lambda b: (-b.dur_ns, b.t_ns))
+    stalls = sorted(state.stalls, key=lambda s: (-s.call.dur_ns, s.call.t_ns))
+
+    def call(b: BlockingCall) -> dict:
+        return {**_place(site(b.site)), "kind": b.kind, "depth": b.depth, "t_ms": _ms(b.t_ns),
+                "dur_ms": _ms(b.dur_ns)}
     callbacks = []
     for stats in sorted(state.callbacks.values(), key=lambda c: -c.total_ns):
         s = site(stats.site)
@@ -71,11 +85,12 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
             "lag_p99_ms": _ms(percentile(lags, 0.99)),
             "lag_max_ms": _ms(lags[-1] if lags else 0),
         },
-        "blocking": [
-            {"fn": site(b.site).fn, "file": site(b.site).file, "line": site(b.site).line,
-             "kind": b.kind, "depth": b.depth, "t_ms": _ms(b.t_ns), "dur_ms": _ms(b.dur_ns),
-             "stack": [{"file": f.file, "line": f.line, "func": f.func} for f in b.stack]}
-            for b in blocking
+        "blocking": [{**call(b), "stack": _stack(b.stack)} for b in blocking],
+        "stalls": [
+            {**_place(stall_culprit(s, site)), "callback": _place(site(s.call.site)),
+             "kind": s.call.kind, "t_ms": _ms(s.call.t_ns), "dur_ms": _ms(s.call.dur_ns),
+             "stack": _stack(s.stack), "chain": [call(b) for b in s.chain]}
+            for s in stalls
         ],
         "callbacks": callbacks,
         "deferreds": {
@@ -98,51 +113,83 @@ def _clean(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
+def _where(place: dict, callback: bool = True) -> str:
+    """``fn (file:line)`` with a readable path; an inherited method (a ``callback`` site) says
+    where it is defined."""
+    site = Site(place["fn"], place["file"], place["line"])
+    if not site.file:
+        return _clean(site.fn)
+    location = f"{_clean(short_path(site.file))}:{site.line}"
+    if callback and is_inherited(site):
+        return f"{_clean(site.fn)} (inherited, defined at {location})"
+    return f"{_clean(site.fn)} ({location})"
+
+
+def _more(left_out: int, what: str) -> list[str]:
+    return [f"  … {left_out:,} more {what} (loopscope summary --json lists them all)"] \
+        if left_out > 0 else []
+
+
 def format_text(summary: dict, top: int = 15) -> str:
-    """A readable report of a summary dict, for a terminal."""
+    """A readable report of a summary dict, for a terminal: one precision per column, the
+    longest ``top`` rows of each table, and how many were left out."""
     loop = summary["loop"]
+    duration_s = summary["duration_ms"] / 1000
+    # A run shorter than a second has a loop sample or two: say what the share is of.
+    busy_of = f" of the {duration_s:.2f} s run" if duration_s < 1 else ""
     lines = [
-        f"{summary['events']} events over {summary['duration_ms'] / 1000:.2f} s, "
-        f"{summary['dropped']} dropped, threshold {summary['threshold_ms']:g} ms",
-        f"loop: {loop['iterations']} iterations, busy {loop['busy_ratio'] * 100:.1f}%, "
-        f"timer lag p50 {loop['lag_p50_ms']:.2f} ms, p99 {loop['lag_p99_ms']:.2f} ms, "
-        f"max {loop['lag_max_ms']:.2f} ms",
+        (f"{summary['events']:,} events over {duration_s:,.2f} s, {summary['dropped']:,} "
+         f"dropped, threshold {summary['threshold_ms']:g} ms"),
+        (f"loop: {loop['iterations']:,} iterations, busy {loop['busy_ratio'] * 100:.1f}%"
+         f"{busy_of}, timer lag p50 {loop['lag_p50_ms']:,.2f} ms, p99 "
+         f"{loop['lag_p99_ms']:,.2f} ms, max {loop['lag_max_ms']:,.2f} ms"),
         "",
     ]
-    blocking = summary["blocking"]
-    if blocking:
-        lines.append(f"Blocking callbacks ({len(blocking)}), longest first:")
-        lines.append(f"  {'ms':>9}  {'at s':>7}  {'kind':<8} {'depth':>5}  callback")
-        for b in blocking[:top]:
-            lines.append(f"  {b['dur_ms']:9.1f}  {b['t_ms'] / 1000:7.2f}  {b['kind']:<8} {b['depth']:>5}  "
-                         f"{_clean(b['fn'])} ({_clean(b['file'])}:{b['line']})")
-            if b["stack"]:
-                f = b["stack"][-1]
-                lines.append(f"  {'':>9}  {'':>7}  blocked in {_clean(f['func'])} "
-                             f"({_clean(f['file'])}:{f['line']})")
-        if len(blocking) > top:
-            lines.append(f"  … {len(blocking) - top} more (--json lists all)")
+    stalls = summary["stalls"]
+    nested = len(summary["blocking"]) - len(stalls)
+    if stalls:
+        inside = f", with {nested:,} blocking calls nested in them" if nested > 0 else ""
+        lines.append(f"Blocking callbacks ({len(stalls):,} stall{'s' if len(stalls) != 1 else ''}"
+                     f"{inside}), longest first:")
+        lines.append(f"  {'ms':>9}  {'at s':>8}  {'kind':<8}  stalled in")
+        for stall in stalls[:top]:
+            lines.append(f"  {stall['dur_ms']:9,.1f}  {stall['t_ms'] / 1000:8,.2f}  "
+                         f"{stall['kind']:<8}  {_where(stall, callback=False)}")
+            indent = " " * 35
+            callback = stall["callback"]
+            if not (callback["file"] == stall["file"]
+                    and (callback["fn"] + ".").endswith(f".{stall['fn']}.")):  # not itself
+                lines.append(f"{indent}callback {_where(callback)}")
+            for call in stall["chain"]:
+                lines.append(f"{indent}nested: {call['dur_ms']:,.1f} ms {call['kind']} "
+                             f"{_where(call)}")
+        lines += _more(len(stalls) - top, "stalls")
     else:
         lines.append("No blocking callbacks.")
     lines.append("")
     lines.append("Callbacks by total time:")
-    lines.append(f"  {'count':>7} {'total ms':>10} {'mean ms':>9} {'p99 ms':>9} {'max ms':>9} {'blk':>4}  callback")
-    for c in summary["callbacks"][:top]:
-        lines.append(f"  {c['count']:7d} {c['total_ms']:10.1f} {c['mean_ms']:9.3f} {c['p99_ms']:9.3f} "
-                     f"{c['max_ms']:9.1f} {c['blocking']:4d}  {c['kind']} {_clean(c['fn'])} "
-                     f"({_clean(c['file'])}:{c['line']})")
+    lines.append(f"  {'calls':>9} {'total ms':>10} {'mean ms':>9} {'p99 ms':>9} {'max ms':>9} "
+                 f"{'blocking':>8}  {'kind':<8}  callback")
+    callbacks = summary["callbacks"]
+    for c in callbacks[:top]:
+        lines.append(f"  {c['count']:9,d} {c['total_ms']:10,.1f} {c['mean_ms']:9,.3f} "
+                     f"{c['p99_ms']:9,.3f} {c['max_ms']:9,.3f} {c['blocking']:8,d}  "
+                     f"{c['kind']:<8}  {_where(c)}")
+    lines += _more(len(callbacks) - top, "callbacks")
     d = summary["deferreds"]
     lines.append("")
-    lines.append(f"Deferreds: {d['created']} created, {d['fired']} fired, {d['pending']} pending, "
-                 f"{len(d['unhandled'])} unhandled failures")
+    lines.append(f"Deferreds: {d['created']:,} created, {d['fired']:,} fired, {d['pending']:,} "
+                 f"pending, {len(d['unhandled']):,} unhandled failures")
     for u in d["unhandled"][:top]:
         lines.append(f"  unhandled {_clean(u['exc'])}: {_clean(u['msg'])}  "
-                     f"(Deferred created in {_clean(u['fn'])}, {_clean(u['file'])}:{u['line']})")
+                     f"(Deferred created in {_where(u)})")
+    lines += _more(len(d["unhandled"]) - top, "unhandled failures")
     if summary["errors"]:
         lines.append("")
-        lines.append(f"Errors ({len(summary['errors'])}):")
+        lines.append(f"Errors ({len(summary['errors']):,}):")
         for e in summary["errors"][:top]:
             lines.append(f"  {_clean(e['exc'])}: {_clean(e['msg'])}  in {_clean(e['fn'])}")
+        lines += _more(len(summary["errors"]) - top, "errors")
     if summary["children"]:
         lines.append("")
         lines.append(f"Forked children ({len(summary['children'])}), their traces beside this one:")

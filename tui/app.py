@@ -9,6 +9,7 @@ module only shows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
+from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import (
@@ -37,12 +39,14 @@ from textual.widgets import (
 )
 from textual.worker import get_current_worker
 
-from tracer.model import BlockingCall, ThreadJob, TraceModel, TraceState
-from tui import views
+from tracer.lints import Lint, lints
+from tracer.model import Stall, ThreadJob, TraceModel, TraceState
+from tracer.names import frame_site, stall_culprit, user_frame
+from tui import detail, views
 from tui.child import ChildApp
 from tui.commands import Command, LoopscopeCommands
 from tui.deferreds import DeferredTree, TreeData
-from tui.describe import Event, detail, event_line, seconds, where
+from tui.describe import Event, culprit, event_line, seconds, where
 from tui.eventlog import EventLog
 from tui.feed import Feed
 from tui.filter import EventFilter
@@ -54,15 +58,22 @@ from tui.tables import Table
 from tui.text import clean, clean_lines
 
 TICK_S = 0.1
+#: How long (trace time) the banner stays after a stall ended: long enough to be read.
+BANNER_HOLD_NS = 1_500_000_000
 WIDE = 110          # columns from which the detail pane sits beside the views
-TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads")
+TABLE_VIEWS = ("blocking", "callbacks", "descriptors", "threads", "warnings")
 #: The widget of each view that takes the focus when the view is shown.
 VIEW_WIDGETS = {"blocking": "#blocking-table", "callbacks": "#callbacks-table",
                 "events": "#eventlog", "descriptors": "#descriptors-table",
-                "deferreds": "#deferred-tree", "threads": "#threads-table"}
+                "deferreds": "#deferred-tree", "threads": "#threads-table",
+                "warnings": "#warnings-table"}
 #: The actions of the dashboard's keys (check_action decides when they apply).
 OWN_ACTIONS = frozenset(k.action.split("(")[0] for k in KEYS)
-PLACEHOLDER = Text("Select a row to see every field.", style="dim")
+#: What an empty table means, for the detail pane.
+EMPTY = {"blocking": "the loop has not been blocked", "callbacks": "no callback has run",
+         "descriptors": "no descriptor is watched", "threads": "no thread-pool job",
+         "warnings": "no warning"}
+PLACEHOLDER = Text("Select a row to see it in detail here.", style="dim")
 
 
 class LoopscopeApp(App[int]):
@@ -80,10 +91,11 @@ class LoopscopeApp(App[int]):
     # right after one that moves the focus (``/``, Enter, 1-6) would still go to the widget
     # that had it, and tables and trees would keep ←/→, home/end and space for themselves.
     # check_action hands the keys back to the filter box and to modal screens.
+    # Help and Quit first: the Footer cuts what does not fit at its end.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(k.key, k.action, k.footer or k.description, show=k.footer is not None,
                 key_display=k.display, priority=True)
-        for k in KEYS
+        for k in sorted(KEYS, key=lambda k: k.action not in ("help", "quit"))
     ]
 
     def __init__(self, feed: Feed, *, mode: Mode = Mode.REPLAY, speed: float = 1.0,
@@ -91,22 +103,21 @@ class LoopscopeApp(App[int]):
         super().__init__()
         self.feed = feed
         self.child = child
-        self.trace_name = title or Path(feed.path).name
+        self._trace_label = clean(title or Path(feed.path).name, 40)
         self.playback = Playback(mode, speed, followable=feed.follow)
         self.child_status: str | None = None
-        self.callback_sort = "total"
-        self.callback_reverse = True
         self.event_filter: EventFilter | None = None
         self._shown: tuple[object, ...] | None = None
         self._counts: tuple[int, bool] | None = None
         self._state: TraceState | None = None
+        self._lints: list[Lint] = []
         self._warned = 0
         self._error_shown = False
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="header"):
-            yield Label(Text(clean(self.trace_name, 40)), id="hdr-name")
+            yield Label(Text(self._trace_label), id="hdr-name")
             yield Label("", id="hdr-mode")
             yield Label("", id="hdr-info")
         yield Static("", id="banner")
@@ -114,25 +125,34 @@ class LoopscopeApp(App[int]):
         with Horizontal(id="main"):
             with TabbedContent(id="views", initial="blocking"):
                 with TabPane("Blocking", id="blocking"):
-                    yield Table(views.BLOCKING_COLUMNS, id="blocking-table")
+                    yield Table(views.BLOCKING_COLUMNS, sort="dur", id="blocking-table")
                 with TabPane("Callbacks", id="callbacks"):
-                    yield Table(views.CALLBACK_COLUMNS, id="callbacks-table")
+                    yield Table(views.CALLBACK_COLUMNS, sort="total", id="callbacks-table")
                 with TabPane("Events", id="events"):
-                    yield Input(placeholder="/ filter: kind:call fd:7 site:dataReceived text",
-                                id="filter")
+                    with Horizontal(id="filter-bar"):
+                        yield Input(placeholder="/ filter: kind:timer dur>50ms site:parse fd:7 "
+                                    "word", id="filter")
+                        yield Label("", id="filter-status")
                     yield EventLog(self._describe_event, id="eventlog")
                 with TabPane("Descriptors", id="descriptors"):
-                    yield Table(views.DESCRIPTOR_COLUMNS, id="descriptors-table")
+                    yield Table(views.DESCRIPTOR_COLUMNS, sort="fd", reverse=False,
+                                id="descriptors-table")
                 with TabPane("Deferreds", id="deferreds"):
                     yield DeferredTree(id="deferred-tree")
                 with TabPane("Threads", id="threads"):
-                    yield Table(views.THREAD_COLUMNS, id="threads-table")
+                    yield Table(views.THREAD_COLUMNS, sort="job", id="threads-table")
+                with TabPane("Warnings", id="warnings"):
+                    yield Table(views.WARNING_COLUMNS, id="warnings-table")
             with VerticalScroll(id="detail", can_focus=False):
                 yield Static(PLACEHOLDER, id="detail-text")
         if self.child is not None:
             yield RichLog(id="output", markup=False, highlight=False, wrap=True, max_lines=5000)
         yield ProgressBar(id="progress", show_eta=False)
-        yield Footer()
+        yield Footer(show_command_palette=False)
+
+    def on_resize(self, event: Resize) -> None:
+        for footer in self.query(Footer):    # the compact Footer fits more keys in 80 columns
+            footer.compact = event.size.width < WIDE
 
     def on_mount(self) -> None:
         # The dashboard's widgets live on the default screen; the App's own
@@ -193,7 +213,6 @@ class LoopscopeApp(App[int]):
         flt = self.event_filter
         play = self.playback
         key = (play.cursor, active, play.mode, play.speed, self.child_status,
-               self.callback_sort, self.callback_reverse,
                flt and (flt.query, flt.scanned, len(flt.rows)))
         counts = (len(model), self.feed.loaded)
         if key == self._shown and not force and self._state is not None:
@@ -203,6 +222,7 @@ class LoopscopeApp(App[int]):
             return
         state = model.state_at(play.cursor)
         self._state = state
+        self._lints = lints(state, model.site, self.cursor_ns)
         self._shown, self._counts = key, counts
         self._show_header(model, state)
         self._show_banner(model, state)
@@ -213,59 +233,89 @@ class LoopscopeApp(App[int]):
         mode = self.main.query_one("#hdr-mode", Label)
         play = self.playback
         if play.mode is Mode.REPLAY:
-            mode.update(f" REPLAY {speed_label(play.speed)} ")
+            mode_text = f" REPLAY {speed_label(play.speed)} "
         elif play.mode is Mode.LIVE and model.state.ended:
-            mode.update(" LIVE (ended) ")   # the traced app finished its trace
+            mode_text = " LIVE (ended) "   # the traced app finished its trace
         else:
-            mode.update(f" {play.mode.name} ")
+            mode_text = f" {play.mode.name} "
+        mode.update(mode_text)
         if not mode.has_class(f"mode-{play.mode.value}"):   # the mode changed
             mode.set_classes(f"mode-{play.mode.value}")
             self.refresh_bindings()    # +/- only in the Footer outside LIVE
+        wide = self.main.size.width >= WIDE
         threshold = model.threshold_ns / 1e6
-        position = f"{seconds(self.cursor_ns)} / {seconds(model.duration_ns)}"
-        if self.main.size.width >= WIDE:
-            parts = [position, f"events {play.cursor:,}/{len(model):,}",
-                     f"dropped {state.dropped:,}", f"threshold {threshold:g} ms"]
-        else:   # keep every figure on an 80-column line
-            parts = [position, f"ev {play.cursor:,}/{len(model):,}",
-                     f"drop {state.dropped:,}", f"thr {threshold:g}ms"]
-        if self.child_status:
-            parts.insert(0, self.child_status)
+        warnings = len(self._lints)
+        # Most important first; what does not fit is left out whole, never cut.
+        parts = [
+            self.child_status or "",
+            f"{seconds(self.cursor_ns)} / {seconds(model.duration_ns)}",
+            (f"⚠ {warnings} warning{'s' if warnings != 1 else ''}" if wide else f"⚠ {warnings}")
+            if warnings else "",
+            f"{'events' if wide else 'ev'} {play.cursor:,}/{len(model):,}",
+            (f"dropped {state.dropped:,}" if wide else f"drop {state.dropped:,}")
+            if state.dropped or wide else "",
+            f"threshold {threshold:g} ms" if wide else f"thr {threshold:g}ms",
+        ]
+        parts = [p for p in parts if p]
+        # the header's three labels each have one cell of padding either side
+        room = self.main.size.width - len(self._trace_label) - len(mode_text) - 6
+        while len(parts) > 1 and len(" │ ".join(parts)) > room:
+            parts.pop()
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))
 
     def _show_banner(self, model: TraceModel, state: TraceState) -> None:
+        """While a stall lasts: how long so far and the user's line it is stuck on (from the
+        latest stall sample).  For BANNER_HOLD_NS after one ends: how long it lasted.  A live
+        feed often brings a short stall's start and end in one read, so without the hold
+        those stalls would never show at all."""
         banner = self.main.query_one("#banner", Static)
+        cursor_ns = self.cursor_ns
         running = state.running
-        if running is None:
+        last = state.stalls[-1] if state.stalls else None
+        if running is not None:
+            frame = user_frame(running.stack)
+            stuck = culprit(frame_site(frame)) if frame else where(model.site(running.site))
+            blocked_ns = max(running.blocked_ns, cursor_ns - running.since_ns)
+            text = f" BLOCKED {blocked_ns / 1e6:,.0f} ms in {stuck}"
+        elif last is not None and 0 <= cursor_ns - last.call.t_ns - last.call.dur_ns \
+                < BANNER_HOLD_NS:
+            ago_s = (cursor_ns - last.call.t_ns - last.call.dur_ns) / 1e9
+            text = (f" BLOCKED {last.call.dur_ns / 1e6:,.0f} ms in "
+                    f"{culprit(stall_culprit(last, model.site))}")
+            ended = f", ended {ago_s:.1f} s ago"
+            if len(text) + len(ended) <= self.main.size.width:   # said whole or not at all
+                text += ended
+        else:
             banner.display = False
             return
-        blocked_ns = running.blocked_ns
-        banner.update(Text(
-            f" BLOCKED {blocked_ns / 1e9:.1f} s in {where(model.site(running.site))}"))
+        banner.update(Text(text))
         banner.display = True
 
     def _show_health(self, model: TraceModel, state: TraceState) -> None:
-        blocks = [b.t_ns for b in state.blocking]
-        self.main.query_one(HealthStrip).show(model.state.loop, blocks, self.cursor_ns,
-                                              model.duration_ns)
+        blocks = [s.call.t_ns for s in state.stalls]
+        self.main.query_one(HealthStrip).show(model.state.loop, model.state.stalls, blocks,
+                                              self.cursor_ns, model.duration_ns)
 
     def _show_active_view(self, active: str, model: TraceModel, state: TraceState) -> None:
         cursor_ns = self.cursor_ns
         rows = {
             "blocking": lambda: views.blocking_rows(state, model),
-            "callbacks": lambda: views.callback_rows(state, model, self.callback_sort,
-                                                     self.callback_reverse),
+            "callbacks": lambda: views.callback_rows(state, model),
             "descriptors": lambda: views.descriptor_rows(state, cursor_ns),
             "threads": lambda: views.thread_rows(state, model, cursor_ns),
+            "warnings": lambda: views.warning_rows(self._lints),
         }.get(active)
         if rows is not None:
             table = self.main.query_one(f"#{active}-table", Table)
             table.replace_rows(rows())
             obj = table.row_object(table.highlighted_key)
             if obj is None:
-                self.main.query_one("#detail-text", Static).update(PLACEHOLDER)
+                empty = f"Nothing yet at {seconds(cursor_ns)}: {EMPTY[active]}." \
+                    if not table.row_count else None
+                self.main.query_one("#detail-text", Static).update(
+                    Text(empty, style="dim") if empty else PLACEHOLDER)
             else:
-                self._show_detail(type(obj).__name__, obj)
+                self._show_detail(obj)
         elif active == "deferreds":
             self.main.query_one(DeferredTree).show(state, model, cursor_ns)
         elif active == "events":
@@ -273,22 +323,42 @@ class LoopscopeApp(App[int]):
 
     def _show_events(self, model: TraceModel) -> None:
         log = self.main.query_one(EventLog)
-        if self.event_filter is None:
+        status = self.main.query_one("#filter-status", Label)
+        flt = self.event_filter
+        if flt is None:
             log.set_rows(range(len(model)))
+            status.update(f"{len(model):,} events")
         else:
             self._extend_filter(model)
-            log.set_rows(self.event_filter.rows)
+            log.set_rows(flt.rows)
+            scanning = f", scanning {flt.scanned * 100 // max(len(model), 1)}%" \
+                if flt.scanned < len(model) else ""
+            status.update(f"{len(flt.rows):,} match{'es' if len(flt.rows) != 1 else ''}"
+                          f"{scanning}")
         cursor = self.playback.cursor
         log.show_index(cursor - 1 if cursor else None)
         if log.has_focus and log.selected_row is not None:
-            index = log.rows[log.selected_row]
-            self._show_detail(f"event #{index}", model.event(index))
+            self._show_event_detail(log.rows[log.selected_row])
 
-    def _show_detail(self, title: str, obj: object) -> None:
-        self.main.query_one("#detail-text", Static).update(detail(title, obj, self.feed.model))
+    def _show_detail(self, obj: object) -> None:
+        """The detail pane on a row's object."""
+        model = self.feed.model
+        if model is not None:
+            self.main.query_one("#detail-text", Static).update(
+                detail.describe(obj, model, self.cursor_ns))
+
+    def _show_event_detail(self, index: int) -> None:
+        model = self.feed.model
+        if model is not None:
+            self.main.query_one("#detail-text", Static).update(
+                detail.event(index, model.event(index), model))
 
     def _show_feed_status(self) -> None:
         feed = self.feed
+        if feed.model is None and feed.error is None:
+            what = "the trace to start" if os.path.exists(feed.path) else \
+                f"{clean(feed.path, 60)} to appear"
+            self.main.query_one("#hdr-info", Label).update(f"waiting for {what}…")
         progress = self.main.query_one("#progress", ProgressBar)
         progress.display = not feed.loaded and feed.bytes_total > 0
         if progress.display:
@@ -329,46 +399,36 @@ class LoopscopeApp(App[int]):
         if isinstance(table, Table):
             obj = table.row_object(event.row_key.value)
             if obj is not None:
-                self._show_detail(type(obj).__name__, obj)
+                self._show_detail(obj)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter on a blocking call or a thread job moves the cursor to it."""
+        """Enter on a stall or a thread job moves the cursor to it."""
         table = event.data_table
         if not isinstance(table, Table):
             return
         obj = table.row_object(event.row_key.value)
-        if isinstance(obj, BlockingCall):
-            self._navigate(lambda model: self.playback.seek(model, obj.index + 1))
+        if isinstance(obj, Stall):
+            self._navigate(lambda model: self.playback.seek(model, obj.call.index + 1))
         elif isinstance(obj, ThreadJob):
             self._navigate(lambda model: self.playback.seek_time(model, obj.submitted_ns))
-
-    @on(DataTable.HeaderSelected, "#callbacks-table")
-    def _sort_by_header(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
-        if column == self.callback_sort:
-            self.callback_reverse = not self.callback_reverse
-        else:
-            self.callback_sort, self.callback_reverse = column, column not in ("fn", "kind")
-        self.refresh_view()
 
     @on(Tree.NodeHighlighted)
     def _node_highlighted(self, event: Tree.NodeHighlighted[TreeData]) -> None:
         if event.node.data is not None:
-            self._show_detail(type(event.node.data).__name__, event.node.data)
+            self._show_detail(event.node.data)
 
     @on(EventLog.Selected)
     def _event_selected(self, event: EventLog.Selected) -> None:
         self._navigate(lambda model: self.playback.seek(model, event.index + 1))
-        if self.feed.model is not None:
-            self._show_detail(f"event #{event.index}", self.feed.model.event(event.index))
+        self._show_event_detail(event.index)
 
     def _describe_event(self, index: int) -> Text:
         model = self.feed.model
         if model is None:
             return Text()
         event: Event = model.event(index)
-        return event_line(model, event, model.time_ns(index))
+        return event_line(model, event, model.time_ns(index), model.threshold_ns)
 
     # -- the filter -------------------------------------------------------------
     def set_filter(self, query: str) -> None:
@@ -458,31 +518,27 @@ class LoopscopeApp(App[int]):
         self._navigate(follow)
 
     def action_next_blocking(self) -> None:
-        self._go_to_blocking(self.playback.next_blocking, "No blocking call after the cursor.")
+        self._go_to_stall(self.playback.next_blocking, "No stall after the cursor.")
 
     def action_previous_blocking(self) -> None:
-        self._go_to_blocking(self.playback.previous_blocking,
-                             "No blocking call before the cursor.")
+        self._go_to_stall(self.playback.previous_blocking, "No stall before the cursor.")
 
-    def _go_to_blocking(self, find: Callable[[TraceModel, list[int]], int | None],
-                        none_found: str) -> None:
-        """Cursor just after the blocking call ``find`` picks; show it selected in Blocking."""
+    def _go_to_stall(self, find: Callable[[TraceModel, list[int]], int | None],
+                     none_found: str) -> None:
+        """Cursor just after the stall ``find`` picks; show it selected in Blocking."""
         model = self.feed.model
         if model is None:
             return
         with self.feed.lock:
-            positions = sorted({b.index + 1 for b in model.state.blocking})
-            position = find(model, positions)
+            stalls = model.state.stalls   # in time order: so are their positions
+            position = find(model, [s.call.index + 1 for s in stalls])
         if position is None:
             self.notify(none_found, timeout=3)
             return
         self.action_show_view("blocking")
         self.refresh_view()
-        assert self._state is not None     # refresh_view just drew it
-        blocking = self._state.blocking
-        number = next(i for i in range(len(blocking) - 1, -1, -1)
-                      if blocking[i].index + 1 == position)
-        self.main.query_one("#blocking-table", Table).select_key(f"b{number}")
+        number = next(i for i, s in enumerate(stalls) if s.call.index + 1 == position)
+        self.main.query_one("#blocking-table", Table).select_key(views.stall_key(number))
 
     def action_goto(self) -> None:
         def go(position: tuple[str, int] | None) -> None:
@@ -501,12 +557,17 @@ class LoopscopeApp(App[int]):
         self._focus(self.main.query_one("#filter", Input))
 
     def action_submit_filter(self) -> None:
-        self.set_filter(self.main.query_one("#filter", Input).value)
+        """Apply the query and leave the box.  The focus moves at once, so keys typed after
+        Enter are keys again; the query is read once the box has taken the characters typed
+        before Enter (they wait in its queue, ahead of this call)."""
+        box = self.main.query_one("#filter", Input)
         self._focus(self.main.query_one(EventLog))
+        box.call_later(lambda: self.set_filter(box.value))
 
     def action_clear_filter(self) -> None:
-        self.set_filter("")
+        box = self.main.query_one("#filter", Input)
         self._focus(self.main.query_one(EventLog))
+        box.call_later(self.set_filter, "")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which of the dashboard's keys apply now (False also hides one from the Footer)."""
@@ -524,6 +585,8 @@ class LoopscopeApp(App[int]):
             return False                # the key is a character of the query
         if action in ("faster", "slower"):
             return self.playback.mode is not Mode.LIVE   # LIVE has no speed
+        if action == "toggle_output":
+            return self.child is not None               # only run --tui has an app's output
         return True
 
     def action_help(self) -> None:
@@ -537,17 +600,19 @@ class LoopscopeApp(App[int]):
         pane = self.main.query_one("#detail")
         pane.display = not pane.display
 
-    def action_sort_callbacks(self) -> None:
-        keys = views.CALLBACK_SORT_KEYS
-        self.callback_sort = keys[(keys.index(self.callback_sort) + 1) % len(keys)]
-        self.callback_reverse = self.callback_sort not in ("fn", "kind")
-        self.action_show_view("callbacks")
-        self.refresh_view()
+    def _active_table(self) -> Table | None:
+        active = self.main.query_one("#views", TabbedContent).active
+        return self.main.query_one(f"#{active}-table", Table) if active in TABLE_VIEWS else None
+
+    def action_sort_next(self) -> None:
+        table = self._active_table()
+        if table is not None:
+            table.sort_next()
 
     def action_reverse_sort(self) -> None:
-        self.callback_reverse = not self.callback_reverse
-        self.action_show_view("callbacks")
-        self.refresh_view()
+        table = self._active_table()
+        if table is not None:
+            table.reverse_sort()
 
     def palette_commands(self) -> list[Command]:
         """(title, help, callback) for the command palette."""

@@ -1,18 +1,18 @@
-"""Words for trace objects: one-line event summaries and the detail pane.
+"""Words for trace data: sites, times, durations and one-line event summaries.
 
-Kept apart from the widgets so that every view describes a site, a time or a
-stack the same way, and so that all trace text passes through
-:mod:`tui.text` in one place.
+Kept apart from the widgets so that every view (and the detail pane, :mod:`tui.detail`)
+describes a site, a time or a duration the same way, and so that all trace text passes
+through :mod:`tui.text` in one place.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Protocol
 
 from rich.text import Text
 
-from tracer.model import Frame, Site
+from tracer.model import Site
+from tracer.names import is_inherited, short_path
 from tui.text import clean
 
 #: One event as the model gives it back: the fields of docs/trace-format.md.
@@ -20,18 +20,24 @@ Event = dict[str, object]
 
 # Fields that hold a site id: ``site`` anywhere, ``origin`` of a BlockingCall
 # (where it was scheduled/created), ``fn`` of timer/tsub, ``cb``/``eb`` of dadd.
-_SITE_FIELDS = {"site", "origin"}
+_SITE_FIELDS = frozenset({"site", "origin"})
 _SITE_FIELDS_BY_KIND = {"timer": {"fn"}, "tsub": {"fn"}, "dadd": {"cb", "eb"}}
-_DURATION_FIELDS = {"dur", "lag", "wait", "blocked", "dt", "busy", "idle", "lag_max", "lag_mean"}
-_MOMENT_FIELDS = {"t", "since", "due"}   # event fields that are trace times
+#: Event fields that are durations, and those that are moments (trace times), in ns.
+DURATION_FIELDS = frozenset({"dur", "lag", "wait", "blocked", "dt", "busy", "idle", "lag_max",
+                             "lag_mean"})
+MOMENT_FIELDS = frozenset({"t", "since", "due"})
+
+
+def event_site_fields(kind: str) -> frozenset[str]:
+    """The fields of an event of ``kind`` that hold site ids (none in a ``site`` line)."""
+    if kind == "site":
+        return frozenset()
+    return _SITE_FIELDS | _SITE_FIELDS_BY_KIND.get(kind, set())
 
 
 def site_ids(event: Event) -> list[int]:
-    """The site ids an event refers to (none for a ``site`` line itself)."""
-    kind = event.get("ev")
-    if kind == "site":
-        return []
-    fields = _SITE_FIELDS | _SITE_FIELDS_BY_KIND.get(str(kind), set())
+    """The site ids an event refers to."""
+    fields = event_site_fields(str(event.get("ev")))
     return [v for k, v in event.items() if k in fields and isinstance(v, int) and v]
 
 
@@ -52,17 +58,30 @@ def millis(ns: float) -> str:
 
 
 def duration(ns: int) -> str:
-    """A duration for reading: ``15µs``, ``1.5ms``, ``250.0ms``."""
-    return f"{ns / 1e3:.0f}µs" if ns < 1_000_000 else f"{ns / 1e6:.1f}ms"
+    """A duration for reading: ``15µs``, ``1.5ms``, ``250.0ms``, ``3.2s``."""
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.0f}µs"
+    return f"{ns / 1e6:.1f}ms" if ns < 1_000_000_000 else f"{ns / 1e9:.1f}s"
 
 
 def where(site: Site) -> str:
-    """``fn (file:line)`` for a Site, with the file's directories dropped."""
+    """``fn (file:line)`` for a callback's Site, the path as :func:`tracer.names.short_path`
+    gives it; an inherited method says that the place is where it is defined."""
     fn = clean(site.fn or "?")
-    file = clean(site.file or "")
-    if not file:
+    if not site.file:
         return fn
-    return f"{fn} ({file.rsplit('/', 1)[-1]}:{site.line})"
+    location = f"{clean(short_path(site.file))}:{site.line}"
+    if is_inherited(site):
+        return f"{fn} (inherited, defined at {location})"
+    return f"{fn} ({location})"
+
+
+def culprit(site: Site) -> str:
+    """``function (file:line)`` for the user's code a stall was stuck in (a frame's function
+    and the line it was at, from :func:`tracer.names.stall_culprit`)."""
+    if not site.file:
+        return clean(site.fn)
+    return f"{clean(site.fn)} ({clean(short_path(site.file))}:{site.line})"
 
 
 def site_name(site: Site) -> str:
@@ -71,92 +90,28 @@ def site_name(site: Site) -> str:
     return ".".join(clean(site.fn or "?").split(".")[-2:])
 
 
-def event_line(model: SiteLookup, event: Event, t_ns: int) -> Text:
-    """One event as a log line: time, kind, then its fields with sites named."""
+def event_line(model: SiteLookup, event: Event, t_ns: int, threshold_ns: int | None = None) -> Text:
+    """One event as a log line: time, kind, then its fields with sites named.  Stall samples
+    and calls longer than ``threshold_ns`` stand out (bold, in red)."""
     kind = str(event.get("ev", "?"))
-    line = Text(no_wrap=True)
+    dur = event.get("dur")
+    stalled = kind == "stall" or (threshold_ns is not None and isinstance(dur, int)
+                                  and dur > threshold_ns)
+    line = Text(no_wrap=True, style="bold red" if stalled else "")
     line.append(f"{t_ns / 1e9:12.6f} ", style="dim")
     line.append(clean(kind, 9).ljust(9), style="bold")
-    site_fields = _SITE_FIELDS | _SITE_FIELDS_BY_KIND.get(kind, set())
+    site_fields = event_site_fields(kind)
     for key, value in event.items():
         if key in ("t", "ev"):
             continue
-        if key in site_fields and isinstance(value, int) and kind != "site":
+        if key in site_fields and isinstance(value, int):
             shown = where(model.site(value)) if value else "-"
-        elif key in _DURATION_FIELDS and isinstance(value, int):
+        elif key in DURATION_FIELDS and isinstance(value, int):
             shown = duration(value)
-        elif key in _MOMENT_FIELDS and isinstance(value, int):
+        elif key in MOMENT_FIELDS and isinstance(value, int):
             shown = seconds(value)
         else:
             shown = clean(value, 120)
         line.append(f" {clean(key, 20)}=", style="dim")
         line.append(shown)
     return line
-
-
-def detail(title: str, obj: object, model: SiteLookup | None = None) -> Text:
-    """Every field of ``obj`` (a dataclass or an event dict), one per line;
-    stacks are printed one frame per line, sites as ``fn (file:line)``."""
-    out = Text()
-    out.append(clean(title) + "\n", style="bold")
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        items: list[tuple[str, object]] = [
-            (f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)
-            if not isinstance(getattr(obj, f.name), dict)]
-        items += [(name, getattr(obj, name)) for name, attr in vars(type(obj)).items()
-                  if isinstance(attr, property)]
-        kind = None
-    elif isinstance(obj, dict):
-        items = [(str(k), v) for k, v in obj.items()]
-        kind = obj.get("ev")
-    else:
-        items = [("value", obj)]
-        kind = None
-    site_fields = _SITE_FIELDS | _SITE_FIELDS_BY_KIND.get(str(kind), set())
-    for key, value in items:
-        out.append(f"{_label(key)}: ", style="bold dim")
-        if isinstance(value, (list, tuple)) and value and (
-                isinstance(value[0], (list, tuple)) or dataclasses.is_dataclass(value[0])):
-            out.append("\n")
-            for item in value:
-                out.append("  " + _frame(item) + "\n")
-            continue
-        if model is not None and key in site_fields and isinstance(value, int):
-            out.append(where(model.site(value)) if value else "unknown")
-        elif key.endswith("_ns") and isinstance(value, (int, float)):
-            moment = key.startswith(_MOMENTS)
-            out.append(seconds(value) if moment else f"{millis(value)} ms")
-        elif kind is not None and key in _DURATION_FIELDS and isinstance(value, int):
-            out.append(f"{millis(value)} ms")
-        elif kind is not None and key in _MOMENT_FIELDS and isinstance(value, int):
-            out.append(seconds(value))
-        else:
-            out.append(clean(value, 400))
-        out.append("\n")
-    return out
-
-
-def _label(key: str) -> str:
-    """A field name for the detail pane: ``t_ns`` is shown as seconds under
-    "at", ``dur_ns`` as ms under "duration", other ``x_ns`` under "x"."""
-    if key.endswith("_ns"):
-        key = key[:-3]
-        return {"t": "at", "dur": "duration"}.get(key, key)
-    return clean(key)
-
-
-# ``*_ns`` fields that are points in time (the others are durations).
-_MOMENTS = ("t_", "since", "created", "submitted", "started", "done", "opened", "fired")
-
-
-def _frame(item: object) -> str:
-    """A stack frame (a Frame or a [file, line, func] triple)."""
-    if isinstance(item, Frame):
-        file, line, func = item.file, item.line, item.func
-    elif isinstance(item, (list, tuple)) and len(item) == 3:
-        file, line, func = item
-    else:
-        return clean(item, 300)
-    return f"{clean(func)}  {clean(str(file).rsplit('/', 1)[-1])}:{line}"
-
-

@@ -1,11 +1,15 @@
-"""The health strip: loop busy % and timer lag over the trace's time, with
-the blocking moments and the cursor marked underneath.
+"""The health strip: loop busy % and lag over the trace's time, the stalls and the cursor
+marked under them, and a time axis.
 
-Loop samples arrive every 100 ms of loop time but none arrive while the loop
-is blocked, so the samples are put into fixed time buckets (one per column)
-before they reach the Sparklines; that keeps both Sparklines and the marks
-line on the same time axis.  Each sample is added once to :class:`TimeBins`
-(a bounded number of bins), so a redraw costs the bins, not the samples.
+Loop samples arrive every 100 ms of loop time, so the samples are put into fixed time buckets
+(one per column) before they reach the Sparklines; that keeps both Sparklines, the marks line
+and the axis on the same time axis.  Each sample is added once to :class:`TimeBins` (a bounded
+number of bins), so a redraw costs the bins, not the samples.
+
+*Lag* is how late the loop answered: the timers' lag, and each stall's length at the moment it
+ended (a 250 ms stall is 250 ms of lag for whatever was waiting, a timer or a socket, even when
+no timer was due).  Busy is drawn against a fixed 0-100% scale, lag against its own maximum,
+and both scales are labelled on the right.
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline
 
-from tracer.model import LoopSample
+from tracer.model import LoopSample, Stall
 
 LABEL_WIDTH = 12
+SCALE_WIDTH = 10
+#: Steps between the axis' ticks, in seconds: the smallest that leaves room for its label.
+TICK_STEPS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60,
+                120, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400)
+TICK_ROOM = 8    # columns per tick at least: "12.5s" and a gap
 
 
 def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int) -> list[float]:
@@ -125,7 +134,7 @@ class ScaledSparkline(Sparkline):
 
 
 class Marks(Widget):
-    """One line: a tick per blocking moment, a caret at the cursor."""
+    """One line: a tick per stall, a caret at the cursor, the axis' ticks between them."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"marks--block", "marks--cursor", "marks--axis"}
     DEFAULT_CSS = """
@@ -142,51 +151,108 @@ class Marks(Widget):
         self._span_ns = 0
 
     def show(self, blocks_ns: Sequence[int], cursor_ns: int, span_ns: int) -> None:
-        """Mark blocking moments ``blocks_ns`` and the cursor on ``[0, span_ns]``."""
+        """Mark stalls at ``blocks_ns`` and the cursor on ``[0, span_ns]``."""
         self._blocks, self._cursor_ns, self._span_ns = blocks_ns, cursor_ns, span_ns
         self.refresh()
-
-    def _column(self, t_ns: int, width: int) -> int:
-        if self._span_ns <= 0:
-            return 0
-        return min(int(t_ns * width / self._span_ns), width - 1)
 
     def render(self) -> Text:
         width = max(self.size.width, 1)
         cells = ["·"] * width
         styles = ["marks--axis"] * width
+        for column, _ in ticks(self._span_ns, width):
+            cells[column] = "╵"
         for t_ns in self._blocks:
-            column = self._column(t_ns, width)
+            column = time_column(t_ns, self._span_ns, width)
             cells[column], styles[column] = "▮", "marks--block"
-        column = self._column(self._cursor_ns, width)
+        column = time_column(self._cursor_ns, self._span_ns, width)
         cells[column], styles[column] = "▲", "marks--cursor"
         text = Text(no_wrap=True)
-        for cell, style in zip(cells, styles):
+        for cell, style in zip(cells, styles, strict=True):
             text.append(cell, self.get_component_rich_style(style))
         return text
 
 
+class Axis(Widget):
+    """The time axis: a label under each of the marks line's ticks."""
+
+    DEFAULT_CSS = """
+    Axis { height: 1; color: $foreground 50%; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._span_ns = 0
+
+    def show(self, span_ns: int) -> None:
+        if span_ns != self._span_ns:
+            self._span_ns = span_ns
+            self.refresh()
+
+    def render(self) -> Text:
+        width = max(self.size.width, 1)
+        line = [" "] * width
+        for column, label in ticks(self._span_ns, width):
+            if column + len(label) <= width:
+                line[column:column + len(label)] = label
+        return Text("".join(line), no_wrap=True)
+
+
+def time_column(t_ns: int, span_ns: int, width: int) -> int:
+    """The column of trace time ``t_ns`` when ``[0, span_ns]`` fills ``width`` columns."""
+    if span_ns <= 0:
+        return 0
+    return min(int(t_ns * width / span_ns), width - 1)
+
+
+def ticks(span_ns: int, width: int) -> list[tuple[int, str]]:
+    """(column, label) of the axis' ticks: round times, at least TICK_ROOM columns apart."""
+    if span_ns <= 0 or width < TICK_ROOM:
+        return []
+    span_s = span_ns / 1e9
+    step = next((s for s in TICK_STEPS_S if s * width / span_s >= TICK_ROOM), TICK_STEPS_S[-1])
+    found = []
+    k = 0
+    while k * step <= span_s:
+        found.append((time_column(int(k * step * 1e9), span_ns, width), _seconds(k * step)))
+        k += 1
+    return found
+
+
+def _seconds(t_s: float) -> str:
+    if t_s >= 3600 and t_s % 3600 == 0:
+        return f"{t_s / 3600:g}h"
+    if t_s >= 60 and t_s % 60 == 0:
+        return f"{t_s / 60:g}m"
+    if t_s and t_s < 1:
+        return f"{t_s * 1000:g}ms"
+    return f"{t_s:g}s"
+
+
 class HealthStrip(Vertical):
-    """Busy %, lag and marks, each a labelled row."""
+    """Busy %, lag, stalls and time, each a labelled row."""
 
     DEFAULT_CSS = f"""
-    HealthStrip {{ height: 3; }}
+    HealthStrip {{ height: 4; }}
     HealthStrip Horizontal {{ height: 1; }}
     HealthStrip .health-label {{ width: {LABEL_WIDTH}; color: $foreground 70%; }}
-    HealthStrip Sparkline {{ width: 1fr; }}
+    HealthStrip .health-scale {{ width: {SCALE_WIDTH}; color: $foreground 50%;
+                                padding-left: 1; }}
+    HealthStrip Sparkline, HealthStrip Marks, HealthStrip Axis {{ width: 1fr; }}
     HealthStrip #lag > .sparkline--max-color {{ color: $warning; }}
     HealthStrip #lag > .sparkline--min-color {{ color: $warning 30%; }}
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._series_key: tuple[int, int, int] | None = None
+        self._series_key: tuple[int, int, int, int] | None = None
         self._busy_bins = TimeBins()
         self._lag_bins = TimeBins()
-        self._added = 0                  # samples added to the bins so far
+        self._samples_added = 0          # loop samples added to the bins so far
+        self._stalls_added = 0           # stalls added to the lag bins so far
         self._busy: list[float] = []
         self._lag: list[float] = []
-        self._shown: tuple[Sequence[LoopSample], Sequence[int], int, int] | None = None
+        self._shown: tuple[Sequence[LoopSample], Sequence[Stall], Sequence[int], int,
+                           int] | None = None
 
     def on_resize(self) -> None:
         """Columns are time buckets: a new width means new buckets."""
@@ -197,34 +263,47 @@ class HealthStrip(Vertical):
         with Horizontal():
             yield Label("busy", id="busy-label", classes="health-label")
             yield ScaledSparkline(100.0, id="busy")
+            yield Label("max 100%", classes="health-scale")
         with Horizontal():
             yield Label("lag", id="lag-label", classes="health-label")
             yield Sparkline([], id="lag")
+            yield Label("", id="lag-scale", classes="health-scale")
         with Horizontal():
-            yield Label("blocks", classes="health-label")
+            yield Label("stalls", classes="health-label")
             yield Marks(id="marks")
+            yield Label("", classes="health-scale")
+        with Horizontal():
+            yield Label("", classes="health-label")
+            yield Axis(id="axis")
+            yield Label("", classes="health-scale")
 
-    def show(self, samples: Sequence[LoopSample], blocks_ns: Sequence[int], cursor_ns: int,
-             span_ns: int) -> None:
-        """Plot the loop samples of the whole trace up to the cursor, mark ``blocks_ns``."""
-        self._shown = (samples, blocks_ns, cursor_ns, span_ns)
+    def show(self, samples: Sequence[LoopSample], stalls: Sequence[Stall],
+             blocks_ns: Sequence[int], cursor_ns: int, span_ns: int) -> None:
+        """Plot the whole trace's loop samples and stalls (the model's lists, which only
+        grow) up to the cursor, and mark the stalls at ``blocks_ns``."""
+        self._shown = (samples, stalls, blocks_ns, cursor_ns, span_ns)
         width = max(self.query_one("#busy", ScaledSparkline).size.width, 1)
-        for sample in samples[self._added:]:     # the model's list only grows
+        for sample in samples[self._samples_added:]:
             self._busy_bins.add(sample.t_ns, sample.busy_ratio * 100.0)
             self._lag_bins.add(sample.t_ns, sample.lag_max_ms)
-        self._added = len(samples)
-        key = (len(samples), span_ns, width)
+        for stall in stalls[self._stalls_added:]:
+            self._lag_bins.add(stall.call.t_ns + stall.call.dur_ns, stall.call.dur_ns / 1e6)
+        self._samples_added, self._stalls_added = len(samples), len(stalls)
+        key = (len(samples), len(stalls), span_ns, width)
         if key != self._series_key:
             self._series_key = key
             self._busy = bucket_max(self._busy_bins.points(), span_ns, width)
             self._lag = bucket_max(self._lag_bins.points(), span_ns, width)
-        shown = min(int(cursor_ns * width / span_ns), width - 1) + 1 if span_ns > 0 else 0
+        shown = time_column(cursor_ns, span_ns, width) + 1 if span_ns > 0 else 0
         future = [0.0] * (width - shown)
         self.query_one("#busy", ScaledSparkline).data = self._busy[:shown] + future
-        self.query_one("#lag", Sparkline).data = self._lag[:shown] + future
+        lag = self._lag[:shown]
+        self.query_one("#lag", Sparkline).data = lag + future
+        self.query_one("#lag-scale", Label).update(f"max {max(lag, default=0):,.0f}ms")
         at = bisect_right(samples, cursor_ns, key=lambda s: s.t_ns)
         now_busy, now_lag = ((samples[at - 1].busy_ratio * 100.0, samples[at - 1].lag_max_ms)
                              if at else (0.0, 0.0))
         self.query_one("#busy-label", Label).update(f"busy {now_busy:3.0f}%")
         self.query_one("#lag-label", Label).update(f"lag {now_lag:5.0f}ms")
         self.query_one("#marks", Marks).show(blocks_ns, cursor_ns, span_ns)
+        self.query_one("#axis", Axis).show(span_ns)

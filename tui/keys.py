@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads")
+VIEWS = ("blocking", "callbacks", "events", "descriptors", "deferreds", "threads", "warnings")
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,9 @@ KEYS: tuple[Key, ...] = (
     *(Key(str(number), f"show_view('{name}')", f"Show the {name.title()} view", brief="views")
       for number, name in enumerate(VIEWS, 1)),
     Key("d", "toggle_detail", "Show or hide the detail pane"),
-    Key("s", "sort_callbacks", "Callbacks: sort by the next column"),
-    Key("r", "reverse_sort", "Callbacks: reverse the sort"),
+    Key("o", "toggle_output", "Show or hide the app's output (run --tui)", "Output"),
+    Key("s", "sort_next", "Sort the table by its next column (▲/▼ marks it)"),
+    Key("r", "reverse_sort", "Reverse the table's sort"),
     Key("question_mark", "help", "Every key (this list)", "Help", "?", "every key"),
     Key("q", "quit", "Quit", "Quit", brief="quit"),
 )
@@ -70,7 +71,7 @@ KEYS: tuple[Key, ...] = (
 WIDGET_KEYS: tuple[tuple[str, str], ...] = (
     ("↑/↓ pgup/pgdn", "Move in a table or the event log (the log moves the cursor)"),
     ("enter", "Blocking/Threads: move the cursor to the selected row's moment"),
-    ("click header", "Callbacks: sort by that column (again: reverse)"),
+    ("click header", "Sort a table by that column (again: the other way round)"),
     ("tab / shift+tab", "Move focus between the views, the filter and the panes"),
     ("ctrl+p", "Command palette: speeds, views, panes, filter, theme"),
 )

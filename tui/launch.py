@@ -29,11 +29,14 @@ def replay(path: str, speed: float = 1.0) -> int:
 
 
 def live(path: str) -> int:
-    """Follow a trace another process is writing (shown from its start,
-    the cursor staying at the end as it grows)."""
-    if not os.path.isfile(path) or os.path.getsize(path) > 0:
+    """Follow a trace another process is writing (shown from its start, the cursor staying
+    at the end as it grows).  A file that does not exist yet is waited for, so the dashboard
+    can be opened before the app starts."""
+    if os.path.isdir(path):
+        raise TraceError(f"{path} is a directory, not a trace file")
+    if os.path.isfile(path) and os.path.getsize(path) > 0:
         read_header(path)   # refuse a bad file; an empty one may get its header yet
-    app = LoopscopeApp(Feed(path, follow=True), mode=Mode.LIVE)
+    app = LoopscopeApp(Feed(path, follow=True, wait=True), mode=Mode.LIVE)
     return app.run() or 0
 
 

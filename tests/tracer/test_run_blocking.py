@@ -99,7 +99,7 @@ def test_summary_names_exactly_the_three_blocking_callbacks(trace, capsys):
 
 def test_summary_contract_keys(trace, capsys):
     summary = summary_json(capsys, str(trace))
-    assert set(summary) == {"events", "dropped", "duration_ms", "threshold_ms", "loop", "blocking",
+    assert set(summary) == {"events", "dropped", "duration_ms", "threshold_ms", "loop", "blocking", "stalls",
                             "callbacks", "deferreds", "errors", "children"}
     assert set(summary["loop"]) == {"iterations", "busy_ratio", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"}
     assert set(summary["blocking"][0]) == {"fn", "file", "line", "kind", "depth", "t_ms", "dur_ms", "stack"}

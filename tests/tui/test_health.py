@@ -45,3 +45,40 @@ def test_busy_bars_are_measured_against_100_percent_not_the_data() -> None:
     # steady 75% draws three-quarter bars (a min-max scale would draw them flat); values
     # beyond the scale are clipped
     assert asyncio.run(bars()) == "▆▆▆▆▁██▁▅▆"
+
+
+def test_the_axis_ticks_round_times_with_room_for_their_labels() -> None:
+    from tui.health import TICK_ROOM, ticks
+
+    labels = [label for _, label in ticks(10_093_000_000, 138)]
+    assert labels == [f"{s}s" for s in range(11)]
+    short = ticks(2_500_000_000, 60)
+    assert [label for _, label in short] == ["0s", "500ms", "1s", "1.5s", "2s", "2.5s"]
+    columns = [c for c, _ in short]
+    assert all(b - a >= TICK_ROOM for a, b in zip(columns, columns[1:]))
+    assert ticks(0, 80) == []
+
+
+def test_lag_shows_a_stall_even_when_no_timer_was_due(tmp_path) -> None:
+    import asyncio
+
+    from textual.widgets import Label, Sparkline
+
+    from tui_support import MS, TraceWriter, loaded, replay_app
+
+    path = tmp_path / "stall.jsonl"
+    w = TraceWriter(path)
+    read = w.site(0, "app.Slow.dataReceived", "/app/app.py", 31)
+    for i in range(1, 21):              # the loop's own samples: no timer ever late
+        w.event(i * 100 * MS, "loop", dt=100 * MS, it=10, busy=MS, idle=99 * MS, calls=1,
+                lag_max=0, lag_mean=0)
+    w.event(1250 * MS, "call", kind="read", site=read, dur=250 * MS, depth=0, fd=7)
+    w.close()
+
+    async def main() -> None:
+        app = replay_app(path)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await loaded(pilot)
+            assert max(app.query_one("#lag", Sparkline).data) == 250.0
+            assert str(app.query_one("#lag-scale", Label).render()) == "max 250ms"
+    asyncio.run(main())

@@ -17,9 +17,18 @@ from tui.screens import GoToScreen, HelpScreen
 from tui.tables import Table
 from tui_support import MS, ROOT, loaded, replay_app, until
 
-SIZE = (120, 36)
+SIZE = (160, 48)
 EVIL_FN = "[bold]evil[/bold][@click=app.quit]x[/]"   # a site name in the fixed trace
-DEMO_TRACE = ROOT / "traces" / "demo.jsonl"   # recorded from tracer/demo.py by T
+DEMO_TRACE = ROOT / "traces" / "demo.jsonl"   # recorded from tracer/demo.py (traces/README.md)
+
+
+def demo_line(text: str) -> int:
+    """The line of tracer/demo.py that holds ``text`` (where the demo blocks)."""
+    lines = (ROOT / "tracer" / "demo.py").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+SNAPSHOT_LINE = demo_line("time.sleep(0.25)")     # in write_snapshot_synchronously
 
 
 def run(path: Path, scenario, size: tuple[int, int] = SIZE) -> None:
@@ -37,20 +46,28 @@ def first_row(app: LoopscopeApp, table_id: str) -> list[str]:
     return [str(cell) for cell in table.get_row_at(0)]
 
 
-def test_blocking_view_of_the_demo_trace_starts_with_its_longest_block() -> None:
+def test_blocking_view_of_the_demo_trace_starts_with_its_longest_stall() -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
         assert app.query_one("#views", TabbedContent).active == "blocking"
         table = app.query_one("#blocking-table", Table)
-        blocking = app.feed.model.state.blocking
-        assert table.row_count == len(blocking) > 3
-        longest = max(blocking, key=lambda b: b.dur_ns)
+        stalls = app.feed.model.state.stalls
+        assert table.row_count == len(stalls) == 6        # nested blocking calls are no rows
+        assert len(app.feed.model.state.blocking) == 8
+        longest = max(stalls, key=lambda s: s.call.dur_ns)
         assert table.row_object(table.highlighted_key) == longest
-        ms, fn, kind, _, where = first_row(app, "blocking-table")
-        assert (fn, kind) == ("LineReceiver.dataReceived", "read")
-        assert float(ms) == round(longest.dur_ns / 1e6, 1)
-        assert where.startswith("write_snapshot_synchronously (demo.py:")
+        ms, where, fn, kind, _ = first_row(app, "blocking-table")
+        assert where == f"write_snapshot_synchronously (demo.py:{SNAPSHOT_LINE})"  # stuck line
+        assert fn == "KeyValueServer.dataReceived" and kind == "read"   # the user's class
+        assert float(ms) == round(longest.call.dur_ns / 1e6, 1)
         detail = str(app.query_one("#detail-text").render())
-        assert "reactor.basic.LineReceiver.dataReceived" in detail
+        assert f"stuck in write_snapshot_synchronously (demo.py:{SNAPSHOT_LINE})" in detail
+        assert f"▶ write_snapshot_synchronously  demo.py:{SNAPSHOT_LINE}" in detail  # user's
+        assert "inherited, defined at reactor/basic.py:" in detail
+        nested = next(s for s in stalls if s.chain)         # the STATS reply's parse_stats
+        table.select_key(f"b{stalls.index(nested)}")
+        await pilot.pause()
+        detail = str(app.query_one("#detail-text").render())
+        assert "nested in it" in detail and "__main__.parse_stats" in detail
     run(DEMO_TRACE, scenario)
 
 
@@ -85,28 +102,28 @@ def test_step_home_end_and_go_to_on_the_demo_trace() -> None:
     run(DEMO_TRACE, scenario)
 
 
-def test_next_previous_and_enter_on_blocking_calls(fixed_trace: Path) -> None:
+def test_next_previous_and_enter_on_stalls(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
-        blocking = app.feed.model.state.blocking
+        stalls = app.feed.model.state.stalls
         await pilot.press("home", "3")                 # start on another view
         await pilot.press("n")
-        assert app.playback.cursor == blocking[0].index + 1
+        assert app.playback.cursor == stalls[0].call.index + 1
         assert app.query_one("#views", TabbedContent).active == "blocking"
         table = app.query_one("#blocking-table", Table)
-        assert table.row_object(table.highlighted_key) == blocking[0]
+        assert table.row_object(table.highlighted_key) == stalls[0]
         await pilot.press("n", "n")
-        assert app.playback.cursor == blocking[2].index + 1
-        assert table.row_object(table.highlighted_key) == blocking[2]
+        assert app.playback.cursor == stalls[2].call.index + 1
+        assert table.row_object(table.highlighted_key) == stalls[2]
         await pilot.press("n")                          # none later: stays
-        assert app.playback.cursor == blocking[2].index + 1
+        assert app.playback.cursor == stalls[2].call.index + 1
         await pilot.press("N")
-        assert app.playback.cursor == blocking[1].index + 1
-        assert table.row_object(table.highlighted_key) == blocking[1]
+        assert app.playback.cursor == stalls[1].call.index + 1
+        assert table.row_object(table.highlighted_key) == stalls[1]
         await pilot.press("end")                       # every row; the selection stays
         table.focus()
         await pilot.press("enter")                     # enter: the cursor goes to that row
-        assert table.row_object(table.highlighted_key) == blocking[1]
-        assert app.playback.cursor == blocking[1].index + 1
+        assert table.row_object(table.highlighted_key) == stalls[1]
+        assert app.playback.cursor == stalls[1].call.index + 1
     run(fixed_trace, scenario)
 
 
@@ -118,14 +135,11 @@ def test_play_pause_speeds_and_follow(fixed_trace: Path) -> None:
         assert app.playback.speed == 100.0
         await pilot.press("minus", "minus", "minus")
         assert app.playback.speed == 1.0
-        await pilot.press("home", "minus", "minus", "minus")   # below 1x, no lower than 0.1x
+        # At 0.1x the 2.5 s trace lasts 25 s: it is still replaying however slow the machine.
+        await pilot.press("home", "minus", "minus", "minus")   # no lower than 0.1x
         assert app.playback.speed == SPEEDS[0] == 0.1
-        assert "REPLAY 0.1x" in str(app.query_one("#hdr-mode").render())
-        await pilot.press("plus", "plus")
-        assert app.playback.speed == 1.0
-        await pilot.press("home", "space")            # the 2.5 s trace from its start
         assert app.playback.mode is Mode.REPLAY
-        assert "REPLAY 1x" in str(app.query_one("#hdr-mode").render())
+        assert "REPLAY 0.1x" in str(app.query_one("#hdr-mode").render())
         before = app.playback.play_ns
         await until(pilot, lambda: app.playback.play_ns > before)   # the cursor's clock moves
         await pilot.press("space")
@@ -136,8 +150,8 @@ def test_play_pause_speeds_and_follow(fixed_trace: Path) -> None:
         await pilot.press("home", "space")
         assert app.playback.mode is Mode.REPLAY
         await pilot.press("plus")
-        assert app.playback.speed == 2.0
-        await pilot.press("plus", "plus", "plus", "plus")
+        assert app.playback.speed == 0.5
+        await pilot.press("plus", "plus", "plus", "plus", "plus")
         assert math.isinf(app.playback.speed)
         await until(pilot, lambda: app.playback.mode is Mode.PAUSED)
         assert app.playback.cursor == len(app.feed.model)       # max runs to the end, then pauses
@@ -183,24 +197,43 @@ def test_number_keys_show_every_view(fixed_trace: Path) -> None:
     run(fixed_trace, scenario)
 
 
-def test_callbacks_sort_by_key_and_by_header(fixed_trace: Path) -> None:
+def header_labels(table: Table) -> list[str]:
+    return [str(c.label) for c in table.ordered_columns]
+
+
+def test_every_table_sorts_by_any_column_with_an_indicator(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
-        await pilot.press("2", "s")                     # total (default) -> mean
-        assert app.callback_sort == "mean" and app.callback_reverse
-        await pilot.press("r")
-        assert not app.callback_reverse
-        assert first_row(app, "callbacks-table")[0] == EVIL_FN          # 1.0 ms, the least
+        await pilot.press("2")
         table = app.query_one("#callbacks-table", Table)
+        assert "total ms ▼" in header_labels(table)
+        await pilot.press("s")                          # total (default) -> mean
+        assert (table.sort_column, table.sort_reverse) == ("mean", True)
+        assert "mean ms ▼" in header_labels(table) and "total ms" in header_labels(table)
+        await pilot.press("r")
+        assert not table.sort_reverse and "mean ms ▲" in header_labels(table)
+        assert first_row(app, "callbacks-table")[0] == EVIL_FN          # 1.0 ms, the least
         await pilot.click(table, offset=(2, 0))         # the "callback" header: a-z
-        assert app.callback_sort == "fn" and not app.callback_reverse
+        assert (table.sort_column, table.sort_reverse) == ("fn", False)
         names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert names == sorted(names, key=str.lower)
         calls_x = sum(c.get_render_width(table) for c in table.ordered_columns[:2]) + 1
         await pilot.click(table, offset=(calls_x, 0))  # the "calls" header: most first
-        assert app.callback_sort == "count" and app.callback_reverse
+        assert (table.sort_column, table.sort_reverse) == ("count", True)
         assert first_row(app, "callbacks-table")[0] == "Port.doRead"  # 2 calls
         await pilot.click(table, offset=(calls_x, 0))  # again: reversed
-        assert not app.callback_reverse
+        assert not table.sort_reverse
+
+        await pilot.press("4")                          # another table, its own sort
+        fds = app.query_one("#descriptors-table", Table)
+        assert [str(fds.get_row_at(i)[0]) for i in range(fds.row_count)] == ["6", "7"]
+        await pilot.press("r")
+        assert [str(fds.get_row_at(i)[0]) for i in range(fds.row_count)] == ["7", "6"]
+        assert "fd ▼" in header_labels(fds)
+        await pilot.press("1", "s")                     # Blocking: by where it stalled, a-z
+        blocking = app.query_one("#blocking-table", Table)
+        assert header_labels(blocking)[1] == "stalled in ▲"
+        wheres = [str(blocking.get_row_at(i)[1]) for i in range(blocking.row_count)]
+        assert wheres == sorted(wheres, key=str.lower)
     run(fixed_trace, scenario)
 
 
@@ -287,3 +320,28 @@ def test_speed_keys_are_hidden_in_live_mode(fixed_trace: Path) -> None:
         app.playback.mode = Mode.LIVE
         assert not app.check_action("faster", ()) and not app.check_action("slower", ())
     run(fixed_trace, scenario)
+
+
+def test_warnings_view_and_the_count_in_the_header() -> None:
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        await pilot.press("7")
+        assert app.query_one("#views", TabbedContent).active == "warnings"
+        table = app.query_one("#warnings-table", Table)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert table.row_count >= 3
+        header = str(app.query_one("#hdr-info").render())
+        assert f"⚠ {table.row_count} warnings" in header
+        snapshots = [s.call.dur_ns / 1e6 for s in app.feed.model.state.stalls
+                     if s.call.dur_ns > 200_000_000]
+        sentence = (f"write_snapshot_synchronously (demo.py:{SNAPSHOT_LINE}) blocked the loop "
+                    f"2 times, {sum(snapshots):,.0f} ms in all (longest {max(snapshots):,.0f} ms)")
+        texts = [table.row_object(key).text for key in table.rows]
+        assert sentence in texts
+        count, shown = rows[texts.index(sentence)]
+        assert count == "2" and sentence.startswith(shown.rstrip("…"))   # cut to fit at most
+        assert app.focused is table
+        detail = str(app.query_one("#detail-text").render())
+        assert "Move the work to a thread" in detail
+        await pilot.press("home")                  # nothing has happened yet: no warning
+        assert table.row_count == 0 and "⚠" not in str(app.query_one("#hdr-info").render())
+    run(DEMO_TRACE, scenario)

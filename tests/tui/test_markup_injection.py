@@ -17,7 +17,7 @@ def test_markup_in_trace_text_is_shown_literally_and_clicking_it_does_nothing(
         fixed_trace: Path) -> None:
     async def main() -> None:
         app = replay_app(fixed_trace)
-        async with app.run_test(size=(120, 36)) as pilot:
+        async with app.run_test(size=(160, 48)) as pilot:
             await loaded(pilot)
             await pilot.press("2")
             table = app.query_one("#callbacks-table", Table)

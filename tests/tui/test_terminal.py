@@ -11,10 +11,9 @@ import pytest
 
 from terminal import EXITED, Terminal
 from tracer.model import TraceModel
-from tui_support import MS, ROOT
+from tui_support import MS, ROOT, write_fixed_trace
 
 SIZE = (160, 48)
-TAB_ROW = 5        # the row of the view tabs (header, three health rows and its border above)
 
 
 @pytest.fixture
@@ -28,6 +27,11 @@ def dashboard(fixed_trace: Path) -> Iterator[Terminal]:
         yield term
     finally:
         term.close()
+
+
+def tab_row(term: Terminal) -> int:
+    """The screen row of the view tabs (the banner above them comes and goes)."""
+    return next(i for i, line in enumerate(term.lines()) if " Blocking  Callbacks " in line)
 
 
 def wait_position(term: Terminal, position: int, total: int) -> None:
@@ -46,14 +50,14 @@ def test_left_and_right_step_from_the_moment_the_screen_opens(dashboard: Termina
     wait_position(dashboard, 1, total)
     dashboard.press("Right")
     wait_position(dashboard, 2, total)
-    assert "Blocking" in dashboard.lines()[TAB_ROW]   # still the first view: no tab moved
+    assert "stalled in" in dashboard.screen()      # still the Blocking view: no tab moved
 
 
 def test_after_a_view_switch_its_table_has_the_focus(dashboard: Terminal,
                                                      fixed_trace: Path) -> None:
     model = TraceModel.load(str(fixed_trace))
     total = len(model)
-    second_longest = sorted(model.state.blocking, key=lambda b: -b.dur_ns)[1]
+    second_longest = sorted(model.state.stalls, key=lambda s: -s.call.dur_ns)[1].call
     assert second_longest.dur_ns == 150 * MS
     dashboard.press("Home")
     wait_position(dashboard, 0, total)
@@ -63,9 +67,9 @@ def test_after_a_view_switch_its_table_has_the_focus(dashboard: Terminal,
     wait_position(dashboard, 1, total)
     dashboard.press("2")                       # Callbacks, then back to Blocking by a click
     dashboard.wait_text("total ms")
-    x = dashboard.lines()[TAB_ROW].index("Blocking")
-    dashboard.click(x + 2, TAB_ROW)
-    dashboard.wait_text("blocked in")
+    row = tab_row(dashboard)
+    dashboard.click(dashboard.lines()[row].index("Blocking") + 2, row)
+    dashboard.wait_text("stalled in")
     dashboard.press("End")                     # every blocking call is listed at the end
     dashboard.wait_text("250.0")
     dashboard.press("Down", "Enter")           # the second row, and the cursor goes to it
@@ -78,7 +82,8 @@ def test_enter_and_escape_take_the_focus_out_of_the_filter(dashboard: Terminal,
     dashboard.type("/kind:call\r2")           # typed at once, as a user does
     dashboard.wait_text("total ms")            # 2 was a key, not a character of the query
     dashboard.press("3")
-    screen = dashboard.wait_text("kind=timer")
+    screen = dashboard.wait_for(lambda s: "kind=timer" in s and "state=running" not in s,
+                                "the events filtered")
     assert " kind:call " in screen and "kind:call2" not in screen and "kind:call3" not in screen
 
     dashboard.type("/zz")                      # a new query replaces the old one
@@ -89,3 +94,17 @@ def test_enter_and_escape_take_the_focus_out_of_the_filter(dashboard: Terminal,
     wait_position(dashboard, 0, total)
     dashboard.press("q")
     dashboard.wait_text(EXITED + "0]")
+
+
+def test_live_waits_for_a_trace_that_does_not_exist_yet(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    term = Terminal([sys.executable, "-m", "loopscope", "live", str(path)], SIZE, ROOT)
+    try:
+        term.wait_text("to appear…")              # the dashboard is up, and says why it waits
+        write_fixed_trace(path)                   # the app starts writing
+        term.wait_text("LIVE")
+        term.wait_text("events 52/52")
+        term.press("q")
+        term.wait_text(EXITED + "0]")
+    finally:
+        term.close()

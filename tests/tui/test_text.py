@@ -47,3 +47,31 @@ def test_event_lines_name_sites_and_read_durations_at_their_scale() -> None:
                           "dur=15µs lag=2.5ms fd=7")
     added = event_line(Sites(), {"t": 5, "ev": "dadd", "d": 1, "cb": 3, "eb": 0}, 0)
     assert added.plain.endswith("cb=app.Echo.dataReceived (app.py:20) eb=-")
+
+
+def test_the_callbacks_detail_has_percentiles_and_a_duration_histogram() -> None:
+    from tracer.model import CallbackStats, StateBuilder
+    from tui.detail import callback
+
+    builder = StateBuilder(50_000_000)
+    builder.apply({"t": 0, "ev": "site", "id": 1, "fn": "app.tick", "file": "/app/app.py",
+                   "line": 3}, 0)
+    durations = [20_000] * 90 + [2_000_000] * 9 + [120_000_000]
+    t = 0
+    for i, dur in enumerate(durations, 1):
+        t += dur + 1000
+        builder.apply({"t": t, "ev": "call", "kind": "timer", "site": 1, "dur": dur,
+                       "depth": 0}, i)
+    stats = builder.state.callbacks[1]
+    assert isinstance(stats, CallbackStats)
+
+    class Sites:
+        def site(self, site_id: int) -> Site:
+            return builder.sites[site_id]
+
+    text = callback(stats, Sites()).plain
+    assert "a timer (callLater): 100 calls" in text
+    assert "p50 20µs" in text and "max 120.0ms" in text
+    assert "1 of them blocked the loop" in text
+    bars = {line.split()[0]: line.split()[-1] for line in text.splitlines() if "█" in line}
+    assert bars == {"≤30µs": "90", "≤3ms": "9", "≤300ms": "1"}
