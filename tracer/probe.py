@@ -35,7 +35,8 @@ from typing import Any, TypeVar
 import orjson
 
 from reactor import _instrument
-from tracer.recorder import Recorder, address, code_of, cut, safe_text, tb_frames
+from tracer.recorder import (MAX_FRAMES, Recorder, address, code_of, cut, safe_text, stack_frame,
+                             tb_frames)
 
 _now = time.monotonic_ns
 _get_ident = threading.get_ident
@@ -239,7 +240,8 @@ class TraceProbe(_instrument.Probe):
         # ``d`` stands in for a Deferred already collected: it only has ``_trace_id``.
         did = d._trace_id or 0
         exc_type = getattr(failure, "type", None)
-        stack = [[f[1], f[2], f[0]] for f in (getattr(failure, "frames", None) or [])][-64:]
+        frames = (getattr(failure, "frames", None) or [])[-MAX_FRAMES:]
+        stack = [stack_frame(str(f[1]), f[2], str(f[0])) for f in frames]
         self._line({"t": _now() - self.t0, "ev": "unhandled", "d": did,
                     "site": self.native.deferred_site(did),
                     "exc": cut(getattr(exc_type, "__name__", None) or safe_text(exc_type)),

@@ -93,9 +93,10 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
     }
 
 
-def _clean(text: str) -> str:
-    """Trace text is data: no control characters reach the terminal."""
-    return "".join(c if c.isprintable() else "?" for c in text)
+def _clean(text: object) -> str:
+    """Trace text is data: no control character, bidi override nor zero-width character
+    reaches the terminal (none of them is printable)."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
 
 
 def format_text(summary: dict, top: int = 15) -> str:
@@ -114,7 +115,8 @@ def format_text(summary: dict, top: int = 15) -> str:
         lines.append(f"Blocking callbacks ({len(blocking)}), longest first:")
         lines.append(f"  {'ms':>9}  {'at s':>7}  {'kind':<8} {'depth':>5}  callback")
         for b in blocking[:top]:
-            lines.append(f"  {b['dur_ms']:9.1f}  {b['t_ms'] / 1000:7.2f}  {b['kind']:<8} {b['depth']:>5}  "
+            lines.append(f"  {b['dur_ms']:9.1f}  {b['t_ms'] / 1000:7.2f}  {_clean(b['kind']):<8} "
+                         f"{_clean(b['depth']):>5}  "
                          f"{_clean(b['fn'])} ({_clean(b['file'])}:{b['line']})")
             if b["stack"]:
                 f = b["stack"][-1]
@@ -129,7 +131,7 @@ def format_text(summary: dict, top: int = 15) -> str:
     lines.append(f"  {'count':>7} {'total ms':>10} {'mean ms':>9} {'p99 ms':>9} {'max ms':>9} {'blk':>4}  callback")
     for c in summary["callbacks"][:top]:
         lines.append(f"  {c['count']:7d} {c['total_ms']:10.1f} {c['mean_ms']:9.3f} {c['p99_ms']:9.3f} "
-                     f"{c['max_ms']:9.1f} {c['blocking']:4d}  {c['kind']} {_clean(c['fn'])} "
+                     f"{c['max_ms']:9.1f} {c['blocking']:4d}  {_clean(c['kind'])} {_clean(c['fn'])} "
                      f"({_clean(c['file'])}:{c['line']})")
     d = summary["deferreds"]
     lines.append("")
