@@ -105,6 +105,9 @@ class TraceProbe(_instrument.Probe):
         self.t0 = recorder.t0
         self._append = recorder.append
         self._fds: dict[int, int] = {}  # id of a descriptor or transport -> its fd
+        #: Modes ("r", "w") each id is watched in: its ``_fds`` entry goes when none is left
+        #: or the connection closes, so neither table grows with the connections made.
+        self._watched: dict[int, str] = {}
         self._hook_errors: dict[str, int] = {}  # hook name -> failures so far
         self._hook_errors_lock = threading.RLock()  # a failure may happen inside another's
         self.native = probe_type(recorder.events, self._fds, recorder.t0, self)
@@ -185,12 +188,20 @@ class TraceProbe(_instrument.Probe):
     # -- descriptors and connections ---------------------------------------------
     @guarded
     def descriptor_added(self, descriptor: Any, fd: int, mode: str) -> None:
-        self._fds[id(descriptor)] = fd
+        key = id(descriptor)
+        self._fds[key] = fd
+        self._watched[key] = self._watched.get(key, "").replace(mode, "") + mode
         self._line({"t": _now() - self.t0, "ev": "fdadd", "fd": fd, "mode": mode,
                     "type": type(descriptor).__qualname__})
 
     @guarded
     def descriptor_removed(self, descriptor: Any, fd: int, mode: str) -> None:
+        key = id(descriptor)
+        modes = self._watched.pop(key, "").replace(mode, "")
+        if modes:
+            self._watched[key] = modes
+        else:  # watched no more: no call can name it until it is added again
+            self._fds.pop(key, None)
         self._line({"t": _now() - self.t0, "ev": "fdrm", "fd": fd, "mode": mode})
 
     @guarded
@@ -202,6 +213,8 @@ class TraceProbe(_instrument.Probe):
     @guarded
     def connection_closed(self, transport: Any, fd: int, reason: Any,
                           bytes_in: int, bytes_out: int) -> None:
+        self._fds.pop(id(transport), None)
+        self._watched.pop(id(transport), None)
         value = getattr(reason, "value", reason)
         message = safe_text(value)  # the app's exception: its __str__ may raise
         text = type(value).__name__ + (f": {message}" if message else "")
