@@ -104,7 +104,8 @@ def test_50k_connections_leave_the_tracer_tables_and_memory_flat(tmp_path):
     for table in ("fds", "watched", "sites", "codes", "classes"):
         assert end[table] <= warm[table] + AT_ONCE, (table, warm, end)
     # 49,000 more connections: a table growing per connection would hold 49,000 more entries,
-    # each a block or more.
-    assert end["blocks"] - warm["blocks"] < 5_000, (warm, end)
+    # each a block or more.  Bounded caches still filling account for some growth (the
+    # pure-Python probe's ring of recent Deferreds' sites: a few thousand blocks here).
+    assert end["blocks"] - warm["blocks"] < (CONNECTIONS - WARMUP) // 4, (warm, end)
     _, events = read_trace(str(tmp_path / "t.jsonl"))
     assert sum(1 for e in events if e["ev"] == "conn") >= CONNECTIONS  # both sides were traced
