@@ -28,6 +28,7 @@ import tracer
 from tracer import adapters
 from tracer.backend import BackendError, probe_backend
 from tracer.files import OutputError, write_replacing
+from tracer.format import MAX_THRESHOLD_MS
 from tracer.output import DRAIN_TIMEOUT, DRAIN_TIMEOUT_ENV, drain_timeout_from_env
 from tracer.reader import TraceError
 
@@ -307,6 +308,14 @@ def _positive(text: str) -> float:
     return value
 
 
+def _threshold(text: str) -> float:
+    """A threshold in ms: positive and at most a day (a trace's header holds no more)."""
+    value = _positive(text)
+    if value > MAX_THRESHOLD_MS:
+        raise argparse.ArgumentTypeError(f"{text!r} ms is more than a day")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -361,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui | --web [--port N] | "
               "--otlp [--otlp-endpoint URL] [--span-over MS]] (SCRIPT | -m MODULE) [ARGS ...]")
     run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
-    run.add_argument("--threshold", type=_positive, default=50.0, metavar="MS",
+    run.add_argument("--threshold", type=_threshold, default=50.0, metavar="MS",
                      help="a callback running longer than this blocks the loop (default 50)")
     run.add_argument("--drain-timeout", type=_seconds, metavar="S",
                      help=f"at exit, wait at most S seconds for the trace to be written (a slow "
@@ -396,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "failures of a trace. --json prints the stable JSON form for scripts and CI.")
     summary.add_argument("trace", metavar="TRACE")
     summary.add_argument("--json", action="store_true", help="print JSON (a stable contract)")
-    summary.add_argument("--threshold", type=_positive, metavar="MS",
+    summary.add_argument("--threshold", type=_threshold, metavar="MS",
                          help="re-evaluate blocking against this threshold instead of the recorded one")
     summary.add_argument("--fail-over", type=_positive, metavar="MS",
                          help="exit with status 1 when any callback ran longer than MS (a CI gate)")
@@ -419,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="chrome (default) or otlp")
     export.add_argument("--endpoint", metavar="URL",
                         help="OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (otlp only)")
-    export.add_argument("--span-over", type=_positive, metavar="MS",
+    export.add_argument("--span-over", type=_threshold, metavar="MS",
                         help="also send a span for every callback that ran at least MS (otlp "
                              "only; default: only stalls, since backends choke on floods)")
     export.add_argument("--service-name", metavar="NAME",

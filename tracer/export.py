@@ -13,7 +13,7 @@ from typing import IO
 
 import orjson
 
-from tracer.model import UNKNOWN_SITE, Site
+from tracer.model import UNKNOWN_SITE, Site, site_of
 from tracer.reader import Warn, read_trace, warn_stderr
 
 PID = 1
@@ -38,9 +38,12 @@ def export_chrome(path: str, out: IO[bytes], warn: Warn = warn_stderr) -> int:
     first = True
 
     def emit(ev: dict) -> None:
+        """Write one trace event.  It is serialised before anything is written, so an event
+        that cannot be (an id past 64 bits) is skipped whole: the output stays valid JSON."""
         nonlocal count, first
+        data = orjson.dumps(ev)
         out.write(b"\n" if first else b",\n")
-        out.write(orjson.dumps(ev))
+        out.write(data)
         first = False
         count += 1
 
@@ -60,15 +63,16 @@ def export_chrome(path: str, out: IO[bytes], warn: Warn = warn_stderr) -> int:
         t = ev.get("t", 0)
         try:
             if kind == "site":
-                sites[ev["id"]] = Site(str(ev["fn"]), str(ev["file"]), int(ev["line"]))
+                sites[ev["id"]] = site_of(ev)
             elif kind == "call" or kind == "dcall":
-                start = t - ev["dur"]
+                dur = max(ev["dur"], 0)  # a negative duration is damage: a zero-length slice
+                start = t - dur
                 cat = ev["kind"] if kind == "call" else "deferred"
                 args = where(ev["site"]) | {"depth": ev.get("depth", 0)}
                 if "exc" in ev:
                     args["exc"] = ev["exc"]
                 emit({"ph": "X", "name": name(ev["site"]), "cat": cat, "ts": _us(start),
-                      "dur": _us(ev["dur"]), "pid": PID, "tid": REACTOR_TID, "args": args})
+                      "dur": _us(dur), "pid": PID, "tid": REACTOR_TID, "args": args})
                 flow = ev.get("timer", 0) + TIMER_FLOW if kind == "call" and ev.get("timer") else (
                     ev["d"] if kind == "dcall" else None)
                 if flow is not None and flow in open_flows:
@@ -107,12 +111,12 @@ def export_chrome(path: str, out: IO[bytes], warn: Warn = warn_stderr) -> int:
             elif kind == "tdone" and ev["job"] in jobs:
                 start, tid = jobs.pop(ev["job"])
                 emit({"ph": "X", "name": name(job_fn.pop(ev["job"], 0)), "cat": "thread",
-                      "ts": _us(start), "dur": _us(t - start), "pid": PID, "tid": tid,
+                      "ts": _us(start), "dur": _us(max(t - start, 0)), "pid": PID, "tid": tid,
                       "args": {"job": ev["job"], "exc": ev.get("exc")}})
             elif kind == "drop":
                 emit({"ph": "i", "s": "g", "name": f"{ev['n']} events dropped", "cat": "drop",
                       "ts": _us(t), "pid": PID})
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             warn(f"an event of kind {kind!r} at t={t} is malformed; skipped")
     out.write(b"\n]}\n")
     return count

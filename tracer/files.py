@@ -6,7 +6,7 @@ change the mode of the file it points to.  So every file loopscope writes is cre
 
 - a trace is a new file, created with ``O_EXCL | O_NOFOLLOW`` and mode 0600; an existing
   path is refused with one sentence (:class:`OutputError`), except a FIFO or a character
-  device (``mkfifo t; loopscope live t``, ``-o /dev/null``), which are written to as they
+  device (a pipe to another program, ``-o /dev/null``), which are written to as they
   are: writing to them destroys nothing;
 - an export is written to a new temporary file (a random name, created the same way, in the
   target's directory) and renamed over the target once complete, so a link planted at the
@@ -45,13 +45,14 @@ def create_private(path: str) -> int:
     return fd
 
 
-def _what(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISREG(mode):
-        return "a file"
+def describe_mode(mode: int) -> str:
+    """What a file of ``mode`` (``st_mode``) is, for messages: "a FIFO", "a directory"..."""
+    for test, what in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISREG, "a file"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
     return "a special file"
 
 
@@ -91,7 +92,7 @@ def open_trace_output(path: str) -> int:
         pass
     fd = _open_special(path)
     if fd is None:
-        raise OutputError(f"{path} exists and is {_what(os.lstat(path).st_mode)}: loopscope "
+        raise OutputError(f"{path} exists and is {describe_mode(os.lstat(path).st_mode)}: loopscope "
                           f"writes a trace only into a new file (remove it or choose another "
                           f"path)")
     return fd

@@ -22,14 +22,42 @@ VERSION: Final = 1
 #: Versions this reader understands (v1 traces must keep opening).
 READABLE_VERSIONS: Final = frozenset({1})
 
+# -- bounds on application text ------------------------------------------------------------
+# Text in a trace came from the application.  The recorder cuts it, and readers cut it again
+# (a hand-made or damaged trace may hold anything), so that no view has to.
+#: Messages, labels, reprs, addresses.
+MAX_TEXT: Final = 200
+#: Function names (a site's ``fn``, a frame's function).
+MAX_NAME: Final = 300
+#: File paths (a site's ``file``, a frame's file).
+MAX_PATH: Final = 1024
+#: Frames of a traceback or a stall sample (the innermost are kept).
+MAX_FRAMES: Final = 64
+#: Items of the header's ``argv`` (a longer one ends with an item saying how many more).
+MAX_ARGS: Final = 64
+
+
+def cut(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` bounded to ``limit`` characters, the cut marked with ``…``."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def stack_frame(file: str, line: int, func: str) -> list:
+    """One ``[file, line, function]`` frame of a stack, its names bounded."""
+    return [cut(file, MAX_PATH), line, cut(func, MAX_NAME)]
+
+
 # -- field types -------------------------------------------------------------------------
 # Each is a predicate on a decoded JSON value.  ``bool`` is a subclass of ``int`` in Python,
 # so integers are checked with ``type(v) is int``: ``true`` is not a number in a trace.
+# Integers are 64-bit signed, as the writer writes them: a bigger one is damage, and readers
+# that keep times in int64 arrays (tracer.model) rely on it.
 Check = Callable[[object], bool]
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def is_int(v: object) -> bool:
-    return type(v) is int
+    return type(v) is int and INT_MIN <= v <= INT_MAX
 
 
 def is_bool(v: object) -> bool:
@@ -41,11 +69,26 @@ def is_str(v: object) -> bool:
 
 
 def is_number(v: object) -> bool:
-    return type(v) is int or type(v) is float
+    """An int64 or a float (JSON has no infinities: orjson refuses them)."""
+    return is_int(v) or type(v) is float
+
+
+def is_wall_time(v: object) -> bool:
+    """Unix time in seconds, between 1970 and 2286 (anything else is damage)."""
+    return (type(v) is int or type(v) is float) and 0 <= v < 1e10  # type: ignore[operator]
+
+
+#: The longest blocking threshold (ms): a day.
+MAX_THRESHOLD_MS: Final = 86_400_000
+
+
+def is_threshold(v: object) -> bool:
+    """A blocking threshold in ms: positive, at most :data:`MAX_THRESHOLD_MS`."""
+    return (type(v) is int or type(v) is float) and 0 < v <= MAX_THRESHOLD_MS  # type: ignore[operator]
 
 
 def is_int_or_null(v: object) -> bool:
-    return v is None or type(v) is int
+    return v is None or is_int(v)
 
 
 def is_str_or_null(v: object) -> bool:
@@ -55,14 +98,14 @@ def is_str_or_null(v: object) -> bool:
 def is_stack(v: object) -> bool:
     """``[[file, line, function], ...]``, innermost last."""
     return type(v) is list and all(
-        type(f) is list and len(f) == 3 and type(f[0]) is str and type(f[1]) is int
+        type(f) is list and len(f) == 3 and type(f[0]) is str and is_int(f[1])
         and type(f[2]) is str for f in v)
 
 
 def is_ready(v: object) -> bool:
     """A poll's ``[[fd, mask], ...]``."""
     return type(v) is list and all(
-        type(p) is list and len(p) == 2 and type(p[0]) is int and type(p[1]) is int for p in v)
+        type(p) is list and len(p) == 2 and is_int(p[0]) and is_int(p[1]) for p in v)
 
 
 def is_str_list(v: object) -> bool:
@@ -125,8 +168,8 @@ KINDS: Final[dict[str, Fields]] = {
 #: The header (line 1): its fields and their types.
 HEADER: Final[Fields] = {
     "v": (is_int, REQUIRED), "pid": (is_int, OPTIONAL), "argv": (is_str_list, OPTIONAL),
-    "python": (is_str, OPTIONAL), "start_wall": (is_number, OPTIONAL),
-    "threshold_ms": (is_number, OPTIONAL), "clock": (is_str, OPTIONAL),
+    "python": (is_str, OPTIONAL), "start_wall": (is_wall_time, OPTIONAL),
+    "threshold_ms": (is_threshold, OPTIONAL), "clock": (is_str, OPTIONAL),
     "runtime": (is_str, OPTIONAL), "parent": (is_str, OPTIONAL),
 }
 
@@ -216,7 +259,7 @@ def check_event(event: object) -> str | None:
     kind = event.get("ev")
     if type(kind) is not str:
         return "it has no event kind"
-    if type(event.get("t", 0)) is not int:
+    if not is_int(event.get("t", 0)):
         return "its 't' is not an integer"
     fields = KINDS.get(kind)
     return None if fields is None else check_fields(event, fields)

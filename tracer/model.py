@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 
+from tracer.format import INT_MAX, MAX_FRAMES, MAX_NAME, MAX_PATH, cut
 from tracer.reader import Warn, decode, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
 
 #: Events between two snapshots of the state (bounds the work of one ``state_at``).
@@ -49,6 +50,11 @@ class Site:
 
 
 UNKNOWN_SITE = Site("?", "", 0)
+
+
+def site_of(ev: dict) -> Site:
+    """The Site a ``site`` event defines, its names bounded (tracer.format)."""
+    return Site(cut(ev["fn"], MAX_NAME), cut(ev["file"], MAX_PATH), ev["line"])
 
 
 @dataclass(frozen=True)
@@ -283,11 +289,15 @@ class TraceState:
 
 
 def frames(raw: object) -> tuple[Frame, ...]:
-    """Stack triples from the file as Frames, tolerating damage."""
+    """Stack triples from the file as Frames (the reader checked their types), bounded."""
     if not isinstance(raw, list):
         return ()
-    return tuple(Frame(str(f[0]), int(f[1]), str(f[2])) for f in raw
-                 if isinstance(f, list) and len(f) == 3 and isinstance(f[1], int))
+    return tuple(Frame(cut(f[0], MAX_PATH), f[1], cut(f[2], MAX_NAME))
+                 for f in raw[-MAX_FRAMES:])
+
+
+def _cut_or_none(text: str | None) -> str | None:
+    return None if text is None else cut(text)
 
 
 class StateBuilder:
@@ -415,7 +425,7 @@ class StateBuilder:
 
     def _call(self, ev: dict, index: int) -> None:
         origin = self._timers.pop(ev["timer"], 0) if "timer" in ev else 0
-        self._ended(ev, index, ev["kind"], origin)
+        self._ended(ev, index, cut(ev["kind"]), origin)
         lag = ev.get("lag")
         if lag is not None:
             stats = self.state.callbacks[ev["site"]]
@@ -454,7 +464,7 @@ class StateBuilder:
     def _stall(self, ev: dict, index: int) -> None:
         self._stalls[(ev["depth"], ev["since"])] = ev
         self._sample = ev
-        self.state.running = RunningCall(ev["site"], ev["kind"], ev["depth"], ev["since"],
+        self.state.running = RunningCall(ev["site"], cut(ev["kind"]), ev["depth"], ev["since"],
                                          ev["blocked"], frames(ev["stack"]))
 
     # -- Deferreds -----------------------------------------------------------------
@@ -518,8 +528,8 @@ class StateBuilder:
         s = self.state
         s.pending_deferreds.pop(ev["d"], None)
         s.failing.pop(ev["d"], None)
-        s.unhandled.append(UnhandledFailure(ev["d"], ev.get("site", 0), ev["exc"], ev.get("msg", ""),
-                                            ev["t"], frames(ev.get("stack"))))
+        s.unhandled.append(UnhandledFailure(ev["d"], ev.get("site", 0), cut(ev["exc"]),
+                                            cut(ev.get("msg", "")), ev["t"], frames(ev.get("stack"))))
 
     # -- descriptors, connections --------------------------------------------------
     def _fd(self, fd: int, t: int) -> DescriptorInfo:
@@ -530,7 +540,7 @@ class StateBuilder:
 
     def _fdadd(self, ev: dict, index: int) -> None:
         info = self._fd(ev["fd"], ev["t"])
-        info.type = ev.get("type", info.type)
+        info.type = cut(ev.get("type", info.type))
         if ev["mode"] == "r":
             info.reading = True
         else:
@@ -559,7 +569,7 @@ class StateBuilder:
 
     def _conn(self, ev: dict, index: int) -> None:
         info = self._fd(ev["fd"], ev["t"])
-        info.role, info.host, info.peer = ev.get("role"), ev.get("host"), ev.get("peer")
+        info.role, info.host, info.peer = (_cut_or_none(ev.get(name)) for name in ("role", "host", "peer"))
         info.opened_ns = ev["t"]
 
     def _close(self, ev: dict, index: int) -> None:
@@ -581,14 +591,14 @@ class StateBuilder:
             return
         job.done_ns = ev["t"]
         if "exc" in ev:
-            job.error = f"{ev['exc']}: {ev.get('msg', '')}"
+            job.error = cut(f"{ev['exc']}: {ev.get('msg', '')}")
         self._finished_jobs.append(job.job)
         if len(self._finished_jobs) > FINISHED_JOBS_KEPT:
             threads.pop(self._finished_jobs.pop(0), None)
 
     # -- the rest ------------------------------------------------------------------------
     def _site(self, ev: dict, index: int) -> None:
-        self.sites[ev["id"]] = Site(str(ev["fn"]), str(ev["file"]), int(ev["line"]))
+        self.sites[ev["id"]] = site_of(ev)
 
     def _loop(self, ev: dict, index: int) -> None:
         dt = ev["dt"] or 1
@@ -596,21 +606,22 @@ class StateBuilder:
                                           ev["lag_max"] / 1e6, ev["lag_mean"] / 1e6, ev["calls"]))
 
     def _error(self, ev: dict, index: int) -> None:
-        self.state.errors.append(ErrorInfo(ev.get("site", 0), ev.get("kind", ""), ev["exc"],
-                                           ev.get("msg", ""), ev["t"], frames(ev.get("stack"))))
+        self.state.errors.append(ErrorInfo(ev.get("site", 0), cut(ev.get("kind", "")), cut(ev["exc"]),
+                                           cut(ev.get("msg", "")), ev["t"], frames(ev.get("stack"))))
 
     def _mark(self, ev: dict, index: int) -> None:
-        self.state.marks.append(Mark(ev["t"], str(ev["label"])))
+        self.state.marks.append(Mark(ev["t"], cut(ev["label"])))
 
     def _child(self, ev: dict, index: int) -> None:
         self.state.children.append(ChildTrace(ev["pid"], ev["file"]))
 
     def _drop(self, ev: dict, index: int) -> None:
-        self.state.dropped += ev["n"]
+        # A damaged trace's counts may be negative, or add up past what int64 holds.
+        self.state.dropped = min(self.state.dropped + max(ev["n"], 0), INT_MAX)
 
     def _runtime(self, ev: dict, index: int) -> None:
-        self.state.runtime = ev["name"]
-        self.state.runtime_unseen = ev.get("unseen", "")
+        self.state.runtime = cut(ev["name"])
+        self.state.runtime_unseen = cut(ev.get("unseen", ""))
 
     def _reactor(self, ev: dict, index: int) -> None:
         self.state.reactor_running = ev["state"] == "running"

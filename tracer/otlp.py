@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import orjson
 
-from tracer.model import UNKNOWN_SITE, Site
+from tracer.model import UNKNOWN_SITE, Site, site_of
 from tracer.reader import Warn, read_trace, warn_stderr
 
 SCOPE = {"name": "loopscope", "version": "1"}
@@ -40,6 +40,7 @@ HTTP_TIMEOUT_S = 10.0
 SPAN_KIND_INTERNAL = 1
 STATUS_ERROR = 2
 CUMULATIVE = 2
+FIXED64_MAX = (1 << 64) - 1
 
 Json = dict[str, Any]
 
@@ -95,13 +96,18 @@ class Spans:
     def site(self, site_id: int) -> Site:
         return self.sites.get(site_id, UNKNOWN_SITE)
 
+    def unix_ns(self, t: int) -> str:
+        """Trace time ``t`` as OTLP's Unix nanoseconds, clamped to what protobuf's fixed64
+        holds (the times of a damaged trace may fall outside)."""
+        return str(min(max(self.base_ns + t, 0), FIXED64_MAX))
+
     def span_id(self, index: int) -> str:
         return f"{index + 1:016x}"
 
     def apply(self, ev: Json, index: int) -> None:
         kind = ev["ev"]
         if kind == "site":
-            self.sites[ev["id"]] = Site(ev["fn"], ev["file"], ev["line"])
+            self.sites[ev["id"]] = site_of(ev)
         elif kind == "timer":
             self._scheduled("timer", ev["id"], ev["site"], ev["t"])
         elif kind == "dnew":
@@ -110,7 +116,7 @@ class Spans:
             self._stalls.setdefault((ev["depth"], ev["since"]), []).append(ev)
         elif kind == "loop":
             dt = ev["dt"] or 1
-            self.busy.append({"timeUnixNano": str(self.base_ns + ev["t"]),
+            self.busy.append({"timeUnixNano": self.unix_ns(ev["t"]),
                               "asDouble": min(max(ev["busy"] / dt, 0.0), 1.0)})
         elif kind in ("call", "dcall"):
             self._ended(ev, index)
@@ -172,8 +178,8 @@ class Spans:
             "traceId": self.trace_id, "spanId": self.span_id(index),
             "name": ("blocked: " if blocking else "") + site.fn,
             "kind": SPAN_KIND_INTERNAL,
-            "startTimeUnixNano": str(self.base_ns + start),
-            "endTimeUnixNano": str(self.base_ns + t),
+            "startTimeUnixNano": self.unix_ns(start),
+            "endTimeUnixNano": self.unix_ns(t),
             "attributes": _site_attrs(site) + _attrs(
                 loopscope__kind=kind, loopscope__depth=depth, loopscope__blocking=blocking,
                 loopscope__duration_ms=round(dur / 1e6, 3)),
@@ -199,7 +205,7 @@ class Spans:
         stack = stall["stack"]
         text = "\n".join(f'  File "{f}", line {line}, in {func}' for f, line, func in stack)
         innermost = stack[-1] if stack else ["", 0, ""]
-        return {"timeUnixNano": str(self.base_ns + stall["t"]), "name": "stall sample",
+        return {"timeUnixNano": self.unix_ns(stall["t"]), "name": "stall sample",
                 "attributes": _attrs(code__stacktrace=text, code__filepath=innermost[0] or None,
                                      code__lineno=innermost[1] or None,
                                      code__function=innermost[2] or None,
@@ -254,7 +260,7 @@ def trace_requests(res: Json, spans: list[Json]) -> list[Json]:
 def metrics_request(res: Json, spans: Spans, busy: list[Json]) -> Json:
     """The loop metrics so far: ``busy`` gauge points, and the histograms since the start
     (cumulative, so a request sent later replaces an earlier one)."""
-    start, end = str(spans.base_ns), str(spans.base_ns + spans.last_t)
+    start, end = spans.unix_ns(0), spans.unix_ns(spans.last_t)
     metrics = [
         {"name": "loopscope.loop.busy_ratio", "unit": "1",
          "description": "share of each 100 ms the loop spent outside its poller",

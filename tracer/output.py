@@ -20,11 +20,13 @@ file:
   what is left then is counted as lost.
 
 Events are drained from the buffer into a private in-memory file first (``drain`` writes to
-a descriptor, with the GIL released), and copied from there to the trace in whole lines.
+a descriptor, with the GIL released), and copied from there to the trace by the kernel
+(``sendfile``), in whole lines.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import math
 import os
@@ -33,7 +35,7 @@ import select
 import stat
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from tracer.files import open_trace_output
 
@@ -41,6 +43,10 @@ from tracer.files import open_trace_output
 #: limit when it is lower): an application that closes everything and opens its own files
 #: gets the low numbers first, so it would need this many files open to reuse one of ours.
 HIGH_FD = 1000
+#: A staged batch up to this size keeps the staging file's pages for the next one: giving
+#: them back and faulting fresh ones for every batch costs the writer time.  A bigger batch
+#: gives them back.
+KEEP_STAGED = 8 << 20
 #: Longest single wait for a FIFO's reader, so that a deadline set meanwhile is seen.
 WAIT_STEP = 0.1
 #: Seconds exit waits, by default, for the trace to be written (a FIFO's reader may be slow
@@ -130,6 +136,7 @@ class TraceOutput:
         self.stopped: str | None = None
         #: ``time.monotonic()`` after which a FIFO's slow reader is no longer waited for.
         self.deadline: float | None = None
+        self._sendfile = True  # False once the file refused sendfile (then: pread and write)
         self._partial = b""  # the rest of a line a failed write cut, written first
         self._cut = 0        # bytes of that line already in the file
 
@@ -146,8 +153,7 @@ class TraceOutput:
         if self._file.ours():
             return True
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
-                         | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             fd = -1
         if fd >= 0:
@@ -155,6 +161,8 @@ class TraceOutput:
             if reopened.ours() and reopened.identity == self._file.identity:
                 if stat.S_ISCHR(reopened.mode):
                     os.set_blocking(reopened.fd, True)
+                if stat.S_ISREG(reopened.mode):  # appended to (not O_APPEND: sendfile refuses it)
+                    os.lseek(reopened.fd, 0, os.SEEK_END)
                 self._file = reopened  # the old number is the application's now: not closed
                 warn(f"the application closed the trace's descriptor; {self.path} was reopened")
                 return True
@@ -183,15 +191,15 @@ class TraceOutput:
             except (OSError, ValueError):
                 return True  # the write that follows says what is wrong
 
-    def _put(self, data: bytes | memoryview) -> int:
-        """Write as much of ``data`` as the file takes; returns the bytes written."""
-        view = memoryview(data)
+    def _put(self, send: Callable[[int, int], int], total: int) -> int:
+        """Write ``total`` bytes, ``send(fd, done)`` writing some of them from byte ``done``
+        on; returns how many the file took before writing failed (``total`` when it did not)."""
         done = 0
-        while done < len(view):
+        while done < total:
             if not self._usable():
                 break
             try:
-                done += os.write(self._file.fd, view[done:])
+                done += send(self._file.fd, done)
             except BlockingIOError:
                 if not self._wait_writable():
                     self._failing("its reader did not keep up until the drain timeout")
@@ -200,8 +208,7 @@ class TraceOutput:
                 self._failing(e.strerror or str(e))
                 break
         else:
-            if self.error is not None:
-                self.error = None
+            self.error = None
         return done
 
     def _failing(self, reason: str) -> None:
@@ -211,33 +218,47 @@ class TraceOutput:
         self.error = reason
         self.note(reason)
 
+    def _finish_cut_line(self) -> bool:
+        """Write the rest of the line a failed write cut, if any; False while it cannot be."""
+        if not self._partial:
+            return True
+        rest = memoryview(self._partial)
+        done = self._put(lambda fd, start: os.write(fd, rest[start:]), len(rest))
+        self._partial, self._cut = self._partial[done:], self._cut + done
+        if self._partial:
+            return False
+        self._cut = 0
+        self.lost -= 1  # counted as lost when it was cut: it is whole now
+        return True
+
+    def _whole_lines(self, done: int, total: int, lines: int,
+                     read: Callable[[int, int], bytes]) -> int:
+        """After ``done`` of ``total`` bytes (``lines`` lines) reached the file: how many of
+        the lines are whole there.  The others are counted as lost, and the rest of a line
+        that was cut is kept to be written first next time.  ``read(start, n)`` gives bytes
+        of what was written (read only when writing failed)."""
+        if done == total:
+            return lines
+        written = read(0, done)
+        line_start = written.rfind(b"\n") + 1
+        if done > line_start:
+            rest = read(done, total - done)
+            self._partial, self._cut = rest[:rest.index(b"\n") + 1], done - line_start
+        whole = written.count(b"\n")
+        self.lost += lines - whole
+        return whole
+
     def write(self, data: bytes, lines: int) -> int:
         """Write ``data``, ``lines`` whole lines; returns how many of them are now in the file
         (the others are added to :attr:`lost`).  Never raises."""
-        if self._partial:  # first finish the line a failed write cut
-            done = self._put(self._partial)
-            self._partial = self._partial[done:]
-            self._cut += done
-            if self._partial:
-                self.lost += lines
-                return 0
-            self._cut = 0
-            self.lost -= 1  # that line was counted as lost when it was cut
-            lines_done = 1
-        else:
-            lines_done = 0
-        if not data:
-            return lines_done
-        done = self._put(data)
-        if done == len(data):
-            return lines_done + lines
-        whole = data.count(b"\n", 0, done)
-        line_start = data.rfind(b"\n", 0, done) + 1
-        if done > line_start:  # a line was cut: its rest goes out first next time
-            self._partial = data[done:data.index(b"\n", done) + 1]
-            self._cut = done - line_start
-        self.lost += lines - whole
-        return lines_done + whole
+        finished = bool(self._partial)
+        if not self._finish_cut_line():
+            self.lost += lines
+            return 0
+        view = memoryview(data)
+        done = self._put(lambda fd, start: os.write(fd, view[start:]), len(view))
+        return finished + self._whole_lines(done, len(view), lines,
+                                            lambda start, n: bytes(view[start:start + n]))
 
     def drain(self, events: Any) -> tuple[int, int]:
         """Drain ``events`` (a tracer Buffer) into the trace; returns ``(lines written,
@@ -252,15 +273,33 @@ class TraceOutput:
             self.lost += pending  # the batch is gone (the buffer stays usable)
             self.note(f"a batch could not be staged ({e.strerror})")
             lines, calls = 0, 0
-        size = os.lseek(stage, 0, os.SEEK_CUR)
-        data = os.pread(stage, size, 0) if size else b""
-        while len(data) < size:  # pread may return less than asked
-            data += os.pread(stage, size - len(data), len(data))
-        os.ftruncate(stage, 0)
+        size = os.lseek(stage, 0, os.SEEK_CUR)  # the batch's length (older bytes may follow)
         os.lseek(stage, 0, os.SEEK_SET)
-        if not lines:
-            return 0, calls
-        return self.write(data, lines), calls
+        written = 0
+        if lines:
+            finished = bool(self._partial)
+            if not self._finish_cut_line():
+                self.lost += lines
+            else:
+                done = self._put(lambda fd, start: self._send(fd, stage, start, size - start),
+                                 size)
+                written = finished + self._whole_lines(
+                    done, size, lines, lambda start, n: os.pread(stage, n, start))
+        if size > KEEP_STAGED:
+            os.ftruncate(stage, 0)
+        return written, calls
+
+    def _send(self, fd: int, stage: int, start: int, n: int) -> int:
+        """Copy ``n`` staged bytes from ``start`` to ``fd`` inside the kernel (sendfile), or
+        through a buffer where the file does not take sendfile."""
+        if self._sendfile:
+            try:
+                return os.sendfile(fd, stage, start, n)
+            except OSError as e:
+                if e.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                self._sendfile = False
+        return os.write(fd, os.pread(stage, min(n, 1 << 20), start))
 
     # -- the end -------------------------------------------------------------------------
     def uncut(self) -> None:

@@ -35,7 +35,8 @@ from typing import Any, TypeVar
 import orjson
 
 from reactor import _instrument
-from tracer.recorder import Recorder, address, code_of, cut, safe_text, tb_frames
+from tracer.recorder import (MAX_FRAMES, Recorder, address, code_of, cut, safe_text, stack_frame,
+                             tb_frames)
 
 _now = time.monotonic_ns
 _get_ident = threading.get_ident
@@ -104,6 +105,9 @@ class TraceProbe(_instrument.Probe):
         self.t0 = recorder.t0
         self._append = recorder.append
         self._fds: dict[int, int] = {}  # id of a descriptor or transport -> its fd
+        #: Modes ("r", "w") each id is watched in: its ``_fds`` entry goes when none is left
+        #: or the connection closes, so neither table grows with the connections made.
+        self._watched: dict[int, str] = {}
         self._hook_errors: dict[str, int] = {}  # hook name -> failures so far
         self._hook_errors_lock = threading.RLock()  # a failure may happen inside another's
         self.native = probe_type(recorder.events, self._fds, recorder.t0, self)
@@ -184,12 +188,20 @@ class TraceProbe(_instrument.Probe):
     # -- descriptors and connections ---------------------------------------------
     @guarded
     def descriptor_added(self, descriptor: Any, fd: int, mode: str) -> None:
-        self._fds[id(descriptor)] = fd
+        key = id(descriptor)
+        self._fds[key] = fd
+        self._watched[key] = self._watched.get(key, "").replace(mode, "") + mode
         self._line({"t": _now() - self.t0, "ev": "fdadd", "fd": fd, "mode": mode,
                     "type": type(descriptor).__qualname__})
 
     @guarded
     def descriptor_removed(self, descriptor: Any, fd: int, mode: str) -> None:
+        key = id(descriptor)
+        modes = self._watched.pop(key, "").replace(mode, "")
+        if modes:
+            self._watched[key] = modes
+        else:  # watched no more: no call can name it until it is added again
+            self._fds.pop(key, None)
         self._line({"t": _now() - self.t0, "ev": "fdrm", "fd": fd, "mode": mode})
 
     @guarded
@@ -201,6 +213,8 @@ class TraceProbe(_instrument.Probe):
     @guarded
     def connection_closed(self, transport: Any, fd: int, reason: Any,
                           bytes_in: int, bytes_out: int) -> None:
+        self._fds.pop(id(transport), None)
+        self._watched.pop(id(transport), None)
         value = getattr(reason, "value", reason)
         message = safe_text(value)  # the app's exception: its __str__ may raise
         text = type(value).__name__ + (f": {message}" if message else "")
@@ -239,7 +253,8 @@ class TraceProbe(_instrument.Probe):
         # ``d`` stands in for a Deferred already collected: it only has ``_trace_id``.
         did = d._trace_id or 0
         exc_type = getattr(failure, "type", None)
-        stack = [[f[1], f[2], f[0]] for f in (getattr(failure, "frames", None) or [])][-64:]
+        frames = (getattr(failure, "frames", None) or [])[-MAX_FRAMES:]
+        stack = [stack_frame(str(f[1]), f[2], str(f[0])) for f in frames]
         self._line({"t": _now() - self.t0, "ev": "unhandled", "d": did,
                     "site": self.native.deferred_site(did),
                     "exc": cut(getattr(exc_type, "__name__", None) or safe_text(exc_type)),

@@ -8,16 +8,22 @@ that is not a trace at all is refused with one sentence (:class:`TraceError`) th
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import sys
 from typing import IO, Callable, Iterator
 
 import orjson
 
+from tracer.files import describe_mode
 from tracer.format import HEADER, READABLE_VERSIONS, VERSION, check_fields, check_event, event_from_row
 
-#: Lines longer than this are skipped (a recorder never writes one; a damaged file may).
-MAX_LINE = 1 << 20
+#: Lines longer than this are skipped with a warning.  The recorder's lines are at most tens
+#: of KiB (application text is cut: tracer.format.MAX_TEXT, MAX_FRAMES, MAX_ARGS), but a
+#: rewritten or hand-made trace may hold long ones, which are read; beyond this a line is
+#: damage, and holding it would cost that much memory.
+MAX_LINE = 64 << 20
 
 Warn = Callable[[str], None]
 
@@ -50,16 +56,44 @@ def parse_header(line: bytes, name: str) -> dict:
     return header
 
 
+class _Checked(io.BufferedReader):
+    """A trace file whose read errors (EIO) are a TraceError naming it, like open errors."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except OSError as e:
+            raise TraceError(f"cannot read {self.name}: {e.strerror or e}") from None
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(size)
+        except OSError as e:
+            raise TraceError(f"cannot read {self.name}: {e.strerror or e}") from None
+
+
 def open_trace(path: str) -> IO[bytes]:
-    """Open ``path`` for binary reading, turning OS errors into a TraceError."""
+    """Open ``path`` for binary reading, turning OS errors into a TraceError.
+
+    Only a regular file is opened: the type is looked at first, so that a FIFO (which would
+    block until a writer comes) or a device is refused in one sentence, never waited on.
+    """
     try:
-        return open(path, "rb")
-    except IsADirectoryError:
-        raise TraceError(f"{path} is a directory, not a trace file") from None
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise TraceError(f"{path} is {describe_mode(mode)}, not a trace file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise TraceError(f"{path} does not exist") from None
     except OSError as e:
         raise TraceError(f"cannot open {path}: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+        os.close(fd)
+        raise TraceError(f"{path} is not a regular file, not a trace file")
+    os.set_blocking(fd, True)
+    raw = io.FileIO(fd, "rb")
+    raw.name = path  # type: ignore[misc]  # messages name the file, not its descriptor
+    return _Checked(raw, buffer_size=1 << 16)
 
 
 def read_header_line(f: IO[bytes], name: str) -> bytes:
@@ -180,6 +214,7 @@ class Follower:
         self._f: IO[bytes] | None = None
         self._lineno = 1
         self._pending = b""
+        self._skipped = 0  # bytes dropped so far of a line longer than MAX_LINE
         if not wait:
             self._f = open_trace(path)
 
@@ -189,21 +224,40 @@ class Follower:
         return self._f
 
     def poll(self, max_bytes: int | None = None) -> list[tuple[dict, bytes]]:
-        """Return ``(event, line)`` for the events completed since the previous call."""
+        """Return ``(event, line)`` for the events completed since the previous call.
+
+        A line longer than ``max_bytes`` is read on until it ends (or the file does), so that
+        a caller reading chunk by chunk sees progress on every call until the end of the file.
+        """
         f = self._file()
         if f is None:
             return []
-        chunk = f.read(-1 if max_bytes is None else max_bytes)
-        if not chunk:
-            return []
+        size = -1 if max_bytes is None else max_bytes
+        chunk = f.read(size)
         data = self._pending + chunk
+        while 0 < size == len(chunk) and b"\n" not in chunk and len(data) <= MAX_LINE:
+            chunk = f.read(size)
+            data += chunk
+        if self._skipped:  # inside a line longer than MAX_LINE: drop it up to its end
+            cut = data.find(b"\n")
+            if cut < 0:
+                self._skipped += len(data)
+                self._pending = b""
+                return []
+            self._warn(f"line {self._lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+            self._lineno += 1
+            self.offset += self._skipped + cut + 1
+            self._skipped = 0
+            data = data[cut + 1:]
         end = data.rfind(b"\n")
         if end < 0:
-            self._pending = data
-            if self.header is None and len(data) >= MAX_LINE:
-                raise TraceError(
-                    f"{self.path} is not a loopscope trace (its first line is not a trace header)"
-                )
+            if len(data) > MAX_LINE:
+                if self.header is None:
+                    raise TraceError(f"{self.path} is not a loopscope trace (its first line is "
+                                     f"not a trace header)")
+                self._skipped, self._pending = len(data), b""
+            else:
+                self._pending = data
             return []
         self._pending = data[end + 1:]
         self.offset += end + 1

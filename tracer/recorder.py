@@ -30,18 +30,13 @@ from typing import Any, Callable
 import orjson
 
 from tracer.output import DRAIN_TIMEOUT, WAIT_STEP, Owned, TraceOutput, warn
+from tracer.format import MAX_ARGS, MAX_FRAMES, MAX_NAME, MAX_PATH, cut, stack_frame
 from tracer.reader import VERSION
 
-#: Longest string taken from the application (messages, labels, reprs).
-MAX_TEXT = 200
-#: Most frames kept from a traceback or a stall sample.
-MAX_FRAMES = 64
+__all__ = ["MAX_FRAMES", "Recorder", "address", "code_of", "cut", "safe_text", "stack_frame",
+           "tb_frames"]
+
 FLUSH_INTERVAL = 0.1
-
-
-def cut(text: str, limit: int = MAX_TEXT) -> str:
-    """Bound a string that came from the application."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def safe_text(obj: object) -> str:
@@ -57,9 +52,18 @@ def tb_frames(tb: Any) -> list[list]:
     out = []
     while tb is not None:
         code = tb.tb_frame.f_code
-        out.append([code.co_filename, tb.tb_lineno, code.co_qualname])
+        out.append(stack_frame(code.co_filename, tb.tb_lineno, code.co_qualname))
         tb = tb.tb_next
     return out[-MAX_FRAMES:]
+
+
+def header_argv(argv: list[str]) -> list[str]:
+    """``sys.argv`` for the header, bounded (a reader must be able to read line 1): each item
+    cut, at most :data:`MAX_ARGS` of them and then one saying how many more there were."""
+    out = [cut(str(a)) for a in argv[:MAX_ARGS]]
+    if len(argv) > MAX_ARGS:
+        out.append(f"… {len(argv) - MAX_ARGS} more")
+    return out
 
 
 def address(addr: Any) -> str | None:
@@ -163,7 +167,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._closed = False
         header = {"ev": "trace", "v": VERSION, "pid": os.getpid(),
-                  "argv": [cut(a) for a in sys.argv],
+                  "argv": header_argv(sys.argv),
                   "python": sys.version.split()[0], "start_wall": time.time(),
                   "threshold_ms": float(threshold_ms), "clock": "monotonic"}
         if parent is not None:
@@ -227,7 +231,8 @@ class Recorder:
         """A new site id, its line appended before any event can use it (lock held)."""
         site = next(self._site_ids)
         self.append(orjson.dumps({"t": time.monotonic_ns() - self.t0, "ev": "site", "id": site,
-                                  "fn": cut(fn, 300), "file": file, "line": line}), True)
+                                  "fn": cut(fn, MAX_NAME), "file": cut(file, MAX_PATH),
+                                  "line": line}), True)
         return site
 
     def _module_of(self, filename: str) -> str:
@@ -371,7 +376,7 @@ class Recorder:
             if self.output.first_problem is not None:
                 end["reason"] = cut(self.output.first_problem)
             self.output.write(orjson.dumps(end) + b"\n", 1)
-            self.output.uncut()  # a disk still full cut the end line: the file ends whole without it
+            self.output.uncut()  # the end line itself, if the disk took only part of it
             self.output.close()
             for pipe in self._children:  # children that never reported
                 pipe.close()

@@ -23,6 +23,7 @@ import orjson
 from reactor import _instrument
 from tracer.backend import probe_module
 from tracer.files import OutputError
+from tracer.format import MAX_THRESHOLD_MS, is_threshold
 from tracer.probe import TraceProbe
 from tracer.output import drain_timeout_from_env, warn
 from tracer.recorder import Recorder
@@ -163,6 +164,9 @@ def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
     rest as dropped (default: :func:`drain_timeout_from_env`).
     """
     global _current, _previous_sigterm, _previous_excepthook
+    if not is_threshold(threshold_ms):
+        raise ValueError(f"threshold_ms must be more than 0 and at most {MAX_THRESHOLD_MS}, "
+                         f"not {threshold_ms!r}")
     with _lock:
         if _current is not None:
             raise RuntimeError(f"tracing is already recording into {_current.path}")

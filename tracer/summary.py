@@ -108,9 +108,10 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
     }
 
 
-def _clean(text: str) -> str:
-    """Trace text is data: no control characters reach the terminal."""
-    return "".join(c if c.isprintable() else "?" for c in text)
+def _clean(text: object) -> str:
+    """Trace text is data: no control character, bidi override nor zero-width character
+    reaches the terminal (none of them is printable)."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
 
 
 def _where(place: dict, callback: bool = True) -> str:
@@ -154,14 +155,14 @@ def format_text(summary: dict, top: int = 15) -> str:
         lines.append(f"  {'ms':>9}  {'at s':>8}  {'kind':<8}  stalled in")
         for stall in stalls[:top]:
             lines.append(f"  {stall['dur_ms']:9,.1f}  {stall['t_ms'] / 1000:8,.2f}  "
-                         f"{stall['kind']:<8}  {_where(stall, callback=False)}")
+                         f"{_clean(stall['kind']):<8}  {_where(stall, callback=False)}")
             indent = " " * 35
             callback = stall["callback"]
             if not (callback["file"] == stall["file"]
                     and (callback["fn"] + ".").endswith(f".{stall['fn']}.")):  # not itself
                 lines.append(f"{indent}callback {_where(callback)}")
             for call in stall["chain"]:
-                lines.append(f"{indent}nested: {call['dur_ms']:,.1f} ms {call['kind']} "
+                lines.append(f"{indent}nested: {call['dur_ms']:,.1f} ms {_clean(call['kind'])} "
                              f"{_where(call)}")
         lines += _more(len(stalls) - top, "stalls")
     else:
@@ -174,7 +175,7 @@ def format_text(summary: dict, top: int = 15) -> str:
     for c in callbacks[:top]:
         lines.append(f"  {c['count']:9,d} {c['total_ms']:10,.1f} {c['mean_ms']:9,.3f} "
                      f"{c['p99_ms']:9,.3f} {c['max_ms']:9,.3f} {c['blocking']:8,d}  "
-                     f"{c['kind']:<8}  {_where(c)}")
+                     f"{_clean(c['kind']):<8}  {_where(c)}")
     lines += _more(len(callbacks) - top, "callbacks")
     d = summary["deferreds"]
     lines.append("")

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from tracer.probe import TraceProbe
-from tracer.recorder import MAX_FRAMES
+from tracer.recorder import MAX_FRAMES, stack_frame
 
 RESAMPLE_NS = 100_000_000
 #: Longest sleep between two looks: bounds how late the first stall sample can be.
@@ -31,7 +31,7 @@ def sample_stack(frame: Any, stop_code: Any) -> list[list]:
     out = []
     while frame is not None and len(out) < MAX_FRAMES:
         code = frame.f_code
-        out.append([code.co_filename, frame.f_lineno, code.co_qualname])
+        out.append(stack_frame(code.co_filename, frame.f_lineno, code.co_qualname))
         if code is stop_code:
             break
         frame = frame.f_back

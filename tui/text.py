@@ -3,7 +3,8 @@
 Everything a trace holds (reprs, function names, file paths, child output) was
 written by the traced program, so it is data, never markup: a repr containing
 ``[@click=app.quit]`` must show those characters and do nothing, and an ANSI
-escape must not move the terminal's cursor.  Every string taken from a trace
+escape must not move the terminal's cursor, and a bidi override or a zero-width
+character must not reorder or hide what is shown.  Every string taken from a trace
 goes through :func:`clean` and reaches a widget as a :class:`rich.text.Text`
 (which is never parsed for markup), never as a markup string.
 """
@@ -21,6 +22,11 @@ _ESCAPES = re.compile(
     r"|\x1b[ -/]*[0-~]"                  # other escape sequences (ESC ( B, ESC 7, ...)
     r"|\x1b"                             # a lone ESC
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"    # controls except \t and \n
+    # Invisible formatting: the Arabic letter mark, zero-width spaces and joiners, the
+    # left-to-right / right-to-left marks, line and paragraph separators, bidi embeddings,
+    # overrides and isolates, word joiners and invisible operators, the byte-order mark and
+    # interlinear annotation marks.
+    "|[\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]"
 )
 _WHITESPACE = re.compile(r"[\t\n]")
 
