@@ -136,24 +136,21 @@ class _TimedPoller:
     def __init__(self, poller: Any, probe: Any) -> None:
         self.poller = poller
         self.register, self.modify, self.unregister = poller.register, poller.modify, poller.unregister
-        self._poll = poller.poll
-        self._begin, self._end = probe.poll_begin, probe.poll_end
-        self._in = 0x1 | 0x2 | 0x8 | 0x10  # POLLIN, POLLPRI, POLLERR, POLLHUP (same for epoll)
-        self._out = 0x4                      # POLLOUT
+        poll, begin, end = poller.poll, probe.poll_begin, probe.poll_end
+        reads = 0x1 | 0x2 | 0x8 | 0x10  # POLLIN, POLLPRI, POLLERR, POLLHUP (the same for epoll)
+        writes = 0x4                    # POLLOUT
 
-    def poll(self, *args: Any) -> Any:
-        self._begin(args[0] if args else None)
-        events = []
-        try:
-            events = self._poll(*args)
-        finally:
-            if events:
-                i, o = self._in, self._out
-                self._end([((None, fd), (1 if ev & i else 0) | (2 if ev & o else 0))
-                           for fd, ev in events])
-            else:
-                self._end(events)
-        return events
+        def timed_poll(*args: Any) -> Any:
+            begin(args[0] if args else None)
+            events = []
+            try:
+                events = poll(*args)
+            finally:
+                end([((None, fd), (1 if ev & reads else 0) | (2 if ev & writes else 0))
+                     for fd, ev in events] if events else events)
+            return events
+
+        self.poll = timed_poll  # a closure: one attribute read fewer per iteration than a method
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.poller, name)
@@ -208,8 +205,6 @@ class _Tracing:
         for a Deferred's callback/errback (named when it runs, by its first callback), else
         ``f`` itself (bound methods and partials are resolved by the recorder)."""
         kind = type(f)
-        if kind is FunctionType:
-            return f
         if kind is MethodType:
             return None if f.__func__ in self.deferreds.fire_functions else f
         if kind is self.looping_call:
@@ -349,13 +344,14 @@ class _Tracing:
         ref = weakref.ref
 
         def callLater(delay: float, f: Any, *args: Any, **kw: Any) -> Any:
-            if type(f) is partial and (f.func is run_call or f.func is run_named):
-                return call_later(delay, f, *args, **kw)  # a traced hand-back (asyncio reactor)
-            source = _TimerSource()
-            name = name_of(f)
+            name = f if type(f) is FunctionType else name_of(f)
             if name is f:
+                if type(f) is partial and (f.func is run_call or f.func is run_named):
+                    return call_later(delay, f, *args, **kw)  # a traced hand-back (asyncio reactor)
+                source = _TimerSource()
                 call = call_later(delay, partial(run_call, "timer", source, f, args, kw))
             else:
+                source = _TimerSource()
                 call = call_later(delay, partial(run_named, "timer", source, name, f, args, kw))
             source.func = name or self.fired_by(f)
             source.call = ref(call)
