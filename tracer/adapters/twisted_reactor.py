@@ -44,7 +44,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from functools import partial
 from itertools import count
 from types import FunctionType, MethodType, ModuleType
@@ -114,18 +113,12 @@ class _TimerSource:
     the monotonic clock) and ``_trace_id``.
 
     A DelayedCall's own ``time`` is on the reactor's clock (``reactor.seconds()``, wall-clock
-    time) and moves when the call is reset or delayed, so it is converted when read: at
-    scheduling and when the call runs, whose lag is then the lateness Twisted itself sees.
-    The call is held weakly: the call holds this object (through its function).
+    time): ``time`` here is set when the call is scheduled (now plus its delay) and again when
+    it is reset or delayed (DelayedCall.reset and .delay are wrapped), so a call's lag is the
+    lateness Twisted itself sees.  Plain slots: the C probe reads them without calling Python.
     """
 
-    __slots__ = ("func", "call", "_trace_id")
-    seconds: Callable[[], float] = time.time  # the instrumented reactor's clock
-
-    @property
-    def time(self) -> float:
-        call = self.call()
-        return call.time + _monotonic() - self.seconds()
+    __slots__ = ("func", "time", "_trace_id")
 
 
 class _TimedPoller:
@@ -324,7 +317,6 @@ class _Tracing:
         self.reactor = reactor
         self.looping_call = task.LoopingCall
         self.connection, self.server = tcp.Connection, tcp.Server
-        _TimerSource.seconds = staticmethod(reactor.seconds)
         module = sys.modules.get(type(reactor).__module__)
         if getattr(module, "__file__", None):
             self.boundaries.add(module.__file__)
@@ -341,7 +333,6 @@ class _Tracing:
         call_from_thread = reactor.callFromThread
         add_trigger = reactor.addSystemEventTrigger
         cancel_call_later = reactor._cancelCallLater
-        ref = weakref.ref
 
         def callLater(delay: float, f: Any, *args: Any, **kw: Any) -> Any:
             name = f if type(f) is FunctionType else name_of(f)
@@ -354,15 +345,39 @@ class _Tracing:
                 source = _TimerSource()
                 call = call_later(delay, partial(run_named, "timer", source, name, f, args, kw))
             source.func = name or self.fired_by(f)
-            source.call = ref(call)
+            source.time = _monotonic() + delay
             scheduled(source)
             return call
 
         def _cancelCallLater(call: Any) -> None:
-            f = call.__dict__.get("func")
-            if type(f) is partial and len(f.args) > 1 and type(f.args[1]) is _TimerSource:
-                self.probe.timer_cancelled(f.args[1])
+            source = _source_of(call)
+            if source is not None:
+                self.probe.timer_cancelled(source)
             cancel_call_later(call)
+
+        from twisted.internet.base import DelayedCall
+
+        seconds = reactor.seconds
+        reset, delay_ = DelayedCall.reset, DelayedCall.delay
+
+        def retimed(call: Any) -> None:
+            """The call now runs at ``getTime()`` on the reactor's clock."""
+            source = _source_of(call)
+            if source is not None:
+                source.time = call.getTime() - seconds() + _monotonic()
+
+        def reset_(call: Any, secondsFromNow: float) -> None:
+            reset(call, secondsFromNow)
+            retimed(call)
+
+        def delay(call: Any, secondsLater: float) -> None:
+            delay_(call, secondsLater)
+            retimed(call)
+
+        for name, wrapper, original in (("reset", reset_, reset), ("delay", delay, delay_)):
+            wrapper.__qualname__ = f"DelayedCall.{name}"
+            wrapper.__doc__ = original.__doc__
+            self.patches.set(DelayedCall, name, wrapper)
 
         def callFromThread(f: Any, *args: Any, **kw: Any) -> None:
             name = name_of(f)
@@ -619,6 +634,14 @@ class _Tracing:
         render_.__doc__ = render.__doc__
         self.patches.set(server.Request, "render", render_)
         self.call_codes.add(render_.__code__)
+
+
+def _source_of(call: Any) -> _TimerSource | None:
+    """The timer source a traced DelayedCall runs with (None for one not traced)."""
+    f = call.__dict__.get("func")
+    if type(f) is partial and len(f.args) > 1 and type(f.args[1]) is _TimerSource:
+        return f.args[1]
+    return None
 
 
 def _wrapped(protocol: Any) -> Any:
