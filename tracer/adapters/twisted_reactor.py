@@ -165,6 +165,7 @@ class _Tracing:
         })
         self.reactor: Any = None
         self.deferreds = DeferredTracing(self.native, self.patches.set)
+        self.observers: list[tuple[Any, Any]] = []  # (publisher, observer)
         self.passthroughs: set[Any] = set()  # Twisted's stand-in callbacks (passthru)
         self.open: dict[int, Any] = {}     # id(transport) -> transport, connections open
         self.reading: dict[int, int] = {}  # id(descriptor) -> fd, registered for reading
@@ -186,6 +187,8 @@ class _Tracing:
     def stop(self) -> None:
         self.hook.uninstall()
         self.deferreds.stop()
+        for publisher, observer in self.observers:
+            publisher.removeObserver(observer)
         for transport in list(self.open.values()):
             transport.__dict__.pop("connectionLost", None)
         if self.claimed is not None:
@@ -485,10 +488,11 @@ class _Tracing:
                 except BaseException as exc:
                     end(exc)
                     raise
-                end(None)
+                end(escaped.pop() if escaped else None)
 
             self.patches.set(reactor, "_readOrWrite", _readOrWrite)
             self.call_codes.add(_readOrWrite.__code__)
+            escaped = self.watch_errors(read_or_write.__func__.__code__)
             self.claimed = loop
             adapters.claim(loop, "twisted")
             selector = loop._selector
@@ -525,12 +529,38 @@ class _Tracing:
             except BaseException as exc:
                 end(exc)
                 raise
-            end(None)
+            end(escaped.pop() if escaped else None)
 
         self.patches.set(reactor, "_doReadOrWrite", _doReadOrWrite)
         self.call_codes.add(_doReadOrWrite.__code__)
+        escaped = self.watch_errors(dispatch.__func__.__code__)
         self.patches.set(reactor, "_poller", _TimedPoller(poller, native))
         return ""
+
+    def watch_errors(self, dispatch: Any) -> list[BaseException]:
+        """Exceptions that escape a read or write callback: Twisted catches them in its
+        dispatch function (code ``dispatch``) and logs them; a ``twisted.logger`` observer
+        sees that log and hands the exception, through the list returned, to the wrapper of
+        the dispatch, which ends its call with it (a ``call`` with ``exc`` and an ``error``)."""
+        from twisted.logger import globalLogPublisher
+
+        escaped: list[BaseException] = []
+        native, twisted_dir = self.native, self.twisted_dir
+
+        def caught(event: dict) -> None:
+            failure = event.get("log_failure") or event.get("failure")  # (legacy log.err)
+            if failure is None or _get_ident() != native.reactor_thread:
+                return
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename.startswith(twisted_dir):
+                if frame.f_code is dispatch:  # logged by the dispatch itself, not the program
+                    escaped.append(failure.value)
+                    return
+                frame = frame.f_back
+
+        globalLogPublisher.addObserver(caught)
+        self.observers.append((globalLogPublisher, caught))
+        return escaped
 
     @staticmethod
     def reader_name(selectable: Any) -> Any:
