@@ -565,14 +565,21 @@ class _Tracing:
     @staticmethod
     def reader_name(selectable: Any) -> Any:
         """What a read runs: the (innermost wrapped) protocol's dataReceived, a listening
-        port's factory.buildProtocol, else the descriptor's doRead."""
-        state = getattr(selectable, "__dict__", {})
+        port's factory.buildProtocol, else the descriptor's doRead.  (Once per read: the
+        common case, a connection of a protocol that wraps none, costs two dict lookups.)"""
+        state = getattr(selectable, "__dict__", _NO_STATE)
         protocol = state.get("protocol")
         if protocol is not None:
-            inner = _wrapped(protocol)
-            while inner is not None:  # TLS, endpoints, HTTP: the user's protocol is inside
-                protocol, inner = inner, _wrapped(inner)
-            return getattr(protocol, "dataReceived", selectable.doRead)
+            wraps = _WRAPS.get(type(protocol))
+            if wraps is None:
+                wraps = _WRAPS[type(protocol)] = _wrapped(protocol) is not None
+            if wraps:
+                inner = _wrapped(protocol)
+                while inner is not None:  # TLS, endpoints, HTTP: the user's protocol is inside
+                    protocol, inner = inner, _wrapped(inner)
+            received = getattr(protocol, "dataReceived", None)
+            if received is not None:
+                return received
         factory = state.get("factory")
         if factory is not None and hasattr(factory, "buildProtocol"):
             return factory.buildProtocol
@@ -582,7 +589,7 @@ class _Tracing:
     def writer_name(selectable: Any) -> Any:
         """What a write runs: a registered producer's resumeProducing, else the descriptor's
         doWrite (which flushes its buffer, or finishes connecting)."""
-        producer = getattr(selectable, "__dict__", {}).get("producer")
+        producer = getattr(selectable, "__dict__", _NO_STATE).get("producer")
         if producer is not None:
             return producer.resumeProducing
         return selectable.doWrite
@@ -689,5 +696,8 @@ def _wrapped(protocol: Any) -> Any:
 
 #: Attributes in which Twisted's protocol wrappers keep the protocol they wrap.
 _WRAPPED_NAMES = ("wrappedProtocol", "_wrappedProtocol", "_channel")
+#: Protocol classes seen -> whether they wrap another protocol (set in their ``__init__``).
+_WRAPS: dict[type, bool] = {}
+_NO_STATE: dict[str, Any] = {}
 _USER, _LIBRARY, _BOUNDARY = 0, 1, 2
 _ADAPTERS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
