@@ -482,7 +482,10 @@ class _Tracing:
                 if read:
                     begin("read", reader_name(selectable), selectable)
                 else:
-                    begin("write", writer_name(selectable), selectable)
+                    name = writer_name(selectable)
+                    if name is None:
+                        return read_or_write(selectable, read)
+                    begin("write", name, selectable)
                 try:
                     read_or_write(selectable, read)
                 except BaseException as exc:
@@ -523,7 +526,10 @@ class _Tracing:
             elif event & disconnected:
                 begin("read", getattr(selectable, "connectionLost", dispatch), selectable)
             else:
-                begin("write", writer_name(selectable), selectable)
+                name = writer_name(selectable)
+                if name is None:
+                    return dispatch(selectable, fd, event)
+                begin("write", name, selectable)
             try:
                 dispatch(selectable, fd, event)
             except BaseException as exc:
@@ -587,12 +593,17 @@ class _Tracing:
 
     @staticmethod
     def writer_name(selectable: Any) -> Any:
-        """What a write runs: a registered producer's resumeProducing, else the descriptor's
-        doWrite (which flushes its buffer, or finishes connecting)."""
-        producer = getattr(selectable, "__dict__", _NO_STATE).get("producer")
+        """What a write runs: a registered producer's resumeProducing, the descriptor's
+        doWrite when it finishes connecting (the protocol's connectionMade) or closing (its
+        connectionLost), else None: a write that only flushes a buffer runs no program code
+        and is not a call (as on loopscope's reactor; it is half of every echo's events)."""
+        state = getattr(selectable, "__dict__", _NO_STATE)
+        producer = state.get("producer")
         if producer is not None:
             return producer.resumeProducing
-        return selectable.doWrite
+        if "doWrite" in state or state.get("disconnecting") or not state.get("connected"):
+            return selectable.doWrite
+        return None
 
     def opened(self, transport: Any, fd: int) -> None:
         """A TCP or Unix connection is up: ``conn`` now, ``close`` when it is lost."""
