@@ -87,7 +87,8 @@ class PatchOnImport(importlib.abc.MetaPathFinder):
 
 
 class _PatchingLoader(importlib.abc.Loader):
-    """The module's own loader, then the patch; anything else is the own loader's."""
+    """The module's own loader, then the patch; anything else is the own loader's.  Once the
+    module is executed it names its own loader again (``__loader__``, ``__spec__.loader``)."""
 
     def __init__(self, loader: Any, patch: Callable[[ModuleType], None]) -> None:
         self._loader = loader
@@ -97,6 +98,9 @@ class _PatchingLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = self._loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
         self._loader.exec_module(module)
         self._patch(module)
 

@@ -44,7 +44,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from functools import partial
 from itertools import count
 from types import FunctionType, MethodType, ModuleType
@@ -114,18 +113,12 @@ class _TimerSource:
     the monotonic clock) and ``_trace_id``.
 
     A DelayedCall's own ``time`` is on the reactor's clock (``reactor.seconds()``, wall-clock
-    time) and moves when the call is reset or delayed, so it is converted when read: at
-    scheduling and when the call runs, whose lag is then the lateness Twisted itself sees.
-    The call is held weakly: the call holds this object (through its function).
+    time): ``time`` here is set when the call is scheduled (now plus its delay) and again when
+    it is reset or delayed (DelayedCall.reset and .delay are wrapped), so a call's lag is the
+    lateness Twisted itself sees.  Plain slots: the C probe reads them without calling Python.
     """
 
-    __slots__ = ("func", "call", "_trace_id")
-    seconds: Callable[[], float] = time.time  # the instrumented reactor's clock
-
-    @property
-    def time(self) -> float:
-        call = self.call()
-        return call.time + _monotonic() - self.seconds()
+    __slots__ = ("func", "time", "_trace_id")
 
 
 class _TimedPoller:
@@ -136,24 +129,21 @@ class _TimedPoller:
     def __init__(self, poller: Any, probe: Any) -> None:
         self.poller = poller
         self.register, self.modify, self.unregister = poller.register, poller.modify, poller.unregister
-        self._poll = poller.poll
-        self._begin, self._end = probe.poll_begin, probe.poll_end
-        self._in = 0x1 | 0x2 | 0x8 | 0x10  # POLLIN, POLLPRI, POLLERR, POLLHUP (same for epoll)
-        self._out = 0x4                      # POLLOUT
+        poll, begin, end = poller.poll, probe.poll_begin, probe.poll_end
+        reads = 0x1 | 0x2 | 0x8 | 0x10  # POLLIN, POLLPRI, POLLERR, POLLHUP (the same for epoll)
+        writes = 0x4                    # POLLOUT
 
-    def poll(self, *args: Any) -> Any:
-        self._begin(args[0] if args else None)
-        events = []
-        try:
-            events = self._poll(*args)
-        finally:
-            if events:
-                i, o = self._in, self._out
-                self._end([((None, fd), (1 if ev & i else 0) | (2 if ev & o else 0))
-                           for fd, ev in events])
-            else:
-                self._end(events)
-        return events
+        def timed_poll(*args: Any) -> Any:
+            begin(args[0] if args else None)
+            events = []
+            try:
+                events = poll(*args)
+            finally:
+                end([((None, fd), (1 if ev & reads else 0) | (2 if ev & writes else 0))
+                     for fd, ev in events] if events else events)
+            return events
+
+        self.poll = timed_poll  # a closure: one attribute read fewer per iteration than a method
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.poller, name)
@@ -175,6 +165,7 @@ class _Tracing:
         })
         self.reactor: Any = None
         self.deferreds = DeferredTracing(self.native, self.patches.set)
+        self.observers: list[tuple[Any, Any]] = []  # (publisher, observer)
         self.passthroughs: set[Any] = set()  # Twisted's stand-in callbacks (passthru)
         self.open: dict[int, Any] = {}     # id(transport) -> transport, connections open
         self.reading: dict[int, int] = {}  # id(descriptor) -> fd, registered for reading
@@ -196,6 +187,8 @@ class _Tracing:
     def stop(self) -> None:
         self.hook.uninstall()
         self.deferreds.stop()
+        for publisher, observer in self.observers:
+            publisher.removeObserver(observer)
         for transport in list(self.open.values()):
             transport.__dict__.pop("connectionLost", None)
         if self.claimed is not None:
@@ -208,8 +201,6 @@ class _Tracing:
         for a Deferred's callback/errback (named when it runs, by its first callback), else
         ``f`` itself (bound methods and partials are resolved by the recorder)."""
         kind = type(f)
-        if kind is FunctionType:
-            return f
         if kind is MethodType:
             return None if f.__func__ in self.deferreds.fire_functions else f
         if kind is self.looping_call:
@@ -329,7 +320,6 @@ class _Tracing:
         self.reactor = reactor
         self.looping_call = task.LoopingCall
         self.connection, self.server = tcp.Connection, tcp.Server
-        _TimerSource.seconds = staticmethod(reactor.seconds)
         module = sys.modules.get(type(reactor).__module__)
         if getattr(module, "__file__", None):
             self.boundaries.add(module.__file__)
@@ -346,27 +336,51 @@ class _Tracing:
         call_from_thread = reactor.callFromThread
         add_trigger = reactor.addSystemEventTrigger
         cancel_call_later = reactor._cancelCallLater
-        ref = weakref.ref
 
         def callLater(delay: float, f: Any, *args: Any, **kw: Any) -> Any:
-            if type(f) is partial and (f.func is run_call or f.func is run_named):
-                return call_later(delay, f, *args, **kw)  # a traced hand-back (asyncio reactor)
-            source = _TimerSource()
-            name = name_of(f)
+            name = f if type(f) is FunctionType else name_of(f)
             if name is f:
+                if type(f) is partial and (f.func is run_call or f.func is run_named):
+                    return call_later(delay, f, *args, **kw)  # a traced hand-back (asyncio reactor)
+                source = _TimerSource()
                 call = call_later(delay, partial(run_call, "timer", source, f, args, kw))
             else:
+                source = _TimerSource()
                 call = call_later(delay, partial(run_named, "timer", source, name, f, args, kw))
             source.func = name or self.fired_by(f)
-            source.call = ref(call)
+            source.time = _monotonic() + delay
             scheduled(source)
             return call
 
         def _cancelCallLater(call: Any) -> None:
-            f = call.__dict__.get("func")
-            if type(f) is partial and len(f.args) > 1 and type(f.args[1]) is _TimerSource:
-                self.probe.timer_cancelled(f.args[1])
+            source = _source_of(call)
+            if source is not None:
+                self.probe.timer_cancelled(source)
             cancel_call_later(call)
+
+        from twisted.internet.base import DelayedCall
+
+        seconds = reactor.seconds
+        reset, delay_ = DelayedCall.reset, DelayedCall.delay
+
+        def retimed(call: Any) -> None:
+            """The call now runs at ``getTime()`` on the reactor's clock."""
+            source = _source_of(call)
+            if source is not None:
+                source.time = call.getTime() - seconds() + _monotonic()
+
+        def reset_(call: Any, secondsFromNow: float) -> None:
+            reset(call, secondsFromNow)
+            retimed(call)
+
+        def delay(call: Any, secondsLater: float) -> None:
+            delay_(call, secondsLater)
+            retimed(call)
+
+        for name, wrapper, original in (("reset", reset_, reset), ("delay", delay, delay_)):
+            wrapper.__qualname__ = f"DelayedCall.{name}"
+            wrapper.__doc__ = original.__doc__
+            self.patches.set(DelayedCall, name, wrapper)
 
         def callFromThread(f: Any, *args: Any, **kw: Any) -> None:
             name = name_of(f)
@@ -468,16 +482,20 @@ class _Tracing:
                 if read:
                     begin("read", reader_name(selectable), selectable)
                 else:
-                    begin("write", writer_name(selectable), selectable)
+                    name = writer_name(selectable)
+                    if name is None:
+                        return read_or_write(selectable, read)
+                    begin("write", name, selectable)
                 try:
                     read_or_write(selectable, read)
                 except BaseException as exc:
                     end(exc)
                     raise
-                end(None)
+                end(escaped.pop() if escaped else None)
 
             self.patches.set(reactor, "_readOrWrite", _readOrWrite)
             self.call_codes.add(_readOrWrite.__code__)
+            escaped = self.watch_errors(read_or_write.__func__.__code__)
             self.claimed = loop
             adapters.claim(loop, "twisted")
             selector = loop._selector
@@ -508,30 +526,66 @@ class _Tracing:
             elif event & disconnected:
                 begin("read", getattr(selectable, "connectionLost", dispatch), selectable)
             else:
-                begin("write", writer_name(selectable), selectable)
+                name = writer_name(selectable)
+                if name is None:
+                    return dispatch(selectable, fd, event)
+                begin("write", name, selectable)
             try:
                 dispatch(selectable, fd, event)
             except BaseException as exc:
                 end(exc)
                 raise
-            end(None)
+            end(escaped.pop() if escaped else None)
 
         self.patches.set(reactor, "_doReadOrWrite", _doReadOrWrite)
         self.call_codes.add(_doReadOrWrite.__code__)
+        escaped = self.watch_errors(dispatch.__func__.__code__)
         self.patches.set(reactor, "_poller", _TimedPoller(poller, native))
         return ""
+
+    def watch_errors(self, dispatch: Any) -> list[BaseException]:
+        """Exceptions that escape a read or write callback: Twisted catches them in its
+        dispatch function (code ``dispatch``) and logs them; a ``twisted.logger`` observer
+        sees that log and hands the exception, through the list returned, to the wrapper of
+        the dispatch, which ends its call with it (a ``call`` with ``exc`` and an ``error``)."""
+        from twisted.logger import globalLogPublisher
+
+        escaped: list[BaseException] = []
+        native, twisted_dir = self.native, self.twisted_dir
+
+        def caught(event: dict) -> None:
+            failure = event.get("log_failure") or event.get("failure")  # (legacy log.err)
+            if failure is None or _get_ident() != native.reactor_thread:
+                return
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename.startswith(twisted_dir):
+                if frame.f_code is dispatch:  # logged by the dispatch itself, not the program
+                    escaped.append(failure.value)
+                    return
+                frame = frame.f_back
+
+        globalLogPublisher.addObserver(caught)
+        self.observers.append((globalLogPublisher, caught))
+        return escaped
 
     @staticmethod
     def reader_name(selectable: Any) -> Any:
         """What a read runs: the (innermost wrapped) protocol's dataReceived, a listening
-        port's factory.buildProtocol, else the descriptor's doRead."""
-        state = getattr(selectable, "__dict__", {})
+        port's factory.buildProtocol, else the descriptor's doRead.  (Once per read: the
+        common case, a connection of a protocol that wraps none, costs two dict lookups.)"""
+        state = getattr(selectable, "__dict__", _NO_STATE)
         protocol = state.get("protocol")
         if protocol is not None:
-            inner = _wrapped(protocol)
-            while inner is not None:  # TLS, endpoints, HTTP: the user's protocol is inside
-                protocol, inner = inner, _wrapped(inner)
-            return getattr(protocol, "dataReceived", selectable.doRead)
+            wraps = _WRAPS.get(type(protocol))
+            if wraps is None:
+                wraps = _WRAPS[type(protocol)] = _wrapped(protocol) is not None
+            if wraps:
+                inner = _wrapped(protocol)
+                while inner is not None:  # TLS, endpoints, HTTP: the user's protocol is inside
+                    protocol, inner = inner, _wrapped(inner)
+            received = getattr(protocol, "dataReceived", None)
+            if received is not None:
+                return received
         factory = state.get("factory")
         if factory is not None and hasattr(factory, "buildProtocol"):
             return factory.buildProtocol
@@ -539,12 +593,17 @@ class _Tracing:
 
     @staticmethod
     def writer_name(selectable: Any) -> Any:
-        """What a write runs: a registered producer's resumeProducing, else the descriptor's
-        doWrite (which flushes its buffer, or finishes connecting)."""
-        producer = getattr(selectable, "__dict__", {}).get("producer")
+        """What a write runs: a registered producer's resumeProducing, the descriptor's
+        doWrite when it finishes connecting (the protocol's connectionMade) or closing (its
+        connectionLost), else None: a write that only flushes a buffer runs no program code
+        and is not a call (as on loopscope's reactor; it is half of every echo's events)."""
+        state = getattr(selectable, "__dict__", _NO_STATE)
+        producer = state.get("producer")
         if producer is not None:
             return producer.resumeProducing
-        return selectable.doWrite
+        if "doWrite" in state or state.get("disconnecting") or not state.get("connected"):
+            return selectable.doWrite
+        return None
 
     def opened(self, transport: Any, fd: int) -> None:
         """A TCP or Unix connection is up: ``conn`` now, ``close`` when it is lost."""
@@ -625,6 +684,14 @@ class _Tracing:
         self.call_codes.add(render_.__code__)
 
 
+def _source_of(call: Any) -> _TimerSource | None:
+    """The timer source a traced DelayedCall runs with (None for one not traced)."""
+    f = call.__dict__.get("func")
+    if type(f) is partial and len(f.args) > 1 and type(f.args[1]) is _TimerSource:
+        return f.args[1]
+    return None
+
+
 def _wrapped(protocol: Any) -> Any:
     """The protocol that ``protocol`` hands its data to, if it wraps one: a ProtocolWrapper
     (TLS, policies), an endpoint's ``_WrappingProtocol``, twisted.web's HTTP channel."""
@@ -640,5 +707,8 @@ def _wrapped(protocol: Any) -> Any:
 
 #: Attributes in which Twisted's protocol wrappers keep the protocol they wrap.
 _WRAPPED_NAMES = ("wrappedProtocol", "_wrappedProtocol", "_channel")
+#: Protocol classes seen -> whether they wrap another protocol (set in their ``__init__``).
+_WRAPS: dict[type, bool] = {}
+_NO_STATE: dict[str, Any] = {}
 _USER, _LIBRARY, _BOUNDARY = 0, 1, 2
 _ADAPTERS_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
