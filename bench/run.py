@@ -6,7 +6,10 @@ Workloads (DESIGN.md, "Performance"): timers (200k callLater(0) at once),
 chain (200k self-rescheduling callLater(0)), deferred (100k Deferreds x 10
 callbacks, fired), echo (50 TCP clients ping-ponging 64 bytes, 50k round trips
 on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start), Twisted's
-default reactor, asyncio, asyncio debug mode and uvloop, where installed.
+default reactor, asyncio, asyncio debug mode and uvloop, where installed;
+``asyncio-traced`` is asyncio under the asyncio adapter (what ``loopscope run``
+does to an asyncio app), ``asyncio-imported`` is untraced asyncio in a process
+that imported loopscope's tracer and adapters (which must cost nothing).
 
 ``loopscope-probe-free`` is the same reactor with every instrumentation point
 compiled out (a copy of ``reactor/`` in a temporary directory where
@@ -38,10 +41,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
 RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "twisted", "asyncio",
-            "asyncio-debug", "uvloop"]
+            "asyncio-traced", "asyncio-imported", "asyncio-debug", "uvloop"]
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
 #: Most traced/untraced time per workload (issue 4).
 TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "deferred": 1.5, "echo": 1.15}
+#: The same for asyncio under the adapter (issue 10; its deferred workload has no target).
+ASYNCIO_TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "echo": 1.15}
+#: Runtimes compared round by round with another one (numerator: denominator).
+PAIRS = {"loopscope-traced": "loopscope", "asyncio-traced": "asyncio",
+         "asyncio-imported": "asyncio"}
 RATIOS = [
     ("timers", "loopscope", "twisted", 1.5),
     ("echo", "loopscope", "twisted", 1.2),
@@ -55,7 +63,7 @@ def unavailable(runtime: str) -> str | None:
         return "Twisted is not installed"
     if runtime == "uvloop" and importlib.util.find_spec("uvloop") is None:
         return "uvloop is not installed"
-    if runtime == "loopscope-traced":
+    if runtime in ("loopscope-traced", "asyncio-traced", "asyncio-imported"):
         try:
             from tracer import start, stop  # noqa: F401
         except ImportError:
@@ -69,6 +77,14 @@ def timed(workload: Any, *args: Any) -> tuple[float, float]:
     cpu0 = time.process_time()
     seconds = workload(*args)
     return seconds, time.process_time() - cpu0
+
+
+def trace_facts(path: str) -> dict[str, Any]:
+    """The size of a finished trace and the events it dropped (its last line, ``end``)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as trace:
+        trace.seek(max(0, size - 4096))
+        return {"trace_bytes": size, "dropped": json.loads(trace.read().splitlines()[-1])["dropped"]}
 
 
 def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
@@ -88,10 +104,7 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
                 tracer.start(path)
                 seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
                 tracer.stop()
-                extra["trace_bytes"] = os.path.getsize(path)
-                with open(path, "rb") as trace:  # the last line is the "end" event
-                    trace.seek(max(0, extra["trace_bytes"] - 4096))
-                    extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
+                extra.update(trace_facts(path))
         else:
             seconds, cpu = timed(workloads.WORKLOADS[workload], package.reactor, defer, protocol, n)
     elif runtime == "twisted":
@@ -113,7 +126,21 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
             loop = asyncio.new_event_loop()
             loop.set_debug(runtime == "asyncio-debug")
         asyncio.set_event_loop(loop)
-        seconds, cpu = timed(asyncio_workloads.WORKLOADS[workload], loop, n)
+        if runtime == "asyncio-imported":
+            import tracer.adapters.asyncio_loop  # noqa: F401 - imported, never installed
+        if runtime == "asyncio-traced":
+            import tracer
+            from tracer import adapters
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "bench.jsonl")
+                adapters.install(tracer.start(path))
+                seconds, cpu = timed(asyncio_workloads.WORKLOADS[workload], loop, n)
+                adapters.uninstall()
+                tracer.stop()
+                extra.update(trace_facts(path))
+        else:
+            seconds, cpu = timed(asyncio_workloads.WORKLOADS[workload], loop, n)
         loop.close()
     return {"workload": workload, "runtime": runtime, "n": n, "seconds": round(seconds, 4),
             "per_sec": round(n / seconds), "cpu_seconds": round(cpu, 4), **extra}
@@ -138,9 +165,17 @@ def snapshot_reactor(dest: Path, probe_free: bool) -> Path:
     return dest
 
 
+#: glibc malloc thresholds fixed for every child.  asyncio reads into a fresh 256 KiB buffer
+#: each time; with malloc's adaptive thresholds, whether that costs an mmap, mremap and munmap
+#: per read depends on the heap's history (a process that imported a few more modules has a
+#: hole that size and does none): it moved plain asyncio's echo by 3x between two processes
+#: that differed only in their imports.  Fixed, every runtime's reads stay in the heap.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(16 << 20)}
+
+
 def run_once(runtime: str, workload: str, n: int, import_path: Path) -> dict[str, Any]:
     """One child run: its JSON record, or an error record."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]), **MALLOC_ENV)
     child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
                            capture_output=True, text=True, env=env, timeout=600)
     if child.returncode != 0:
@@ -158,10 +193,11 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     also carries ``slowdown_rounds``: traced over untraced seconds in each
     round (the two runs of a round are seconds apart, so the machine's
     drift affects them alike; on a noisy machine their median is steadier
-    than the ratio of two minimums).
+    than the ratio of two minimums); so does every runtime of :data:`PAIRS`,
+    over its pair.
     """
     best: dict[str, dict[str, Any]] = {}
-    slowdowns: list[float] = []
+    slowdowns: dict[str, list[float]] = {}
     for _ in range(repeat):
         this_round: dict[str, float] = {}
         for runtime in runtimes:
@@ -176,11 +212,19 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             if result["seconds"] < previous["seconds"]:
                 best[runtime] = result
             best[runtime]["cpu_seconds"] = cpu
-        if "loopscope" in this_round and "loopscope-traced" in this_round:
-            slowdowns.append(this_round["loopscope-traced"] / this_round["loopscope"])
-    if slowdowns and "error" not in best.get("loopscope-traced", {"error": ""}):
-        best["loopscope-traced"]["slowdown_rounds"] = [round(x, 3) for x in slowdowns]
+        for runtime, base in PAIRS.items():
+            if runtime in this_round and base in this_round:
+                slowdowns.setdefault(runtime, []).append(this_round[runtime] / this_round[base])
+    for runtime, rounds in slowdowns.items():
+        if "error" not in best.get(runtime, {"error": ""}):
+            best[runtime]["slowdown_rounds"] = [round(x, 3) for x in rounds]
     return best
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list[str]) -> None:
@@ -203,19 +247,30 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             parts.append(f"traced/untraced {traced / ours:.2f}x")
         if parts:
             print(f"  {workload:9} " + ", ".join(parts))
-    print("\ntracing slowdown, traced over untraced time (issue 4):")
-    for workload in workloads:
-        untraced = results.get((workload, "loopscope"), {}).get("seconds")
-        traced = results.get((workload, "loopscope-traced"), {})
-        if untraced and traced.get("seconds"):
-            target = TRACING_TARGETS[workload]
-            rounds = sorted(traced.get("slowdown_rounds", []))
-            median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
-                (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
-            verdict = "met" if median <= target else "NOT met"
-            print(f"  {workload:9} {median:.2f}x median of {len(rounds)} rounds "
-                  f"(fastest runs: {traced['seconds'] / untraced:.2f}x), "
-                  f"target <= {target}x: {verdict}")
+    for runtime, title, targets in (
+            ("loopscope-traced", "tracing slowdown, traced over untraced time (issue 4)",
+             TRACING_TARGETS),
+            ("asyncio-traced", "asyncio tracing slowdown, traced over untraced asyncio (issue 10)",
+             ASYNCIO_TRACING_TARGETS),
+            ("asyncio-imported", "untraced asyncio with loopscope imported, over plain asyncio "
+             "(issue 10: unchanged within noise)", {})):
+        lines = []
+        for workload in workloads:
+            base = results.get((workload, PAIRS[runtime]), {}).get("seconds")
+            this = results.get((workload, runtime), {})
+            rounds = this.get("slowdown_rounds")
+            if not base or not this.get("seconds") or not rounds:
+                continue
+            ratio = median(rounds)
+            target = targets.get(workload)
+            verdict = "" if target is None else \
+                f", target <= {target}x: {'met' if ratio <= target else 'NOT met'}"
+            lines.append(f"  {workload:9} {ratio:.2f}x median of {len(rounds)} rounds "
+                         f"(fastest runs: {this['seconds'] / base:.2f}x; rounds "
+                         f"{min(rounds):.2f}-{max(rounds):.2f}){verdict}")
+        if lines:
+            print(f"\n{title}:")
+            print("\n".join(lines))
     print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
     for workload in workloads:
         with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tracer.session import Tracer
 
 #: Adapter modules under tracer.adapters, installed in this order.
-ADAPTERS: tuple[str, ...] = ()
+ADAPTERS: tuple[str, ...] = ("asyncio_loop",)
 
 
 def install(session: "Tracer") -> None:
