@@ -43,8 +43,8 @@ async def write_file(request: web.Request) -> web.Response:
     with open(os.path.join(SCRATCH, "written.bin"), "wb") as out:
         while time.monotonic() - start < 0.12:
             out.write(chunk)  # blocks the loop
-            out.flush()
-            os.fsync(out.fileno())
+            out.flush()  # blocks the loop
+            os.fsync(out.fileno())  # blocks the loop
             out.seek(0)
     return web.Response(text=f"{time.monotonic() - start:.6f}")
 

@@ -3,7 +3,7 @@
     python loops.py run|runner|factory|manual|thread|two-threads
 
 ``two-threads`` runs a loop in the main thread and another in a second thread at the same
-time, each blocking once.
+time, each blocking once (the second one after the first, see docs/asyncio.md on threads).
 """
 
 import asyncio
@@ -18,7 +18,7 @@ async def stuck_in_main() -> None:
 
 
 async def stuck_in_thread() -> None:
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)
     time.sleep(0.12)  # blocks the loop
 
 
