@@ -26,6 +26,21 @@ def _ms(ns: float) -> float:
     return round(ns / 1e6, 3)
 
 
+def pending_word(runtime: str) -> str:
+    """What a runtime calls the things that are pending until they fire (tracer.format
+    RUNTIMES): a reactor's Deferreds are asyncio's Tasks (and Futures).  Only the words
+    change: the JSON keys stay ``deferreds`` (docs/asyncio.md)."""
+    return "Tasks" if runtime in ("asyncio", "uvloop") else "Deferreds"
+
+
+class Summary(dict):
+    """The JSON contract's dict, and what the text says beyond its keys: the runtime traced
+    (for its words) and what the tracer cannot see in it."""
+
+    runtime: str = "reactor"
+    unseen: str = ""
+
+
 def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_stderr) -> dict:
     """The summary of a trace file as the JSON-contract dict.
 
@@ -59,7 +74,7 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
             "p99_ms": _ms(percentile(durations, 0.99)), "max_ms": _ms(stats.max_ns),
             "blocking": stats.blocking,
         })
-    return {
+    result = Summary({
         "events": state.events - (1 if state.ended else 0),
         "dropped": state.dropped,
         "duration_ms": _ms(state.t_ns),
@@ -89,7 +104,9 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
             ],
         },
         "errors": [{"fn": site(e.site).fn, "exc": e.exc, "msg": e.msg} for e in state.errors],
-    }
+    })
+    result.runtime, result.unseen = state.runtime, state.runtime_unseen
+    return result
 
 
 def _clean(text: str) -> str:
@@ -98,16 +115,21 @@ def _clean(text: str) -> str:
 
 
 def format_text(summary: dict, top: int = 15) -> str:
-    """A readable report of a summary dict, for a terminal."""
+    """A readable report of a summary dict, for a terminal (in its runtime's words)."""
+    runtime = getattr(summary, "runtime", "reactor")
+    unseen = getattr(summary, "unseen", "")
     loop = summary["loop"]
     lines = [
         f"{summary['events']} events over {summary['duration_ms'] / 1000:.2f} s, "
-        f"{summary['dropped']} dropped, threshold {summary['threshold_ms']:g} ms",
+        f"{summary['dropped']} dropped, threshold {summary['threshold_ms']:g} ms"
+        + ("" if runtime == "reactor" else f", on {runtime}"),
         f"loop: {loop['iterations']} iterations, busy {loop['busy_ratio'] * 100:.1f}%, "
         f"timer lag p50 {loop['lag_p50_ms']:.2f} ms, p99 {loop['lag_p99_ms']:.2f} ms, "
         f"max {loop['lag_max_ms']:.2f} ms",
-        "",
     ]
+    if unseen:
+        lines.append(f"not seen on {runtime}: {_clean(unseen)}")
+    lines.append("")
     blocking = summary["blocking"]
     if blocking:
         lines.append(f"Blocking callbacks ({len(blocking)}), longest first:")
@@ -132,11 +154,17 @@ def format_text(summary: dict, top: int = 15) -> str:
                      f"({_clean(c['file'])}:{c['line']})")
     d = summary["deferreds"]
     lines.append("")
-    lines.append(f"Deferreds: {d['created']} created, {d['fired']} fired, {d['pending']} pending, "
-                 f"{len(d['unhandled'])} unhandled failures")
+    if pending_word(runtime) == "Tasks":
+        thing, failed, lost = "Tasks and Futures", "done", "exceptions never retrieved"
+        lost_one, made = "never retrieved", "created in"
+    else:
+        thing, failed, lost = "Deferreds", "fired", "unhandled failures"
+        lost_one, made = "unhandled", "Deferred created in"
+    lines.append(f"{thing}: {d['created']} created, {d['fired']} {failed}, {d['pending']} pending, "
+                 f"{len(d['unhandled'])} {lost}")
     for u in d["unhandled"][:top]:
-        lines.append(f"  unhandled {_clean(u['exc'])}: {_clean(u['msg'])}  "
-                     f"(Deferred created in {_clean(u['fn'])}, {_clean(u['file'])}:{u['line']})")
+        lines.append(f"  {lost_one} {_clean(u['exc'])}: {_clean(u['msg'])}  "
+                     f"({made} {_clean(u['fn'])}, {_clean(u['file'])}:{u['line']})")
     if summary["errors"]:
         lines.append("")
         lines.append(f"Errors ({len(summary['errors'])}):")

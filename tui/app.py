@@ -28,6 +28,7 @@ from textual.widgets import (DataTable, Footer, Input, Label, ProgressBar, RichL
 from textual.worker import get_current_worker
 
 from tracer.model import BlockingCall, ThreadJob
+from tracer.summary import pending_word
 from tui.child import ChildApp
 from tui.commands import LoopscopeCommands
 from tui.describe import detail, event_line, seconds, where
@@ -267,7 +268,17 @@ class LoopscopeApp(App[int]):
                      f"drop {state.dropped:,}", f"thr {threshold:g}ms"]
         if self.child_status:
             parts.insert(0, self.child_status)
+        if state.runtime != "reactor":
+            parts.append(state.runtime)
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))
+        self._use_runtime_words(state.runtime)
+
+    def _use_runtime_words(self, runtime: str) -> None:
+        """The Deferreds tab is the Tasks tab where the runtime is asyncio."""
+        tab = self.main.query_one("#views", TabbedContent).get_tab("deferreds")
+        word = pending_word(runtime)
+        if str(tab.label) != word:
+            tab.label = word
 
     def _show_banner(self, model: Any, state: Any) -> None:
         banner = self.main.query_one("#banner", Static)

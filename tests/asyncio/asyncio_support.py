@@ -31,6 +31,12 @@ def summary(trace: Path) -> dict:
     return orjson.loads(out)
 
 
+def summary_text(trace: Path) -> str:
+    """``loopscope summary TRACE``."""
+    return subprocess.run([sys.executable, "-m", "loopscope", "summary", str(trace)],
+                          capture_output=True, text=True, env=ENV, timeout=60, check=True).stdout
+
+
 def events(trace: Path) -> list[dict]:
     """Every event of a trace in object form (the header left out)."""
     from tracer.reader import read_trace

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from asyncio_support import PROGRAMS, def_line, events, loopscope_run, marked_lines, summary
+from asyncio_support import (PROGRAMS, def_line, events, loopscope_run, marked_lines, summary,
+                             summary_text)
 
 
 def traced(tmp_path, program: str, *args: str) -> tuple[dict, list[dict]]:
@@ -14,6 +15,16 @@ def traced(tmp_path, program: str, *args: str) -> tuple[dict, list[dict]]:
     proc = loopscope_run(trace, program, *args)
     assert proc.returncode == 0, proc.stderr
     return summary(trace), events(trace)
+
+
+def test_text_summary_speaks_asyncio(tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    assert loopscope_run(trace, "structured.py").returncode == 0
+    text = summary_text(trace)
+    assert ", on asyncio" in text.splitlines()[0]
+    assert "Tasks and Futures: " in text and "1 exceptions never retrieved" in text
+    assert "never retrieved KeyError: 'nobody asked'  (created in __main__.main" in text
+    assert "Deferred" not in text
 
 
 def test_stream_echo_server_and_client(tmp_path):
@@ -99,3 +110,4 @@ def test_uvloop_stall_is_found_by_the_heartbeat(tmp_path):
     assert row["fn"] == "__main__.stuck" and row["line"] == def_line("on_uvloop.py", "stuck")
     assert row["stack"][-1]["line"] in marked_lines("on_uvloop.py", "stuck")
     assert 250 <= row["dur_ms"] <= 250 * 1.1
+    assert "not seen on uvloop: uvloop runs its callbacks" in summary_text(tmp_path / "trace.jsonl")
