@@ -13,7 +13,9 @@ counted: the tracer's writer runs beside it on another core.  Instructions are n
 bench/run.py remains the measure of speed; this one compares code.
 
 Runtimes are bench/run.py's loopscope ones: ``loopscope`` (instrumentation points, no probe),
-``loopscope-probe-free`` (points compiled out) and ``loopscope-traced``.
+``loopscope-probe-free`` (points compiled out) and ``loopscope-traced``, and its asyncio ones:
+``asyncio``, ``asyncio-imported`` (loopscope imported, not installed) and ``asyncio-traced``
+(the asyncio adapter installed).
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from pathlib import Path
 
 import run
 
-RUNTIMES = ["loopscope-probe-free", "loopscope", "loopscope-traced"]
+RUNTIMES = ["loopscope-probe-free", "loopscope", "loopscope-traced", "asyncio", "asyncio-imported",
+            "asyncio-traced"]
+#: What runs without --runtime (the asyncio ones are asked for by name).
+DEFAULT_RUNTIMES = RUNTIMES[:3]
+#: Ratios printed per workload: (numerator, denominator, label).
+RATIOS = [("loopscope-traced", "loopscope", "traced"),
+          ("asyncio-imported", "asyncio", "asyncio imported"),
+          ("asyncio-traced", "asyncio", "asyncio traced")]
 #: Default units per run: small, as callgrind is slow (twice this many also run).
 SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000}
 
@@ -39,7 +48,7 @@ def main_thread_instructions(runtime: str, workload: str, n: int, import_path: P
         out = os.path.join(tmp, "callgrind.out")
         # A fixed hash seed: dict layouts, and so instruction counts, repeat from run to run.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(run.ROOT)]),
-                   PYTHONHASHSEED="0")
+                   PYTHONHASHSEED="0", **run.MALLOC_ENV)
         subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                         f"--callgrind-out-file={out}", sys.executable, run.__file__,
                         "--child", runtime, workload, str(n)],
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("valgrind is not installed (Debian: apt install valgrind)")
     if args.n is not None and args.n < 1:
         parser.error("--n must be at least 1")
-    runtimes = args.runtime or RUNTIMES
+    runtimes = args.runtime or DEFAULT_RUNTIMES
     with tempfile.TemporaryDirectory() as tmp:
         plain = run.snapshot_reactor(Path(tmp) / "plain", probe_free=False)
         free = run.snapshot_reactor(Path(tmp) / "probe-free", probe_free=True)
@@ -74,15 +83,17 @@ def main(argv: list[str] | None = None) -> int:
             for runtime in runtimes:
                 print(f"# {workload} on {runtime}: runs of {n} and {2 * n} under callgrind",
                       file=sys.stderr, flush=True)
-                one = main_thread_instructions(runtime, workload, n, paths[runtime])
-                two = main_thread_instructions(runtime, workload, 2 * n, paths[runtime])
+                path = paths.get(runtime, run.ROOT)
+                one = main_thread_instructions(runtime, workload, n, path)
+                two = main_thread_instructions(runtime, workload, 2 * n, path)
                 counts[runtime] = (two - one) / n
             line = ", ".join(f"{r} {c:,.0f}" for r, c in counts.items())
             base = counts.get("loopscope-probe-free")
             if base and "loopscope" in counts:
                 line += f"; idle points {100 * (counts['loopscope'] / base - 1):+.1f}%"
-            if "loopscope" in counts and "loopscope-traced" in counts:
-                line += f"; traced {counts['loopscope-traced'] / counts['loopscope']:.2f}x"
+            for top, bottom, label in RATIOS:
+                if counts.get(top) and counts.get(bottom):
+                    line += f"; {label} {counts[top] / counts[bottom]:.3f}x"
             print(f"{workload:9} instructions per unit: {line}", flush=True)
     return 0
 

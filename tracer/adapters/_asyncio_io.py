@@ -15,7 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from asyncio import selector_events
+from asyncio import selector_events, transports
 from selectors import _fileobj_to_fd  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -97,10 +97,8 @@ class Descriptors:
         self.handles[handle] = (_MODES[mode], reads_for)
         self._fds[id(handle)] = number
         if old is None:
-            kind = type(owner).__qualname__ if owner is not None else \
-                getattr(callback, "__qualname__", type(callback).__qualname__)
             record(self.session, {"t": _now() - self.t0, "ev": "fdadd", "fd": number,
-                                  "mode": mode, "type": cut(kind)})
+                                  "mode": mode, "type": cut(_descriptor_type(owner, callback))})
 
     def removed(self, fd: Any, mode: str) -> None:
         """``_remove_reader`` / ``_remove_writer`` of ``fd``."""
@@ -133,6 +131,16 @@ class Descriptors:
         if counts is not None:
             event["in"], event["out"] = counts
         record(self.session, event)
+
+
+def _descriptor_type(owner: Any, callback: Callable[..., Any]) -> str:
+    """What a descriptor is, for the ``fdadd`` event: a transport's class, else what the
+    callback is (a loop's own readers are its self-pipe and its listening sockets)."""
+    if isinstance(owner, transports.BaseTransport):
+        return type(owner).__qualname__
+    if owner is not None:
+        return f"{type(owner).__qualname__}.{getattr(callback, '__name__', '?')}"
+    return getattr(callback, "__qualname__", type(callback).__qualname__)
 
 
 def reader_callable(reads_for: Any, callback: Callable[..., Any]) -> Callable[..., Any]:

@@ -78,20 +78,22 @@ UVLOOP_UNSEEN = ("uvloop runs its callbacks, task steps, timers, poll and transp
 
 
 # -- the handles the traced methods make -----------------------------------------------------
-def _cancelled(handle: Any) -> None:
-    """A scheduled handle is being cancelled: ``tcancel`` (it will never run)."""
-    if _session is not None and not handle._cancelled and getattr(handle, "_trace_id", None):
-        _session.probe.timer_cancelled(handle)
+class _Scheduled:
+    """A handle with a ``timer`` event: its cancelling is a ``tcancel`` (it will never run).
+    The handles below add the slots the C hooks read: ``func``, ``time``, ``_trace_id``."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        if _session is not None and not self._cancelled and getattr(self, "_trace_id", None):
+            _session.probe.timer_cancelled(self)
+        super().cancel()
 
 
-class _Soon(events.Handle):
+class _Soon(_Scheduled, events.Handle):
     """A ``call_soon`` handle: a timer due when it was scheduled (``time``)."""
 
     __slots__ = ("func", "time", "_trace_id")
-
-    def cancel(self) -> None:
-        _cancelled(self)
-        super().cancel()
 
 
 class _Step(_Soon):
@@ -106,15 +108,11 @@ class _Thread(events.Handle):
     __slots__ = ()
 
 
-class _Timer(events.TimerHandle):
+class _Timer(_Scheduled, events.TimerHandle):
     """A ``call_later`` / ``call_at`` handle; ``time`` is when it is due, on the monotonic
     clock (a loop with its own clock has its time converted)."""
 
     __slots__ = ("func", "time", "_trace_id")
-
-    def cancel(self) -> None:
-        _cancelled(self)
-        super().cancel()
 
 
 class _Lost(_Soon):
