@@ -111,6 +111,10 @@ class Descriptors:
             self._forget(handle)
             record(self.session, {"t": _now() - self.t0, "ev": "fdrm", "fd": number, "mode": mode})
 
+    def fd_of(self, handle: Any) -> int | None:
+        """The descriptor a reader or writer handle watches."""
+        return self._fds.get(id(handle))
+
     def _forget(self, handle: Any) -> None:
         self.handles.pop(handle, None)
         self._fds.pop(id(handle), None)

@@ -22,7 +22,7 @@ What is recorded, with the reactor's meanings (docs/asyncio.md has the whole map
 
 Speed.  The handles' own methods are the hot path, so the traced versions are copies of
 ``call_soon``, ``call_later``, ``call_at`` and ``Handle._run`` (a handful of lines each,
-unchanged from CPython 3.11 to 3.13) with the C probe's hooks in them, not wrappers around
+copied from CPython 3.11's) with the C probe's hooks in them, not wrappers around
 the originals: a wrapper's extra Python call would cost more than the hooks.  The handles
 they make are subclasses with the three slots the C hooks read (``func``, ``time``,
 ``_trace_id``).
@@ -309,7 +309,7 @@ def _run_in_python(handle: Any) -> None:
         entry = _io_handles.get(handle)
         name = "other" if entry is None else entry[0]
         if entry is not None:
-            x = _descriptors._fds.get(id(handle))
+            x = _descriptors.fd_of(handle)
             if entry[1] is not None:
                 f = reader_callable(entry[1], callback)
     _run_recorded(handle, calls, name, code_of(f), _session.recorder.fn_site(f), x, due, 0)
