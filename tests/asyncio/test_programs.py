@@ -76,7 +76,7 @@ def test_taskgroup_timeout_to_thread_and_an_exception_never_retrieved(tmp_path):
     assert chains  # tasks awaited futures and tasks
 
 
-@pytest.mark.parametrize("how", ["run", "runner", "factory", "manual", "thread"])
+@pytest.mark.parametrize("how", ["run", "runner", "factory", "own-clock", "manual", "thread"])
 def test_every_way_to_start_a_loop(tmp_path, how):
     s, evs = traced(tmp_path, "loops.py", how)
     found = {r["fn"]: r for r in s["blocking"]}
@@ -87,6 +87,8 @@ def test_every_way_to_start_a_loop(tmp_path, how):
     assert timer["stack"][-1]["line"] in marked_lines("loops.py", "late_callback")
     assert 150 <= step["dur_ms"] < 300 and 100 <= timer["dur_ms"] < 200
     assert [e["name"] for e in evs if e["ev"] == "runtime"] == ["asyncio"]
+    # timers' lag is measured on the monotonic clock, whatever the loop's clock
+    assert s["loop"]["lag_max_ms"] < 1000
 
 
 def test_loops_in_two_threads_at_once(tmp_path):

@@ -90,16 +90,25 @@ class _Scheduled:
         super().cancel()
 
 
+#: The C hooks read a timer's function as ``func`` and its due time as ``time``, through the
+#: slot's descriptor: a handle class that names the slots the handle already has (its
+#: callback, a timer's ``_when``) gives them at no cost per handle.
+_CALLBACK_SLOT = vars(events.Handle)["_callback"]
+_WHEN_SLOT = vars(events.TimerHandle)["_when"]
+
+
 class _Soon(_Scheduled, events.Handle):
     """A ``call_soon`` handle: a timer due when it was scheduled (``time``)."""
 
+    __slots__ = ("time", "_trace_id")
+    func = _CALLBACK_SLOT
+
+
+class _Step(_Scheduled, events.Handle):
+    """A ``call_soon`` handle that runs a task step (``func`` stays unset: the step is named
+    after its coroutine when it runs)."""
+
     __slots__ = ("func", "time", "_trace_id")
-
-
-class _Step(_Soon):
-    """A ``call_soon`` handle that runs a task step."""
-
-    __slots__ = ()
 
 
 class _Thread(events.Handle):
@@ -109,10 +118,18 @@ class _Thread(events.Handle):
 
 
 class _Timer(_Scheduled, events.TimerHandle):
-    """A ``call_later`` / ``call_at`` handle; ``time`` is when it is due, on the monotonic
-    clock (a loop with its own clock has its time converted)."""
+    """A ``call_later`` / ``call_at`` handle of a loop on the monotonic clock."""
 
-    __slots__ = ("func", "time", "_trace_id")
+    __slots__ = ("_trace_id",)
+    func, time = _CALLBACK_SLOT, _WHEN_SLOT
+
+
+class _ClockTimer(_Scheduled, events.TimerHandle):
+    """A timer of a loop with a clock of its own: ``time`` is its due time converted to the
+    monotonic clock."""
+
+    __slots__ = ("time", "_trace_id")
+    func = _CALLBACK_SLOT
 
 
 class _Lost(_Soon):
@@ -173,8 +190,6 @@ def _call_soon(self: Any, callback: Callable[..., Any], *args: Any,
     if handle._source_traceback:
         del handle._source_traceback[-1]
     self._ready.append(handle)
-    if cls is not _Step:  # a step is named by its coroutine when it runs
-        handle.func = callback
     handle.time = _mono()
     _sched(handle)
     return handle
@@ -194,7 +209,7 @@ def _call_soon_threadsafe(self: Any, callback: Callable[..., Any], *args: Any,
 
 
 def _new_timer(loop: Any, when: float, callback: Callable[..., Any], args: tuple,
-               context: contextvars.Context | None) -> _Timer:
+               context: contextvars.Context | None) -> events.TimerHandle:
     """call_at's work, without the hook (its caller calls it: the scheduling line is the
     frame above the one that calls the hook)."""
     if when is None:
@@ -203,13 +218,14 @@ def _new_timer(loop: Any, when: float, callback: Callable[..., Any], args: tuple
     if loop._debug:
         loop._check_thread()
         loop._check_callback(callback, "call_at")
-    timer = _Timer(when, callback, args, loop, context)
+    own_clock = type(loop).time is not _LOOP_TIME
+    timer = (_ClockTimer if own_clock else _Timer)(when, callback, args, loop, context)
     if timer._source_traceback:
         del timer._source_traceback[-1]
     heapq.heappush(loop._scheduled, timer)
     timer._scheduled = True
-    timer.func = callback
-    timer.time = when if type(loop).time is _LOOP_TIME else when - loop.time() + _mono()
+    if own_clock:
+        timer.time = when - loop.time() + _mono()
     return timer
 
 
@@ -245,15 +261,16 @@ def _report(handle: Any, exc: BaseException) -> None:
 
 def _run(self: Any) -> None:
     """Handle._run, timed by the C probe (the loop that holds it), else in Python."""
-    kind = type(self)
-    if self._loop is not _primary or kind is _Step or kind is _Lost:
+    if self._loop is not _primary:
         return _run_in_python(self)
-    callback = self._callback
-    f = callback
-    if kind is _Soon or kind is _Timer:
+    kind = type(self)
+    callback = f = self._callback
+    if kind is _Soon or kind is _Timer or kind is _ClockTimer:
         kind = "timer"
     elif kind is _Thread:
         kind = "thread"
+    elif kind is _Step or kind is _Lost:
+        return _run_in_python(self)
     else:
         entry = _io_handles.get(self)
         if entry is None:
@@ -301,7 +318,7 @@ def _run_in_python(handle: Any) -> None:
                       getattr(handle, "_trace_id", None), handle.time, 0)
         _descriptors.lost(transport, handle._args[0] if handle._args else None, counts)
         return None
-    if kind is _Soon or kind is _Timer:
+    if kind is _Soon or kind is _Timer or kind is _ClockTimer:
         name, x, due = "timer", getattr(handle, "_trace_id", None), handle.time
     elif kind is _Thread:
         name = "thread"

@@ -1,6 +1,6 @@
 """One blocking callback on an asyncio loop started in the way argv[1] says.
 
-    python loops.py run|runner|factory|manual|thread|two-threads
+    python loops.py run|runner|factory|own-clock|manual|thread|two-threads
 
 ``two-threads`` runs a loop in the main thread and another in a second thread at the same
 time, each blocking once (the second one after the first, see docs/asyncio.md on threads).
@@ -32,6 +32,13 @@ async def main() -> None:
     await asyncio.sleep(0.15)
 
 
+class OwnClock(asyncio.SelectorEventLoop):
+    """A loop whose clock is not the monotonic clock (its timers are due in its own time)."""
+
+    def time(self) -> float:
+        return super().time() - 1000.0
+
+
 def in_thread() -> None:
     asyncio.run(stuck_in_thread())
 
@@ -45,6 +52,9 @@ if __name__ == "__main__":
             runner.run(main())
     elif how == "factory":
         with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+            runner.run(main())
+    elif how == "own-clock":
+        with asyncio.Runner(loop_factory=OwnClock) as runner:
             runner.run(main())
     elif how == "manual":
         loop = asyncio.new_event_loop()
