@@ -13,8 +13,10 @@ counted: the tracer's writer runs beside it on another core.  Instructions are n
 bench/run.py remains the measure of speed; this one compares code.
 
 Runtimes are bench/run.py's: ``loopscope`` (instrumentation points, no probe),
-``loopscope-probe-free`` (points compiled out), ``loopscope-traced``, and Twisted's reactor
-untraced and traced (``twisted``, ``twisted-traced``: the Twisted adapter's cost).
+``loopscope-probe-free`` (points compiled out), ``loopscope-traced``; Twisted's reactor
+untraced and traced (``twisted``, ``twisted-traced``: the Twisted adapter's cost); and the
+asyncio ones: ``asyncio``, ``asyncio-imported`` (loopscope imported, not installed) and
+``asyncio-traced`` (the asyncio adapter installed).
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from pathlib import Path
 
 import run
 
-RUNTIMES = ["loopscope-probe-free", "loopscope", "loopscope-traced", "twisted", "twisted-traced"]
+RUNTIMES = ["loopscope-probe-free", "loopscope", "loopscope-traced", "twisted", "twisted-traced",
+            "asyncio", "asyncio-imported", "asyncio-traced"]
+#: What runs without --runtime (the asyncio ones are asked for by name).
+DEFAULT_RUNTIMES = RUNTIMES[:5]
+#: Ratios printed per workload: (numerator, denominator, label).
+RATIOS = [("loopscope-traced", "loopscope", "traced"),
+          ("twisted-traced", "twisted", "twisted traced"),
+          ("asyncio-imported", "asyncio", "asyncio imported"),
+          ("asyncio-traced", "asyncio", "asyncio traced")]
 #: Default units per run: small, as callgrind is slow (twice this many also run).
 SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000}
 
@@ -40,7 +50,7 @@ def main_thread_instructions(runtime: str, workload: str, n: int, import_path: P
         out = os.path.join(tmp, "callgrind.out")
         # A fixed hash seed: dict layouts, and so instruction counts, repeat from run to run.
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(run.ROOT)]),
-                   PYTHONHASHSEED="0")
+                   PYTHONHASHSEED="0", **run.MALLOC_ENV)
         subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                         f"--callgrind-out-file={out}", sys.executable, run.__file__,
                         "--child", runtime, workload, str(n)],
@@ -64,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("valgrind is not installed (Debian: apt install valgrind)")
     if args.n is not None and args.n < 1:
         parser.error("--n must be at least 1")
-    runtimes = args.runtime or RUNTIMES
+    runtimes = args.runtime or DEFAULT_RUNTIMES
     with tempfile.TemporaryDirectory() as tmp:
         plain = run.snapshot_reactor(Path(tmp) / "plain", probe_free=False)
         free = run.snapshot_reactor(Path(tmp) / "probe-free", probe_free=True)
@@ -83,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             base = counts.get("loopscope-probe-free")
             if base and "loopscope" in counts:
                 line += f"; idle points {100 * (counts['loopscope'] / base - 1):+.1f}%"
-            for traced, untraced in run.TRACED.items():
-                if untraced in counts and traced in counts:
-                    line += f"; {untraced} traced {counts[traced] / counts[untraced]:.2f}x"
+            for top, bottom, label in RATIOS:
+                if counts.get(top) and counts.get(bottom):
+                    line += f"; {label} {counts[top] / counts[bottom]:.3f}x"
             print(f"{workload:9} instructions per unit: {line}", flush=True)
     return 0
 

@@ -9,7 +9,9 @@ on 127.0.0.1).  Runtimes: loopscope untraced and traced (tracer.start) with the 
 (``loopscope-traced``) and with the pure-Python one (``loopscope-traced-py``,
 LOOPSCOPE_PROBE=python), Twisted's default reactor untraced and traced (tracer.start and the
 Twisted adapter, as ``loopscope run`` does), asyncio, asyncio debug mode and uvloop, where
-installed.
+installed; ``asyncio-traced`` is asyncio under the asyncio adapter (what ``loopscope run``
+does to an asyncio app), ``asyncio-imported`` is untraced asyncio in a process that imported
+loopscope's tracer and adapters (which must cost nothing).
 
 ``loopscope-probe-free`` is the same reactor with every instrumentation point
 compiled out (a copy of ``reactor/`` in a temporary directory where
@@ -41,14 +43,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"timers": 200_000, "chain": 200_000, "deferred": 100_000, "echo": 50_000}
 RUNTIMES = ["loopscope", "loopscope-probe-free", "loopscope-traced", "loopscope-traced-py",
-            "twisted", "twisted-traced", "asyncio", "asyncio-debug", "uvloop"]
-#: Each traced runtime: the untraced one it is compared with (paired rounds), and the probe it
-#: forces (LOOPSCOPE_PROBE; "" leaves the choice to tracer.backend).
-TRACED = {"loopscope-traced": ("loopscope", "c"), "loopscope-traced-py": ("loopscope", "python"),
-          "twisted-traced": ("twisted", "")}
+            "twisted", "twisted-traced", "asyncio", "asyncio-traced", "asyncio-imported",
+            "asyncio-debug", "uvloop"]
+#: The probe a traced runtime forces (LOOPSCOPE_PROBE); the others leave it to tracer.backend.
+FORCED_PROBE = {"loopscope-traced": "c", "loopscope-traced-py": "python"}
 # (workload, numerator runtime, denominator runtime, target or None): throughput ratios
 #: Most traced/untraced time per workload (issue 4 for loopscope, issue 11 for Twisted).
 TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "deferred": 1.5, "echo": 1.15}
+#: The same for asyncio under the adapter (issue 10; its deferred workload has no target).
+ASYNCIO_TRACING_TARGETS = {"timers": 1.5, "chain": 1.5, "echo": 1.15}
+#: Runtimes compared round by round with another one (numerator: denominator).
+PAIRS = {"loopscope-traced": "loopscope", "loopscope-traced-py": "loopscope",
+         "twisted-traced": "twisted", "asyncio-traced": "asyncio", "asyncio-imported": "asyncio"}
 RATIOS = [
     ("timers", "loopscope", "twisted", 1.5),
     ("echo", "loopscope", "twisted", 1.2),
@@ -62,7 +68,7 @@ def unavailable(runtime: str) -> str | None:
         return "Twisted is not installed"
     if runtime == "uvloop" and importlib.util.find_spec("uvloop") is None:
         return "uvloop is not installed"
-    if runtime in TRACED:
+    if runtime in PAIRS:
         try:
             from tracer import start, stop  # noqa: F401
         except ImportError:
@@ -83,10 +89,7 @@ def timed_traced(workload: Any, *args: Any) -> tuple[float, float, dict[str, Any
         seconds, cpu = timed(workload, *args)
         adapters.uninstall()
         tracer.stop()
-        extra: dict[str, Any] = {"trace_bytes": os.path.getsize(path)}
-        with open(path, "rb") as trace:  # the last line is the "end" event
-            trace.seek(max(0, extra["trace_bytes"] - 4096))
-            extra["dropped"] = json.loads(trace.read().splitlines()[-1])["dropped"]
+        extra = trace_facts(path)
     return seconds, cpu, extra
 
 
@@ -96,6 +99,14 @@ def timed(workload: Any, *args: Any) -> tuple[float, float]:
     cpu0 = time.process_time()
     seconds = workload(*args)
     return seconds, time.process_time() - cpu0
+
+
+def trace_facts(path: str) -> dict[str, Any]:
+    """The size of a finished trace and the events it dropped (its last line, ``end``)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as trace:
+        trace.seek(max(0, size - 4096))
+        return {"trace_bytes": size, "dropped": json.loads(trace.read().splitlines()[-1])["dropped"]}
 
 
 def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
@@ -142,7 +153,13 @@ def run_child(runtime: str, workload: str, n: int) -> dict[str, Any]:
             loop = asyncio.new_event_loop()
             loop.set_debug(runtime == "asyncio-debug")
         asyncio.set_event_loop(loop)
-        seconds, cpu = timed(asyncio_workloads.WORKLOADS[workload], loop, n)
+        if runtime == "asyncio-imported":
+            import tracer.adapters.asyncio_loop  # noqa: F401 - imported, never installed
+        if runtime == "asyncio-traced":
+            seconds, cpu, facts = timed_traced(asyncio_workloads.WORKLOADS[workload], loop, n)
+            extra.update(facts)
+        else:
+            seconds, cpu = timed(asyncio_workloads.WORKLOADS[workload], loop, n)
         loop.close()
     return {"workload": workload, "runtime": runtime, "n": n, "seconds": round(seconds, 4),
             "per_sec": round(n / seconds), "cpu_seconds": round(cpu, 4), **extra}
@@ -167,11 +184,19 @@ def snapshot_reactor(dest: Path, probe_free: bool) -> Path:
     return dest
 
 
+#: glibc malloc thresholds fixed for every child.  asyncio reads into a fresh 256 KiB buffer
+#: each time; with malloc's adaptive thresholds, whether that costs an mmap, mremap and munmap
+#: per read depends on the heap's history (a process that imported a few more modules has a
+#: hole that size and does none): it moved plain asyncio's echo by 3x between two processes
+#: that differed only in their imports.  Fixed, every runtime's reads stay in the heap.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(16 << 20)}
+
+
 def run_once(runtime: str, workload: str, n: int, import_path: Path) -> dict[str, Any]:
     """One child run: its JSON record, or an error record."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]))
-    if TRACED.get(runtime, ("", ""))[1]:
-        env["LOOPSCOPE_PROBE"] = TRACED[runtime][1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(ROOT)]), **MALLOC_ENV)
+    if runtime in FORCED_PROBE:
+        env["LOOPSCOPE_PROBE"] = FORCED_PROBE[runtime]
     child = subprocess.run([sys.executable, __file__, "--child", runtime, workload, str(n)],
                            capture_output=True, text=True, env=env, timeout=600)
     if child.returncode != 0:
@@ -189,10 +214,11 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     also carries ``slowdown_rounds``: traced over untraced seconds in each
     round (the two runs of a round are seconds apart, so the machine's
     drift affects them alike; on a noisy machine their median is steadier
-    than the ratio of two minimums).
+    than the ratio of two minimums); so does every runtime of :data:`PAIRS`,
+    over its pair.
     """
     best: dict[str, dict[str, Any]] = {}
-    slowdowns: dict[str, list[float]] = {name: [] for name in TRACED}
+    slowdowns: dict[str, list[float]] = {}
     for _ in range(repeat):
         this_round: dict[str, float] = {}
         for runtime in runtimes:
@@ -207,13 +233,19 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             if result["seconds"] < previous["seconds"]:
                 best[runtime] = result
             best[runtime]["cpu_seconds"] = cpu
-        for name, (untraced, _probe) in TRACED.items():
-            if name in this_round and untraced in this_round:
-                slowdowns[name].append(this_round[name] / this_round[untraced])
-    for name, rounds in slowdowns.items():
-        if rounds and "error" not in best.get(name, {"error": ""}):
-            best[name]["slowdown_rounds"] = [round(x, 3) for x in rounds]
+        for runtime, base in PAIRS.items():
+            if runtime in this_round and base in this_round:
+                slowdowns.setdefault(runtime, []).append(this_round[runtime] / this_round[base])
+    for runtime, rounds in slowdowns.items():
+        if "error" not in best.get(runtime, {"error": ""}):
+            best[runtime]["slowdown_rounds"] = [round(x, 3) for x in rounds]
     return best
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list[str]) -> None:
@@ -239,21 +271,33 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             parts.append(f"traced-py/untraced {traced_py / ours:.2f}x")
         if parts:
             print(f"  {workload:9} " + ", ".join(parts))
-    print("\ntracing slowdown, traced over untraced time (the targets are the C probe's):")
-    for traced_name, (untraced_name, probe) in TRACED.items():
+    for runtime, title, targets in (
+            ("loopscope-traced", "tracing slowdown, traced over untraced time (issue 4)",
+             TRACING_TARGETS),
+            ("loopscope-traced-py", "the pure-Python probe, traced over untraced time", {}),
+            ("twisted-traced", "Twisted tracing slowdown, traced over untraced Twisted (issue 11)",
+             TRACING_TARGETS),
+            ("asyncio-traced", "asyncio tracing slowdown, traced over untraced asyncio (issue 10)",
+             ASYNCIO_TRACING_TARGETS),
+            ("asyncio-imported", "untraced asyncio with loopscope imported, over plain asyncio "
+             "(issue 10: unchanged within noise)", {})):
+        lines = []
         for workload in workloads:
-            untraced = results.get((workload, untraced_name), {}).get("seconds")
-            traced = results.get((workload, traced_name), {})
-            rounds = sorted(traced.get("slowdown_rounds", []))
-            if untraced and traced.get("seconds") and rounds:
-                median = rounds[len(rounds) // 2] if len(rounds) % 2 else \
-                    (rounds[len(rounds) // 2 - 1] + rounds[len(rounds) // 2]) / 2
-                line = (f"  {traced_name:19} {workload:9} {median:.2f}x median of {len(rounds)} "
-                        f"rounds (fastest runs: {traced['seconds'] / untraced:.2f}x)")
-                if probe != "python":
-                    target = TRACING_TARGETS[workload]
-                    line += f", target <= {target}x: {'met' if median <= target else 'NOT met'}"
-                print(line)
+            base = results.get((workload, PAIRS[runtime]), {}).get("seconds")
+            this = results.get((workload, runtime), {})
+            rounds = this.get("slowdown_rounds")
+            if not base or not this.get("seconds") or not rounds:
+                continue
+            ratio = median(rounds)
+            target = targets.get(workload)
+            verdict = "" if target is None else \
+                f", target <= {target}x: {'met' if ratio <= target else 'NOT met'}"
+            lines.append(f"  {workload:9} {ratio:.2f}x median of {len(rounds)} rounds "
+                         f"(fastest runs: {this['seconds'] / base:.2f}x; rounds "
+                         f"{min(rounds):.2f}-{max(rounds):.2f}){verdict}")
+        if lines:
+            print(f"\n{title}:")
+            print("\n".join(lines))
     print("\nidle instrumentation cost (CPU time, untraced vs probe-free):")
     for workload in workloads:
         with_points = results.get((workload, "loopscope"), {}).get("cpu_seconds")

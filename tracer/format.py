@@ -123,7 +123,8 @@ KINDS: Final[dict[str, Fields]] = {
              "line": (is_int, REQUIRED)},
     "call": {"kind": (is_str, REQUIRED), "site": (is_int, REQUIRED), "dur": (is_int, REQUIRED),
              "depth": (is_int, REQUIRED), "timer": (is_int, OPTIONAL), "fd": (is_int, OPTIONAL),
-             "lag": (is_int, OPTIONAL), "exc": (is_str, OPTIONAL)},
+             "lag": (is_int, OPTIONAL), "exc": (is_str, OPTIONAL),
+             "resumed": (is_int, OPTIONAL)},
     "dcall": {"d": (is_int, REQUIRED), "site": (is_int, REQUIRED), "dur": (is_int, REQUIRED),
               "depth": (is_int, REQUIRED), "eb": (is_bool, REQUIRED), "fail": (is_bool, REQUIRED)},
     "timer": {"id": (is_int, REQUIRED), "site": (is_int, REQUIRED), "fn": (is_int, REQUIRED),
@@ -131,7 +132,8 @@ KINDS: Final[dict[str, Fields]] = {
     "tcancel": {"id": (is_int, REQUIRED)},
     "dnew": {"d": (is_int, REQUIRED), "site": (is_int, REQUIRED)},
     "dadd": {"d": (is_int, REQUIRED), "cb": (is_int, REQUIRED), "eb": (is_int, REQUIRED)},
-    "dfire": {"d": (is_int, REQUIRED), "fail": (is_bool, REQUIRED)},
+    "dfire": {"d": (is_int, REQUIRED), "fail": (is_bool, REQUIRED),
+              "cancelled": (is_bool, OPTIONAL)},
     "dchain": {"d": (is_int, REQUIRED), "inner": (is_int, REQUIRED)},
     "dcancel": {"d": (is_int, REQUIRED)},
     "unhandled": {"d": (is_int, REQUIRED), "site": (is_int, REQUIRED), "exc": (is_str, REQUIRED),
@@ -178,8 +180,8 @@ HEADER: Final[Fields] = {
 RUNTIMES: Final = ("reactor", "asyncio", "uvloop", "twisted")
 
 #: ``kind`` of a ``call``: what made the loop run user code.  ``deferred`` is the kind of a
-#: ``dcall`` and of a ``stall`` inside one.
-CALL_KINDS: Final = ("timer", "read", "write", "thread", "trigger", "other", "deferred")
+#: ``dcall`` and of a ``stall`` inside one; ``task`` is an asyncio task step.
+CALL_KINDS: Final = ("timer", "read", "write", "thread", "trigger", "other", "deferred", "task")
 
 # -- compact rows ------------------------------------------------------------------------
 #: The kinds written as rows, and the object fields in row order (after the kind).  In a

@@ -35,6 +35,21 @@ def _stack(stack: tuple[Frame, ...]) -> list[dict]:
     return [{"file": f.file, "line": f.line, "func": f.func} for f in stack]
 
 
+def pending_word(runtime: str) -> str:
+    """What a runtime calls the things that are pending until they fire (tracer.format
+    RUNTIMES): a reactor's Deferreds are asyncio's Tasks (and Futures).  Only the words
+    change: the JSON keys stay ``deferreds`` (docs/asyncio.md)."""
+    return "Tasks" if runtime in ("asyncio", "uvloop") else "Deferreds"
+
+
+class Summary(dict):
+    """The JSON contract's dict, and what the text says beyond its keys: the runtime traced
+    (for its words) and what the tracer cannot see in it."""
+
+    runtime: str = "reactor"
+    unseen: str = ""
+
+
 def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_stderr) -> dict:
     """The summary of a trace file as the JSON-contract dict.
 
@@ -73,7 +88,7 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
             "p99_ms": _ms(percentile(durations, 0.99)), "max_ms": _ms(stats.max_ns),
             "blocking": stats.blocking,
         })
-    return {
+    result = Summary({
         "events": state.events - (1 if state.ended else 0),
         "dropped": state.dropped,
         "duration_ms": _ms(state.t_ns),
@@ -105,7 +120,9 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
         },
         "errors": [{"fn": site(e.site).fn, "exc": e.exc, "msg": e.msg} for e in state.errors],
         "children": [{"pid": c.pid, "file": c.file} for c in state.children],
-    }
+    })
+    result.runtime, result.unseen = state.runtime, state.runtime_unseen
+    return result
 
 
 def _clean(text: object) -> str:
@@ -132,20 +149,25 @@ def _more(left_out: int, what: str) -> list[str]:
 
 
 def format_text(summary: dict, top: int = 15) -> str:
-    """A readable report of a summary dict, for a terminal: one precision per column, the
-    longest ``top`` rows of each table, and how many were left out."""
+    """A readable report of a summary dict, for a terminal, in its runtime's words: one
+    precision per column, the longest ``top`` rows of each table, and how many were left out."""
+    runtime = getattr(summary, "runtime", "reactor")
+    unseen = getattr(summary, "unseen", "")
     loop = summary["loop"]
     duration_s = summary["duration_ms"] / 1000
     # A run shorter than a second has a loop sample or two: say what the share is of.
     busy_of = f" of the {duration_s:.2f} s run" if duration_s < 1 else ""
     lines = [
         (f"{summary['events']:,} events over {duration_s:,.2f} s, {summary['dropped']:,} "
-         f"dropped, threshold {summary['threshold_ms']:g} ms"),
+         f"dropped, threshold {summary['threshold_ms']:g} ms"
+         + ("" if runtime == "reactor" else f", on {_clean(runtime)}")),
         (f"loop: {loop['iterations']:,} iterations, busy {loop['busy_ratio'] * 100:.1f}%"
          f"{busy_of}, timer lag p50 {loop['lag_p50_ms']:,.2f} ms, p99 "
          f"{loop['lag_p99_ms']:,.2f} ms, max {loop['lag_max_ms']:,.2f} ms"),
-        "",
     ]
+    if unseen:
+        lines.append(f"not seen on {_clean(runtime)}: {_clean(unseen)}")
+    lines.append("")
     stalls = summary["stalls"]
     nested = len(summary["blocking"]) - len(stalls)
     if stalls:
@@ -179,12 +201,17 @@ def format_text(summary: dict, top: int = 15) -> str:
     lines += _more(len(callbacks) - top, "callbacks")
     d = summary["deferreds"]
     lines.append("")
-    lines.append(f"Deferreds: {d['created']:,} created, {d['fired']:,} fired, {d['pending']:,} "
-                 f"pending, {len(d['unhandled']):,} unhandled failures")
+    if pending_word(runtime) == "Tasks":
+        thing, failed, lost = "Tasks and Futures", "done", "exceptions never retrieved"
+        lost_one, made = "never retrieved", "created in"
+    else:
+        thing, failed, lost = "Deferreds", "fired", "unhandled failures"
+        lost_one, made = "unhandled", "Deferred created in"
+    lines.append(f"{thing}: {d['created']:,} created, {d['fired']:,} {failed}, {d['pending']:,} "
+                 f"pending, {len(d['unhandled']):,} {lost}")
     for u in d["unhandled"][:top]:
-        lines.append(f"  unhandled {_clean(u['exc'])}: {_clean(u['msg'])}  "
-                     f"(Deferred created in {_where(u)})")
-    lines += _more(len(d["unhandled"]) - top, "unhandled failures")
+        lines.append(f"  {lost_one} {_clean(u['exc'])}: {_clean(u['msg'])}  ({made} {_where(u)})")
+    lines += _more(len(d["unhandled"]) - top, lost)
     if summary["errors"]:
         lines.append("")
         lines.append(f"Errors ({len(summary['errors']):,}):")

@@ -1,10 +1,13 @@
-"""The watchdog: notices, while it happens, that the loop is stuck in a callback, and where.
+"""The watchdog: notices, while it happens, that a loop is stuck in a callback, and where.
 
-A thread wakes every few milliseconds and looks at the innermost call in progress
-(``probe.top()``: a Deferred callback inside dataReceived is named, not dataReceived).  Once
-that call has run past the threshold it samples the reactor thread's stack and records a
-``stall`` event, then again every :data:`RESAMPLE_NS` while the same call is still running, so
-the trace says where the loop was blocked and a live viewer sees it while it lasts.
+A thread wakes every few milliseconds and looks at the innermost call in progress of each
+loop thread it watches: the reactor thread through the C probe (``probe.top()``: a Deferred
+callback inside dataReceived is named, not dataReceived), and any other source an adapter
+adds with :meth:`Watchdog.watch` (an asyncio loop's task steps, a loop in another thread, a
+uvloop heartbeat).  Once a call has run past the threshold it samples that thread's stack
+and records a ``stall`` event, then again every :data:`RESAMPLE_NS` while the same call is
+still running, so the trace says where the loop was blocked and a live viewer sees it while
+it lasts.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from tracer.probe import TraceProbe
 from tracer.recorder import MAX_FRAMES, stack_frame
@@ -39,39 +42,83 @@ def sample_stack(frame: Any, stop_code: Any) -> list[list]:
     return out
 
 
+class Watched(Protocol):
+    """The calls in progress on one loop thread, as the watchdog sees them."""
+
+    #: Ident of the thread that runs them (the one sampled).
+    thread: int
+
+    def top(self) -> tuple | None:
+        """The innermost call in progress, ``(serial, start_ns, kind, code, site, depth)``
+        (``serial`` tells one call from the next, ``code`` is where its stack sample stops),
+        or None."""
+
+    def stall(self, now: int, call: tuple, frame: Any) -> None:
+        """``call`` is still running at ``now``; ``frame`` is its thread's innermost frame
+        (None if the thread is gone): record a ``stall``."""
+
+
+class ProbeCalls:
+    """The C probe's calls in progress, on the reactor thread."""
+
+    def __init__(self, probe: TraceProbe) -> None:
+        self.probe = probe
+        self.top = probe.top
+
+    @property
+    def thread(self) -> int:
+        return self.probe.reactor_thread
+
+    def stall(self, now: int, call: tuple, frame: Any) -> None:
+        self.probe.stall(now, call, sample_stack(frame, call[3]))
+
+
 class Watchdog:
-    """Samples the reactor thread while the innermost callback runs past ``threshold_ms``."""
+    """Samples a loop thread while its innermost callback runs past ``threshold_ms``."""
 
     def __init__(self, probe: TraceProbe, threshold_ms: float) -> None:
         self.probe = probe
         self.threshold_ns = int(threshold_ms * 1e6)
         self._tick = min(max(threshold_ms / 5000.0, 0.001), MAX_TICK)
+        self._sources: tuple[Watched, ...] = (ProbeCalls(probe),)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-watchdog", daemon=True)
         self._thread.start()
 
+    def watch(self, source: Watched) -> None:
+        """Also watch ``source`` (any thread)."""
+        self._sources = (*self._sources, source)
+
+    def unwatch(self, source: Watched) -> None:
+        """Stop watching ``source`` (any thread; nothing happens if it was not watched)."""
+        self._sources = tuple(s for s in self._sources if s is not source)
+
     def _run(self) -> None:
-        watched = None   # serial of the call being watched
-        next_sample = 0
-        probe = self.probe
+        #: Per source: serial of the call being watched, and when to sample it next.
+        watched: dict[Watched, tuple[Any, int]] = {}
         while not self._stop.wait(self._tick):
-            call = probe.top()
-            if call is None:
-                watched = None
-                continue
-            serial, start = call[0], call[1]
-            if serial != watched:
-                watched = serial
-                next_sample = start + self.threshold_ns
-            now = time.monotonic_ns()
-            if now < next_sample:
-                continue
-            frame = sys._current_frames().get(probe.reactor_thread)
-            still = probe.top()
-            if still is not None and still[0] == serial:  # the same call after sampling
-                probe.stall(now, call, sample_stack(frame, call[3]))
-            next_sample = now + RESAMPLE_NS
-            del frame
+            sources = self._sources
+            for source in sources:
+                call = source.top()
+                if call is None:
+                    watched.pop(source, None)
+                    continue
+                serial, start = call[0], call[1]
+                previous = watched.get(source)
+                if previous is None or previous[0] != serial:
+                    previous = watched[source] = (serial, start + self.threshold_ns)
+                now = time.monotonic_ns()
+                if now < previous[1]:
+                    continue
+                frame = sys._current_frames().get(source.thread)
+                still = source.top()
+                if still is not None and still[0] == serial:  # the same call after sampling
+                    source.stall(now, call, frame)
+                watched[source] = (serial, now + RESAMPLE_NS)
+                del frame
+            if len(watched) > len(sources):
+                for gone in [s for s in watched if s not in sources]:
+                    del watched[gone]
 
     def stop(self) -> None:
         self._stop.set()

@@ -43,6 +43,7 @@ from tracer.lints import Lint, lints
 from tracer.model import Stall, ThreadJob, TraceModel, TraceState
 from tracer.names import frame_site, stall_culprit, user_frame
 from tui import detail, views
+from tracer.summary import pending_word
 from tui.child import ChildApp
 from tui.commands import Command, LoopscopeCommands
 from tui.deferreds import DeferredTree, TreeData
@@ -256,12 +257,22 @@ class LoopscopeApp(App[int]):
             if state.dropped or wide else "",
             f"threshold {threshold:g} ms" if wide else f"thr {threshold:g}ms",
         ]
+        if state.runtime != "reactor":
+            parts.append(state.runtime)
         parts = [p for p in parts if p]
         # the header's three labels each have one cell of padding either side
         room = self.main.size.width - len(self._trace_label) - len(mode_text) - 6
         while len(parts) > 1 and len(" │ ".join(parts)) > room:
             parts.pop()
         self.main.query_one("#hdr-info", Label).update(Text(" │ ".join(parts)))
+        self._use_runtime_words(state.runtime)
+
+    def _use_runtime_words(self, runtime: str) -> None:
+        """The Deferreds tab is the Tasks tab where the runtime is asyncio."""
+        tab = self.main.query_one("#views", TabbedContent).get_tab("deferreds")
+        word = pending_word(runtime)
+        if str(tab.label) != word:
+            tab.label = word
 
     def _show_banner(self, model: TraceModel, state: TraceState) -> None:
         """While a stall lasts: how long so far and the user's line it is stuck on (from the

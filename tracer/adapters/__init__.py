@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tracer.session import Tracer
 
 #: Adapter modules under tracer.adapters, installed in this order.
-ADAPTERS: tuple[str, ...] = ("twisted_reactor",)
+ADAPTERS: tuple[str, ...] = ("twisted_reactor", "asyncio_loop")
 
 #: Loops instrumented by the adapter of the runtime running on them: loop -> adapter name.
 _claims: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
