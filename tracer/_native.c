@@ -83,105 +83,11 @@ monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The hooks' clock: the monotonic clock, read through the processor's time-stamp counter
- * where the kernel keeps time with it (it checked that the counter is stable and the same on
- * every core).  clock_gettime costs about 30 ns on these machines and the counter 12, and a
- * traced Deferred with ten callbacks reads the clock 23 times.  The counter is scaled to
- * nanoseconds with a rate measured at import and corrected at every drain (clock_sync), so
- * it stays within microseconds of time.monotonic_ns() and never goes backwards.  Everything
- * the C half records comes from this one clock, so a call's start, its ``stall`` events'
- * ``since`` and its ``t - dur`` are the same number. */
-#if defined(__x86_64__)
-#include <x86intrin.h>
-
-static int use_tsc;
-static struct {
-    int64_t base_ns, first_ns;
-    uint64_t base_tk, first_tk;
-    double scale;  /* ns per tick */
-} tsc;
-
-static inline int64_t
-tsc_to_ns(uint64_t tk)
-{
-    return tsc.base_ns + (int64_t)((double)(int64_t)(tk - tsc.base_tk) * tsc.scale);
-}
-
-static inline int64_t
-now_ns(void)
-{
-    return use_tsc ? tsc_to_ns(__rdtsc()) : monotonic_ns();
-}
-
-/* Both clocks at one instant: the counter read on both sides of the monotonic clock, the
- * tightest of a few tries.  On a loaded VM the thread can be preempted between two reads, and
- * a pause there skews the rate by as much as it lasted (80 us of 2 ms made every duration 4%
- * short). */
-static void
-clock_pair(int64_t *ns, uint64_t *tk)
-{
-    uint64_t tightest = UINT64_MAX;
-    for (int i = 0; i < 8; i++) {
-        uint64_t before = __rdtsc();
-        int64_t t = monotonic_ns();
-        uint64_t after = __rdtsc();
-        if (after - before < tightest) {
-            tightest = after - before;
-            *ns = t;
-            *tk = before + (after - before) / 2;
-        }
-    }
-}
-
-/* Use the counter if the kernel's clock source is the TSC; measure its rate over 2 ms. */
-static void
-clock_init(void)
-{
-    char source[32] = "";
-    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
-    if (f != NULL) {
-        if (fgets(source, sizeof source, f) == NULL)
-            source[0] = '\0';
-        fclose(f);
-    }
-    if (strcmp(source, "tsc\n") != 0)
-        return;
-    clock_pair(&tsc.first_ns, &tsc.first_tk);
-    int64_t end_ns;
-    uint64_t end_tk;
-    while (monotonic_ns() - tsc.first_ns < 2000000)
-        ;
-    clock_pair(&end_ns, &end_tk);
-    if (end_tk <= tsc.first_tk)
-        return;
-    tsc.scale = (double)(end_ns - tsc.first_ns) / (double)(end_tk - tsc.first_tk);
-    tsc.base_ns = end_ns;
-    tsc.base_tk = end_tk;
-    use_tsc = 1;
-}
-
-/* Correct the rate (the GIL is held): the rate since import, plus whatever steers the error
- * against the monotonic clock out over the next 100 ms; continuous, and never backwards. */
-static void
-clock_sync(void)
-{
-    if (!use_tsc)
-        return;
-    int64_t real;
-    uint64_t tk;
-    clock_pair(&real, &tk);
-    int64_t ours = tsc_to_ns(tk);
-    double rate = (double)(real - tsc.first_ns) / (double)(int64_t)(tk - tsc.first_tk);
-    double scale = rate + (double)(real - ours) / (1e8 / rate);
-    tsc.base_ns = ours;
-    tsc.base_tk = tk;
-    tsc.scale = scale > rate / 2 ? scale : rate / 2;
-}
-#else
+/* The hooks' clock.  A time-stamp-counter clock scaled to nanoseconds saved about 18 ns a
+ * read, but its rate, corrected only when a buffer drained, drifted by seconds between sparse
+ * drains on a loaded VM (a call's lag came out as 72 s); clock_gettime through the vDSO is
+ * the same clock as time.monotonic_ns(), the watchdog's and the reactor's, by construction. */
 static inline int64_t now_ns(void) { return monotonic_ns(); }
-static void clock_init(void) {}
-static void clock_sync(void) {}
-#endif
 
 /* An int attribute that may be None (an id not given yet): NIL then, or on any error. */
 static inline int64_t
@@ -594,7 +500,6 @@ Buffer_drain(Buffer *self, PyObject *arg)
             return PyErr_NoMemory();
         self->out_cap = OUT_CHUNK + 4096;
     }
-    clock_sync();
     Words batch = self->buf;
     self->buf = self->spare;
     self->spare = (Words){NULL, 0, 0, NULL, 0, 0};
@@ -1683,7 +1588,6 @@ add_row_layouts(PyObject *m)
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    clock_init();
     for (int k = 0; k < N_KINDS; k++) {
         KIND_LENGTHS[k] = strlen(KIND_NAMES[k]);
         if ((kind_strings[k] = PyUnicode_InternFromString(KIND_NAMES[k])) == NULL)

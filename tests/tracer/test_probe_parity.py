@@ -172,3 +172,39 @@ def test_both_writers_write_the_same_bytes(tmp_path):
         '["poll",T,T,5,1,1099511627776,3]', '["call",T,"read",7,T,0,9,null,null]',
         '["dcall",T,1,7,T,1,true,false]', '["dcall",T,1,7,T,1,false,false]',
         '["call",T,"timer",7,T,0,1,0,null]', '{"ev":"x"}']
+
+
+@pytest.mark.parametrize("module_name", ["_native", "pyprobe"])
+def test_a_probe_times_on_the_monotonic_clock_between_sparse_drains(tmp_path, module_name):
+    """Times stay on time.monotonic_ns() however long it is between two drains.
+
+    The C probe once scaled the processor's counter and corrected the rate only at a drain;
+    with drains seconds apart the rate overshot and a call's lag came out as 72 s."""
+    import importlib
+
+    module = importlib.import_module(f"tracer.{module_name}")
+    from reactor.base import DelayedCall
+
+    buffer = module.Buffer(100)
+    t0 = time.monotonic_ns()
+    probe = module.Probe(buffer, {}, t0, Sites())
+    out = os.open(tmp_path / "t", os.O_WRONLY | os.O_CREAT)
+    try:
+        for pause in (0.0, 0.3, 1.0):
+            time.sleep(pause)
+            due = time.monotonic()
+            call = DelayedCall(None, due, print, (), {})
+            before = time.monotonic_ns() - t0
+            probe.call_begin("timer", print, call)
+            time.sleep(0.05)
+            probe.call_end(None)
+            after = time.monotonic_ns() - t0
+            buffer.drain(out)
+    finally:
+        os.close(out)
+    rows = [orjson.loads(line) for line in (tmp_path / "t").read_text().splitlines()]
+    assert len(rows) == 3
+    t, dur, lag = rows[-1][1], rows[-1][4], rows[-1][7]
+    assert before <= t - dur and t <= after  # the call's start and end, by both clocks
+    assert 50_000_000 <= dur <= after - before
+    assert 0 <= lag <= before - (int(due * 1e9) - t0) + 1_000_000
