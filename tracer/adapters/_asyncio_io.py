@@ -3,8 +3,9 @@ callbacks they run (``read``/``write`` calls named after the protocol method), a
 transports (``conn``/``close``, with the peer and the bytes).
 
 A reader or writer is a plain ``Handle`` the selector keeps and the loop runs each time the
-descriptor is ready; it is recognised by identity in :attr:`Descriptors.handles`, kept from
-``_add_reader`` to ``_remove_reader``.  The bytes of a TCP connection come from the kernel
+descriptor is ready.  When it is registered its class becomes one of the subclasses below
+(they add no slot, so the object stays as it is): the loop then tells a read from a write or
+any other handle by its class, which costs less than looking it up.  The bytes of a TCP connection come from the kernel
 (``TCP_INFO``, read just before the socket closes) rather than from counting each send and
 receive: the count costs nothing while the connection runs.  ``out`` is the bytes the peer
 acknowledged; for other sockets (Unix) the byte counts are absent.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from asyncio import selector_events, transports
+from asyncio import events, selector_events, transports
 from selectors import _fileobj_to_fd  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from tracer.session import Tracer
 
 _now = time.monotonic_ns
-_MODES = {"r": "read", "w": "write"}
 #: Offset of tcpi_bytes_acked (then tcpi_bytes_received) in Linux's struct tcp_info; its
 #: first byte is tcpi_state.
 _TCP_INFO_BYTES = 120
@@ -69,6 +69,24 @@ def tcp_bytes(sock: Any, connected_out: bool) -> tuple[int, int] | None:
     return max(received, 0), max(acked, 0)
 
 
+class ReaderHandle(events.Handle):
+    """A reader's handle."""
+
+    __slots__ = ()
+
+
+class TransportReaderHandle(events.Handle):
+    """A socket transport's reader: its calls are named after the protocol method."""
+
+    __slots__ = ()
+
+
+class WriterHandle(events.Handle):
+    """A writer's handle."""
+
+    __slots__ = ()
+
+
 class Descriptors:
     """Readers and writers of the loops, and the connections of their socket transports."""
 
@@ -77,8 +95,6 @@ class Descriptors:
         self.t0 = session.recorder.t0
         #: The C probe's table id(source) -> fd: a read/write call's source is its Handle.
         self._fds: dict[int, int] = session.probe._fds
-        #: Reader/writer Handle -> (call kind, the socket transport it reads for, or None).
-        self.handles: dict[Any, tuple[str, Any]] = {}
         self._by_fd: dict[tuple[int, str], Any] = {}
 
     def added(self, fd: Any, mode: str, handle: Any, callback: Callable[..., Any]) -> None:
@@ -88,13 +104,17 @@ class Descriptors:
         except ValueError:
             return
         owner = getattr(callback, "__self__", None)
-        reads_for = owner if (mode == "r" and getattr(callback, "__name__", "") == "_read_ready"
-                              and isinstance(owner, selector_events._SelectorSocketTransport)) else None
+        if mode == "w":
+            handle.__class__ = WriterHandle
+        elif (getattr(callback, "__name__", "") == "_read_ready"
+                and isinstance(owner, selector_events._SelectorSocketTransport)):
+            handle.__class__ = TransportReaderHandle
+        else:
+            handle.__class__ = ReaderHandle
         old = self._by_fd.get((number, mode))
         if old is not None:
             self._forget(old)
         self._by_fd[(number, mode)] = handle
-        self.handles[handle] = (_MODES[mode], reads_for)
         self._fds[id(handle)] = number
         if old is None:
             record(self.session, {"t": _now() - self.t0, "ev": "fdadd", "fd": number,
@@ -116,7 +136,6 @@ class Descriptors:
         return self._fds.get(id(handle))
 
     def _forget(self, handle: Any) -> None:
-        self.handles.pop(handle, None)
         self._fds.pop(id(handle), None)
 
     def connected(self, transport: Any, server: Any) -> None:

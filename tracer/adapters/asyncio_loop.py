@@ -54,7 +54,8 @@ import orjson
 
 from tracer import adapters
 from tracer.adapters import _asyncio_tasks
-from tracer.adapters._asyncio_io import Descriptors, reader_callable, tcp_bytes
+from tracer.adapters._asyncio_io import (Descriptors, ReaderHandle, TransportReaderHandle,
+                                         WriterHandle, reader_callable, tcp_bytes)
 from tracer.adapters._asyncio_tasks import Tag, Tasks, creation_site, step_names
 from tracer.adapters._loop_calls import Heartbeat, LoopCalls, record
 from tracer.recorder import code_of
@@ -167,7 +168,6 @@ _primary: Any = None
 _calls: dict[Any, LoopCalls] = {}          # running loop -> its calls outside the C probe
 _heartbeats: dict[Any, Heartbeat] = {}     # running uvloop loop -> its heartbeat
 _descriptors: Descriptors
-_io_handles: dict[Any, tuple[str, Any]] = {}
 _tasks: Tasks
 _jobs = itertools.count(1)
 _announced: set[type] = set()
@@ -270,26 +270,32 @@ def _report(handle: Any, exc: BaseException) -> None:
     handle._loop.call_exception_handler(context)
 
 
+#: The call kind of each handle class (a plain Handle is ``other``; task steps and
+#: connections ending are not here: they are timed in Python).
+_KINDS: dict[type, str] = {
+    _Soon: "timer", _Timer: "timer", _ClockTimer: "timer", _Thread: "thread",
+    ReaderHandle: "read", TransportReaderHandle: "read", WriterHandle: "write",
+}
+
+
 def _run(self: Any) -> None:
     """Handle._run, timed by the C probe (the loop that holds it), else in Python."""
     if self._loop is not _primary:
         return _run_in_python(self)
     kind = type(self)
     callback = f = self._callback
-    if kind is _Soon or kind is _Timer or kind is _ClockTimer:
+    if kind is _Soon or kind is _Timer:  # the most frequent first
         kind = "timer"
-    elif kind is _Thread:
-        kind = "thread"
+    elif kind is TransportReaderHandle:
+        kind = "read"
+        try:
+            f = callback.__self__._protocol.data_received
+        except AttributeError:  # a buffered protocol, or no protocol any more
+            f = reader_callable(callback.__self__, callback)
     elif kind is _Step or kind is _Lost:
         return _run_in_python(self)
     else:
-        entry = _io_handles.get(self)
-        if entry is None:
-            kind = "other"
-        else:
-            kind, reads_for = entry
-            if reads_for is not None:
-                f = reader_callable(reads_for, callback)
+        kind = _KINDS.get(kind, "other")
     _begin(kind, f, self)
     try:
         self._context.run(callback, *self._args)
@@ -320,7 +326,6 @@ def _run_in_python(handle: Any) -> None:
         if not task.done():
             _tasks.awaiting(task, site)
         return None
-    x = due = None
     f = callback
     if kind is _Lost:  # its bytes are read before the socket closes
         transport = callback.__self__
@@ -329,17 +334,14 @@ def _run_in_python(handle: Any) -> None:
                       getattr(handle, "_trace_id", None), handle.time, 0)
         _descriptors.lost(transport, handle._args[0] if handle._args else None, counts)
         return None
-    if kind is _Soon or kind is _Timer or kind is _ClockTimer:
-        name, x, due = "timer", getattr(handle, "_trace_id", None), handle.time
-    elif kind is _Thread:
-        name = "thread"
-    else:
-        entry = _io_handles.get(handle)
-        name = "other" if entry is None else entry[0]
-        if entry is not None:
-            x = _descriptors.fd_of(handle)
-            if entry[1] is not None:
-                f = reader_callable(entry[1], callback)
+    name = _KINDS.get(kind, "other")
+    x = due = None
+    if name == "timer":
+        x, due = getattr(handle, "_trace_id", None), handle.time
+    elif name in ("read", "write"):
+        x = _descriptors.fd_of(handle)
+        if kind is TransportReaderHandle:
+            f = reader_callable(callback.__self__, callback)
     _run_recorded(handle, calls, name, code_of(f), _session.recorder.fn_site(f), x, due, 0)
     return None
 
@@ -604,13 +606,12 @@ def _patch(owner: Any, name: str, value: Any) -> None:
 
 def install(session: "Tracer") -> None:
     """Trace asyncio's standard loops (and see uvloop's) for ``session``."""
-    global _session, _begin, _end, _sched, _descriptors, _io_handles, _tasks
+    global _session, _begin, _end, _sched, _descriptors, _tasks
     if _session is not None:
         return
     native = session.probe.native
     _begin, _end, _sched = native.call_begin, native.call_end, native.timer_scheduled
     _descriptors = Descriptors(session)
-    _io_handles = _descriptors.handles
     _tasks = _asyncio_tasks.start(session)
     _session = session
     _patch(events.Handle, "_run", _run)
@@ -631,7 +632,7 @@ def install(session: "Tracer") -> None:
 
 def uninstall() -> None:
     """Put every patched attribute back and stop following the loops still running."""
-    global _session, _primary, _io_handles
+    global _session, _primary
     session = _session
     if session is None:
         return
@@ -645,5 +646,4 @@ def uninstall() -> None:
     _primary = None
     _foreign.clear()
     _announced.clear()
-    _io_handles = {}
     _asyncio_tasks.stop()

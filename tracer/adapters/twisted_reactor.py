@@ -164,6 +164,9 @@ class _Tracing:
             "twisted.web.server": self.instrument_web,
         })
         self.reactor: Any = None
+        self.looping_call: Any = None            # twisted.internet.task.LoopingCall
+        self.connection: Any = None              # twisted.internet.tcp.Connection
+        self.server: Any = None                  # twisted.internet.tcp.Server
         self.deferreds = DeferredTracing(self.native, self.patches.set)
         self.observers: list[tuple[Any, Any]] = []  # (publisher, observer)
         self.passthroughs: set[Any] = set()  # Twisted's stand-in callbacks (passthru)
@@ -240,7 +243,9 @@ class _Tracing:
         """Run ``f(*args, **kw)`` as a loop call of ``kind`` named after ``name`` (None: the
         Deferred ``f`` fires, by its first callback)."""
         if name is None:
-            name = self.first_callback(f.__self__) or self.fired_by(f)
+            name = self.first_callback(f.__self__)
+            if name is None:
+                name = self.fired_by(f)
         native = self.native
         native.call_begin(kind, name, source)
         try:
@@ -313,10 +318,8 @@ class _Tracing:
 
     def instrument_reactor(self, reactor: Any) -> None:
         """Timers, hand-backs, triggers, threads, descriptors, I/O and loop health."""
-        from twisted.internet import defer, task, tcp
+        from twisted.internet import task, tcp
 
-        if not self.twisted_dir:
-            self.instrument_deferreds(defer)
         self.reactor = reactor
         self.looping_call = task.LoopingCall
         self.connection, self.server = tcp.Connection, tcp.Server
@@ -329,6 +332,9 @@ class _Tracing:
         self.instrument_start(reactor, unseen)
 
     def instrument_timers(self, reactor: Any) -> None:
+        """callLater, DelayedCall cancel/reset/delay, callFromThread, system event triggers."""
+        from twisted.internet.base import DelayedCall
+
         native = self.native
         run_call, run_named = native.run_call, self.run_named
         scheduled, name_of = native.timer_scheduled, self.name_of
@@ -347,7 +353,7 @@ class _Tracing:
             else:
                 source = _TimerSource()
                 call = call_later(delay, partial(run_named, "timer", source, name, f, args, kw))
-            source.func = name or self.fired_by(f)
+            source.func = self.fired_by(f) if name is None else name
             source.time = _monotonic() + delay
             scheduled(source)
             return call
@@ -357,8 +363,6 @@ class _Tracing:
             if source is not None:
                 self.probe.timer_cancelled(source)
             cancel_call_later(call)
-
-        from twisted.internet.base import DelayedCall
 
         seconds = reactor.seconds
         reset, delay_ = DelayedCall.reset, DelayedCall.delay
@@ -524,7 +528,7 @@ class _Tracing:
             if event & reads_in:
                 begin("read", reader_name(selectable), selectable)
             elif event & disconnected:
-                begin("read", getattr(selectable, "connectionLost", dispatch), selectable)
+                begin("read", reader_name(selectable, "connectionLost"), selectable)
             else:
                 name = writer_name(selectable)
                 if name is None:
@@ -557,6 +561,9 @@ class _Tracing:
             failure = event.get("log_failure") or event.get("failure")  # (legacy log.err)
             if failure is None or _get_ident() != native.reactor_thread:
                 return
+            call = native.top()
+            if call is None or call[2] not in ("read", "write"):
+                return  # no read or write call is open (the reactor's own, a flush)
             frame = sys._getframe(1)
             while frame is not None and frame.f_code.co_filename.startswith(twisted_dir):
                 if frame.f_code is dispatch:  # logged by the dispatch itself, not the program
@@ -569,10 +576,11 @@ class _Tracing:
         return escaped
 
     @staticmethod
-    def reader_name(selectable: Any) -> Any:
-        """What a read runs: the (innermost wrapped) protocol's dataReceived, a listening
-        port's factory.buildProtocol, else the descriptor's doRead.  (Once per read: the
-        common case, a connection of a protocol that wraps none, costs two dict lookups.)"""
+    def reader_name(selectable: Any, method: str = "dataReceived") -> Any:
+        """What a read runs: the (innermost wrapped) protocol's dataReceived (``method``:
+        connectionLost for a hang-up), a listening port's factory.buildProtocol, else the
+        descriptor's doRead.  (Once per read: the common case, a connection of a protocol
+        that wraps none, costs two dict lookups.)"""
         state = getattr(selectable, "__dict__", _NO_STATE)
         protocol = state.get("protocol")
         if protocol is not None:
@@ -583,9 +591,9 @@ class _Tracing:
                 inner = _wrapped(protocol)
                 while inner is not None:  # TLS, endpoints, HTTP: the user's protocol is inside
                     protocol, inner = inner, _wrapped(inner)
-            received = getattr(protocol, "dataReceived", None)
-            if received is not None:
-                return received
+            runs = getattr(protocol, method, None)
+            if runs is not None:
+                return runs
         factory = state.get("factory")
         if factory is not None and hasattr(factory, "buildProtocol"):
             return factory.buildProtocol
