@@ -214,8 +214,9 @@ class ThreadJob:
 
 @dataclass(frozen=True)
 class LoopSample:
-    """Loop health over the 100 ms before ``t_ns``."""
+    """Loop health over the ``dt_ns`` (about 100 ms) before ``t_ns``."""
     t_ns: int
+    dt_ns: int
     iterations: int
     busy_ratio: float
     lag_max_ms: float
@@ -602,7 +603,7 @@ class StateBuilder:
 
     def _loop(self, ev: dict, index: int) -> None:
         dt = ev["dt"] or 1
-        self.state.loop.append(LoopSample(ev["t"], ev["it"], min(max(ev["busy"] / dt, 0.0), 1.0),
+        self.state.loop.append(LoopSample(ev["t"], dt, ev["it"], min(max(ev["busy"] / dt, 0.0), 1.0),
                                           ev["lag_max"] / 1e6, ev["lag_mean"] / 1e6, ev["calls"]))
 
     def _error(self, ev: dict, index: int) -> None:

@@ -354,9 +354,13 @@ class LoopscopeApp(App[int]):
     def _show_detail(self, obj: object) -> None:
         """The detail pane on a row's object."""
         model = self.feed.model
-        if model is not None:
-            self.main.query_one("#detail-text", Static).update(
-                detail.describe(obj, model, self.cursor_ns))
+        if model is None:
+            return
+        try:
+            pane = self.main.query_one("#detail-text", Static)
+        except NoMatches:  # a highlight queued as the app closed, after its widgets went
+            return
+        pane.update(detail.describe(obj, model, self.cursor_ns))
 
     def _show_event_detail(self, index: int) -> None:
         model = self.feed.model

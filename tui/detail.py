@@ -41,7 +41,11 @@ from tui.text import clean
 KIND_WORDS = {"timer": "a timer (callLater)", "read": "a read callback",
               "write": "a write callback", "thread": "a hand-back from a thread (callFromThread)",
               "trigger": "a system event trigger", "deferred": "a Deferred callback",
-              "other": "a callback"}
+              "task": "a step of an asyncio Task", "other": "a callback"}
+#: What a call's ``origin`` site is, by the call's kind: where a timer or a task step was
+#: scheduled (a task's first step by create_task, a wake-up where its future was completed),
+#: else where the Deferred whose callback it ran was created.
+ORIGIN_WORDS = {"timer": "scheduled in", "task": "scheduled in"}
 #: Histogram bins of the Callbacks detail: upper ends, in ns, round and about 3x apart
 #: (1 µs, 3 µs, 10 µs ... 10 s).
 HISTOGRAM_LIMITS = tuple(m * 10 ** e * 1000 for e in range(8) for m in (1, 3))[:-1]
@@ -111,8 +115,8 @@ def stall(s: Stall, model: SiteLookup) -> Text:
     out.field("the loop ran", f"{where(model.site(call.site))}, "
               f"{KIND_WORDS.get(call.kind, 'a callback')}")
     if call.origin:
-        verb = "scheduled in" if call.kind == "timer" else "its Deferred created in"
-        out.field(verb, where(model.site(call.origin)))
+        out.field(ORIGIN_WORDS.get(call.kind, "its Deferred created in"),
+                  where(model.site(call.origin)))
     if s.chain:
         out.heading("nested in it, also past the threshold:")
         for nested in s.chain:

@@ -36,13 +36,16 @@ TICK_STEPS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 1
 TICK_ROOM = 8    # columns per tick at least: "12.5s" and a gap
 
 
-def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int) -> list[float]:
+def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int,
+               since_ns: int = 0) -> list[float]:
     """The largest value per column when ``[0, span_ns]`` is cut into
     ``width`` columns.
 
     A loop sample describes the interval that ends at its time, so a column
     with no sample of its own takes the value of the next sample after it;
-    columns after the last sample (not reached yet) stay 0.
+    columns after the last sample (not reached yet) stay 0, and so do those
+    before ``since_ns``, when no loop ran yet (an app importing its modules
+    is not a busy loop).
     """
     columns: list[float | None] = [None] * max(width, 1)
     if span_ns <= 0:
@@ -60,6 +63,8 @@ def bucket_max(points: Iterable[tuple[int, float]], span_ns: int, width: int) ->
             following = cell
         filled.append(following)
     filled.reverse()
+    for column in range(min(int(since_ns * len(columns) / span_ns), len(columns))):
+        filled[column] = 0.0
     return filled
 
 
@@ -292,8 +297,9 @@ class HealthStrip(Vertical):
         key = (len(samples), len(stalls), span_ns, width)
         if key != self._series_key:
             self._series_key = key
-            self._busy = bucket_max(self._busy_bins.points(), span_ns, width)
-            self._lag = bucket_max(self._lag_bins.points(), span_ns, width)
+            since = samples[0].t_ns - samples[0].dt_ns if samples else 0
+            self._busy = bucket_max(self._busy_bins.points(), span_ns, width, since)
+            self._lag = bucket_max(self._lag_bins.points(), span_ns, width, since)
         shown = time_column(cursor_ns, span_ns, width) + 1 if span_ns > 0 else 0
         future = [0.0] * (width - shown)
         self.query_one("#busy", ScaledSparkline).data = self._busy[:shown] + future

@@ -66,12 +66,14 @@ class Table(DataTable[Text]):
 
     def replace_rows(self, rows: Iterable[Row]) -> None:
         """Show exactly ``rows`` (sorted, cut to MAX_ROWS), keeping the cursor on the same
-        key when it is still there."""
+        key when it is still there, except on the first row, which stays first: while a
+        trace loads, the Blocking view keeps its longest stall under the cursor however the
+        rows arrived, until the user moves off the top."""
         self._rows = list(rows)
         self._show()
 
     def _show(self) -> None:
-        previous = self.highlighted_key
+        previous = self.highlighted_key if self.cursor_row > 0 else None
         rows = self._rows
         if self.sort_column is not None:
             at = [c.key for c in self._columns].index(self.sort_column)

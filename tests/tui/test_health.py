@@ -10,6 +10,13 @@ def test_samples_fill_the_columns_they_cover_and_the_future_stays_empty() -> Non
     assert bucket_max(points, 100, 10) == [1.0, 1.0, 3.0, 3.0, 3.0, 3.0, 0.0, 0.0, 0.0, 0.0]
 
 
+def test_before_the_loop_first_ran_the_columns_stay_empty() -> None:
+    # An app that imports before its loop starts: the first sample (t=60, 100% busy over the
+    # 10 before it) covers columns 5-6; columns 0-4 were no loop at all, not a busy one.
+    assert bucket_max([(60, 100.0), (80, 5.0)], 100, 10, since_ns=50) == [
+        0.0, 0.0, 0.0, 0.0, 0.0, 100.0, 100.0, 5.0, 5.0, 0.0]
+
+
 def test_an_empty_trace_gives_a_flat_line() -> None:
     assert bucket_max([], 0, 4) == [0.0] * 4
 

@@ -75,3 +75,27 @@ def test_the_callbacks_detail_has_percentiles_and_a_duration_histogram() -> None
     assert "1 of them blocked the loop" in text
     bars = {line.split()[0]: line.split()[-1] for line in text.splitlines() if "█" in line}
     assert bars == {"≤30µs": "90", "≤3ms": "9", "≤300ms": "1"}
+
+
+def test_an_asyncio_task_stall_is_told_in_asyncio_words() -> None:
+    from tracer.model import StateBuilder
+    from tui.detail import stall
+
+    builder = StateBuilder(50_000_000)
+    for site, fn, line in [(1, "asyncio.base_events.BaseEventLoop.create_task", 436),
+                           (2, "app.report", 11)]:
+        builder.apply({"t": 0, "ev": "site", "id": site, "fn": fn, "file": "/app/app.py",
+                       "line": line}, site)
+    builder.apply({"t": 10, "ev": "timer", "id": 7, "site": 1, "fn": 2, "due": 10}, 3)
+    builder.apply({"t": 300_000_000, "ev": "call", "kind": "task", "site": 2,
+                   "dur": 200_000_000, "depth": 0, "timer": 7, "lag": 0}, 4)
+    [blocked] = builder.state.stalls
+
+    class Sites:
+        def site(self, site_id: int) -> Site:
+            return builder.sites[site_id]
+
+    text = stall(blocked, Sites()).plain
+    assert "app.report (app.py:11), a step of an asyncio Task" in text
+    assert "scheduled in asyncio.base_events.BaseEventLoop.create_task" in text
+    assert "Deferred" not in text
