@@ -25,11 +25,14 @@ RESAMPLE_NS = 100_000_000
 MAX_TICK = 0.01
 
 
-def sample_stack(frame: Any, stop_code: Any) -> list[list]:
+def sample_stack(frame: Any, stop_code: Any) -> list[list] | None:
     """``[file, line, func]`` from the callback's frame (``stop_code``) inward, innermost last.
 
     When the callback's frame is not on the stack (a builtin callback) the whole stack is kept,
-    cut to the innermost :data:`MAX_FRAMES`.
+    cut to the innermost :data:`MAX_FRAMES`.  None when ``stop_code`` is a Python callback's
+    and it is not on the stack: the callback has returned and the loop is still in the
+    tracer's or the loop's own code around it (a watchdog scheduled late on a loaded machine
+    lands there), so this sample would name the wrong line.
     """
     out = []
     while frame is not None and len(out) < MAX_FRAMES:
@@ -38,8 +41,20 @@ def sample_stack(frame: Any, stop_code: Any) -> list[list]:
         if code is stop_code:
             break
         frame = frame.f_back
+    else:
+        if stop_code is not None and not _on_stack(frame, stop_code):
+            return None
     out.reverse()
     return out
+
+
+def _on_stack(frame: Any, code: Any) -> bool:
+    """Whether ``code`` runs in ``frame`` or a frame that called it."""
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
 
 
 class Watched(Protocol):
@@ -70,7 +85,9 @@ class ProbeCalls:
         return self.probe.reactor_thread
 
     def stall(self, now: int, call: tuple, frame: Any) -> None:
-        self.probe.stall(now, call, sample_stack(frame, call[3]))
+        stack = sample_stack(frame, call[3])
+        if stack is not None:
+            self.probe.stall(now, call, stack)
 
 
 class Watchdog:

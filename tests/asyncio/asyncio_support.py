@@ -24,9 +24,10 @@ def loopscope_run(trace: Path, program: str, *args: str, wait: bool = True,
     return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
-def summary(trace: Path) -> dict:
-    """``loopscope summary --json TRACE``."""
-    out = subprocess.run([sys.executable, "-m", "loopscope", "summary", "--json", str(trace)],
+def summary(trace: Path, *options: str) -> dict:
+    """``loopscope summary --json OPTIONS TRACE``."""
+    out = subprocess.run([sys.executable, "-m", "loopscope", "summary", "--json", *options,
+                          str(trace)],
                          capture_output=True, env=ENV, timeout=60, check=True).stdout
     return orjson.loads(out)
 

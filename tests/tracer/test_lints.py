@@ -33,10 +33,10 @@ APP = """
     reactor.callLater(0.05, late)                # due while parse() holds the loop
 
     reactor.suggestThreadPoolSize(1)
-    def job():
-        time.sleep(0.05)
-    for _ in range(3):                           # one thread: jobs 2 and 3 wait for it
-        reactor.callLater(0.3, reactor.callInThread, job)
+    def job(seconds):
+        time.sleep(seconds)
+    for seconds in (0.15, 0.05, 0.05):           # one thread: jobs 2 and 3 wait 3x their run
+        reactor.callLater(0.3, reactor.callInThread, job, seconds)
 
     class Idle:                                  # watched for writing, nothing to write
         def __init__(self):
@@ -104,6 +104,8 @@ def test_a_deferred_pending_long_enough_is_a_warning(model: TraceModel) -> None:
 
 
 def test_a_writer_with_nothing_to_write_while_it_is_watched(model: TraceModel) -> None:
-    [writer] = kinds_and_texts(model, 600 * 1_000_000)["writer"]
+    added = next(e for e in map(model.event, range(len(model)))
+                 if e["ev"] == "fdadd" and e["mode"] == "w" and e["type"] == "Idle")
+    [writer] = kinds_and_texts(model, added["t"] + 100 * 1_000_000)["writer"]  # of its 200 ms
     assert writer.startswith("fd ") and "(Idle) is watched for writing with nothing to write" \
         in writer

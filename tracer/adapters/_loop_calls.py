@@ -97,12 +97,14 @@ class LoopCalls:
 
     def stall(self, now: int, call: tuple, frame: Any) -> None:
         """Record a stall named after the coroutine the step is stuck in."""
-        code = stuck_in(frame, call[3])
-        site = code_site(self.session, code) if code is not None else call[4]
-        self.blocked = (call[0], site)
         serial, start, kind, stop_code, _site, depth = call
-        self.session.probe.stall(now, (serial, start, kind, stop_code, site, depth),
-                                 sample_stack(frame, stop_code))
+        stack = sample_stack(frame, stop_code)
+        if stack is None:  # the step's coroutine is no longer running: nothing to name
+            return
+        code = stuck_in(frame, stop_code)
+        site = code_site(self.session, code) if code is not None else call[4]
+        self.blocked = (serial, site)
+        self.session.probe.stall(now, (serial, start, kind, stop_code, site, depth), stack)
 
 
 class Heartbeat:
