@@ -1,4 +1,6 @@
-/* tracer._scan: the summary's fold over a whole trace, in C.
+/* tracer._scan: the summary's fold over a whole trace, in C, and the Chrome export's
+ * writer (Exporter, at the end: the same row parser, the slices written as tracer/export.py
+ * writes them, byte for byte).
  *
  * Why C: a summary folds every event of a trace, and a traced server writes millions of
  * them a minute.  Parsing a line with orjson, turning a compact row into a dict and applying
@@ -162,7 +164,7 @@ typedef struct {
     const char *kind; Py_ssize_t kind_len;   /* a row's call kind (ASCII), or: */
     PyObject *kind_obj;                      /* an object's call kind */
     int64_t site, dur, depth, d, id, fn, inner, since;
-    int has_lag, has_due;
+    int has_lag, has_due, has_x, has_exc;
     int64_t lag, due;
     int fail;
 } Event;
@@ -565,6 +567,8 @@ static int parse_row(const char *p, const char *end, Event *e) {
         e->kind = v[1].s; e->kind_len = v[1].len;
         e->site = v[2].i; e->dur = v[3].i; e->depth = v[4].i;
         e->has_lag = v[6].type == 'i'; e->lag = v[6].i;
+        e->has_x = v[5].type == 'i'; e->id = v[5].i;   /* the timer id, or the fd */
+        e->has_exc = v[7].type == 's';
         break;
     case DCALL:
         e->d = v[1].i; e->site = v[2].i; e->dur = v[3].i; e->depth = v[4].i; e->fail = (int)v[6].i;
@@ -669,6 +673,319 @@ static int apply_object(Scanner *s, PyObject *ev, int64_t index) {
     Py_DECREF(result);
     return 0;
 }
+
+/* -- the Chrome export's slices and flows (tracer/export.py) ------------------------- */
+
+/* tracer.export.TIMER_FLOW: timer flow ids are offset from Deferred ones. */
+#define TIMER_FLOW ((int64_t)1 << 40)
+/* Times are written in microseconds as ns / 1000.0 (a float); below 10**15 ns the exact
+ * decimal has at most 15 significant digits, so it is the float's shortest form, the one
+ * orjson writes.  Larger times (damage, or eleven days of trace) go through Python. */
+#define EXACT_NS 1000000000000000LL
+/* Output is handed to ``out.write`` in pieces of about this size. */
+#define OUT_CHUNK (1 << 20)
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *write, *slow;
+    PyObject *fragments;      /* list: per known site, (name JSON, where JSON) bytes */
+    PyObject *unknown;        /* the pair for an undefined site */
+    Map site_index;           /* site -> index in fragments (a) */
+    Map flows;                /* open flows that fit int64 */
+    PyObject *big_flows;      /* set: open flows past int64 (a timer id near the top) */
+    char *buf; size_t n, cap;
+    int first;
+    int64_t count;
+} Exporter;
+
+static int out_reserve(Exporter *x, size_t more) {
+    if (x->n + more <= x->cap) return 0;
+    size_t cap = x->cap ? x->cap : OUT_CHUNK * 2;
+    while (cap < x->n + more) cap *= 2;
+    char *buf = PyMem_Realloc(x->buf, cap);
+    if (buf == NULL) { PyErr_NoMemory(); return -1; }
+    x->buf = buf; x->cap = cap;
+    return 0;
+}
+
+static int out_flush(Exporter *x) {
+    if (x->n == 0) return 0;
+    PyObject *data = PyBytes_FromStringAndSize(x->buf, (Py_ssize_t)x->n);
+    if (data == NULL) return -1;
+    x->n = 0;
+    PyObject *r = PyObject_CallOneArg(x->write, data);
+    Py_DECREF(data);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static void out_raw(Exporter *x, const char *p, size_t len) {   /* room reserved */
+    memcpy(x->buf + x->n, p, len);
+    x->n += len;
+}
+#define OUT_LIT(x, lit) out_raw(x, lit, sizeof lit - 1)
+
+static void out_int(Exporter *x, int64_t v) {
+    char tmp[24];
+    int i = 24;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do { tmp[--i] = (char)('0' + u % 10); u /= 10; } while (u);
+    if (v < 0) tmp[--i] = '-';
+    out_raw(x, tmp + i, (size_t)(24 - i));
+}
+
+static void out_us(Exporter *x, int64_t ns) {   /* |ns| < EXACT_NS */
+    if (ns < 0) OUT_LIT(x, "-");
+    uint64_t a = ns < 0 ? 0 - (uint64_t)ns : (uint64_t)ns;
+    out_int(x, (int64_t)(a / 1000));
+    OUT_LIT(x, ".");
+    unsigned frac = (unsigned)(a % 1000);
+    char digits[3] = {(char)('0' + frac / 100), (char)('0' + frac / 10 % 10), (char)('0' + frac % 10)};
+    size_t len = frac % 100 == 0 ? 1 : frac % 10 == 0 ? 2 : 3;
+    out_raw(x, digits, len);
+}
+
+/* Start one trace event of the array (the separator before it). */
+static void out_event(Exporter *x) {
+    if (x->first) OUT_LIT(x, "\n"); else OUT_LIT(x, ",\n");
+    x->first = 0;
+    x->count++;
+}
+
+static int flow_take(Exporter *x, int64_t flow) {   /* 1 when it was open (now closed) */
+    Slot *slot = map_find(&x->flows, flow);
+    if (slot == NULL) return 0;
+    map_del(&x->flows, slot);
+    return 1;
+}
+
+static PyObject *site_pair(Exporter *x, int64_t site) {   /* borrowed */
+    Slot *slot = map_find(&x->site_index, site);
+    return slot ? PyList_GET_ITEM(x->fragments, slot->a) : x->unknown;
+}
+
+static int safe_ns(int64_t ns) { return ns > -EXACT_NS && ns < EXACT_NS; }
+
+/* A call or Deferred callback row as tracer.export writes it: its slice, and the end of
+ * the flow that led to it; 1 when the row is left to Python (times too large to write
+ * here, a timer flow id past int64, an exception name). */
+static int export_ended(Exporter *x, int row, Event *e) {
+    int64_t dur = e->dur > 0 ? e->dur : 0;
+    if (!safe_ns(dur) || !safe_ns(e->t) || !safe_ns(e->t - dur) || e->has_exc) return 1;
+    int64_t start = e->t - dur, flow = 0;
+    int has_flow = 0;
+    if (row == DCALL) {
+        has_flow = 1; flow = e->d;
+    } else if (e->has_x && e->id != 0 && e->kind_len == 5 && memcmp(e->kind, "timer", 5) == 0) {
+        if (e->id > INT64_MAX - TIMER_FLOW) return 1;
+        has_flow = 1; flow = e->id + TIMER_FLOW;
+    }
+    PyObject *pair = site_pair(x, e->site);
+    PyObject *name = PyTuple_GET_ITEM(pair, 0), *where = PyTuple_GET_ITEM(pair, 1);
+    const char *cat = row == DCALL ? "deferred" : e->kind;
+    size_t cat_len = row == DCALL ? 8 : (size_t)e->kind_len;
+    if (out_reserve(x, 300 + 2 * cat_len + (size_t)PyBytes_GET_SIZE(name)
+                        + (size_t)PyBytes_GET_SIZE(where)) < 0)
+        return -1;
+    out_event(x);
+    OUT_LIT(x, "{\"ph\":\"X\",\"name\":");
+    out_raw(x, PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name));
+    OUT_LIT(x, ",\"cat\":\"");
+    out_raw(x, cat, cat_len);
+    OUT_LIT(x, "\",\"ts\":");
+    out_us(x, start);
+    OUT_LIT(x, ",\"dur\":");
+    out_us(x, dur);
+    OUT_LIT(x, ",\"pid\":1,\"tid\":1,\"args\":");
+    out_raw(x, PyBytes_AS_STRING(where), (size_t)PyBytes_GET_SIZE(where) - 1);   /* no '}' */
+    OUT_LIT(x, ",\"depth\":");
+    out_int(x, e->depth);
+    OUT_LIT(x, "}}");
+    if (has_flow && flow_take(x, flow)) {
+        out_event(x);
+        OUT_LIT(x, "{\"ph\":\"f\",\"bp\":\"e\",\"id\":");
+        out_int(x, flow);
+        OUT_LIT(x, ",\"name\":\"");
+        out_raw(x, cat, cat_len);
+        OUT_LIT(x, "\",\"cat\":\"flow\",\"ts\":");
+        out_us(x, start);
+        OUT_LIT(x, ",\"pid\":1,\"tid\":1}");
+    }
+    return 0;
+}
+
+/* A Deferred's creation or a timer's scheduling: the start of a flow. */
+static int export_flow_start(Exporter *x, int row, Event *e) {
+    if (!safe_ns(e->t) || (row == TIMER && e->id > INT64_MAX - TIMER_FLOW)) return 1;
+    int64_t flow = row == DNEW ? e->d : e->id + TIMER_FLOW;
+    if (map_put(&x->flows, flow) == NULL || out_reserve(x, 200) < 0) return -1;
+    out_event(x);
+    OUT_LIT(x, "{\"ph\":\"s\",\"id\":");
+    out_int(x, flow);
+    if (row == DNEW) OUT_LIT(x, ",\"name\":\"deferred\""); else OUT_LIT(x, ",\"name\":\"timer\"");
+    OUT_LIT(x, ",\"cat\":\"flow\",\"ts\":");
+    out_us(x, e->t);
+    OUT_LIT(x, ",\"pid\":1,\"tid\":1}");
+    return 0;
+}
+
+static PyObject *Exporter_feed(Exporter *x, PyObject *args) {
+    const char *data;
+    Py_ssize_t size;
+    long long lineno;
+    if (!PyArg_ParseTuple(args, "y#L", &data, &size, &lineno)) return NULL;
+    const char *p = data, *end = data + size;
+    for (; p < end; lineno++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = nl ? nl : end;
+        const char *line = p;
+        p = nl ? nl + 1 : end;
+        if (line == line_end) continue;
+        Event e;
+        int row = line_end - line <= MAX_LINE ? parse_row(line, line_end, &e) : -1;
+        int rc = row == CALL || row == DCALL ? export_ended(x, row, &e)
+               : row == DNEW || row == TIMER ? export_flow_start(x, row, &e)
+               : row >= 0 ? 0 : 1;   /* dadd, dfire and poll rows are not exported */
+        if (rc < 0) return NULL;
+        if (rc > 0) {
+            PyObject *r = PyObject_CallFunction(x->slow, "y#L", line,
+                                                (Py_ssize_t)(line_end - line), lineno);
+            if (r == NULL) return NULL;
+            Py_DECREF(r);
+        }
+        if (x->n >= OUT_CHUNK && out_flush(x) < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Exporter_emit(Exporter *x, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "emit() takes the bytes of one trace event");
+        return NULL;
+    }
+    if (out_reserve(x, (size_t)PyBytes_GET_SIZE(arg) + 2) < 0) return NULL;
+    out_event(x);
+    out_raw(x, PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg));
+    if (x->n >= OUT_CHUNK && out_flush(x) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Exporter_site(Exporter *x, PyObject *args) {
+    long long id;
+    PyObject *name, *where;
+    if (!PyArg_ParseTuple(args, "LSS", &id, &name, &where)) return NULL;
+    if (PyBytes_GET_SIZE(where) < 2 || PyBytes_AS_STRING(where)[PyBytes_GET_SIZE(where) - 1] != '}') {
+        PyErr_SetString(PyExc_ValueError, "where must be the bytes of a JSON object");
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, name, where);
+    if (pair == NULL) return NULL;
+    Slot *slot = map_find(&x->site_index, id);
+    if (slot != NULL) {
+        PyList_SetItem(x->fragments, slot->a, pair);   /* steals pair */
+    } else {
+        if ((slot = map_put(&x->site_index, id)) == NULL) { Py_DECREF(pair); return NULL; }
+        slot->a = PyList_GET_SIZE(x->fragments);
+        int rc = PyList_Append(x->fragments, pair);
+        Py_DECREF(pair);
+        if (rc < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The open flows, as a set of ints: tracer.export's Python step adds, tests and discards. */
+static int flow_key(PyObject *flow, int64_t *key) {   /* 1: fits int64, 0: does not, -1 */
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(flow, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    *key = v;
+    return !overflow;
+}
+
+static PyObject *Exporter_add(Exporter *x, PyObject *flow) {
+    int64_t key;
+    int fits = flow_key(flow, &key);
+    if (fits < 0) return NULL;
+    if (fits ? map_put(&x->flows, key) == NULL : PySet_Add(x->big_flows, flow) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Exporter_discard(Exporter *x, PyObject *flow) {
+    int64_t key;
+    int fits = flow_key(flow, &key);
+    if (fits < 0) return NULL;
+    if (fits) flow_take(x, key);
+    else if (PySet_Discard(x->big_flows, flow) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static int Exporter_contains(Exporter *x, PyObject *flow) {
+    int64_t key;
+    int fits = flow_key(flow, &key);
+    if (fits < 0) return -1;
+    return fits ? map_find(&x->flows, key) != NULL : PySet_Contains(x->big_flows, flow);
+}
+
+static PyObject *Exporter_flush(Exporter *x, PyObject *Py_UNUSED(ignored)) {
+    if (out_flush(x) < 0) return NULL;
+    return PyLong_FromLongLong(x->count);
+}
+
+static int Exporter_init(Exporter *x, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"write", "slow", "unknown_name", "unknown_where", NULL};
+    PyObject *write, *slow, *name, *where;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOSS", names, &write, &slow, &name, &where))
+        return -1;
+    if (x->fragments != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "an Exporter is initialised once");
+        return -1;
+    }
+    Py_INCREF(write); x->write = write;
+    Py_INCREF(slow); x->slow = slow;
+    x->first = 1;
+    x->fragments = PyList_New(0);
+    x->unknown = PyTuple_Pack(2, name, where);
+    x->big_flows = PySet_New(NULL);
+    return x->fragments && x->unknown && x->big_flows ? 0 : -1;
+}
+
+static void Exporter_dealloc(Exporter *x) {
+    Py_XDECREF(x->write); Py_XDECREF(x->slow); Py_XDECREF(x->fragments);
+    Py_XDECREF(x->unknown); Py_XDECREF(x->big_flows);
+    PyMem_Free(x->site_index.slots); PyMem_Free(x->flows.slots); PyMem_Free(x->buf);
+    Py_TYPE(x)->tp_free((PyObject *)x);
+}
+
+static PyMethodDef Exporter_methods[] = {
+    {"feed", (PyCFunction)Exporter_feed, METH_VARARGS,
+     "feed(block, first_lineno): export the complete lines of ``block``; ``slow(line, lineno)``\n"
+     "takes the lines that are not rows written here."},
+    {"emit", (PyCFunction)Exporter_emit, METH_O, "emit(data): one trace event, its JSON bytes."},
+    {"site", (PyCFunction)Exporter_site, METH_VARARGS,
+     "site(id, name_json, where_json): how the slices of site ``id`` name it."},
+    {"add", (PyCFunction)Exporter_add, METH_O, "Open a flow."},
+    {"discard", (PyCFunction)Exporter_discard, METH_O, "Close a flow if it is open."},
+    {"flush", (PyCFunction)Exporter_flush, METH_NOARGS,
+     "Write what is buffered; returns the number of trace events written."},
+    {NULL}
+};
+
+static PySequenceMethods Exporter_sequence = {.sq_contains = (objobjproc)Exporter_contains};
+
+static PyTypeObject ExporterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._scan.Exporter",
+    .tp_basicsize = sizeof(Exporter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Exporter(write, slow, unknown_name, unknown_where): the Chrome export of trace\n"
+              "lines, buffered to ``write``; also the set of open flows (add, discard, in).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Exporter_init,
+    .tp_dealloc = (destructor)Exporter_dealloc,
+    .tp_methods = Exporter_methods,
+    .tp_as_sequence = &Exporter_sequence,
+};
 
 /* -- the Python type ----------------------------------------------------------------- */
 
@@ -833,17 +1150,19 @@ static PyTypeObject ScannerType = {
 
 static struct PyModuleDef scan_module = {
     PyModuleDef_HEAD_INIT, "tracer._scan",
-    "The summary's fold over a whole trace, in C (tracer/scan.py uses it).", -1, NULL, NULL,
+    "Whole-trace passes in C: the summary's fold (tracer/scan.py) and the Chrome export\n"
+    "(tracer/export.py).", -1, NULL, NULL,
     NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {
-    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&ExporterType) < 0) return NULL;
     PyObject *module = PyModule_Create(&scan_module);
     if (module == NULL) return NULL;
     Py_INCREF(&ScannerType);
-    if (PyModule_AddObject(module, "Scanner", (PyObject *)&ScannerType) < 0) {
-        Py_DECREF(&ScannerType);
+    Py_INCREF(&ExporterType);
+    if (PyModule_AddObject(module, "Scanner", (PyObject *)&ScannerType) < 0
+        || PyModule_AddObject(module, "Exporter", (PyObject *)&ExporterType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

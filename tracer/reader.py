@@ -175,6 +175,15 @@ def iter_blocks(f: IO[bytes], warn: Warn, first_lineno: int = 2,
             skipping = True
 
 
+def parse_line(line: bytes, lineno: int, warn: Warn) -> dict | None:
+    """:func:`parse_event` for a line of any length (one past :data:`MAX_LINE` is skipped
+    with its warning): for a reader of whole blocks, which meets such lines itself."""
+    if len(line) > MAX_LINE:
+        warn(too_long(lineno))
+        return None
+    return parse_event(line, lineno, warn)
+
+
 def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
                chunk_size: int = 1 << 22) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line number, complete line)`` from ``f``'s current position (as

@@ -13,6 +13,7 @@ install time), the Python fold runs: slower, same summary.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from array import array
 from dataclasses import dataclass
@@ -22,25 +23,25 @@ from typing import IO
 from tracer.format import INT_MAX, INT_MIN
 from tracer.model import BlockingCall, CallbackStats, StateBuilder, frames, stall_of
 from tracer.reader import (
-    MAX_LINE,
     Warn,
     iter_blocks,
     iter_lines,
     open_trace,
     parse_event,
     parse_header,
+    parse_line,
     read_header_line,
-    too_long,
     warn_stderr,
 )
 
 try:
-    _scan: ModuleType | None = importlib.import_module("tracer._scan")
+    #: The compiled passes (tracer/_scan.c), or None where they are not built.
+    compiled: ModuleType | None = importlib.import_module("tracer._scan")
 except ImportError:  # built without a compiler: the Python fold
-    _scan = None
+    compiled = None
 
-#: Whether the compiled fold is there (``loopscope --version`` may say so).
-COMPILED = _scan is not None
+#: Whether the compiled fold is there.
+COMPILED = compiled is not None
 
 
 @dataclass
@@ -99,16 +100,10 @@ def _fold_python(f: IO[bytes], builder: StateBuilder, warn: Warn) -> Sorted:
 
 
 def _fold_compiled(f: IO[bytes], builder: StateBuilder, warn: Warn) -> Sorted:
-    if _scan is None:
+    if compiled is None:
         raise RuntimeError("tracer._scan is not built")
-
-    def slow(line: bytes, lineno: int) -> dict | None:
-        if len(line) > MAX_LINE:
-            warn(too_long(lineno))
-            return None
-        return parse_event(line, lineno, warn)
-
-    scanner = _scan.Scanner(builder.threshold_ns, builder.sites, slow, builder.handle)
+    scanner = compiled.Scanner(builder.threshold_ns, builder.sites,
+                               functools.partial(parse_line, warn=warn), builder.handle)
     for lineno, block in iter_blocks(f, warn):
         scanner.feed(block, lineno)
     result = scanner.result()

@@ -1,10 +1,12 @@
-"""The compiled fold (tracer/_scan.c) gives the summary the Python fold gives, warning for
-the same lines: on the sample traces, on a recorded busy trace, and on random traces of the
-trace grammar (tests/tracer/test_fuzz.py's, and sequences of rows whose ids, durations and
-stall keys meet, so blocking calls, stalls, nested chains and Deferred chains occur)."""
+"""The compiled passes (tracer/_scan.c) give what the Python ones give, warning for the same
+lines: the summary the Python fold gives, and the Chrome export byte for byte.  On the sample
+traces, on a recorded busy trace, and on random traces of the trace grammar
+(tests/tracer/test_fuzz.py's, and sequences of rows whose ids, durations and stall keys meet,
+so blocking calls, stalls, nested chains, flows and Deferred chains occur)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from test_fuzz import trace_file
 
 from tracer import scan
+from tracer.export import export_chrome
 from tracer.reader import MAX_LINE, TraceError
 from tracer.summary import summary_of
 
@@ -39,12 +42,30 @@ def both_folds(path: str, threshold_ms: float | None = None) -> tuple[dict, list
     return fast, fast_warnings
 
 
+def both_exports(path: str) -> bytes:
+    """The Chrome export of both writers, checked equal, with the same warnings."""
+    results = []
+    for compiled in (True, False):
+        warnings: list[str] = []
+        out = io.BytesIO()
+        count = export_chrome(path, out, warnings.append, compiled=compiled)
+        results.append((out.getvalue(), count, warnings))
+    assert results[0] == results[1]
+    return results[0][0]
+
+
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 @pytest.mark.parametrize("threshold_ms", [None, 0.001, 5.0])
 def test_samples_fold_the_same(sample: Path, threshold_ms: float | None) -> None:
     summary, warnings = both_folds(str(sample), threshold_ms)
     assert warnings == [] and summary["events"] > 100
     assert summary["stalls"] and summary["callbacks"]
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_samples_export_the_same(sample: Path) -> None:
+    chrome = both_exports(str(sample))
+    assert b'"ph":"X"' in chrome and b'"ph":"f"' in chrome
 
 
 def test_a_recorded_busy_trace_folds_the_same(tmp_path: Path) -> None:
@@ -54,6 +75,7 @@ def test_a_recorded_busy_trace_folds_the_same(tmp_path: Path) -> None:
                    capture_output=True)
     summary, _ = both_folds(str(trace))
     assert summary["events"] > 100_000 and len(summary["stalls"]) == 1
+    assert both_exports(str(trace)).count(b'"ph":"X"') > 50_000
 
 
 def check(data: bytes) -> None:
@@ -62,11 +84,12 @@ def check(data: bytes) -> None:
         path.write_bytes(data)
         try:
             both_folds(str(path))
+            both_exports(str(path))
         except TraceError:
             pass  # a damaged header: both folds refuse it before reading a line
 
 
-@settings(max_examples=150, deadline=None, database=None,
+@settings(max_examples=100, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(trace_file())
 def test_random_traces_of_the_grammar_fold_the_same(data: bytes) -> None:
@@ -74,7 +97,7 @@ def test_random_traces_of_the_grammar_fold_the_same(data: bytes) -> None:
 
 
 #: Small numbers, so that ids, depths and stall keys meet; now and then an extreme one.
-SMALL = st.one_of(st.integers(0, 4), st.integers(0, 4), st.sampled_from([-1, 1 << 62, -(1 << 63)]))
+SMALL = st.one_of(st.integers(0, 4), st.integers(0, 4), st.sampled_from([-1, 1 << 62, -(1 << 63), (1 << 63) - 1]))
 TIME = st.integers(0, 6)
 DUR = st.sampled_from([0, 3, 20, 1 << 62])   # the threshold below is 10 ns
 
@@ -124,7 +147,7 @@ def busy_line(draw) -> list | dict:
             "file": "/app.py", "line": 1}
 
 
-@settings(max_examples=300, deadline=None, database=None,
+@settings(max_examples=200, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(busy_line(), max_size=60), st.sampled_from([b"", b" ", b"\r"]))
 def test_random_busy_traces_fold_the_same(lines: list, spacing: bytes) -> None:
@@ -141,6 +164,7 @@ def test_lines_past_the_limit_warn_the_same(tmp_path: Path) -> None:
     long = b'{"t":1,"ev":"mark","label":"' + b"x" * MAX_LINE + b'"}'
     path.write_bytes(b'{"ev":"trace","v":1}\n["dnew",1,1,1]\n' + long + b"\nnot json\n"
                      + long + b'\n["dfire",2,1,false]\n')
+    both_exports(str(path))
     summary, warnings = both_folds(str(path))
     assert warnings == ["line 3 is longer than 64 MiB; skipped", "line 4 is not valid JSON; skipped",
                         "line 5 is longer than 64 MiB; skipped"]
