@@ -44,7 +44,7 @@ from tui.app import LoopscopeApp
 from tui.feed import Feed
 
 async def main():
-    app = LoopscopeApp(Feed(sys.argv[1], follow=False), mode="replay", speed=1.0)
+    app = LoopscopeApp(Feed(sys.argv[1], follow=False))
     start = time.monotonic()
     first = None
     async with app.run_test(size=(160, 48)) as pilot:
@@ -76,15 +76,17 @@ def steps(trace: Path, out_dir: Path) -> dict[str, list[str]]:
 def measure(argv: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB and the output of one step run in its own process."""
     start = time.monotonic()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - start
         out.seek(0)
         text = out.read()[-2000:].decode("utf-8", "replace")
+        err.seek(0)
+        last = (err.read()[-2000:].decode("utf-8", "replace").strip().splitlines() or [""])[-1]
     if proc.returncode != 0:
-        raise SystemExit(f"big_traces: {argv[:4]} failed with status {proc.returncode}")
+        raise SystemExit(f"big_traces: {argv[:2]} failed with status {proc.returncode}: {last}")
     return elapsed, usage.ru_maxrss / 1024, text
 
 
