@@ -510,10 +510,12 @@ static const char *value(const char *p, const char *end, Value *v) {
  * kind: i int64, N int64 or null, B boolean, S string, Z string or null; a poll row goes on
  * with integer pairs. */
 enum { CALL, DCALL, TIMER, DNEW, DADD, DFIRE, POLL, N_ROWS };
-static const struct { const char *name; const char *types; } ROWS[N_ROWS] = {
-    [CALL] = {"call", "iSiiiNNZ"}, [DCALL] = {"dcall", "iiiiiBB"}, [TIMER] = {"timer", "iiiiN"},
-    [DNEW] = {"dnew", "iii"}, [DADD] = {"dadd", "iiii"}, [DFIRE] = {"dfire", "iiB"},
-    [POLL] = {"poll", "ii"},
+#define ROW(name, types) {name, sizeof name - 1, types, sizeof types - 1}
+static const struct { const char *name; Py_ssize_t name_len; const char *types; size_t n_types; }
+ROWS[N_ROWS] = {
+    [CALL] = ROW("call", "iSiiiNNZ"), [DCALL] = ROW("dcall", "iiiiiBB"),
+    [TIMER] = ROW("timer", "iiiiN"), [DNEW] = ROW("dnew", "iii"), [DADD] = ROW("dadd", "iiii"),
+    [DFIRE] = ROW("dfire", "iiB"), [POLL] = ROW("poll", "ii"),
 };
 #define MAX_FIELDS 8
 
@@ -536,12 +538,12 @@ static int parse_row(const char *p, const char *end, Event *e) {
     const char *q = value(p + 1, end, &kind);
     if (q == NULL || kind.type != 's') return -1;
     int row = 0;
-    while (row < N_ROWS && !(strlen(ROWS[row].name) == (size_t)kind.len
-                             && memcmp(ROWS[row].name, kind.s, kind.len) == 0))
+    while (row < N_ROWS && !(ROWS[row].name_len == kind.len
+                             && memcmp(ROWS[row].name, kind.s, (size_t)kind.len) == 0))
         row++;
     if (row == N_ROWS) return -1;
     const char *types = ROWS[row].types;
-    size_t n_types = strlen(types), n = 0;
+    size_t n_types = ROWS[row].n_types, n = 0;
     Value v[MAX_FIELDS];
     while (q < end - 1) {
         if (*q != ',') return -1;
