@@ -585,6 +585,39 @@ static int parse_row(const char *p, const char *end, Event *e) {
     return row;
 }
 
+/* The lines of a block handed to ``feed``: each non-empty one parsed as a row when it can be
+ * (next_row gives its kind, -1 for a line left to ``slow``, END after the last line). */
+typedef struct { const char *p, *end, *line, *line_end; long long lineno, next; } Lines;
+#define END (-2)
+
+static int lines_of(PyObject *args, Lines *l) {
+    const char *data;
+    Py_ssize_t size;
+    if (!PyArg_ParseTuple(args, "y#L", &data, &size, &l->next)) return 0;
+    l->p = data;
+    l->end = data + size;
+    return 1;
+}
+
+static int next_row(Lines *l, Event *e) {
+    for (;;) {
+        if (l->p >= l->end) return END;
+        const char *nl = memchr(l->p, '\n', (size_t)(l->end - l->p));
+        l->line = l->p;
+        l->line_end = nl ? nl : l->end;
+        l->p = nl ? nl + 1 : l->end;
+        l->lineno = l->next++;
+        if (l->line == l->line_end) continue;
+        return l->line_end - l->line <= MAX_LINE ? parse_row(l->line, l->line_end, e) : -1;
+    }
+}
+
+/* ``slow(line, lineno)`` for the current line. */
+static PyObject *call_slow(PyObject *slow, Lines *l) {
+    return PyObject_CallFunction(slow, "y#L", l->line, (Py_ssize_t)(l->line_end - l->line),
+                                 l->lineno);
+}
+
 static int apply_row(Scanner *s, int row, Event *e, int64_t index) {
     switch (row) {
     case CALL: return on_call(s, e, index);
@@ -833,26 +866,17 @@ static int export_flow_start(Exporter *x, int row, Event *e) {
 }
 
 static PyObject *Exporter_feed(Exporter *x, PyObject *args) {
-    const char *data;
-    Py_ssize_t size;
-    long long lineno;
-    if (!PyArg_ParseTuple(args, "y#L", &data, &size, &lineno)) return NULL;
-    const char *p = data, *end = data + size;
-    for (; p < end; lineno++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = nl ? nl : end;
-        const char *line = p;
-        p = nl ? nl + 1 : end;
-        if (line == line_end) continue;
-        Event e;
-        int row = line_end - line <= MAX_LINE ? parse_row(line, line_end, &e) : -1;
+    Lines lines;
+    Event e;
+    int row;
+    if (!lines_of(args, &lines)) return NULL;
+    while ((row = next_row(&lines, &e)) != END) {
         int rc = row == CALL || row == DCALL ? export_ended(x, row, &e)
                : row == DNEW || row == TIMER ? export_flow_start(x, row, &e)
                : row >= 0 ? 0 : 1;   /* dadd, dfire and poll rows are not exported */
         if (rc < 0) return NULL;
         if (rc > 0) {
-            PyObject *r = PyObject_CallFunction(x->slow, "y#L", line,
-                                                (Py_ssize_t)(line_end - line), lineno);
+            PyObject *r = call_slow(x->slow, &lines);
             if (r == NULL) return NULL;
             Py_DECREF(r);
         }
@@ -998,27 +1022,18 @@ static int count_event(Scanner *s, int has_t, int64_t t) {
 }
 
 static PyObject *Scanner_feed(Scanner *s, PyObject *args) {
-    const char *data;
-    Py_ssize_t size;
-    long long lineno;
-    if (!PyArg_ParseTuple(args, "y#L", &data, &size, &lineno)) return NULL;
-    const char *p = data, *end = data + size;
-    for (; p < end; lineno++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = nl ? nl : end;
-        const char *line = p;
-        p = nl ? nl + 1 : end;
-        if (line == line_end) continue;
-        Event e;
+    Lines lines;
+    Event e;
+    int row;
+    if (!lines_of(args, &lines)) return NULL;
+    while ((row = next_row(&lines, &e)) != END) {
         int64_t index = s->events;
-        int row = line_end - line <= MAX_LINE ? parse_row(line, line_end, &e) : -1;
         if (row >= 0) {
             count_event(s, 1, e.t);
             if (apply_row(s, row, &e, index) < 0) return NULL;
             continue;
         }
-        PyObject *ev = PyObject_CallFunction(s->slow, "y#L", line, (Py_ssize_t)(line_end - line),
-                                             lineno);
+        PyObject *ev = call_slow(s->slow, &lines);
         if (ev == NULL) return NULL;
         if (ev != Py_None) {
             int64_t t = 0;
