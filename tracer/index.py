@@ -4,7 +4,8 @@ A trace of ten million events takes seconds to fold even compiled; a finished tr
 changes, so ``loopscope summary`` keeps what it found in a cache directory
 (``$LOOPSCOPE_CACHE``, else ``$XDG_CACHE_HOME/loopscope``, else ``~/.cache/loopscope``; a
 trace's own directory may not be writable), one file per trace path.  The entry records the
-trace's size and modification time (ns), the threshold asked for, the warnings its bad lines
+trace's size and modification time (ns), a digest of its first and last 64 KiB, the threshold
+asked for, the warnings its bad lines
 gave (they are given again) and a fingerprint of the code that made it.  It is used only when
 all of these still match; otherwise the trace is folded again and the entry rewritten.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -53,13 +55,29 @@ def entry_path(trace: str) -> Path:
     return cache_dir() / f"{key[:32]}.json"
 
 
+#: Bytes at each end of the trace whose digest is part of its identity: a file rewritten in
+#: place to the same size within the clock's tick (a few ms) keeps its size and mtime.
+_ENDS = 1 << 16
+
+
+def _ends_digest(trace: str, size: int) -> str:
+    with open(trace, "rb") as f:
+        head = f.read(_ENDS)
+        f.seek(max(size - _ENDS, 0))
+        return hashlib.sha256(head + f.read(_ENDS)).hexdigest()
+
+
 def _identity(trace: str, threshold_ms: float | None) -> dict | None:
     try:
         st = os.stat(trace)
+        if not stat.S_ISREG(st.st_mode):
+            return None  # the fold refuses it in its own words
+        ends = _ends_digest(trace, st.st_size)
     except OSError:
-        return None  # the fold says why in its own words
+        return None
     return {"index": SUMMARY_INDEX_VERSION, "path": os.path.realpath(trace), "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns, "threshold_ms": threshold_ms, "code": _code_fingerprint()}
+            "mtime_ns": st.st_mtime_ns, "ends": ends, "threshold_ms": threshold_ms,
+            "code": _code_fingerprint()}
 
 
 def _load(path: Path, identity: dict) -> dict | None:

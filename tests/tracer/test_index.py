@@ -60,6 +60,17 @@ def test_an_entry_is_stale_when_the_trace_was_rewritten_in_place(trace: Path) ->
     assert index.indexed_summary(str(trace))["events"] > 0
 
 
+def test_an_entry_is_stale_when_the_trace_was_rewritten_within_a_clock_tick(trace: Path) -> None:
+    index.indexed_summary(str(trace))
+    tamper(trace)
+    st = trace.stat()
+    data = trace.read_bytes().replace(b'"threshold_ms":50.0', b'"threshold_ms":40.0', 1)
+    trace.write_bytes(data)     # the same size
+    os.utime(trace, ns=(st.st_atime_ns, st.st_mtime_ns))   # and the same mtime
+    summary = index.indexed_summary(str(trace))
+    assert summary["events"] > 0 and summary["threshold_ms"] == 40.0
+
+
 def test_an_entry_holds_one_threshold(trace: Path) -> None:
     index.indexed_summary(str(trace))
     tamper(trace)
