@@ -213,8 +213,9 @@ def run_served(target: list[str], path: str, threshold_ms: float, port: int) -> 
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from tracer.summary import format_text, summarize
-    summary = summarize(args.trace, args.threshold)
+    from tracer.index import indexed_summary
+    from tracer.summary import format_text
+    summary = indexed_summary(args.trace, args.threshold)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
     else:

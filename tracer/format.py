@@ -21,6 +21,9 @@ from typing import Callable, Final
 VERSION: Final = 1
 #: Versions this reader understands (v1 traces must keep opening).
 READABLE_VERSIONS: Final = frozenset({1})
+#: The version of the summary index entries (tracer/index.py) beside the traces' format: an
+#: entry of another version is stale, and the trace is read again.
+SUMMARY_INDEX_VERSION: Final = 1
 
 # -- bounds on application text ------------------------------------------------------------
 # Text in a trace came from the application.  The recorder cuts it, and readers cut it again

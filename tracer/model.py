@@ -301,6 +301,18 @@ def _cut_or_none(text: str | None) -> str | None:
     return None if text is None else cut(text)
 
 
+def stall_of(call: BlockingCall, chain: Iterable[BlockingCall], nested: Iterable[tuple[int, int]],
+             sample_since: int | None, sample_stack: object) -> Stall:
+    """The Stall of loop-level blocking ``call``, from what was seen while it ran: the blocking
+    calls and the (start, site) of the callbacks nested in it, and the latest stall sample."""
+    stack = frames(sample_stack) if sample_since is not None and sample_since >= call.t_ns \
+        else call.stack   # a sample from before this call belonged to an earlier one
+    ordered = tuple(sorted((b for b in chain if b.t_ns >= call.t_ns),
+                           key=lambda b: (b.t_ns, b.depth)))
+    sites = tuple(site for start, site in sorted(nested) if start >= call.t_ns)
+    return Stall(call, ordered, stack, sites)
+
+
 class StateBuilder:
     """Applies events, in order, to a TraceState.
 
@@ -366,6 +378,11 @@ class StateBuilder:
         t = ev.get("t")
         if isinstance(t, int) and t > s.t_ns:
             s.t_ns = t
+        self.handle(ev, index)
+
+    def handle(self, ev: dict, index: int) -> None:
+        """Apply what event ``index`` changes beyond the count and the time (a compiled fold,
+        tracer.scan, counts events itself and folds the frequent kinds)."""
         handler = _HANDLERS.get(ev["ev"])
         if handler is not None:
             try:
@@ -417,12 +434,9 @@ class StateBuilder:
 
     def _stall_ended(self, call: BlockingCall) -> None:
         sample = self._sample
-        stack = frames(sample["stack"]) if sample is not None and sample["since"] >= call.t_ns \
-            else call.stack   # a sample from before this call belonged to an earlier one
-        chain = tuple(sorted((b for b in self._chain if b.t_ns >= call.t_ns),
-                             key=lambda b: (b.t_ns, b.depth)))
-        nested = tuple(site for start, site in sorted(self._nested) if start >= call.t_ns)
-        self.state.stalls.append(Stall(call, chain, stack, nested))
+        self.state.stalls.append(stall_of(call, self._chain, self._nested,
+                                          None if sample is None else sample["since"],
+                                          None if sample is None else sample["stack"]))
 
     def _call(self, ev: dict, index: int) -> None:
         origin = self._timers.pop(ev["timer"], 0) if "timer" in ev else 0

@@ -133,13 +133,19 @@ def parse_event(line: bytes, lineno: int, warn: Warn) -> dict | None:
     return event  # type: ignore[return-value]  # check_event proved it is a dict
 
 
-def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
-               chunk_size: int = 1 << 22) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line number, complete line)`` from ``f``'s current position.
+def too_long(lineno: int) -> str:
+    return f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped"
+
+
+def iter_blocks(f: IO[bytes], warn: Warn, first_lineno: int = 2,
+                chunk_size: int = 1 << 22) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(number of its first line, block)`` from ``f``'s current position, each block
+    whole lines ending in a newline (a compiled scanner takes a block at a time).
 
     Reads in chunks (a trace has millions of short lines).  A final line without its newline
-    is a line still being written and is not yielded; a line longer than :data:`MAX_LINE` is
-    skipped with a warning, without being held in memory whole.
+    is a line still being written and is not yielded; a line longer than :data:`MAX_LINE`
+    across chunks is skipped with a warning, without being held in memory whole (a longer one
+    inside a block is the reader of the block's to skip).
     """
     lineno = first_lineno
     pending = b""
@@ -149,20 +155,47 @@ def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
         if not chunk:
             return
         data = pending + chunk if pending else chunk
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if skipping:
-                skipping = False
-                warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
-            elif len(line) > MAX_LINE:
-                warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
-            elif line:
-                yield lineno, line
+        if skipping:
+            cut = data.find(b"\n")
+            if cut < 0:
+                pending = b""
+                continue
+            skipping = False
+            warn(too_long(lineno))
             lineno += 1
+            data = data[cut + 1:]
+        end = data.rfind(b"\n") + 1
+        pending = data[end:]
+        if end:
+            block = data[:end] if pending else data
+            yield lineno, block
+            lineno += block.count(b"\n")
         if len(pending) > MAX_LINE:
             pending = b""
             skipping = True
+
+
+def parse_line(line: bytes, lineno: int, warn: Warn) -> dict | None:
+    """:func:`parse_event` for a line of any length (one past :data:`MAX_LINE` is skipped
+    with its warning): for a reader of whole blocks, which meets such lines itself."""
+    if len(line) > MAX_LINE:
+        warn(too_long(lineno))
+        return None
+    return parse_event(line, lineno, warn)
+
+
+def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
+               chunk_size: int = 1 << 22) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line number, complete line)`` from ``f``'s current position (as
+    :func:`iter_blocks` reads them); empty lines are passed over, over-long ones skipped with
+    a warning."""
+    for lineno, block in iter_blocks(f, warn, first_lineno, chunk_size):
+        for line in block.split(b"\n")[:-1]:
+            if len(line) > MAX_LINE:
+                warn(too_long(lineno))
+            elif line:
+                yield lineno, line
+            lineno += 1
 
 
 def read_header(path: str) -> dict:
@@ -244,7 +277,7 @@ class Follower:
                 self._skipped += len(data)
                 self._pending = b""
                 return []
-            self._warn(f"line {self._lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+            self._warn(too_long(self._lineno))
             self._lineno += 1
             self.offset += self._skipped + cut + 1
             self._skipped = 0
@@ -271,7 +304,7 @@ class Follower:
             if not line:
                 continue
             if len(line) > MAX_LINE:
-                self._warn(f"line {lineno} is longer than {MAX_LINE >> 20} MiB; skipped")
+                self._warn(too_long(lineno))
                 continue
             event = parse_event(line, lineno, self._warn)
             if event is not None:

@@ -2,7 +2,8 @@
 
 The JSON shape is a contract (docs/architecture.md, "The summary --json contract"): scripts
 and CI parse it.  The summary is one streaming pass of :class:`tracer.model.StateBuilder` over
-the file — the same state the dashboard shows at the last event — with exact percentiles.
+the file — the same state the dashboard shows at the last event — with exact percentiles;
+:mod:`tracer.scan` runs that pass, compiled where it can.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import math
 from array import array
 
-from tracer.model import UNKNOWN_SITE, BlockingCall, Frame, Site, StateBuilder
+from tracer.model import UNKNOWN_SITE, BlockingCall, Frame, Site
 from tracer.names import is_inherited, short_path, stall_culprit
-from tracer.reader import Warn, read_trace, warn_stderr
+from tracer.reader import Warn, warn_stderr
+from tracer.scan import Fold, fold
 
 
-def percentile(sorted_values: array | list, p: float) -> int:
+def percentile(sorted_values: array | list | tuple, p: float) -> int:
     """Nearest-rank percentile of an ascending sequence (0 when empty)."""
     if not sorted_values:
         return 0
@@ -56,21 +58,20 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
     ``threshold_ms`` re-evaluates what is blocking (default: the threshold it was recorded
     with).  Stacks exist only for calls the watchdog saw past the recording threshold.
     """
-    header, events = read_trace(path, warn)
-    if threshold_ms is None:
-        recorded = header.get("threshold_ms", 50.0)
-        threshold_ms = float(recorded) if isinstance(recorded, (int, float)) else 50.0
-    builder = StateBuilder(int(threshold_ms * 1e6), exact=True)
-    apply = builder.apply
-    for index, event in enumerate(events):
-        apply(event, index)
+    return summary_of(fold(path, threshold_ms, warn))
+
+
+def summary_of(folded: Fold) -> Summary:
+    """The JSON-contract dict of a folded trace (:func:`tracer.scan.fold`)."""
+    threshold_ms = folded.threshold_ms
+    builder = folded.builder
     state = builder.state
     sites = builder.sites
 
     def site(site_id: int) -> Site:
         return sites.get(site_id, UNKNOWN_SITE)
 
-    lags = sorted(builder.lags or ())
+    lags = folded.lags
     samples = state.loop
     blocking = sorted(state.blocking, key=lambda b: (-b.dur_ns, b.t_ns))
     stalls = sorted(state.stalls, key=lambda s: (-s.call.dur_ns, s.call.t_ns))
@@ -81,7 +82,7 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
     callbacks = []
     for stats in sorted(state.callbacks.values(), key=lambda c: -c.total_ns):
         s = site(stats.site)
-        durations = sorted(builder.durations.get(stats.site, ())) if builder.durations else []
+        durations = folded.durations.get(stats.site, ())
         callbacks.append({
             "fn": s.fn, "file": s.file, "line": s.line, "kind": stats.kind, "count": stats.count,
             "total_ms": _ms(stats.total_ns), "mean_ms": _ms(stats.mean_ns),
@@ -111,7 +112,7 @@ def summarize(path: str, threshold_ms: float | None = None, warn: Warn = warn_st
         "deferreds": {
             "created": state.deferreds_created,
             "fired": state.deferreds_fired,
-            "pending": len(state.pending_deferreds),
+            "pending": folded.pending,
             "unhandled": [
                 {"fn": site(u.site).fn, "file": site(u.site).file, "line": site(u.site).line,
                  "exc": u.exc, "msg": u.msg}
