@@ -92,7 +92,7 @@ def _load(path: Path, identity: dict) -> dict | None:
 
 def _store(path: Path, entry: dict) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # summaries of private traces
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".entry-")
         with os.fdopen(fd, "wb") as f:
             f.write(orjson.dumps(entry))
