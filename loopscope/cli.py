@@ -51,11 +51,31 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_trace_path(target: list[str]) -> str:
-    """``traces/<app>-<time>.local.jsonl`` under the current directory (git ignores them)."""
+    """The trace folder ``traces/<app>-<time>-<pid>.local/`` under the current directory (git
+    ignores them): one trace file per process of the run."""
     app = target[1] if target[0] == "-m" else os.path.splitext(os.path.basename(target[0]))[0]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs("traces", exist_ok=True)
-    return os.path.join("traces", f"{app}-{stamp}-{os.getpid()}.local.jsonl")
+    return os.path.join("traces", f"{app}-{stamp}-{os.getpid()}.local", "")
+
+
+def is_folder_output(path: str) -> bool:
+    """``-o DIR/`` (or an existing directory): a trace folder, one file per process."""
+    return path.endswith(os.sep) or os.path.isdir(path)
+
+
+def folder_trace_path(folder: str) -> str:
+    """This process's trace in a new trace folder ``folder`` (created here): ``<pid>.jsonl``.
+    A folder that already holds traces is refused: it would mix two runs."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        held = [name for name in os.listdir(folder) if name.endswith(".jsonl")]
+    except OSError as e:
+        raise UsageError(f"cannot make the trace folder {folder}: {e.strerror}") from None
+    if held:
+        raise UsageError(f"the trace folder {folder} already holds traces ({held[0]}...): "
+                         f"choose a new folder for this run")
+    return os.path.join(folder, f"{os.getpid()}.jsonl")
 
 
 def split_target(args: argparse.Namespace) -> list[str]:
@@ -78,7 +98,11 @@ def _app_traceback(exc: BaseException) -> str:
 
 def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
                    drain_timeout: float | None = None) -> int:
-    """Run a script or module as ``__main__`` under the tracer; returns its exit status."""
+    """Run a script or module as ``__main__`` under the tracer; returns its exit status.
+
+    ``trace_path`` is a trace file, or a trace folder (:func:`is_folder_output`).  Either
+    way the Python programs the app starts are traced too (tracer.spawned), as its forked
+    children are: into the folder, or beside the file."""
     if target[0] == "-m":
         module = target[1]
         try:
@@ -96,15 +120,23 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
         argv = list(target)
         sys.path[0] = os.path.dirname(os.path.abspath(script))
     sys.argv = argv  # before start: the trace header records the app's argv
+    folder = is_folder_output(trace_path)
+    if folder:
+        trace_path = folder_trace_path(trace_path)
     try:
-        session = tracer.start(trace_path, threshold_ms, drain_timeout=drain_timeout)
+        session = tracer.start(trace_path, threshold_ms, drain_timeout=drain_timeout,
+                               folder=folder)
     except OutputError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
     except BackendError as e:
         raise UsageError(str(e)) from None
-    print(f"loopscope: tracing to {trace_path}", file=sys.stderr)
+    where = f"the folder {os.path.dirname(trace_path)}{os.sep} (this process: " \
+        f"{os.path.basename(trace_path)})" if folder else trace_path
+    print(f"loopscope: tracing to {where}", file=sys.stderr)
+    from tracer import spawned
+    spawned.propagate(session)
     adapters.install(session)
     code = 0
     try:
@@ -136,9 +168,17 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
 def _trace_outcome(session: Tracer) -> str:
     """The run's last line: where the trace is, and what is missing from it if anything."""
     missing = session.recorder.outcome()
-    if missing is None:
-        return f"trace written to {session.path}"
-    return f"the trace {session.path} is incomplete: {missing}"
+    if missing is not None:
+        return f"the trace {session.path} is incomplete: {missing}"
+    if session.folder:
+        folder = os.path.dirname(session.path)
+        try:
+            count = sum(name.endswith(".jsonl") for name in os.listdir(folder))
+        except OSError:
+            count = 1
+        processes = f"{count} process{'es' if count != 1 else ''}"
+        return f"trace written to {folder}{os.sep} ({processes}, one file each)"
+    return f"trace written to {session.path}"
 
 
 def _dashboard() -> ModuleType:
@@ -213,14 +253,21 @@ def run_served(target: list[str], path: str, threshold_ms: float, port: int) -> 
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from tracer.summary import format_text, summarize
-    summary = summarize(args.trace, args.threshold)
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    if os.path.isdir(args.trace):
+        from tracer import folder
+        result = folder.summarize_folder(args.trace, args.threshold)
+        text = folder.format_folder_text
+        callbacks = [c for p in result["processes"] for c in p["summary"]["callbacks"]]
     else:
-        print(format_text(summary))
+        from tracer.summary import format_text, summarize
+        result, text = summarize(args.trace, args.threshold), format_text
+        callbacks = result["callbacks"]
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(text(result))
     if args.fail_over is not None:
-        worst = max((c["max_ms"] for c in summary["callbacks"]), default=0.0)
+        worst = max((c["max_ms"] for c in callbacks), default=0.0)
         if worst > args.fail_over:
             print(f"loopscope: a callback blocked the loop for {worst:.1f} ms "
                   f"(over --fail-over {args.fail_over:g} ms)", file=sys.stderr)
@@ -243,8 +290,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         return export_otlp(args)
     if args.endpoint or args.span_over is not None:
         raise UsageError("--endpoint and --span-over go with --format otlp")
-    from tracer.export import export_chrome
-    out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
+    if os.path.isdir(args.trace):
+        from tracer.folder import export_folder_chrome as export_chrome, open_folder
+        open_folder(args.trace, lambda message: None)  # refuse an empty folder before writing
+        out_path = args.output or os.path.normpath(args.trace) + ".chrome.json"
+    else:
+        from tracer.export import export_chrome
+        out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
     count = _write_file(out_path, lambda out: export_chrome(args.trace, out))
     print(f"loopscope: wrote {count} trace events to {out_path} (open it in ui.perfetto.dev)",
           file=sys.stderr)
@@ -255,6 +307,9 @@ def export_otlp(args: argparse.Namespace) -> int:
     """OTLP/HTTP to the collector when an endpoint is given (or OTEL_EXPORTER_OTLP_ENDPOINT is
     set and no -o), else an OTLP/JSON file."""
     from tracer import otlp
+    if os.path.isdir(args.trace):
+        raise UsageError(f"{args.trace} is a trace folder: OTLP export takes one process's "
+                         f"trace file (one of the folder's *.jsonl)")
     traces, metrics = otlp.build(args.trace, args.span_over, args.service_name)
     endpoint = args.endpoint or (None if args.output else os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
     if endpoint:
