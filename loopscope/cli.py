@@ -256,16 +256,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if os.path.isdir(args.trace):
         from tracer import folder
         result = folder.summarize_folder(args.trace, args.threshold)
-        text = folder.format_folder_text
+        text = folder.format_folder_text(result) if not args.json else ""
         callbacks = [c for p in result["processes"] for c in p["summary"]["callbacks"]]
     else:
         from tracer.summary import format_text, summarize
-        result, text = summarize(args.trace, args.threshold), format_text
+        result = summarize(args.trace, args.threshold)
+        text = format_text(result) if not args.json else ""
         callbacks = result["callbacks"]
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        print(text(result))
+        print(text)
     if args.fail_over is not None:
         worst = max((c["max_ms"] for c in callbacks), default=0.0)
         if worst > args.fail_over:
@@ -290,14 +291,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         return export_otlp(args)
     if args.endpoint or args.span_over is not None:
         raise UsageError("--endpoint and --span-over go with --format otlp")
+    export: Callable[[str, IO[bytes]], int]
     if os.path.isdir(args.trace):
-        from tracer.folder import export_folder_chrome as export_chrome, open_folder
+        from tracer.folder import export_folder_chrome, open_folder
         open_folder(args.trace, lambda message: None)  # refuse an empty folder before writing
+        export = export_folder_chrome
         out_path = args.output or os.path.normpath(args.trace) + ".chrome.json"
     else:
         from tracer.export import export_chrome
+        export = export_chrome
         out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
-    count = _write_file(out_path, lambda out: export_chrome(args.trace, out))
+    count = _write_file(out_path, lambda out: export(args.trace, out))
     print(f"loopscope: wrote {count} trace events to {out_path} (open it in ui.perfetto.dev)",
           file=sys.stderr)
     return 0

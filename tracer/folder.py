@@ -23,8 +23,13 @@ import orjson
 
 from tracer.export import export_chrome
 from tracer.reader import TraceError, Warn, read_header, warn_stderr
-from tracer.summary import Summary, format_text, summarize
-from tracer.summary import _clean, _where  # the summary's own way to show trace text
+from tracer.summary import (  # _clean and _where: the summary's own way to show trace text
+    Summary,
+    _clean,
+    _where,
+    format_text,
+    summarize,
+)
 
 #: Flow ids of the n-th process are moved up by n times this, so that an arrow never joins two
 #: processes (Chrome flow ids are global): well above any id one trace uses (counters, and
@@ -177,11 +182,11 @@ def format_folder_text(result: dict, top: int = 15) -> str:
     each process's own summary (tracer.summary.format_text)."""
     processes = result["processes"]
     end_ms = max((p["start_ms"] + p["summary"]["duration_ms"] for p in processes), default=0.0)
-    lines = [f"{len(processes)} process{'es' if len(processes) != 1 else ''} over "
-             f"{end_ms / 1000:,.2f} s, one trace file each",
+    plural = "es" if len(processes) != 1 else ""
+    lines = [f"{len(processes)} process{plural} over {end_ms / 1000:,.2f} s, one trace file each",
              "",
-             f"  {'pid':>7}  {'parent':>7}  {'start s':>7}  {'events':>8}  {'stalls':>6}  "
-             f"{'worst ms':>8}  program"]
+             (f"  {'pid':>7}  {'parent':>7}  {'start s':>7}  {'events':>8}  {'stalls':>6}  "
+              f"{'worst ms':>8}  program")]
     for p in processes:
         s = p["summary"]
         worst = max((x["dur_ms"] for x in s["stalls"]), default=0.0)

@@ -42,7 +42,7 @@ BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 HELPERS = ("from multiprocessing.resource_tracker import",)
 
 
-def propagate(session: "Tracer") -> None:
+def propagate(session: Tracer) -> None:
     """Make the Python programs this process starts from now on trace into ``session``'s
     folder (or beside its file), as its children."""
     os.environ[ENV] = orjson.dumps({

@@ -17,7 +17,7 @@ def _hand_over() -> None:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     this = sys.modules.pop(__name__)
     try:
-        import sitecustomize  # noqa: F401 - the one this module hid: it takes its place
+        import sitecustomize  # type: ignore[import-not-found]  # noqa: F401 - the one it hid
     except ImportError as e:
         sys.modules[__name__] = this  # there is none: Python's import expects this module
         if e.name != "sitecustomize":
