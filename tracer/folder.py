@@ -112,14 +112,19 @@ def trace_files(folder: str) -> list[str]:
     return files
 
 
+def start_wall(header: dict) -> float:
+    """A trace's ``t = 0`` in Unix time (a header without it counts as the earliest)."""
+    return float(header.get("start_wall", 0.0))
+
+
 def place(headers: list[tuple[str, dict]]) -> list[ProcessTrace]:
     """The traces on one timeline (the earliest start is 0), parents before their children,
     else in the order they started."""
     if not headers:
         return []
-    base = min(float(h["start_wall"]) for _, h in headers)
+    base = min(start_wall(h) for _, h in headers)
     by_name = {os.path.basename(path): h for path, h in headers}
-    traces = [ProcessTrace(path, h, round((float(h["start_wall"]) - base) * 1e9),
+    traces = [ProcessTrace(path, h, round((start_wall(h) - base) * 1e9),
                            program_of(h, by_name.get(str(h.get("parent")))))
               for path, h in headers]
     traces.sort(key=lambda p: p.offset_ns)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
+from tracer.folder import start_wall as header_start_wall
 from tracer.folder import trace_files
 from tracer.model import TraceModel
 from tracer.reader import TraceError
@@ -127,5 +128,4 @@ class FolderFeed:
 def start_wall(feed: Feed) -> float:
     """The Unix time of ``feed``'s ``t = 0`` (0 before its header is read)."""
     model = feed.model
-    value = model.header.get("start_wall", 0.0) if model is not None else 0.0
-    return float(value) if isinstance(value, (int, float)) else 0.0
+    return 0.0 if model is None else header_start_wall(model.header)

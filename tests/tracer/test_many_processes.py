@@ -31,7 +31,7 @@ STALLS = {"root": ("parent_blocks", "app.py"), "worker": ("worker_blocks", "work
 
 def run_loopscope(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "loopscope", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120,
+                          text=True, timeout=120, check=False,
                           env=env or {**os.environ, "PYTHONPATH": str(ROOT)})
 
 
@@ -159,8 +159,8 @@ def test_a_broken_file_in_a_folder_is_a_warning_naming_it(spawned_run, tmp_path)
     assert proc.stdout.startswith("3 processes over ")
     warnings = proc.stderr.strip().splitlines()
     assert warnings == [
-        f"loopscope: warning: {folder}/broken.jsonl is not a loopscope trace (its first line is "
-        f"not a trace header); left out",
+        (f"loopscope: warning: {folder}/broken.jsonl is not a loopscope trace (its first line is "
+         f"not a trace header); left out"),
         f"loopscope: warning: {folder}/empty.jsonl is empty, not a trace; left out"]
     assert "Traceback" not in proc.stderr
 

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from terminal import EXITED, Terminal
-from tracer.folder import open_folder
 from tui_support import ROOT
+
+from tracer.folder import open_folder
 
 SIZE = (160, 48)
 APP = ROOT / "tests" / "tracer" / "three_processes" / "app.py"
@@ -39,7 +39,7 @@ def run_app(folder: Path) -> subprocess.Popen:
 def folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("lanes") / "run"
     app = run_app(folder)
-    out, err = app.communicate(timeout=120)
+    _, err = app.communicate(timeout=120)
     assert app.returncode == 0, err
     return folder
 
@@ -99,7 +99,7 @@ def test_live_follows_a_folder_its_processes_are_still_writing(tmp_path):
         app = run_app(folder)
         term.wait_for(lambda s: len(lanes(s)) == 1 and "LIVE" in s, "the parent's lane, live")
         term.wait_for(lambda s: len(lanes(s)) == 3, "the children's lanes as they start")
-        out, err = app.communicate(timeout=120)
+        _, err = app.communicate(timeout=120)
         assert app.returncode == 0, err
         screen = term.wait_for(
             lambda s: all(note.endswith(("stall", "stalls")) and note[0] != "0"
