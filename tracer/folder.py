@@ -82,7 +82,7 @@ def program_of(header: dict, parent: dict | None) -> str:
     """What a process ran, for people: its command, or, for a forked child (it keeps its
     parent's command), what it was forked from."""
     command = command_of(header)
-    if parent is None or header.get("argv") != parent.get("argv") and command != "-c":
+    if parent is None or header.get("forked") is not True:
         return command
     if command_of(parent) == "multiprocessing forkserver":
         return "multiprocessing worker (from the forkserver)"

@@ -37,9 +37,8 @@ class Tracer:
     """A running recording: the recorder, the probe it feeds and the watchdog."""
 
     def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
-                 drain_timeout: float | None = None, parent: str | None = None, *,
-                 folder: bool = False, ppid: int | None = None,
-                 argv: list[str] | None = None) -> None:
+                 drain_timeout: float | None = None, *, folder: bool = False,
+                 lineage: dict | None = None, argv: list[str] | None = None) -> None:
         self.path = path
         self._absolute = os.path.abspath(path)  # a child's trace goes beside it, whatever its cwd
         #: Whether this trace is one of a trace folder (children are named by pid alone there).
@@ -49,8 +48,7 @@ class Tracer:
         self.drain_timeout = drain_timeout_from_env() if drain_timeout is None else drain_timeout
         probes = probe_module()  # C, or pure Python (tracer.backend)
         self.recorder = Recorder(path, threshold_ms, capacity, buffer_type=probes.Buffer,
-                                 drain_timeout=self.drain_timeout, parent=parent, ppid=ppid,
-                                 argv=argv)
+                                 drain_timeout=self.drain_timeout, lineage=lineage, argv=argv)
         self.probe = TraceProbe(self.recorder, probes.Probe)
         self.watchdog = Watchdog(self.probe, threshold_ms)
         _instrument.install(self.probe.native)
@@ -79,7 +77,8 @@ class Tracer:
             _instrument.uninstall()
         try:
             child = Tracer.for_child(self._absolute, self.folder, self.threshold_ms,
-                                     self.capacity, self.drain_timeout, ppid=self.recorder.pid)
+                                     self.capacity, self.drain_timeout, ppid=self.recorder.pid,
+                                     forked=True)
         except (OutputError, OSError) as e:
             warn(f"the forked child {os.getpid()} is not traced: {e}")
             return None
@@ -90,19 +89,21 @@ class Tracer:
 
     @classmethod
     def for_child(cls, parent_path: str, folder: bool, threshold_ms: float, capacity: int,
-                  drain_timeout: float | None, ppid: int,
-                  argv: list[str] | None = None) -> "Tracer":
-        """The recording of a child process (forked, or a Python program it started) of the
-        process tracing into ``parent_path``: into :func:`child_trace_path`, its header
-        naming the parent's trace and pid."""
+                  drain_timeout: float | None, ppid: int, argv: list[str] | None = None,
+                  forked: bool = False) -> "Tracer":
+        """The recording of a child process (``forked``, or a Python program it started) of
+        the process tracing into ``parent_path``: into :func:`child_trace_path`, its header
+        naming the parent's trace and pid (docs/trace-format.md, "Header")."""
         pid = os.getpid()
-        parent = os.path.basename(parent_path)
+        lineage = {"parent": os.path.basename(parent_path), "ppid": ppid}
+        if forked:
+            lineage["forked"] = True
         attempt = 0
         while True:
             path = child_trace_path(parent_path, pid, folder, attempt)
             try:
-                return cls(path, threshold_ms, capacity, drain_timeout, parent=parent,
-                           folder=folder, ppid=ppid, argv=argv)
+                return cls(path, threshold_ms, capacity, drain_timeout, folder=folder,
+                           lineage=lineage, argv=argv)
             except OutputError:  # the name is taken
                 attempt += 1
                 if attempt == PID_REUSE_TRIES:
@@ -170,6 +171,9 @@ def _after_fork_in_child() -> None:
         _current = parent.forked()
         if _current is not None:
             stop_at_thread_shutdown()
+            adapters = sys.modules.get("tracer.adapters")  # installed by loopscope run
+            if adapters is not None:
+                adapters.follow_fork(_current)
             if spawned.ENV in os.environ:  # the programs it starts are its children
                 spawned.propagate(_current)
     if pipe is not None:

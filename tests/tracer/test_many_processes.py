@@ -21,6 +21,7 @@ import pytest
 from loopscope.cli import main
 from tracer.folder import open_folder
 from tracer.spawned import BOOT_DIR
+from tracer.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = Path(__file__).parent / "three_processes" / "app.py"
@@ -219,3 +220,41 @@ def test_a_single_process_run_writes_one_file(tmp_path):
     assert [p.name for p in folder.iterdir()] == [f"{open_folder(str(folder))[0].pid}.jsonl"]
     assert f"trace written to {Path('traces') / folder.name}/ (1 process, one file each)" \
         in proc.stderr
+
+
+FORKED_ASYNCIO_APP = """
+    import asyncio, multiprocessing, time
+
+    def worker_blocks():
+        time.sleep(0.15)
+
+    async def work():
+        asyncio.get_running_loop().call_later(0.05, worker_blocks)
+        await asyncio.sleep(0.3)
+
+    def worker():
+        asyncio.run(work())
+
+    async def main():   # the parent forks from inside its own running asyncio loop
+        process = multiprocessing.get_context("fork").Process(target=worker)
+        process.start()
+        while process.exitcode is None:
+            await asyncio.sleep(0.05)
+        assert process.exitcode == 0
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+def test_a_forked_worker_on_asyncio_records_its_own_loop(tmp_path):
+    app = tmp_path / "forked_asyncio.py"
+    app.write_text(textwrap.dedent(FORKED_ASYNCIO_APP))
+    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    assert proc.returncode == 0, proc.stderr
+    parent, child = open_folder(str(tmp_path / "out"))
+    assert child.ppid == parent.pid and child.header["forked"] is True
+    assert child.program == f"forked from {parent.pid}: forked_asyncio.py"
+    summary = summarize(child.path)
+    assert [s["fn"] for s in summary["stalls"]] == ["worker_blocks"]
+    assert "worker_blocks" not in [s["fn"] for s in summarize(parent.path)["stalls"]]
