@@ -223,7 +223,9 @@ def run_sending_otlp(target: list[str], path: str, args: argparse.Namespace) -> 
     if not endpoint:
         raise UsageError("--otlp needs --otlp-endpoint URL or $OTEL_EXPORTER_OTLP_ENDPOINT")
     options = ["--span-over", f"{args.span_over!r}"] if args.span_over is not None else []
-    sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", path, endpoint,
+    # A trace folder: the app's own file in it (this process's pid); its children's are not sent.
+    sent = os.path.join(path, f"{os.getpid()}.jsonl") if is_folder_output(path) else path
+    sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", sent, endpoint,
                                 *options], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
         return run_in_process(target, path, args.threshold, args.drain_timeout)
@@ -343,7 +345,11 @@ def cmd_live(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from loopscope.serve import ServeError, serve
     from tracer.reader import read_header
-    if not (args.live and not os.path.exists(args.trace)):
+    if os.path.isdir(args.trace):
+        from tracer.folder import open_folder
+        if not args.live:
+            open_folder(args.trace)  # refuse a folder without traces before a browser asks
+    elif not (args.live and not os.path.exists(args.trace)):
         read_header(args.trace)  # refuse a bad file before a browser ever asks for it
     try:
         serve(args.trace, args.host, args.port, args.allow_remote, live=args.live)
@@ -410,6 +416,10 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+#: What the reading commands take.
+TRACE_HELP = "a trace file, or a trace folder (one file per process of a run)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loopscope",
@@ -423,12 +433,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run an app under the tracer",
         description="Run a Python script (or -m MODULE) in this process as __main__, with its own "
-                    "arguments, recording a trace of its reactor. The trace goes to traces/ unless "
-                    "-o says where; its path is printed on stderr. The app's exit status is "
-                    "loopscope's.",
-        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui | --web [--port N] | "
+                    "arguments, recording a trace of its reactor, and of every process it starts "
+                    "(forked, multiprocessing, Python subprocesses): a trace folder with one "
+                    "file per process, in traces/ unless -o says where; its path is printed on "
+                    "stderr. The app's exit status is loopscope's.",
+        usage="loopscope run [-h] [-o DIR/ | -o TRACE] [--threshold MS] [--tui | --web [--port N] | "
               "--otlp [--otlp-endpoint URL] [--span-over MS]] (SCRIPT | -m MODULE) [ARGS ...]")
-    run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
+    run.add_argument("-o", "--output", metavar="TRACE",
+                     help="a new trace folder DIR/ (ending in /: one <pid>.jsonl per process), "
+                          "or a trace file (child processes' traces beside it)")
     run.add_argument("--threshold", type=_threshold, default=50.0, metavar="MS",
                      help="a callback running longer than this blocks the loop (default 50)")
     run.add_argument("--drain-timeout", type=_seconds, metavar="S",
@@ -462,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the blocking callbacks (longest first, at every nesting depth, with "
                     "where they blocked), per-callback statistics, loop health and Deferred "
                     "failures of a trace. --json prints the stable JSON form for scripts and CI.")
-    summary.add_argument("trace", metavar="TRACE")
+    summary.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     summary.add_argument("--json", action="store_true", help="print JSON (a stable contract)")
     summary.add_argument("--threshold", type=_threshold, metavar="MS",
                          help="re-evaluate blocking against this threshold instead of the recorded one")
@@ -480,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(busy ratio, timer lag and callback duration histograms). OTLP goes to the "
                     "collector at --endpoint or $OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, "
                     "protobuf), or into an OTLP/JSON file.")
-    export.add_argument("trace", metavar="TRACE")
+    export.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     export.add_argument("-o", "--output", metavar="OUT",
                         help="output file (default: TRACE with .chrome.json, or .otlp.jsonl)")
     export.add_argument("--format", choices=("chrome", "otlp"), default="chrome",
@@ -497,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a saved trace in the dashboard",
                             description="Open a saved trace in the dashboard and play it back.",
                             epilog=DASHBOARD_KEYS)
-    replay.add_argument("trace", metavar="TRACE")
+    replay.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     replay.add_argument("--speed", type=_positive, default=1.0, metavar="X",
                         help="playback speed (default 1)")
     replay.set_defaults(func=cmd_replay)
@@ -506,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Open the dashboard on a trace that is still being "
                                       "written and follow it as it grows.",
                           epilog=DASHBOARD_KEYS)
-    live.add_argument("trace", metavar="TRACE")
+    live.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     live.set_defaults(func=cmd_live)
 
     serve = sub.add_parser(
