@@ -108,6 +108,7 @@ class LoopscopeApp(App[int]):
         self.feed = feed
         self.child = child
         self._trace_label = clean(title or Path(feed.path).name, 40)
+        self._title = title or Path(feed.path).name   # with the process shown, in a folder
         self.playback = Playback(mode, speed, followable=feed.follow)
         self.child_status: str | None = None
         self.event_filter: EventFilter | None = None
@@ -345,7 +346,8 @@ class LoopscopeApp(App[int]):
         if isinstance(feed, FolderFeed) and feed.selected is not None and \
                 feed.selected.model is not None:
             pid = feed.selected.model.header.get("pid")
-            label = clean(f"{Path(feed.path).name} pid {pid}", 40)
+            several = len(feed.processes()) > 1
+            label = clean(f"{self._title} pid {pid}" if several else self._title, 40)
             if label != self._trace_label:
                 self._trace_label = label
                 self.main.query_one("#hdr-name", Label).update(Text(label))

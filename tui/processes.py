@@ -89,8 +89,11 @@ def lanes_text(lanes: Sequence[Lane], cursor_ns: int, width: int) -> Text:
 
 
 class ProcessLanes(Static):
-    """The lanes of a trace folder's processes (see the module docstring)."""
+    """The lanes of a trace folder's processes (see the module docstring); hidden while the
+    folder holds one process (the screen is then the one of a trace file)."""
 
     def show(self, lanes: Sequence[Lane], cursor_ns: int) -> None:
-        self.styles.height = min(len(lanes), MAX_LANES) + (len(lanes) > MAX_LANES)
-        self.update(lanes_text(lanes, cursor_ns, self.size.width or 160))
+        self.display = len(lanes) > 1
+        if self.display:
+            self.styles.height = min(len(lanes), MAX_LANES) + (len(lanes) > MAX_LANES)
+            self.update(lanes_text(lanes, cursor_ns, self.size.width or 160))

@@ -258,3 +258,16 @@ def test_a_forked_worker_on_asyncio_records_its_own_loop(tmp_path):
     summary = summarize(child.path)
     assert [s["fn"] for s in summary["stalls"]] == ["worker_blocks"]
     assert "worker_blocks" not in [s["fn"] for s in summarize(parent.path)["stalls"]]
+
+
+def test_with_a_trace_file_a_python_childs_trace_goes_beside_it(tmp_path):
+    app = tmp_path / "starts.py"
+    app.write_text("import subprocess, sys\n"
+                   "subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], check=True)\n")
+    proc = run_loopscope(tmp_path, "run", "-o", "t.jsonl", str(app))
+    assert proc.returncode == 0, proc.stderr
+    child_pid = int(proc.stdout)
+    assert sorted(os.listdir(tmp_path)) == sorted(["starts.py", "t.jsonl", f"t.{child_pid}.jsonl"])
+    parent, child = open_folder(str(tmp_path))   # the directory reads as their folder
+    assert (parent.name, child.name) == ("t.jsonl", f"t.{child_pid}.jsonl")
+    assert child.header["ppid"] == parent.pid and child.header["parent"] == "t.jsonl"
