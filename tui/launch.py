@@ -45,8 +45,8 @@ def live(path: str) -> int:
     if is_folder(path) or path.endswith(os.sep):
         app = LoopscopeApp(FolderFeed(path, follow=True, wait=True), mode=Mode.LIVE)
         return app.run() or 0
-    if os.path.isfile(path) and os.path.getsize(path) > 0:
-        read_header(path)   # refuse a bad file; an empty one may get its header yet
+    if os.path.exists(path) and (not os.path.isfile(path) or os.path.getsize(path) > 0):
+        read_header(path)   # refuse a FIFO or a bad file; an empty one may get its header yet
     app = LoopscopeApp(Feed(path, follow=True, wait=True), mode=Mode.LIVE)
     return app.run() or 0
 
