@@ -51,11 +51,31 @@ class _Parser(argparse.ArgumentParser):
 
 
 def default_trace_path(target: list[str]) -> str:
-    """``traces/<app>-<time>.local.jsonl`` under the current directory (git ignores them)."""
+    """The trace folder ``traces/<app>-<time>-<pid>.local/`` under the current directory (git
+    ignores them): one trace file per process of the run."""
     app = target[1] if target[0] == "-m" else os.path.splitext(os.path.basename(target[0]))[0]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs("traces", exist_ok=True)
-    return os.path.join("traces", f"{app}-{stamp}-{os.getpid()}.local.jsonl")
+    return os.path.join("traces", f"{app}-{stamp}-{os.getpid()}.local", "")
+
+
+def is_folder_output(path: str) -> bool:
+    """``-o DIR/`` (or an existing directory): a trace folder, one file per process."""
+    return path.endswith(os.sep) or os.path.isdir(path)
+
+
+def folder_trace_path(folder: str) -> str:
+    """This process's trace in a new trace folder ``folder`` (created here): ``<pid>.jsonl``.
+    A folder that already holds traces is refused: it would mix two runs."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        held = [name for name in os.listdir(folder) if name.endswith(".jsonl")]
+    except OSError as e:
+        raise UsageError(f"cannot make the trace folder {folder}: {e.strerror}") from None
+    if held:
+        raise UsageError(f"the trace folder {folder} already holds traces ({held[0]}...): "
+                         f"choose a new folder for this run")
+    return os.path.join(folder, f"{os.getpid()}.jsonl")
 
 
 def split_target(args: argparse.Namespace) -> list[str]:
@@ -78,7 +98,11 @@ def _app_traceback(exc: BaseException) -> str:
 
 def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
                    drain_timeout: float | None = None) -> int:
-    """Run a script or module as ``__main__`` under the tracer; returns its exit status."""
+    """Run a script or module as ``__main__`` under the tracer; returns its exit status.
+
+    ``trace_path`` is a trace file, or a trace folder (:func:`is_folder_output`).  Either
+    way the Python programs the app starts are traced too (tracer.spawned), as its forked
+    children are: into the folder, or beside the file."""
     if target[0] == "-m":
         module = target[1]
         try:
@@ -96,15 +120,23 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
         argv = list(target)
         sys.path[0] = os.path.dirname(os.path.abspath(script))
     sys.argv = argv  # before start: the trace header records the app's argv
+    folder = is_folder_output(trace_path)
+    if folder:
+        trace_path = folder_trace_path(trace_path)
     try:
-        session = tracer.start(trace_path, threshold_ms, drain_timeout=drain_timeout)
+        session = tracer.start(trace_path, threshold_ms, drain_timeout=drain_timeout,
+                               folder=folder)
     except OutputError as e:
         raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot write the trace {trace_path}: {e.strerror}") from None
     except BackendError as e:
         raise UsageError(str(e)) from None
-    print(f"loopscope: tracing to {trace_path}", file=sys.stderr)
+    where = f"the folder {os.path.dirname(trace_path)}{os.sep} (this process: " \
+        f"{os.path.basename(trace_path)})" if folder else trace_path
+    print(f"loopscope: tracing to {where}", file=sys.stderr)
+    from tracer import spawned
+    spawned.propagate(session)
     adapters.install(session)
     code = 0
     try:
@@ -136,9 +168,17 @@ def run_in_process(target: list[str], trace_path: str, threshold_ms: float,
 def _trace_outcome(session: Tracer) -> str:
     """The run's last line: where the trace is, and what is missing from it if anything."""
     missing = session.recorder.outcome()
-    if missing is None:
-        return f"trace written to {session.path}"
-    return f"the trace {session.path} is incomplete: {missing}"
+    if missing is not None:
+        return f"the trace {session.path} is incomplete: {missing}"
+    if session.folder:
+        folder = os.path.dirname(session.path)
+        try:
+            count = sum(name.endswith(".jsonl") for name in os.listdir(folder))
+        except OSError:
+            count = 1
+        processes = f"{count} process{'es' if count != 1 else ''}"
+        return f"trace written to {folder}{os.sep} ({processes}, one file each)"
+    return f"trace written to {session.path}"
 
 
 def _dashboard() -> ModuleType:
@@ -183,7 +223,9 @@ def run_sending_otlp(target: list[str], path: str, args: argparse.Namespace) -> 
     if not endpoint:
         raise UsageError("--otlp needs --otlp-endpoint URL or $OTEL_EXPORTER_OTLP_ENDPOINT")
     options = ["--span-over", f"{args.span_over!r}"] if args.span_over is not None else []
-    sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", path, endpoint,
+    # A trace folder: the app's own file in it (this process's pid); its children's are not sent.
+    sent = os.path.join(path, f"{os.getpid()}.jsonl") if is_folder_output(path) else path
+    sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", sent, endpoint,
                                 *options], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     try:
         return run_in_process(target, path, args.threshold, args.drain_timeout)
@@ -213,15 +255,23 @@ def run_served(target: list[str], path: str, threshold_ms: float, port: int) -> 
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from tracer.index import indexed_summary
-    from tracer.summary import format_text
-    summary = indexed_summary(args.trace, args.threshold)
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    if os.path.isdir(args.trace):
+        from tracer import folder
+        result = folder.summarize_folder(args.trace, args.threshold)
+        text = folder.format_folder_text(result) if not args.json else ""
+        callbacks = [c for p in result["processes"] for c in p["summary"]["callbacks"]]
     else:
-        print(format_text(summary))
+        from tracer.index import indexed_summary
+        from tracer.summary import format_text
+        result = indexed_summary(args.trace, args.threshold)
+        text = format_text(result) if not args.json else ""
+        callbacks = result["callbacks"]
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(text)
     if args.fail_over is not None:
-        worst = max((c["max_ms"] for c in summary["callbacks"]), default=0.0)
+        worst = max((c["max_ms"] for c in callbacks), default=0.0)
         if worst > args.fail_over:
             print(f"loopscope: a callback blocked the loop for {worst:.1f} ms "
                   f"(over --fail-over {args.fail_over:g} ms)", file=sys.stderr)
@@ -244,9 +294,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         return export_otlp(args)
     if args.endpoint or args.span_over is not None:
         raise UsageError("--endpoint and --span-over go with --format otlp")
-    from tracer.export import export_chrome
-    out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
-    count = _write_file(out_path, lambda out: export_chrome(args.trace, out))
+    export: Callable[[str, IO[bytes]], int]
+    if os.path.isdir(args.trace):
+        from tracer.folder import export_folder_chrome, open_folder
+        open_folder(args.trace, lambda message: None)  # refuse an empty folder before writing
+        export = export_folder_chrome
+        out_path = args.output or os.path.normpath(args.trace) + ".chrome.json"
+    else:
+        from tracer.export import export_chrome
+        export = export_chrome
+        out_path = args.output or os.path.splitext(args.trace)[0] + ".chrome.json"
+    count = _write_file(out_path, lambda out: export(args.trace, out))
     print(f"loopscope: wrote {count} trace events to {out_path} (open it in ui.perfetto.dev)",
           file=sys.stderr)
     return 0
@@ -256,6 +314,9 @@ def export_otlp(args: argparse.Namespace) -> int:
     """OTLP/HTTP to the collector when an endpoint is given (or OTEL_EXPORTER_OTLP_ENDPOINT is
     set and no -o), else an OTLP/JSON file."""
     from tracer import otlp
+    if os.path.isdir(args.trace):
+        raise UsageError(f"{args.trace} is a trace folder: OTLP export takes one process's "
+                         f"trace file (one of the folder's *.jsonl)")
     traces, metrics = otlp.build(args.trace, args.span_over, args.service_name)
     endpoint = args.endpoint or (None if args.output else os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
     if endpoint:
@@ -285,7 +346,11 @@ def cmd_live(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from loopscope.serve import ServeError, serve
     from tracer.reader import read_header
-    if not (args.live and not os.path.exists(args.trace)):
+    if os.path.isdir(args.trace):
+        from tracer.folder import open_folder
+        if not args.live:
+            open_folder(args.trace)  # refuse a folder without traces before a browser asks
+    elif not (args.live and not os.path.exists(args.trace)):
         read_header(args.trace)  # refuse a bad file before a browser ever asks for it
     try:
         serve(args.trace, args.host, args.port, args.allow_remote, live=args.live)
@@ -352,6 +417,10 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+#: What the reading commands take.
+TRACE_HELP = "a trace file, or a trace folder (one file per process of a run)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="loopscope",
@@ -365,12 +434,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run an app under the tracer",
         description="Run a Python script (or -m MODULE) in this process as __main__, with its own "
-                    "arguments, recording a trace of its reactor. The trace goes to traces/ unless "
-                    "-o says where; its path is printed on stderr. The app's exit status is "
-                    "loopscope's.",
-        usage="loopscope run [-h] [-o TRACE] [--threshold MS] [--tui | --web [--port N] | "
+                    "arguments, recording a trace of its reactor, and of every process it starts "
+                    "(forked, multiprocessing, Python subprocesses): a trace folder with one "
+                    "file per process, in traces/ unless -o says where; its path is printed on "
+                    "stderr. The app's exit status is loopscope's.",
+        usage="loopscope run [-h] [-o DIR/ | -o TRACE] [--threshold MS] [--tui | --web [--port N] | "
               "--otlp [--otlp-endpoint URL] [--span-over MS]] (SCRIPT | -m MODULE) [ARGS ...]")
-    run.add_argument("-o", "--output", metavar="TRACE", help="trace file to write")
+    run.add_argument("-o", "--output", metavar="TRACE",
+                     help="a new trace folder DIR/ (ending in /: one <pid>.jsonl per process), "
+                          "or a trace file (child processes' traces beside it)")
     run.add_argument("--threshold", type=_threshold, default=50.0, metavar="MS",
                      help="a callback running longer than this blocks the loop (default 50)")
     run.add_argument("--drain-timeout", type=_seconds, metavar="S",
@@ -404,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the blocking callbacks (longest first, at every nesting depth, with "
                     "where they blocked), per-callback statistics, loop health and Deferred "
                     "failures of a trace. --json prints the stable JSON form for scripts and CI.")
-    summary.add_argument("trace", metavar="TRACE")
+    summary.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     summary.add_argument("--json", action="store_true", help="print JSON (a stable contract)")
     summary.add_argument("--threshold", type=_threshold, metavar="MS",
                          help="re-evaluate blocking against this threshold instead of the recorded one")
@@ -422,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(busy ratio, timer lag and callback duration histograms). OTLP goes to the "
                     "collector at --endpoint or $OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, "
                     "protobuf), or into an OTLP/JSON file.")
-    export.add_argument("trace", metavar="TRACE")
+    export.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     export.add_argument("-o", "--output", metavar="OUT",
                         help="output file (default: TRACE with .chrome.json, or .otlp.jsonl)")
     export.add_argument("--format", choices=("chrome", "otlp"), default="chrome",
@@ -439,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a saved trace in the dashboard",
                             description="Open a saved trace in the dashboard and play it back.",
                             epilog=DASHBOARD_KEYS)
-    replay.add_argument("trace", metavar="TRACE")
+    replay.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     replay.add_argument("--speed", type=_positive, default=1.0, metavar="X",
                         help="playback speed (default 1)")
     replay.set_defaults(func=cmd_replay)
@@ -448,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Open the dashboard on a trace that is still being "
                                       "written and follow it as it grows.",
                           epilog=DASHBOARD_KEYS)
-    live.add_argument("trace", metavar="TRACE")
+    live.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     live.set_defaults(func=cmd_live)
 
     serve = sub.add_parser(

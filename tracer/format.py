@@ -175,7 +175,8 @@ HEADER: Final[Fields] = {
     "v": (is_int, REQUIRED), "pid": (is_int, OPTIONAL), "argv": (is_str_list, OPTIONAL),
     "python": (is_str, OPTIONAL), "start_wall": (is_wall_time, OPTIONAL),
     "threshold_ms": (is_threshold, OPTIONAL), "clock": (is_str, OPTIONAL),
-    "runtime": (is_str, OPTIONAL), "parent": (is_str, OPTIONAL),
+    "runtime": (is_str, OPTIONAL), "parent": (is_str, OPTIONAL), "ppid": (is_int, OPTIONAL),
+    "forked": (is_bool, OPTIONAL),
 }
 
 #: ``name`` of a ``runtime`` event (and the header's ``runtime``): the loop traced.  Views

@@ -124,7 +124,8 @@ class Recorder:
 
     def __init__(self, path: str, threshold_ms: float, capacity: int = 262_144, *,
                  buffer_type: Callable[[int, int], Any],
-                 drain_timeout: float = DRAIN_TIMEOUT, parent: str | None = None) -> None:
+                 drain_timeout: float = DRAIN_TIMEOUT, lineage: dict | None = None,
+                 argv: list[str] | None = None) -> None:
         self.path = path
         self.threshold_ms = threshold_ms
         self.t0 = time.monotonic_ns()
@@ -166,12 +167,13 @@ class Recorder:
         self._out: list[bytes] = []
         self._lock = threading.Lock()
         self._closed = False
-        header = {"ev": "trace", "v": VERSION, "pid": os.getpid(),
-                  "argv": header_argv(sys.argv),
+        #: The process recorded (a forked child's recording is made anew, with its pid).
+        self.pid = os.getpid()
+        header = {"ev": "trace", "v": VERSION, "pid": self.pid,
+                  "argv": header_argv(sys.argv if argv is None else argv),
                   "python": sys.version.split()[0], "start_wall": time.time(),
                   "threshold_ms": float(threshold_ms), "clock": "monotonic"}
-        if parent is not None:
-            header["parent"] = parent  # the trace of the process this one was forked from
+        header |= lineage or {}  # a child's: its parent's trace and pid, whether forked
         self._children: list[Owned] = []  # pipes forked children report their trace through
         self.output.write(orjson.dumps(header) + b"\n", 1)
         self._thread = threading.Thread(target=self._run, name="loopscope-writer", daemon=True)

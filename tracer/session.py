@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from reactor import _instrument
+from tracer import spawned
 from tracer.backend import probe_module
 from tracer.files import OutputError
 from tracer.format import MAX_THRESHOLD_MS, is_threshold
@@ -36,15 +37,18 @@ class Tracer:
     """A running recording: the recorder, the probe it feeds and the watchdog."""
 
     def __init__(self, path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
-                 drain_timeout: float | None = None, parent: str | None = None) -> None:
+                 drain_timeout: float | None = None, *, folder: bool = False,
+                 lineage: dict | None = None, argv: list[str] | None = None) -> None:
         self.path = path
         self._absolute = os.path.abspath(path)  # a child's trace goes beside it, whatever its cwd
+        #: Whether this trace is one of a trace folder (children are named by pid alone there).
+        self.folder = folder
         self.threshold_ms = threshold_ms
         self.capacity = capacity
         self.drain_timeout = drain_timeout_from_env() if drain_timeout is None else drain_timeout
         probes = probe_module()  # C, or pure Python (tracer.backend)
         self.recorder = Recorder(path, threshold_ms, capacity, buffer_type=probes.Buffer,
-                                 drain_timeout=self.drain_timeout, parent=parent)
+                                 drain_timeout=self.drain_timeout, lineage=lineage, argv=argv)
         self.probe = TraceProbe(self.recorder, probes.Probe)
         self.watchdog = Watchdog(self.probe, threshold_ms)
         _instrument.install(self.probe.native)
@@ -71,10 +75,10 @@ class Tracer:
         self.recorder.abandon()
         if _instrument.probe is self.probe.native:
             _instrument.uninstall()
-        path = child_trace_path(self._absolute, os.getpid())
         try:
-            child = Tracer(path, self.threshold_ms, self.capacity, self.drain_timeout,
-                           parent=os.path.basename(self.path))
+            child = Tracer.for_child(self._absolute, self.folder, self.threshold_ms,
+                                     self.capacity, self.drain_timeout, ppid=self.recorder.pid,
+                                     forked=True)
         except (OutputError, OSError) as e:
             warn(f"the forked child {os.getpid()} is not traced: {e}")
             return None
@@ -83,12 +87,45 @@ class Tracer:
             child.recorder.loop_since = time.monotonic_ns()
         return child
 
+    @classmethod
+    def for_child(cls, parent_path: str, folder: bool, threshold_ms: float, capacity: int,
+                  drain_timeout: float | None, ppid: int, argv: list[str] | None = None,
+                  forked: bool = False) -> "Tracer":
+        """The recording of a child process (``forked``, or a Python program it started) of
+        the process tracing into ``parent_path``: into :func:`child_trace_path`, its header
+        naming the parent's trace and pid (docs/trace-format.md, "Header")."""
+        pid = os.getpid()
+        lineage = {"parent": os.path.basename(parent_path), "ppid": ppid}
+        if forked:
+            lineage["forked"] = True
+        attempt = 0
+        while True:
+            path = child_trace_path(parent_path, pid, folder, attempt)
+            try:
+                return cls(path, threshold_ms, capacity, drain_timeout, folder=folder,
+                           lineage=lineage, argv=argv)
+            except OutputError:  # the name is taken
+                attempt += 1
+                if attempt == PID_REUSE_TRIES:
+                    raise
 
-def child_trace_path(path: str, pid: int) -> str:
-    """Where a forked child records: the parent's trace with the child's pid before
-    ``.jsonl`` (``t.jsonl`` -> ``t.4242.jsonl``), beside it."""
+
+#: Names tried for a child's trace whose pid an earlier process of the run had (the kernel
+#: reuses pids): ``4242.jsonl``, then ``4242-1.jsonl``...  A few suffice: a pid comes back
+#: only after the whole pid space went round.
+PID_REUSE_TRIES = 4
+
+
+def child_trace_path(path: str, pid: int, folder: bool = False, attempt: int = 0) -> str:
+    """Where a child process records.  In a trace folder: ``<pid>.jsonl`` in the folder of
+    the parent's trace.  Else the parent's trace with the child's pid before ``.jsonl``
+    (``t.jsonl`` -> ``t.4242.jsonl``), beside it.  ``attempt`` > 0 adds ``-attempt`` to the
+    pid, for a pid that an earlier process of the run already had."""
+    name = f"{pid}-{attempt}" if attempt else str(pid)
+    if folder:
+        return os.path.join(os.path.dirname(path), f"{name}.jsonl")
     root, ext = os.path.splitext(path)
-    return f"{root}.{pid}{ext}" if ext == ".jsonl" else f"{path}.{pid}"
+    return f"{root}.{name}{ext}" if ext == ".jsonl" else f"{path}.{name}"
 
 
 _current: Tracer | None = None
@@ -132,6 +169,13 @@ def _after_fork_in_child() -> None:
     parent, _current = _current, None
     if parent is not None:
         _current = parent.forked()
+        if _current is not None:
+            stop_at_thread_shutdown()
+            adapters = sys.modules.get("tracer.adapters")  # installed by loopscope run
+            if adapters is not None:
+                adapters.follow_fork(_current)
+            if spawned.ENV in os.environ:  # the programs it starts are its children
+                spawned.propagate(_current)
     if pipe is not None:
         os.close(pipe[0])
         child = {"pid": os.getpid(),
@@ -153,7 +197,7 @@ def current() -> Tracer | None:
 
 
 def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
-          drain_timeout: float | None = None) -> Tracer:
+          drain_timeout: float | None = None, *, folder: bool = False) -> Tracer:
     """Start recording into ``path``: a new file, mode 0600 (tracer.files; an existing path
     is refused with tracer.files.OutputError, unless it is a FIFO or a character device).
 
@@ -162,21 +206,57 @@ def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
     small, see tracer.recorder.MAX_ROW); more are dropped and counted.
     ``drain_timeout``: seconds exit waits for the trace to be written before counting the
     rest as dropped (default: :func:`drain_timeout_from_env`).
+    ``folder``: ``path`` is a file of a trace folder (one trace per process): the traces of
+    child processes go into the same folder, named by their pid.
     """
-    global _current, _previous_sigterm, _previous_excepthook
+    global _current
     if not is_threshold(threshold_ms):
         raise ValueError(f"threshold_ms must be more than 0 and at most {MAX_THRESHOLD_MS}, "
                          f"not {threshold_ms!r}")
     with _lock:
         if _current is not None:
             raise RuntimeError(f"tracing is already recording into {_current.path}")
-        _current = Tracer(path, threshold_ms, capacity, drain_timeout)
+        _current = Tracer(path, threshold_ms, capacity, drain_timeout, folder=folder)
+    _arrange_stop()
+    return _current
+
+
+def start_child(parent_path: str, folder: bool, threshold_ms: float, ppid: int,
+                argv: list[str]) -> Tracer:
+    """Start recording a Python program that a traced process started (tracer.spawned):
+    into :func:`child_trace_path` of ``parent_path``, ``argv`` its command line."""
+    global _current
+    with _lock:
+        if _current is not None:
+            raise RuntimeError(f"tracing is already recording into {_current.path}")
+        _current = Tracer.for_child(parent_path, folder, threshold_ms, 262_144, None,
+                                    ppid=ppid, argv=argv)
+    _arrange_stop()
+    stop_at_thread_shutdown()
+    return _current
+
+
+def stop_at_thread_shutdown() -> None:
+    """In a child process: finish the trace when its main thread ends, too.  A
+    multiprocessing worker leaves by ``os._exit`` (no atexit), after shutting threading
+    down, which runs the callbacks of ``threading._register_atexit`` (Python 3.9 and
+    later; without it, atexit alone, and such a worker's last 100 ms are lost)."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(stop)
+        except RuntimeError:
+            pass  # threading is already shutting down: atexit still comes
+
+
+def _arrange_stop() -> None:
+    """Finish the trace at exit, on SIGTERM and on an uncaught exception."""
+    global _previous_sigterm, _previous_excepthook
     atexit.register(stop)
     if threading.current_thread() is threading.main_thread():
         _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     _previous_excepthook = sys.excepthook
     sys.excepthook = _on_uncaught
-    return _current
 
 
 def stop() -> None:

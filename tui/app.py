@@ -39,6 +39,7 @@ from textual.widgets import (
 )
 from textual.worker import get_current_worker
 
+from tracer.folder import program_of
 from tracer.lints import Lint, lints
 from tracer.model import Stall, ThreadJob, TraceModel, TraceState
 from tracer.names import frame_site, stall_culprit, user_frame
@@ -50,10 +51,12 @@ from tui.deferreds import DeferredTree, TreeData
 from tui.describe import Event, culprit, event_line, seconds, where
 from tui.eventlog import EventLog
 from tui.feed import Feed
+from tui.folderfeed import FolderFeed
 from tui.filter import EventFilter
 from tui.health import HealthStrip
 from tui.keys import KEYS, VIEWS, help_listing
 from tui.playback import SPEEDS, Mode, Playback, speed_label
+from tui.processes import Lane, ProcessLanes
 from tui.screens import GoToScreen, HelpScreen
 from tui.tables import Table
 from tui.text import clean, clean_lines
@@ -99,12 +102,13 @@ class LoopscopeApp(App[int]):
         for k in sorted(KEYS, key=lambda k: k.action not in ("help", "quit"))
     ]
 
-    def __init__(self, feed: Feed, *, mode: Mode = Mode.REPLAY, speed: float = 1.0,
+    def __init__(self, feed: Feed | FolderFeed, *, mode: Mode = Mode.REPLAY, speed: float = 1.0,
                  child: ChildApp | None = None, title: str | None = None) -> None:
         super().__init__()
         self.feed = feed
         self.child = child
         self._trace_label = clean(title or Path(feed.path).name, 40)
+        self._title = title or Path(feed.path).name   # with the process shown, in a folder
         self.playback = Playback(mode, speed, followable=feed.follow)
         self.child_status: str | None = None
         self.event_filter: EventFilter | None = None
@@ -123,6 +127,8 @@ class LoopscopeApp(App[int]):
             yield Label("", id="hdr-info")
         yield Static("", id="banner")
         yield HealthStrip(id="health")
+        if isinstance(self.feed, FolderFeed):
+            yield ProcessLanes(id="processes")
         with Horizontal(id="main"):
             with TabbedContent(id="views", initial="blocking"):
                 with TabPane("Blocking", id="blocking"):
@@ -177,6 +183,7 @@ class LoopscopeApp(App[int]):
         try:
             self._show_feed_status()
             self._navigate(lambda model: self.playback.tick(model, self.feed.loaded))
+            self._show_processes()
         except NoMatches:
             # The widgets are composed once and never removed, so a missing
             # one means the App is exiting and its interval outlived them.
@@ -306,6 +313,63 @@ class LoopscopeApp(App[int]):
         blocks = [s.call.t_ns for s in state.stalls]
         self.main.query_one(HealthStrip).show(model.state.loop, model.state.stalls, blocks,
                                               self.cursor_ns, model.duration_ns)
+
+    def _show_processes(self) -> None:
+        """The lanes of a folder's processes, at the cursor's moment on the run's timeline."""
+        feed = self.feed
+        if not isinstance(feed, FolderFeed):
+            return
+        processes = feed.processes()
+        headers = {os.path.basename(f.path): f.model.header for f in processes if f.model}
+        lanes = []
+        for process in processes:
+            model = process.model
+            if model is None:
+                continue
+            offset = feed.start_ns(process)
+            with process.lock:
+                state = model.state
+                stalls = tuple((offset + s.call.t_ns, offset + s.call.t_ns + s.call.dur_ns)
+                               for s in state.stalls)
+                running = None if state.running is None else offset + state.running.since_ns
+                end = offset + model.duration_ns
+            lanes.append(Lane(int(model.header.get("pid", 0)),
+                              program_of(model.header, headers.get(str(model.header.get("parent")))),
+                              offset, end, stalls, process is feed.selected, running))
+        cursor = self.cursor_ns + (feed.start_ns(feed.selected) if feed.selected else 0)
+        self.main.query_one(ProcessLanes).show(lanes, cursor)
+        self._label_process()
+
+    def _label_process(self) -> None:
+        """The header names the folder and the process shown."""
+        feed = self.feed
+        if isinstance(feed, FolderFeed) and feed.selected is not None and \
+                feed.selected.model is not None:
+            pid = feed.selected.model.header.get("pid")
+            several = len(feed.processes()) > 1
+            label = clean(f"{self._title} pid {pid}" if several else self._title, 40)
+            if label != self._trace_label:
+                self._trace_label = label
+                self.main.query_one("#hdr-name", Label).update(Text(label))
+
+    def action_next_process(self, delta: int) -> None:
+        """Show the next (``delta`` 1) or previous (-1) process of a folder, at the same
+        moment of the run."""
+        feed = self.feed
+        processes = feed.processes() if isinstance(feed, FolderFeed) else []
+        if not isinstance(feed, FolderFeed) or feed.selected is None or len(processes) < 2:
+            self.notify("This trace has one process.", timeout=3)
+            return
+        moment = feed.start_ns(feed.selected) + self.cursor_ns
+        chosen = processes[(processes.index(feed.selected) + delta) % len(processes)]
+        feed.select(chosen)
+        model = chosen.model
+        if model is not None:
+            with chosen.lock:
+                self.playback.carry(model, moment - feed.start_ns(chosen))
+        self._shown = None
+        self.refresh_view(force=True)
+        self._show_processes()
 
     def _show_active_view(self, active: str, model: TraceModel, state: TraceState) -> None:
         cursor_ns = self.cursor_ns
@@ -602,6 +666,8 @@ class LoopscopeApp(App[int]):
             return self.playback.mode is not Mode.LIVE   # LIVE has no speed
         if action == "toggle_output":
             return self.child is not None               # only run --tui has an app's output
+        if action == "next_process":
+            return isinstance(self.feed, FolderFeed)    # a trace folder has processes
         return True
 
     def action_help(self) -> None:

@@ -11,6 +11,7 @@ itself (that is :class:`tracer.reader.Follower`'s job).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -29,7 +30,8 @@ class Feed:
     """Reads ``path`` into a :class:`TraceModel`; keeps following it when
     ``follow`` is true (waiting for the file to appear when ``wait`` is)."""
 
-    def __init__(self, path: str, follow: bool, wait: bool = False) -> None:
+    def __init__(self, path: str, follow: bool, wait: bool = False,
+                 warnings: list[str] | None = None) -> None:
         self.path = path
         self.follow = follow
         self.wait = wait
@@ -39,7 +41,9 @@ class Feed:
         self.bytes_done = 0
         self.bytes_total = 0
         self.error: str | None = None
-        self.warnings: list[str] = []
+        #: Warnings about the file (a folder's feeds share one list: each names its file).
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self._prefix = "" if warnings is None else f"{os.path.basename(path)}: "
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-feed", daemon=True)
 
@@ -53,7 +57,7 @@ class Feed:
             self._thread.join(2.0)
 
     def _warn(self, message: str) -> None:
-        self.warnings.append(message)
+        self.warnings.append(self._prefix + message)
 
     def _run(self) -> None:
         try:

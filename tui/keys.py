@@ -59,6 +59,10 @@ KEYS: tuple[Key, ...] = (
         "esc"),
     *(Key(str(number), f"show_view('{name}')", f"Show the {name.title()} view", brief="views")
       for number, name in enumerate(VIEWS, 1)),
+    Key("p", "next_process(1)", "Trace folder: show the next process (same moment)", "Process",
+        brief="next/previous process"),
+    Key("P", "next_process(-1)", "Trace folder: show the previous process",
+        brief="next/previous process"),
     Key("d", "toggle_detail", "Show or hide the detail pane"),
     Key("o", "toggle_output", "Show or hide the app's output (run --tui)", "Output"),
     Key("s", "sort_next", "Sort the table by its next column (▲/▼ marks it)"),

@@ -104,6 +104,17 @@ class Playback:
         """Pause at the last event at or before trace time ``t_ns``."""
         self.seek(timeline, timeline.index_at(t_ns) if t_ns >= 0 else 0)
 
+    def carry(self, timeline: Timeline, t_ns: int) -> None:
+        """Move the cursor onto another timeline (another process of a trace folder) at its
+        trace time ``t_ns``, in the same mode: LIVE stays at its end, a replay goes on from
+        there, a pause holds there."""
+        if self.mode is Mode.LIVE:
+            self._place(timeline, len(timeline))
+            return
+        self._place(timeline, timeline.index_at(t_ns) if t_ns >= 0 else 0)
+        if self.mode is Mode.REPLAY:
+            self.play_ns = float(max(t_ns, 0))
+
     def step(self, timeline: Timeline, delta: int) -> None:
         """``delta`` events forward (negative: back)."""
         self.seek(timeline, self.cursor + delta)

@@ -46,7 +46,8 @@ def test_missing_file_and_directory(tmp_path, capsys):
     assert main(["summary", str(tmp_path / "nope.jsonl")]) == 2
     assert main(["export", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "does not exist" in err and "is a directory" in err
+    # a directory is read as a trace folder: this one holds no trace
+    assert "does not exist" in err and f"{tmp_path} holds no loopscope trace" in err
 
 
 @pytest.mark.parametrize("bad, warning", [

@@ -56,7 +56,7 @@ def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path, command):
 
 @pytest.mark.parametrize("path, message", [
     ("/dev/null", "is a device, not a trace file"),
-    (str(ROOT), "is a directory, not a trace file"),
+    (str(ROOT), "holds no loopscope trace (no readable *.jsonl file)"),   # a folder: none there
     ("/proc/self/mem", "cannot read /proc/self/mem: Input/output error"),  # a real EIO
 ])
 def test_devices_directories_and_read_errors_are_one_line(path, message):

@@ -13,7 +13,7 @@ def test_help_text_names_the_main_keys_in_one_paragraph() -> None:
     assert help_text() == (
         "In the dashboard: space play/pause, +/- speed, left/right step, n/N next/previous "
         "blocking call, g go to a time, home/end start/end, f follow, / filter events, "
-        "1-7 views, ? every key, q quit.")
+        "1-7 views, p/P next/previous process, ? every key, q quit.")
 
 
 def test_the_key_table_loads_without_textual() -> None:

@@ -4,6 +4,7 @@ its output goes to a pane, and the dashboard follows its trace."""
 from __future__ import annotations
 
 import asyncio
+import os
 import textwrap
 from pathlib import Path
 
@@ -99,5 +100,6 @@ def test_live_refuses_what_can_never_become_a_trace(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello\n")
     with pytest.raises(TraceError, match="not a loopscope trace"):
         live(str(tmp_path / "notes.txt"))
-    with pytest.raises(TraceError, match="directory"):
-        live(str(tmp_path))
+    os.mkfifo(tmp_path / "a-fifo")
+    with pytest.raises(TraceError, match="a FIFO, not a trace file"):
+        live(str(tmp_path / "a-fifo"))   # (a directory is a trace folder: it is followed)

@@ -18,6 +18,7 @@ running it), so that no call is counted twice.
 from __future__ import annotations
 
 import importlib
+import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -56,3 +57,12 @@ def uninstall() -> None:
     """Undo :func:`install` (the adapters that were installed), last first."""
     for name in reversed(ADAPTERS):
         importlib.import_module(f"tracer.adapters.{name}").uninstall()
+
+
+def follow_fork(session: "Tracer") -> None:
+    """In a forked child: the adapters installed for the parent's recording record into the
+    child's own, ``session``, from now on (an adapter with a ``follow_fork`` of its own)."""
+    for name in ADAPTERS:
+        follow = getattr(sys.modules.get(f"tracer.adapters.{name}"), "follow_fork", None)
+        if follow is not None:
+            follow(session)

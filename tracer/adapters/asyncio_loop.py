@@ -630,6 +630,14 @@ def install(session: "Tracer") -> None:
     _patch(asyncio, "_set_running_loop", _set_running_loop)
 
 
+def follow_fork(session: "Tracer") -> None:
+    """In a forked child (a multiprocessing worker): record the child's loops into its own
+    ``session``; the hooks held the parent's probe, whose recording the child dropped."""
+    if _session is not None:
+        uninstall()
+        install(session)
+
+
 def uninstall() -> None:
     """Put every patched attribute back and stop following the loops still running."""
     global _session, _primary

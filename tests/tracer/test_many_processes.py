@@ -1,0 +1,273 @@
+"""Many processes: an app that starts a multiprocessing worker (fork, spawn, forkserver) and a
+Python subprocess, run by ``loopscope run -o DIR/``, is traced into one folder, one linked
+trace per process; ``summary`` and ``export`` show each process with its own stall.
+
+Every test runs real processes: the app of tests/tracer/three_processes blocks the parent's
+reactor in ``parent_blocks``, the worker's reactor in ``worker_blocks`` and the subprocess's
+asyncio loop in ``child_blocks``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import orjson
+import pytest
+
+from loopscope.cli import main
+from tracer.folder import open_folder
+from tracer.spawned import BOOT_DIR
+from tracer.summary import summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = Path(__file__).parent / "three_processes" / "app.py"
+#: Each process's own blocking function and the file it is in.
+STALLS = {"root": ("parent_blocks", "app.py"), "worker": ("worker_blocks", "workers.py"),
+          "subprocess": ("child_blocks", "asyncio_child.py")}
+
+
+def run_loopscope(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "loopscope", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env=env or {**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def record(tmp: Path, method: str) -> Path:
+    folder = tmp / f"run-{method}"
+    proc = run_loopscope(tmp, "run", "-o", f"{folder}/", str(APP), method)
+    assert proc.returncode == 0, proc.stderr
+    assert "worker" in proc.stdout and proc.stdout.split()[2] == "0", proc.stdout  # exit codes
+    assert proc.stdout.split()[5] == "0", proc.stdout
+    return folder
+
+
+@pytest.fixture(scope="module")
+def spawned_run(tmp_path_factory) -> Path:
+    return record(tmp_path_factory.mktemp("many"), "spawn")
+
+
+def roles(folder: Path) -> dict[str, dict]:
+    """Each trace's header by the part it plays: root, worker, subprocess (and forkserver)."""
+    headers = [p.header for p in open_folder(str(folder))]
+    [root] = [h for h in headers if "ppid" not in h]
+    found = {"root": root}
+    for h in headers:
+        command = " ".join(h["argv"])
+        if "asyncio_child.py" in command:
+            found["subprocess"] = h
+        elif "forkserver import main" in command:
+            found["forkserver"] = h
+        elif h is not root:
+            found["worker"] = h
+    return found
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_every_process_traces_into_the_folder_linked_by_its_parent(tmp_path, capsys, method):
+    folder = record(tmp_path, method)
+    found = roles(folder)
+    expected = {"root", "worker", "subprocess"} | ({"forkserver"} if method == "forkserver" else set())
+    assert set(found) == expected
+    assert len(list(folder.glob("*.jsonl"))) == len(expected)   # nothing else: no resource tracker
+    root = found["root"]
+    worker_parent = found["forkserver"] if method == "forkserver" else root
+    assert found["worker"]["ppid"] == worker_parent["pid"]
+    assert found["worker"]["parent"] == f"{worker_parent['pid']}.jsonl"
+    assert found["subprocess"]["ppid"] == root["pid"]
+    assert found["subprocess"]["argv"][1:] == ["an argument"]
+    for h in found.values():
+        assert (folder / f"{h['pid']}.jsonl").is_file()
+    capsys.readouterr()
+    assert main(["summary", "--json", str(folder)]) == 0
+    summary = orjson.loads(capsys.readouterr().out)
+    by_pid = {p["pid"]: p for p in summary["processes"]}
+    for role, (fn, file) in STALLS.items():
+        stalls = by_pid[found[role]["pid"]]["summary"]["stalls"]
+        mine = [s for s in stalls if s["fn"] == fn]
+        assert len(mine) == 1 and mine[0]["file"].endswith(file), (role, stalls)
+        others = {f for f, _ in STALLS.values()} - {fn}
+        assert not [s for s in stalls if s["fn"] in others], (role, stalls)
+    combined = {(s["pid"], s["fn"]) for s in summary["stalls"]}
+    assert {(found[role]["pid"], fn) for role, (fn, _) in STALLS.items()} <= combined
+
+
+def test_summary_text_lists_each_process_and_every_stall_on_one_timeline(spawned_run):
+    proc = run_loopscope(spawned_run.parent, "summary", str(spawned_run))
+    assert proc.returncode == 0, proc.stderr
+    found = roles(spawned_run)
+    text = proc.stdout
+    assert text.startswith("3 processes over ")
+    assert "multiprocessing worker (spawned)" in text and "asyncio_child.py an argument" in text
+    stall_lines = text.split("longest first, at the time on the run's timeline:")[1].split("\n\n")[0]
+    for role, (fn, file) in STALLS.items():
+        [line] = [line for line in stall_lines.splitlines() if fn in line]
+        assert f" {found[role]['pid']} " in line and file in line
+    for h in found.values():
+        assert f"== pid {h['pid']} ({h['pid']}.jsonl)" in text
+    assert "on asyncio" in text   # the subprocess's own summary, in its runtime's words
+
+
+def test_export_gives_perfetto_one_process_per_pid(spawned_run, tmp_path):
+    out = tmp_path / "run.chrome.json"
+    proc = run_loopscope(tmp_path, "export", str(spawned_run), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    events = orjson.loads(out.read_bytes())["traceEvents"]
+    found = roles(spawned_run)
+    pids = {h["pid"] for h in found.values()}
+    assert {e["pid"] for e in events} == pids
+    names = {e["pid"]: e["args"]["name"] for e in events if e.get("name") == "process_name"}
+    assert set(names) == pids and all(n.startswith(f"pid {p}: ") for p, n in names.items())
+    for role, (fn, _) in STALLS.items():
+        slices = [e for e in events if e.get("ph") == "X" and e["name"].endswith(f".{fn}")]
+        assert {e["pid"] for e in slices} == {found[role]["pid"]}
+    flows: dict[int, set[int]] = {}
+    for e in events:
+        if e.get("ph") in ("s", "f"):
+            flows.setdefault(e["id"], set()).add(e["pid"])
+    assert flows and all(len(p) == 1 for p in flows.values())   # no arrow joins two processes
+    # one timeline: the subprocess's stall is later than the parent's start by its own offset
+    starts = {p.pid: p.offset_ns for p in open_folder(str(spawned_run))}
+    [child_stall] = [e for e in events if e.get("ph") == "X" and e["name"].endswith(".child_blocks")]
+    assert child_stall["ts"] >= starts[found["subprocess"]["pid"]] / 1000
+
+
+def test_a_folder_without_traces_is_one_line_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a trace\n")
+    for command in (["summary"], ["export"], ["replay"], ["summary", "--json"]):
+        proc = run_loopscope(tmp_path, *command, str(empty))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.strip().splitlines() == [
+            f"loopscope: error: {empty} holds no loopscope trace (no readable *.jsonl file)"]
+    assert sorted(os.listdir(tmp_path)) == ["empty"]   # export wrote nothing
+
+
+def test_a_broken_file_in_a_folder_is_a_warning_naming_it(spawned_run, tmp_path):
+    folder = tmp_path / "with-broken"
+    folder.mkdir()
+    for trace in spawned_run.glob("*.jsonl"):
+        (folder / trace.name).write_bytes(trace.read_bytes())
+    (folder / "broken.jsonl").write_text("this is not JSON\n")
+    (folder / "empty.jsonl").write_text("")
+    proc = run_loopscope(tmp_path, "summary", str(folder))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("3 processes over ")
+    warnings = proc.stderr.strip().splitlines()
+    assert warnings == [
+        (f"loopscope: warning: {folder}/broken.jsonl is not a loopscope trace (its first line is "
+         f"not a trace header); left out"),
+        f"loopscope: warning: {folder}/empty.jsonl is empty, not a trace; left out"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_run_refuses_a_folder_that_holds_another_runs_traces(spawned_run, tmp_path):
+    proc = run_loopscope(tmp_path, "run", "-o", f"{spawned_run}/", str(APP), "spawn")
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(f"loopscope: error: the trace folder {spawned_run}/ already holds traces")
+
+
+CHILDREN_APP = """
+    import json, os, subprocess, sys
+    # A program that is not Python runs unchanged, and is not traced.
+    shell = subprocess.run(["/bin/sh", "-c", 'echo "sh got $1"', "sh", "its argument"],
+                           capture_output=True, text=True, check=True)
+    print(shell.stdout.strip())
+    # A Python child: its own argv and sys.path, the user's sitecustomize still runs.
+    child = subprocess.run([sys.executable, "-c", "import json, sys, sitecustomize; "
+                            "print(json.dumps([sys.argv, sys.path, sitecustomize.MARK]))",
+                            "x", "y"], capture_output=True, text=True, check=True)
+    print(child.stdout.strip())
+"""
+
+
+def test_a_python_child_keeps_its_argv_path_and_sitecustomize_and_others_run_unchanged(tmp_path):
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "sitecustomize.py").write_text("MARK = 'the user sitecustomize ran'\n")
+    app = tmp_path / "children.py"
+    app.write_text(textwrap.dedent(CHILDREN_APP))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(own), str(ROOT)])}
+    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app), env=env)
+    assert proc.returncode == 0, proc.stderr
+    shell_line, child_line = proc.stdout.strip().splitlines()
+    assert shell_line == "sh got its argument"
+    argv, path, mark = orjson.loads(child_line)
+    assert argv == ["-c", "x", "y"]
+    assert mark == "the user sitecustomize ran"
+    assert BOOT_DIR not in path and str(own) in path and str(ROOT) in path
+    traces = open_folder(str(tmp_path / "out"))
+    assert len(traces) == 2            # the app and its Python child; the shell is not traced
+    [child] = [t for t in traces if t.ppid is not None]
+    assert child.header["argv"][:1] == ["-c"] and child.header["argv"][-2:] == ["x", "y"]
+
+
+def test_a_single_process_run_writes_one_file(tmp_path):
+    app = tmp_path / "alone.py"
+    app.write_text("print('alone')\n")
+    proc = run_loopscope(tmp_path, "run", "-o", "t.jsonl", str(app))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["alone.py", "t.jsonl"]
+    proc = run_loopscope(tmp_path, "run", str(app))   # the default: a folder of one file
+    [folder] = list((tmp_path / "traces").iterdir())
+    assert folder.name.startswith("alone-") and folder.name.endswith(".local")
+    assert [p.name for p in folder.iterdir()] == [f"{open_folder(str(folder))[0].pid}.jsonl"]
+    assert f"trace written to {Path('traces') / folder.name}/ (1 process, one file each)" \
+        in proc.stderr
+
+
+FORKED_ASYNCIO_APP = """
+    import asyncio, multiprocessing, time
+
+    def worker_blocks():
+        time.sleep(0.15)
+
+    async def work():
+        asyncio.get_running_loop().call_later(0.05, worker_blocks)
+        await asyncio.sleep(0.3)
+
+    def worker():
+        asyncio.run(work())
+
+    async def main():   # the parent forks from inside its own running asyncio loop
+        process = multiprocessing.get_context("fork").Process(target=worker)
+        process.start()
+        while process.exitcode is None:
+            await asyncio.sleep(0.05)
+        assert process.exitcode == 0
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+def test_a_forked_worker_on_asyncio_records_its_own_loop(tmp_path):
+    app = tmp_path / "forked_asyncio.py"
+    app.write_text(textwrap.dedent(FORKED_ASYNCIO_APP))
+    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    assert proc.returncode == 0, proc.stderr
+    parent, child = open_folder(str(tmp_path / "out"))
+    assert child.ppid == parent.pid and child.header["forked"] is True
+    assert child.program == f"forked from {parent.pid}: forked_asyncio.py"
+    summary = summarize(child.path)
+    assert [s["fn"] for s in summary["stalls"]] == ["worker_blocks"]
+    assert "worker_blocks" not in [s["fn"] for s in summarize(parent.path)["stalls"]]
+
+
+def test_with_a_trace_file_a_python_childs_trace_goes_beside_it(tmp_path):
+    app = tmp_path / "starts.py"
+    app.write_text("import subprocess, sys\n"
+                   "subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], check=True)\n")
+    proc = run_loopscope(tmp_path, "run", "-o", "t.jsonl", str(app))
+    assert proc.returncode == 0, proc.stderr
+    child_pid = int(proc.stdout)
+    assert sorted(os.listdir(tmp_path)) == sorted(["starts.py", "t.jsonl", f"t.{child_pid}.jsonl"])
+    parent, child = open_folder(str(tmp_path))   # the directory reads as their folder
+    assert (parent.name, child.name) == ("t.jsonl", f"t.{child_pid}.jsonl")
+    assert child.header["ppid"] == parent.pid and child.header["parent"] == "t.jsonl"

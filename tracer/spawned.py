@@ -1,0 +1,97 @@
+"""Tracing the Python programs a traced process starts (``subprocess.run([sys.executable,
+...])``, multiprocessing's spawn and forkserver start methods), each into its own trace.
+
+A forked child goes on with its parent's tracer (tracer.session's fork hooks).  A program
+started afresh has nothing of it, so a traced process leaves two things in its environment,
+which every child inherits:
+
+- :data:`ENV`: JSON saying where the parent traces (its trace's path, whether that is a trace
+  folder, its pid, the threshold), rewritten by each traced process for its own children;
+- :data:`BOOT_DIR` first on ``PYTHONPATH``: it holds only a ``sitecustomize`` module, which
+  Python imports at startup.  It takes its directory off ``sys.path`` again, imports the
+  ``sitecustomize`` it hides (the user's or the system's own, if any), then calls
+  :func:`boot`.
+
+A child that is not a Python program ignores both and runs unchanged.  A Python child that is
+not this loopscope's (another interpreter, another installation: its ``tracer`` is not this
+package), or that ignores the environment (``-E``, ``-I``), or that is multiprocessing's
+resource tracker (it runs no program code) is not traced.  The child's ``sys.argv`` is its
+own; its trace's header records the command line it was started with.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import orjson
+
+from tracer.output import warn
+
+if TYPE_CHECKING:
+    from tracer.session import Tracer
+
+#: The environment variable a traced process tells its children where it traces by.
+ENV = "LOOPSCOPE_PARENT_TRACE"
+#: The directory put first on a traced process's PYTHONPATH (it holds only sitecustomize.py).
+BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
+#: Programs multiprocessing starts for its own bookkeeping, which run no program code.
+HELPERS = ("from multiprocessing.resource_tracker import",)
+
+
+def propagate(session: Tracer) -> None:
+    """Make the Python programs this process starts from now on trace into ``session``'s
+    folder (or beside its file), as its children."""
+    os.environ[ENV] = orjson.dumps({
+        "trace": os.path.abspath(session.path), "folder": session.folder,
+        "pid": os.getpid(), "threshold_ms": session.threshold_ms}).decode()
+    path = os.environ.get("PYTHONPATH", "")
+    if BOOT_DIR not in path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = BOOT_DIR + (os.pathsep + path if path else "")
+
+
+def _parent() -> dict | None:
+    """The parent's :data:`ENV`, checked; None when this process is not to be traced."""
+    raw = os.environ.get(ENV)
+    if not raw:
+        return None
+    try:
+        parent = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not (isinstance(parent, dict) and isinstance(parent.get("trace"), str)
+            and type(parent.get("pid")) is int and isinstance(parent.get("folder"), bool)
+            and isinstance(parent.get("threshold_ms"), (int, float))):
+        return None
+    return parent
+
+
+def boot() -> None:
+    """Start tracing this Python program as a child of the process named by :data:`ENV`
+    (called by ``_boot/sitecustomize.py`` at startup).  Never raises: a child that cannot be
+    traced runs untraced, with a one-line warning."""
+    parent = _parent()
+    command = " ".join(sys.orig_argv[1:])
+    if parent is None or any(helper in command for helper in HELPERS):
+        return
+    if parent["pid"] == os.getpid():
+        return  # this process's own ENV (a program that re-imports site): already traced
+    try:
+        from tracer import adapters, session
+        running = session.start_child(parent["trace"], parent["folder"],
+                                      float(parent["threshold_ms"]), parent["pid"],
+                                      sys.orig_argv[1:])
+    except Exception as e:  # noqa: BLE001 - the program must run, traced or not
+        warn(f"the child process {os.getpid()} ({command[:80]}) is not traced: {e}")
+        return
+    propagate(running)
+    adapters.install(running)
+    # Both run their callbacks last-registered first: the adapters go before the trace ends.
+    atexit.register(adapters.uninstall)
+    register = getattr(threading, "_register_atexit", None)  # see session.stop_at_thread_shutdown
+    if register is not None:
+        register(adapters.uninstall)
+
