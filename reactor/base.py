@@ -947,3 +947,17 @@ def _prefix(d: Any) -> str:
         return d.logPrefix()
     except Exception:
         return repr(d)
+
+
+def install() -> Reactor:
+    """Make loopscope's default reactor Twisted's global one, as Twisted's
+    ``epollreactor.install()`` does for its own: code that still says
+    ``from twisted.internet import reactor`` (a library not ported yet, a
+    helper script) then runs on this loop.  Call it before anything imports
+    Twisted's reactor; needs Twisted installed.  Returns the reactor."""
+    from twisted.internet.main import installReactor
+
+    from reactor import reactor
+
+    installReactor(reactor)
+    return reactor

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, NoReturn
 
 from reactor import _instrument, error, log
 from reactor.failure import Failure
+from reactor.lockfile import FilesystemLock
 
 if TYPE_CHECKING:
     import asyncio  # only for annotations: the asyncio bridge is duck-typed
@@ -961,6 +962,77 @@ class DeferredSemaphore(_ConcurrencyPrimitive):
         if self.waiting:
             self.tokens -= 1
             self.waiting.pop(0).callback(self)
+
+
+class AlreadyTryingToLockError(Exception):
+    """deferUntilLocked() was called while an earlier call is still waiting."""
+
+
+class DeferredFilesystemLock(FilesystemLock):
+    """A FilesystemLock (a lock between processes) that can be waited for.
+
+    ``deferUntilLocked()`` tries the lock every ``_interval`` seconds on the
+    ``scheduler`` (the default reactor unless one is given) instead of
+    blocking the loop until the other process lets go.
+    """
+
+    _interval = 1.0
+    """Seconds between two tries: the holder is another process, which
+    nothing here can hear unlock, so the lock is polled; once a second keeps
+    the cost negligible and the wait short for a lock held briefly."""
+
+    def __init__(self, name: str | bytes, scheduler: Any = None) -> None:
+        super().__init__(name)
+        if scheduler is None:
+            from reactor import reactor as scheduler
+        self._scheduler = scheduler
+        self._tryLockCall: Any = None
+        self._timeoutCall: Any = None
+
+    def deferUntilLocked(self, timeout: float | None = None) -> Deferred:
+        """A Deferred that fires (with None) once this process holds the lock;
+        it fails with TimeoutError after ``timeout`` seconds, with
+        CancelledError if cancelled (unless the lock is free by then), and
+        with AlreadyTryingToLockError if an earlier call is still waiting."""
+        if self._tryLockCall is not None:
+            return fail(AlreadyTryingToLockError(
+                "deferUntilLocked isn't safe for concurrent use."))
+        d = Deferred(lambda _: self._give_up(d, CancelledError()))
+
+        def try_lock() -> None:
+            self._tryLockCall = None
+            if self.lock():
+                self._cancel_timeout()
+                d.callback(None)
+                return
+            if timeout is not None and self._timeoutCall is None:
+                reason = TimeoutError(f"Timed out acquiring lock: {self.name!r} "
+                                      f"after {timeout} s")
+                self._timeoutCall = self._scheduler.callLater(
+                    timeout, self._give_up, d, reason)
+            self._tryLockCall = self._scheduler.callLater(self._interval, try_lock)
+
+        try_lock()
+        return d
+
+    def _give_up(self, d: Deferred, reason: Exception) -> None:
+        """Stop trying (cancelled or timed out): one last try, else fail ``d``."""
+        if self._tryLockCall is not None:
+            self._tryLockCall.cancel()
+            self._tryLockCall = None
+        self._cancel_timeout()
+        if self.lock():
+            d.callback(None)
+        else:
+            d.errback(reason)
+
+    def _cancel_timeout(self) -> None:
+        call, self._timeoutCall = self._timeoutCall, None
+        if call is not None and call.active():
+            call.cancel()
+
+
+__all__ += ["AlreadyTryingToLockError", "DeferredFilesystemLock"]
 
 
 class QueueOverflow(Exception):

@@ -123,7 +123,10 @@ def _sockaddr(host: str, port: int) -> tuple:
         return (host, port)
     info = socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
                               socket.AI_NUMERICHOST)
-    return info[0][4]
+    address, _, flowinfo, scope_id = info[0][4]
+    # The port as given: getaddrinfo refuses a negative one but wraps 65536
+    # to 0 silently, where connect() refuses it, as for IPv4 (and Twisted).
+    return (address, port, flowinfo, scope_id)
 
 
 def service_port(port: int | str) -> int:
@@ -305,11 +308,14 @@ class Connection:
         if not buf and not self._writing:
             try:
                 sent = self.socket.send(data)
-            except OSError:
-                # Would block, or the connection is broken: doWrite retries and
-                # reports a broken connection from the loop, not from inside
-                # the caller's write().
-                sent = 0
+            except (BlockingIOError, InterruptedError):
+                sent = 0  # doWrite sends it once the socket is writable
+            except OSError as exc:
+                # The connection is broken.  The kernel reports why only once
+                # (a read would now see a plain end of file), so keep it for
+                # the protocol, told from the loop, not inside its write().
+                self._lose_from_loop(error.ConnectionLost(str(exc)))
+                return
             self.bytes_out += sent
             if sent == len(data):
                 if self.producer is not None and not self.streamingProducer:
@@ -396,6 +402,11 @@ class Connection:
         self.producerPaused = False
         if not streaming:
             producer.resumeProducing()
+            # Asked again once the socket takes more, as Twisted asks after its
+            # buffer flushes: what was written before registering may have
+            # gone to the kernel at once, leaving nothing here to flush.
+            if self.connected:
+                self.startWriting()
 
     def stopConsuming(self) -> None:
         """Forget the producer and close once the buffer is flushed."""
@@ -430,12 +441,17 @@ class Connection:
         if self.disconnected or self._aborting:
             return
         self._aborting = True
+        self._lose_from_loop(error.ConnectionAborted())
+
+    def _lose_from_loop(self, reason: Exception) -> None:
+        """No more I/O, whatever the protocol calls next; it hears ``reason``
+        on the next loop iteration (never re-entrantly from its own call)."""
         self._write_disconnected = True
         self._buffer.clear()
-        self.doRead = self.doWrite = _do_nothing
+        self.doRead = self.doWrite = _do_nothing  # type: ignore[method-assign]
         self.stopReading()
         self.stopWriting()
-        self.reactor.callLater(0, self.connectionLost, Failure(error.ConnectionAborted()))
+        self.reactor.callLater(0, self.connectionLost, Failure(reason))
 
     def connectionLost(self, reason: Failure) -> None:
         """Tear down: unregister, close the socket, stop the producer, then
