@@ -270,7 +270,7 @@ class Reactor:
 
     def __init__(self) -> None:
         if type(self).seconds is Reactor.seconds:
-            self.seconds = _monotonic  # see seconds()
+            self.seconds = _monotonic  # type: ignore[method-assign]  # faster; see seconds()
         self.running = False
         self._started = False
         self._stopped = True

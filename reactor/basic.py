@@ -24,6 +24,7 @@ class _PauseableMixin:
 
     paused = False
     transport: Any
+    dataReceived: Callable[[bytes], None]  # the framing protocol's, this is mixed into
 
     def pauseProducing(self) -> None:
         """Stop reading and stop delivering."""
@@ -352,6 +353,7 @@ class StatefulStringProtocol:
     The state starts as ``"init"``; ``"done"`` closes the connection."""
 
     state = "init"
+    transport: Any  # the string protocol's, this is mixed into
 
     def stringReceived(self, string: bytes) -> None:
         """Call the handler of the current state; it names the next one."""

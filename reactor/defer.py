@@ -168,7 +168,9 @@ class Deferred:
                  "_suppressAlreadyCalled", "_runningCallbacks", "_chainedTo", "_watch",
                  "_trace_id", "__weakref__", "__dict__")
 
-    __class_getitem__ = classmethod(GenericAlias)
+    def __class_getitem__(cls, item: Any) -> GenericAlias:
+        """``Deferred[int]`` in annotations, as Twisted's Deferred is generic."""
+        return GenericAlias(cls, item)
 
     debug = False
     """Whether setDebugging(True) is in effect (read it; set it with setDebugging)."""
@@ -409,7 +411,10 @@ class Deferred:
         """A Deferred for an asyncio Future's outcome.  Cancelling it cancels
         the Future and fails with CancelledError (Twisted instead waits for
         the Future's own cancellation, which arrives as asyncio's error)."""
-        d = cls(lambda _: future.cancel())
+        def cancel_future(_: Deferred) -> None:
+            future.cancel()
+
+        d = cls(cancel_future)
 
         def future_done(f: asyncio.Future) -> None:
             if d.called:
@@ -515,7 +520,8 @@ class Deferred:
                     elif f is _CHAIN:
                         # ``extra`` already fired (AlreadyCalledError, or the
                         # one late result a cancel swallows) or is paused.
-                        result = Deferred.callback(extra, result)
+                        Deferred.callback(extra, result)
+                        result = None
                     else:
                         result = f(result, *extra[0], **extra[1])
                 except BaseException:

@@ -112,7 +112,7 @@ class Failure:
         self.count = Failure.count
         if exc_value is None:
             exc_type, exc_value, exc_tb = sys.exc_info()
-            if exc_type is None:
+            if exc_type is None or exc_value is None:  # both or neither
                 raise NoCurrentExceptionError()
         elif isinstance(exc_value, Failure):
             self.__dict__.update(exc_value.__dict__)

@@ -305,15 +305,20 @@ class _InstanceFactory(ClientFactory):
     def __repr__(self) -> str:
         return f"<ClientCreator factory: {self.instance!r}>"
 
+    def _take_deferred(self) -> defer.Deferred:
+        """The caller's Deferred, given one outcome only (then forgotten)."""
+        d, self.deferred = self.deferred, None
+        assert d is not None, "a second outcome for one connection attempt"
+        return d
+
     def buildProtocol(self, addr: Any) -> Any:
-        self.pending = self.reactor.callLater(0, self._fire, self.deferred.callback,
+        self.pending = self.reactor.callLater(0, self._fire, self._take_deferred().callback,
                                               self.instance)
-        self.deferred = None
         return self.instance
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
-        self.pending = self.reactor.callLater(0, self._fire, self.deferred.errback, reason)
-        self.deferred = None
+        self.pending = self.reactor.callLater(0, self._fire, self._take_deferred().errback,
+                                              reason)
 
     def _fire(self, f: Any, value: Any) -> None:
         self.pending = None  # no cycle through the delayed call

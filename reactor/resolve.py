@@ -12,7 +12,7 @@ the same way.
 from __future__ import annotations
 
 import socket
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 from reactor import defer, error
 from reactor.failure import Failure
@@ -23,7 +23,9 @@ DEFAULT_TIMEOUT = 60
 
 
 def _first_ipv4(name: str) -> str:
-    return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    address, _ = cast("tuple[str, int]", socket.getaddrinfo(
+        name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4])  # AF_INET asked
+    return address
 
 
 def _is_ipv4(name: str) -> bool:

@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import struct
-from typing import Any, Callable
+from typing import Any, Callable, Protocol as TypingProtocol, cast
 
 from reactor import _instrument, defer, error, log
 from reactor.address import IPv4Address, IPv6Address
@@ -123,7 +123,7 @@ def _sockaddr(host: str, port: int) -> tuple:
         return (host, port)
     info = socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
                               socket.AI_NUMERICHOST)
-    address, _, flowinfo, scope_id = info[0][4]
+    address, _, flowinfo, scope_id = cast("tuple[str, int, int, int]", info[0][4])  # AF_INET6
     # The port as given: getaddrinfo refuses a negative one but wraps 65536
     # to 0 silently, where connect() refuses it, as for IPv4 (and Twisted).
     return (address, port, flowinfo, scope_id)
@@ -148,6 +148,18 @@ def connect_error(err: int) -> Exception:
 def _do_nothing() -> None:
     """doRead/doWrite of an aborted connection: no more I/O, whatever the
     protocol calls (loseConnection, resumeProducing...) before it is told."""
+
+
+class StreamSocket(TypingProtocol):
+    """What a Connection needs of its socket: a connected stream socket, or
+    a pipe that behaves as one (``reactor.process``)."""
+
+    def fileno(self) -> int: ...
+    def send(self, data: bytes | bytearray | memoryview, /) -> int: ...
+    def recv(self, size: int, /) -> bytes: ...
+    def shutdown(self, how: int, /) -> None: ...
+    def setsockopt(self, level: int, option: int, value: int | bytes, /) -> None: ...
+    def close(self) -> None: ...
 
 
 def _log_prefix(obj: Any) -> str:
@@ -185,7 +197,7 @@ class Connection:
     _write_disconnected = False
     _protocol_name = "NoneType"
 
-    def __init__(self, reactor: Any, sock: socket.socket, role: str, host: Any, peer: Any,
+    def __init__(self, reactor: Any, sock: StreamSocket, role: str, host: Any, peer: Any,
                  connector: "Connector | None" = None) -> None:
         self.reactor = reactor
         self.socket = sock
@@ -506,7 +518,7 @@ class Connection:
         """This end's address."""
         return self._host
 
-    def getHandle(self) -> socket.socket:
+    def getHandle(self) -> StreamSocket:
         """The underlying socket."""
         return self.socket
 
@@ -520,6 +532,8 @@ class Connection:
 class TCPConnection(Connection):
     """A TCP connection: Nagle's algorithm off by default (as asyncio does),
     since an event-loop program writes whole messages and wants them sent now."""
+
+    socket: socket.socket  # always a real one, with TCP's options
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -551,7 +565,7 @@ class Port:
 
     _reports_own_calls = True
     _trace_id = None
-    transport_class: type[Connection] = TCPConnection
+    transport_class: Callable[..., Connection] = TCPConnection
     connected = False
     _retry: Any = None
 
@@ -560,8 +574,8 @@ class Port:
         """Not listening (Twisted's name for the opposite of ``connected``)."""
         return not self.connected
 
-    def __init__(self, reactor: Any, port: int, factory: Any, backlog: int = 50,
-                 interface: str = "") -> None:
+    def __init__(self, reactor: Any, port: int | str, factory: Any, backlog: int = 50,
+                 interface: str | None = "") -> None:
         self.reactor = reactor
         self.port = port
         self.factory = factory
@@ -581,11 +595,12 @@ class Port:
 
     def _make_socket(self) -> socket.socket:
         """Create and bind the listening socket (raises OSError)."""
-        sock = socket.socket(_family_of(self.interface), socket.SOCK_STREAM)
+        interface, port = self.interface or "", cast(int, self.port)  # a TCP port's
+        sock = socket.socket(_family_of(interface), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(_sockaddr(self.interface, self.port) if _is_ip_literal(self.interface)
-                      else (self.interface, self.port))
+            sock.bind(_sockaddr(interface, port) if _is_ip_literal(interface)
+                      else (interface, port))
         except OSError:
             sock.close()
             raise
@@ -627,13 +642,19 @@ class Port:
     def _closed_message(self) -> str:
         return f"(TCP Port {self._host.port} Closed)"
 
+    def _listening_socket(self) -> socket.socket:
+        """The socket, which exists from startListening on."""
+        assert self.socket is not None, "not listening"
+        return self.socket
+
     def doRead(self) -> None:
         """Accept the waiting connections (a bounded number per readiness)."""
+        listening = self._listening_socket()
         for _ in range(ACCEPTS_PER_READ):
             if not self.connected:
                 return  # a buildProtocol stopped listening
             try:
-                sock, sockaddr = self.socket.accept()
+                sock, sockaddr = listening.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -659,7 +680,7 @@ class Port:
         Returns whether there was one."""
         _reserved_descriptor.release()
         try:
-            sock, _ = self.socket.accept()
+            sock, _ = self._listening_socket().accept()
         except OSError:
             return False  # none waiting, or another resource is short
         else:
@@ -719,7 +740,7 @@ class Port:
             self._retry.cancel()
             self._retry = None
         self.reactor.removeReader(self)
-        self.socket.close()
+        self._listening_socket().close()
         log.msg(self._closed_message())
         self.factory.doStop()
 
@@ -789,19 +810,21 @@ class _Attempt:
         """connect() finished: succeeded, or failed with the socket's error."""
         if self._done:
             return
-        err = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        sock = self.socket
+        assert sock is not None, "doWrite before start"  # start() registers it
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self.fail(connect_error(err))
             return
         try:
-            peer = self.connector._address(self.socket.getpeername())
-            host = self.connector._address(self.socket.getsockname())
+            peer = self.connector._address(sock.getpeername())
+            host = self.connector._address(sock.getsockname())
         except OSError as exc:
             self.fail(connect_error(exc.errno or errno.ENOTCONN))
             return
         self._done = True
         self._unregister()
-        self.connector._connected(self, self.socket, host, peer)
+        self.connector._connected(self, sock, host, peer)
 
     def fail(self, exc: BaseException) -> None:
         """Give up: close the socket and tell the connector (timeout, refusal,
@@ -831,9 +854,9 @@ class Connector:
     factory reconnects by calling ``connector.connect()`` from
     clientConnectionFailed/clientConnectionLost."""
 
-    transport_class: type[Connection] = TCPConnection
+    transport_class: Callable[..., Connection] = TCPConnection
 
-    def __init__(self, reactor: Any, host: str, port: int, factory: Any,
+    def __init__(self, reactor: Any, host: str, port: int | None, factory: Any,
                  timeout: float | None = 30, bindAddress: Any = None) -> None:
         self.reactor = reactor
         self.host = host
@@ -865,12 +888,18 @@ class Connector:
     def _address(self, sockaddr: Any) -> Any:
         return tcp_address(sockaddr)
 
+    def _tcp_port(self) -> int:
+        """The port of a TCP connector (a Unix one has none, and overrides
+        every method that would ask)."""
+        assert self.port is not None, "a TCP connector without a port"
+        return self.port
+
     def _begin(self, attempt: _Attempt) -> None:
         """Start ``attempt`` towards this connector's destination."""
         if _is_ip_literal(self.host):
-            attempt.start(_sockaddr(self.host, self.port))
+            attempt.start(_sockaddr(self.host, self._tcp_port()))
         else:
-            attempt.resolve_then_start(self.host, self.port)
+            attempt.resolve_then_start(self.host, self._tcp_port())
 
     def connect(self) -> None:
         """Start a connection attempt (the factory hears startedConnecting now,
@@ -905,8 +934,8 @@ class Connector:
     def getDestination(self) -> Any:
         """Where this connector connects to, as given (not resolved)."""
         if _family_of(self.host) == socket.AF_INET6:
-            return IPv6Address("TCP", self.host, self.port)
-        return IPv4Address("TCP", self.host, self.port)
+            return IPv6Address("TCP", self.host, self._tcp_port())
+        return IPv4Address("TCP", self.host, self._tcp_port())
 
     def _cancel_timeout(self) -> None:
         call = self._timeout_call

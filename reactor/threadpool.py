@@ -171,7 +171,7 @@ class ThreadPool:
         return {"min": self.min, "max": self.max, "name": self.name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["min"], state["max"], state.get("name"))
+        ThreadPool.__init__(self, state["min"], state["max"], state.get("name"))
 
     def __repr__(self) -> str:
         return (f"<ThreadPool {self.name!r} threads={len(self.threads)} "

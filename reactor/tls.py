@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactor import defer, error, tcp
 from reactor.failure import Failure
@@ -56,7 +56,13 @@ def _context(contextFactory: Any, server_side: bool) -> ssl.SSLContext:
                     f"not {contextFactory!r}")
 
 
-class TLSMixin:
+if TYPE_CHECKING:
+    _ConnectionBase = tcp.Connection  # what the mixin is always mixed into
+else:
+    _ConnectionBase = object
+
+
+class TLSMixin(_ConnectionBase):
     """TLS over a stream ``tcp.Connection``; mixed in before the connection
     class.  ``_setup_tls`` must run before the connection reads."""
 
@@ -220,9 +226,10 @@ class TLSMixin:
         self._flush_tls()
         super().loseConnection()
 
-    def getPeerCertificate(self) -> dict:
+    def getPeerCertificate(self) -> dict[str, Any] | None:
         """The peer's certificate as ``ssl.SSLObject.getpeercert()`` gives it
-        (Twisted gives a pyOpenSSL X509; empty dict if unverified)."""
+        (Twisted gives a pyOpenSSL X509; empty dict if unverified, None
+        before the handshake or if the peer sent none)."""
         return self.ssl_object.getpeercert()
 
 
