@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reactor import defer, log
 from reactor.protocol import Protocol

@@ -186,11 +186,11 @@ class Failure:
                     return error
             elif isinstance(self.type, type) and issubclass(self.type, error):
                 return error
-            elif getattr(error, "__module__", None) == "twisted.internet.error":
+            elif (getattr(error, "__module__", None) == "twisted.internet.error"
+                  and "reactor.error." + error.__qualname__ in self.parents):
                 # Code not yet ported (a library protocol) that checks for
                 # Twisted's ConnectionDone & co. on loopscope's reactor.
-                if "reactor.error." + error.__qualname__ in self.parents:
-                    return error
+                return error
         return None
 
     def trap(self, *errorTypes: type | str) -> type | str:

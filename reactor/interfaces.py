@@ -43,9 +43,8 @@ def implementer(*interfaces: type[Interface]) -> Any:
 
     def declare(cls: type) -> type:
         declared = set(getattr(cls, "__loopscope_implements__", ()))
-        # setattr: an attribute of our own on any class (read back with getattr).
-        setattr(cls, "__loopscope_implements__",
-                frozenset(declared | {i.__name__ for i in interfaces}))
+        target: Any = cls  # any class may be declared: the attribute is ours
+        target.__loopscope_implements__ = frozenset(declared | {i.__name__ for i in interfaces})
         return cls
 
     return declare

@@ -42,8 +42,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from reactor import _instrument, error, log, tcp
 from reactor.failure import Failure
@@ -443,7 +444,7 @@ class Process:
         """Run user code for the loop; an exception is logged."""
         try:
             self.reactor._call_user(kind, source, f, *args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {getattr(f, '__qualname__', f)}")
 
     def _pipe_lost(self, pipe: ProcessPipe, reason: Failure) -> None:

@@ -85,7 +85,7 @@ class FileWrapper:
         """Write ``data`` to the file (an error writing is ignored, as Twisted does)."""
         try:
             self.file.write(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the wrapped file's error goes to handleException, as in Twisted
             self.handleException()
 
     def writeSequence(self, iovec: Any) -> None:
@@ -148,7 +148,7 @@ class Factory:
     numPorts: int = 0
 
     @classmethod
-    def forProtocol(cls, protocol: Any, *args: Any, **kwargs: Any) -> "Factory":
+    def forProtocol(cls, protocol: Any, *args: Any, **kwargs: Any) -> Factory:
         """A factory of this class whose ``buildProtocol`` makes ``protocol``."""
         factory = cls(*args, **kwargs)
         factory.protocol = protocol

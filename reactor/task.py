@@ -8,13 +8,25 @@ and is re-exported here."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from reactor import error, log
 from reactor.base import DelayedCall
 from reactor.cooperator import (  # noqa: F401 (re-exported: Twisted has them in task)
-    CooperativeTask, Cooperator, NotPaused, SchedulerError, SchedulerStopped, TaskDone,
-    TaskFailed, TaskFinished, TaskStopped, _theCooperator, coiterate, cooperate)
+    CooperativeTask,
+    Cooperator,
+    NotPaused,
+    SchedulerError,
+    SchedulerStopped,
+    TaskDone,
+    TaskFailed,
+    TaskFinished,
+    TaskStopped,
+    _theCooperator,
+    coiterate,
+    cooperate,
+)
 from reactor.defer import Deferred, ensureDeferred, maybeDeferred
 from reactor.failure import Failure
 

@@ -18,12 +18,14 @@ import logging
 import os
 import socket
 import struct
-from typing import Any, Callable, Protocol as TypingProtocol, cast
+from collections.abc import Callable
+from typing import Any, cast
+from typing import Protocol as TypingProtocol
 
 from reactor import _instrument, defer, error, log
 from reactor.address import IPv4Address, IPv6Address
-from reactor.interfaces import IHalfCloseableProtocol
 from reactor.failure import Failure
+from reactor.interfaces import IHalfCloseableProtocol
 from reactor.protocol import BaseProtocol, Protocol
 
 _log = logging.getLogger("reactor")
@@ -198,7 +200,7 @@ class Connection:
     _protocol_name = "NoneType"
 
     def __init__(self, reactor: Any, sock: StreamSocket, role: str, host: Any, peer: Any,
-                 connector: "Connector | None" = None) -> None:
+                 connector: Connector | None = None) -> None:
         self.reactor = reactor
         self.socket = sock
         self.fileno = sock.fileno
@@ -243,7 +245,7 @@ class Connection:
         that failure, as Twisted does for an exception escaping dataReceived."""
         try:
             self._call_user(kind, self, f, *args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - user code's error is logged and ends the connection
             self._user_code_failed(f, exc)
 
     def _user_code_failed(self, f: Callable[..., Any], exc: Exception) -> None:
@@ -279,7 +281,7 @@ class Connection:
             received = self.protocol.dataReceived
             try:  # _call() inlined: this is the hottest path of a busy server
                 self._call_user("read", self, received, data)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user code's error is logged and ends the connection
                 self._user_code_failed(received, exc)
         else:
             self._read_eof()
@@ -494,7 +496,7 @@ class Connection:
         """Run user code during teardown: an exception is logged, nothing more."""
         try:
             self._call_user("read", self, f, *args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {_name(f)} on {self!r}")
 
     def _close_socket(self, orderly: bool) -> None:
@@ -707,7 +709,7 @@ class Port:
             return
         try:
             protocol = self.reactor._call_user("read", self, self.factory.buildProtocol, peer)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             protocol = None
         if protocol is None:
@@ -722,7 +724,7 @@ class Port:
         if the factory's stopFactory raised one (as Twisted reports it)."""
         try:
             self._stop()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any exception becomes the Failure, as in Twisted
             return defer.fail()
         return defer.succeed(None)
 
@@ -755,7 +757,7 @@ class _Attempt:
     _reports_own_calls = True
     _trace_id = None
 
-    def __init__(self, connector: "Connector") -> None:
+    def __init__(self, connector: Connector) -> None:
         self.connector = connector
         self.reactor = connector.reactor
         self.socket: socket.socket | None = None
@@ -792,19 +794,26 @@ class _Attempt:
             self.reactor.callLater(0, self.fail, connect_error(err))
 
     def resolve_then_start(self, host: str, port: int) -> None:
-        """Look ``host`` up in a pool thread (a lookup can block for seconds),
-        then connect from the loop.  IPv4, as Twisted's connectTCP does."""
+        """Look ``host`` up with ``reactor.resolve`` (in a pool thread: a
+        lookup can block for seconds; or the installed resolver), then
+        connect from the loop.  IPv4 from the default resolver, as Twisted's
+        connectTCP; an installed resolver may answer with an IPv6 address."""
 
-        def lookup() -> None:
+        def resolved(ip: str) -> None:
             try:
-                ip = socket.gethostbyname(host)
-            except OSError as exc:
-                reason = error.DNSLookupError(f"address {host!r} not found: {exc}")
-                self.reactor.callFromThread(self.fail, reason)
+                sockaddr = _sockaddr(ip, port)
+            except (OSError, UnicodeError):
+                self.fail(error.DNSLookupError(f"address {host!r} not found: {ip!r}"))
             else:
-                self.reactor.callFromThread(self.start, (ip, port))
+                self.start(sockaddr)
 
-        self.reactor.callInThread(lookup)
+        def failed(reason: Failure) -> None:
+            value = reason.value
+            if not isinstance(value, error.DNSLookupError):
+                value = error.DNSLookupError(f"address {host!r} not found: {value}")
+            self.fail(value)
+
+        self.reactor.resolve(host).addCallbacks(resolved, failed)
 
     def doWrite(self) -> None:
         """connect() finished: succeeded, or failed with the socket's error."""
@@ -878,8 +887,11 @@ class Connector:
         sock = socket.socket(_family_of(sockaddr[0]), socket.SOCK_STREAM)
         sock.setblocking(False)
         if self.bindAddress is not None:
+            host, port = self.bindAddress[:2]
             try:
-                sock.bind(self.bindAddress)
+                # An IP literal through _sockaddr, so that a scoped link-local
+                # one (fe80::1%eth0) keeps its interface, as when listening.
+                sock.bind(_sockaddr(host, port) if _is_ip_literal(host) else self.bindAddress)
             except OSError as exc:
                 sock.close()
                 raise error.ConnectBindError(exc.errno, exc.strerror) from exc
@@ -949,7 +961,7 @@ class Connector:
         self.state = "connected"
         try:
             protocol = self.reactor._call_user("write", attempt, self.factory.buildProtocol, peer)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             sock.close()
             self._failed(attempt, Failure(exc))
@@ -978,7 +990,7 @@ class Connector:
         """Report the outcome; unless the factory reconnected, it is no longer in use."""
         try:
             self.reactor._call_user("write", source, f, self, reason)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {_name(f)}")
         if self.state == "disconnected" and self._factory_started:
             self._factory_started = False

@@ -137,7 +137,7 @@ class TLSMixin(_ConnectionBase):
                 return
             try:
                 self._call_user("read", self, received, data)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user code's error is logged and ends the connection
                 self._user_code_failed(received, exc)
                 return
         self._flush_tls()
@@ -259,7 +259,7 @@ def start_tls(transport: Any, contextFactory: Any, normal: bool = True) -> None:
     written before is sent in the clear first.  The server side of the TCP
     connection is the TLS server, or the client with ``normal=False``."""
     if isinstance(transport, TLSMixin):
-        raise RuntimeError("TLS is already started on this connection")
+        raise RuntimeError("TLS is already started on this connection")  # noqa: TRY004 - a state
     server_side = (transport._role == "server") == bool(normal)
     # The name to check the server's certificate against: the one connected
     # to (not the resolved address); a Unix socket has none.

@@ -203,7 +203,7 @@ class UDPPort:
         """Run user code; an exception is logged and the port goes on."""
         try:
             self._call_user("read", self, f, *args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {getattr(f, '__qualname__', f)}")
 
     # -- writing -------------------------------------------------------------------

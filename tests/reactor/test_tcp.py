@@ -1018,6 +1018,18 @@ def test_listen_and_connect_on_a_scoped_link_local_address(loop: Reactor, run_un
     assert port.getHost().host == address
     loop.connectTCP(address, port.getHost().port, Client())
     assert run_until(server.first).transport.getHost().host == address
+    # A client bound to the scoped address keeps its interface too (Twisted's
+    # test_addresses binds so).
+    bound = socket.socket(socket.AF_INET6)
+    bound.bind(tcp._sockaddr(address, 0))
+    free = bound.getsockname()[1]
+    bound.close()
+    bound_client = Client()
+    loop.connectTCP(address, port.getHost().port, bound_client, bindAddress=(address, free))
+    while len(server.built) < 2 and not bound_client.failed.called:
+        loop.iterate(0.01)
+    assert "clientConnectionFailed" not in bound_client.events
+    assert server.built[1].addr.port == free  # the peer is the bound address
 
 
 def test_stop_listening_reports_a_failing_stop_factory_in_its_deferred(
