@@ -1181,3 +1181,20 @@ def test_resume_producing_after_the_connection_is_lost_does_not_read(
     transport.resumeProducing()
     assert transport not in loop.getReaders()
     run_until(c.lost)
+
+
+def test_an_attempt_on_a_reactor_that_never_ran_fails_at_teardown(loop: Reactor) -> None:
+    """connectTCP connects at once (its socket is bound and connecting when
+    it returns), so discarding the reactor unrun ends the attempt with
+    clientConnectionFailed, where Twisted would not have started it."""
+    client = Client()
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    free = bound.getsockname()[1]
+    bound.close()
+    connector = loop.connectTCP("127.0.0.1", closed_port(), client,
+                                bindAddress=("127.0.0.1", free))
+    assert connector.transport.socket.getsockname()[1] == free
+    loop._disconnect_all()
+    assert client.events == ["startedConnecting", "clientConnectionFailed"]
+    assert client.reason.check(error.ConnectError)
