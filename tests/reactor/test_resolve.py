@@ -79,7 +79,7 @@ def test_an_installed_resolver_answers_resolve_and_connect_tcp(
     from reactor import protocol
 
     fake = FakeResolver({"service.example": answer})
-    assert isinstance(loop.installResolver(fake), type(None))
+    assert loop.installResolver(fake) is None  # none was installed
     assert run_until(loop.resolve("service.example", timeout=(2,))) == answer
     assert fake.asked == [("service.example", (2,))]
     assert run_until(loop.resolve("127.0.0.1")) == "127.0.0.1"  # literals: no question
