@@ -33,6 +33,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,8 @@ def make_copies(target: Path, rewritten: bool) -> None:
         else:
             source = _point_at_copies(source)
         (package / f"{short}.py").write_text(source, encoding="utf-8")
+    for path in cases.DATA_FILES:
+        shutil.copyfile(root / path, package / Path(path).name)
 
 
 def _point_at_copies(source: str) -> str:

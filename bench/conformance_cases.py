@@ -33,6 +33,9 @@ MODULES: dict[str, str] = {
     "test/test_threadpool.py": "test_threadpool",
 }
 
+# Data files the modules read beside themselves (util.sibpath), copied with them.
+DATA_FILES = ["test/server.pem"]
+
 PACKAGE = "lsconf"
 """The package the copies live in (``lsconf.test_defer``...)."""
 
@@ -94,6 +97,16 @@ FD_PASSING = "passing file descriptors over Unix sockets (sendFileDescriptor) is
 TWISTED_LOGGER = ("inspects twisted.logger's structured fields (log_format, log_level); "
                   "loopscope's log gives twisted.python.log's event dictionaries")
 
+MIXED_DEFERREDS = ("Twisted's helper (connectionmixins) mixes its own Deferreds with "
+                   "loopscope's: it returns a Twisted Deferred from a loopscope callback, "
+                   "or awaits a loopscope Deferred in a Twisted coroutine, which goes on "
+                   "at once; a ported program has one kind (tests/reactor/test_tcp.py "
+                   "runs the same scenario on loopscope alone)")
+LOG_CONTEXT = ("reads twisted.python.context's log context (the 'system' Twisted's "
+               "reactor sets around every call); loopscope does not set one per call, "
+               "which would cost on every callback: its reports name the protocol's "
+               "method and the connection instead (tests/reactor/test_log.py)")
+
 NOT_APPLICABLE: dict[tuple[str, str], str] = {
     # test_defer
     ("test_defer", "DeferredTests.test_DEFERRED_SUBCLASSES"): INTERNAL,
@@ -101,6 +114,19 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("test_defer", "DeferredFutureAdapterTests.test_fromFutureDeferredCancelled"):
         "deliberate: cancelling Deferred.fromFuture fails with CancelledError at once "
         "(Twisted waits for asyncio's own cancellation); see Deferred.fromFuture",
+    ("test_defer", "LogTests.test_errorLogDebugInfo"):
+        "deliberate: setting debug on one Deferred does nothing; debugging is "
+        "defer.setDebugging(True) for all, read from a global so that it costs nothing "
+        "when off (tests/reactor/test_defer_debug.py)",
+    # protocols/test/test_basic
+    ("protocols_test_basic", "FileSenderTests.test_interface"): ZOPE,
+    ("protocols_test_basic", "NetstringReceiverTests.test_consumeLength*"): INTERNAL,
+    ("protocols_test_basic", "NetstringReceiverTests.test_receiveNetstringPortions_1"):
+        INTERNAL + " (_payloadComplete; tests/reactor/test_basic_strings.py splits "
+        "netstrings everywhere)",
+    ("protocols_test_basic", "NetstringReceiverTests.test_receiveTwoNetstrings"):
+        INTERNAL + " (_payloadComplete; tests/reactor/test_basic_strings.py splits "
+        "netstrings everywhere)",
     # test_failure
     ("test_failure", "FailureTests.test_printDetailedTracebackCapturedVars*"): CAPTURE_VARS,
     ("test_failure", "FailureTests.test_repr"):
@@ -147,6 +173,12 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
         "listens through IReactorSocket.adoptStreamPort (adopting sockets made elsewhere), "
         "which is not offered",
     ("internet_test_tcp", "TestBindAddressBuilder.test_bindAddressListen*"): INTERNAL,
+    ("internet_test_tcp", "TestBindAddressBuilder.test_bindAddressLegacy"):
+        "deliberate: connectTCP starts connecting at once, so a reactor discarded without "
+        "ever running tells the factory clientConnectionFailed (here: a Stop factory "
+        "stopping a stopped reactor); Twisted starts on the first iteration and says "
+        "nothing (tests/reactor/test_tcp.py::test_an_attempt_on_a_reactor_that_never_ran_"
+        "fails_at_teardown)",
     ("internet_test_tcp", "TCPServerTests.*"): CONSTRUCTOR,
     ("internet_test_tcp", "TCPPortTests.*"): CONSTRUCTOR,
     ("internet_test_tcp", "TCPConnectionTests.*"): CONSTRUCTOR,
@@ -156,6 +188,17 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
         "deliberate: loopscope writes to the socket at once when nothing is queued, so a "
         "producer is paused by what the kernel will not take, not by a 500-byte "
         "bufferSize set on the transport (tests/reactor/test_tcp.py covers flow control)",
+    ("internet_test_tcp", "TCP*ClientTestsBuilder.test_logPrefix"): LOG_CONTEXT,
+    ("internet_test_tcp", "TCP*ClientTestsBuilder.test_addresses"):
+        "deliberate: ends comparing the transport's repr with Twisted's ('<class to addr "
+        "at id>', with its private addr); loopscope's names the descriptor and peer. "
+        "The resolver and the addresses it checks first: tests/reactor/test_resolve.py",
+    ("internet_test_tcp", "TCP*ClientTestsBuilder.test_protocolGarbageAfterLostConnection"):
+        MIXED_DEFERREDS,
+    ("internet_test_tcp", "TCP*ClientTestsBuilder.test_writeAfterDisconnect"):
+        MIXED_DEFERREDS,
+    ("internet_test_tcp", "TCPConnectionTestsBuilder.test_resumeProducingWhileDisconnected"):
+        MIXED_DEFERREDS,
     # internet/test/test_unix
     ("internet_test_unix", "UnixClientTestsBuilder.test_interface"): ZOPE,
     ("internet_test_unix", "RealSocketTests.test_tcpKeepAlive"): ZOPE,
@@ -164,8 +207,18 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("internet_test_unix", "UNIXTestsBuilder.test_multiFileDescriptorReceivedPerRecvmsg*"):
         INTERNAL,
     ("internet_test_unix", "UNIXTestsBuilder.test_*FileDescriptor*"): FD_PASSING,
+    ("internet_test_unix", "UNIXTestsBuilder.test_fileDescriptorOverrun"): FD_PASSING,
     ("internet_test_unix", "UNIXTestsBuilder.test_descriptorDeliveredBeforeBytes"): FD_PASSING,
     ("internet_test_unix", "UNIXTestsBuilder.test_avoidLeakingFileDescriptors"): FD_PASSING,
+    ("internet_test_unix", "UNIXTestsBuilder.test_logPrefix"): LOG_CONTEXT,
+    ("internet_test_unix", "UNIXTestsBuilder.test_protocolGarbageAfterLostConnection"):
+        MIXED_DEFERREDS,
+    ("internet_test_unix", "UNIXTestsBuilder.test_writeAfterDisconnect"): MIXED_DEFERREDS,
+    ("internet_test_unix", "UNIXTestsBuilder.test_mode"):
+        "deliberate: stopListening removes the socket file (Twisted leaves it behind "
+        "for the next listen to remove), and this test reads the mode after stopping; "
+        "tests/reactor/test_client_creator_unix.py::test_listen_unix_mode reads it while "
+        "listening",
     ("internet_test_unix", "UNIXDatagramTestsBuilder.*"):
         "Unix datagram sockets are not offered",
     # test/test_internet
@@ -180,6 +233,8 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     ("test_tcp", "LoopbackTests.test_tcpNoDelay"):
         "deliberate: Nagle's algorithm is off by default (TCP_NODELAY, as asyncio does); "
         "tests/reactor/test_tcp.py::test_connect_accept_and_addresses checks it",
+    ("test_tcp", "HalfCloseTests.testCloseWriteCloser"):
+        "reads Twisted's private write buffer (transport._tempDataBuffer)",
     ("test_tcp", "LogTests.test_logstrClientSetup"):
         "reads Twisted's private logstr attribute of a connecting socket",
     # test/test_threadpool

@@ -334,6 +334,17 @@ def describe_error(error: Any) -> dict:
     }
 
 
+def as_reportable(error: Any) -> Any:
+    """What trial's reporter takes: an exc_info tuple or a Twisted Failure.
+    An error loopscope logged and nobody flushed arrives as loopscope's
+    Failure, which the reporter would refuse (ending the whole run)."""
+    from twisted.python.failure import Failure as TwistedFailure
+
+    if isinstance(error, (tuple, TwistedFailure)):
+        return error
+    return twisted_failure(error)
+
+
 def make_result(out: TextIO) -> Any:
     from twisted.trial import reporter
 
@@ -359,11 +370,11 @@ def make_result(out: TextIO) -> Any:
                 current["reason"] = str(reason)
 
         def addError(self, test: Any, error: Any) -> None:
-            super().addError(test, error)
+            super().addError(test, as_reportable(error))
             self._set("error", error)
 
         def addFailure(self, test: Any, fail: Any) -> None:
-            super().addFailure(test, fail)
+            super().addFailure(test, as_reportable(fail))
             self._set("fail", fail)
 
         def addSkip(self, test: Any, reason: Any) -> None:

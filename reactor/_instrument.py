@@ -17,12 +17,13 @@ otherwise.  A probe must never raise and never block; it records and returns.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-probe: "Probe | None" = None
+probe: Probe | None = None
 
 
-def install(new_probe: "Probe") -> None:
+def install(new_probe: Probe) -> None:
     """Attach ``new_probe`` to every reactor and Deferred in this process."""
     global probe
     probe = new_probe

@@ -36,7 +36,8 @@ import signal
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reactor import _instrument, error, log
 from reactor.threadpool import ThreadPool
@@ -59,8 +60,18 @@ class DelayedCall:
     and moves through ``_call_cancelled`` / ``_call_moved``.
     """
 
-    __slots__ = ("time", "func", "args", "kw", "called", "cancelled",
-                 "_scheduler", "_seq", "_in_ready", "_trace_id")
+    __slots__ = (
+        "_in_ready",
+        "_scheduler",
+        "_seq",
+        "_trace_id",
+        "args",
+        "called",
+        "cancelled",
+        "func",
+        "kw",
+        "time",
+    )
 
     def __init__(self, scheduler: Any, when: float, func: Callable[..., Any],
                  args: tuple, kw: dict, seq: int = -1, in_ready: bool = False) -> None:
@@ -131,7 +142,7 @@ class _Trigger:
     Indexable as Twisted's ``(phase, callable, args, kwargs)`` tuple, which
     code holding a trigger id sometimes takes apart."""
 
-    __slots__ = ("phase", "func", "args", "kw")
+    __slots__ = ("args", "func", "kw", "phase")
 
     def __init__(self, phase: str, func: Callable[..., Any], args: tuple, kw: dict) -> None:
         self.phase = phase
@@ -162,7 +173,7 @@ class _SystemEvent:
         trigger that is not (or no longer) there, as Twisted raises."""
         if not isinstance(trigger, _Trigger):
             self.phases[trigger[0]]  # a phase that does not exist: KeyError
-            raise ValueError(f"no such trigger: {trigger!r}")
+            raise ValueError(f"no such trigger: {trigger!r}")  # noqa: TRY004 - Twisted's error
         if self.firing_before and trigger in self.finished_before:
             self.finished_before.remove(trigger)
         else:
@@ -270,7 +281,7 @@ class Reactor:
 
     def __init__(self) -> None:
         if type(self).seconds is Reactor.seconds:
-            self.seconds = _monotonic  # see seconds()
+            self.seconds = _monotonic  # type: ignore[method-assign]  # faster; see seconds()
         self.running = False
         self._started = False
         self._stopped = True
@@ -360,7 +371,7 @@ class Reactor:
                         self.runUntilCurrent()
                         if self._started:
                             self.doIteration(self.timeout())
-                except Exception:
+                except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
                     log.err(None, "Unexpected error in main loop.")
         finally:
             probe = _instrument.probe
@@ -448,7 +459,7 @@ class Reactor:
                 why = self._call_user("read", d, d.doRead)
             else:
                 why = self._call_user("write", d, d.doWrite)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {'doRead' if is_read else 'doWrite'} of {_prefix(d)}")
             why = exc
         if why:
@@ -472,7 +483,7 @@ class Reactor:
                 d.connectionLost(why)
             else:
                 self._call_user(kind, d, d.connectionLost, why)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in connectionLost of {_prefix(d)}")
 
     # -- running user code ------------------------------------------------------
@@ -563,7 +574,7 @@ class Reactor:
                     call.func(*call.args, **call.kw)
                 else:
                     probe.run_call("timer", call, call.func, call.args, call.kw)
-            except Exception:
+            except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
                 log.err(None, f"Unhandled error in timed call {call!r}")
 
     def _run_due_heap_calls(self, n: int, probe: Any) -> int:
@@ -598,7 +609,7 @@ class Reactor:
                     call.func(*call.args, **call.kw)
                 else:
                     probe.run_call("timer", call, call.func, call.args, call.kw)
-            except Exception:
+            except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
                 log.err(None, f"Unhandled error in timed call {call!r}")
         return n
 
@@ -729,7 +740,7 @@ class Reactor:
                     d.connectionLost(Failure(error.CONNECTION_LOST))
                 else:
                     self._call_user("read", d, d.connectionLost, Failure(error.CONNECTION_LOST))
-            except Exception:
+            except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
                 log.err(None, f"Unhandled error in connectionLost of {_prefix(d)}")
 
     # -- system events -------------------------------------------------------------
@@ -769,7 +780,7 @@ class Reactor:
         try:
             return self._call_user("trigger", (trigger.phase, event_name), trigger.func,
                                    *trigger.args, **trigger.kw)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in '{trigger.phase} {event_name}' trigger "
                           f"{trigger.func!r}")
             return None
@@ -818,7 +829,7 @@ class Reactor:
                     f(*args, **kw)
                 else:
                     probe.run_call("thread", None, f, args, kw)
-            except Exception:
+            except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
                 log.err(None, f"Unhandled error in call from thread {f!r}")
 
     def getThreadPool(self) -> ThreadPool:
@@ -857,12 +868,26 @@ class Reactor:
         self.getThreadPool().adjustPoolsize(maxthreads=size)
 
     # -- networking (implemented in reactor.tcp / reactor.unix) ---------------------
+    resolver: Any = None
+    """What resolve() asks (``getHostByName(name, timeout)``): the installed
+    resolver, else the threaded one of ``reactor.resolve``."""
+
     def resolve(self, name: str, timeout: Any = (1, 3, 11, 45)) -> Any:
-        """A Deferred of ``name``'s IPv4 address, looked up in the thread
-        pool; DNSLookupError after ``sum(timeout)`` seconds (``reactor.resolve``)."""
+        """A Deferred of ``name``'s address (IPv4, from the default resolver),
+        looked up in the thread pool; DNSLookupError after ``sum(timeout)``
+        seconds.  connectTCP to a host name asks this too."""
         from reactor import resolve
 
-        return resolve.resolve(self, name, timeout)
+        if self.resolver is None:
+            self.resolver = resolve.ThreadedResolver(self)
+        return resolve.resolve_with(self.resolver, name, timeout)
+
+    def installResolver(self, resolver: Any) -> Any:
+        """Answer resolve() and connectTCP's lookups with ``resolver`` (an
+        object with ``getHostByName(name, timeout)`` returning a Deferred, as
+        Twisted's IResolverSimple); returns the one it replaces."""
+        previous, self.resolver = self.resolver, resolver
+        return previous
 
     def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "") -> Any:
         """Listen on TCP ``port``; returns the listening port (getHost, stopListening)."""
@@ -945,5 +970,19 @@ def _prefix(d: Any) -> str:
     """A descriptor's name for log lines (its logPrefix, else its repr)."""
     try:
         return d.logPrefix()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken logPrefix must not break a log line
         return repr(d)
+
+
+def install() -> Reactor:
+    """Make loopscope's default reactor Twisted's global one, as Twisted's
+    ``epollreactor.install()`` does for its own: code that still says
+    ``from twisted.internet import reactor`` (a library not ported yet, a
+    helper script) then runs on this loop.  Call it before anything imports
+    Twisted's reactor; needs Twisted installed.  Returns the reactor."""
+    from twisted.internet.main import installReactor
+
+    from reactor import reactor
+
+    installReactor(reactor)
+    return reactor

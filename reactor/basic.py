@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reactor import defer, log
 from reactor.protocol import Protocol
@@ -24,6 +25,7 @@ class _PauseableMixin:
 
     paused = False
     transport: Any
+    dataReceived: Callable[[bytes], None]  # the framing protocol's, this is mixed into
 
     def pauseProducing(self) -> None:
         """Stop reading and stop delivering."""
@@ -352,6 +354,7 @@ class StatefulStringProtocol:
     The state starts as ``"init"``; ``"done"`` closes the connection."""
 
     state = "init"
+    transport: Any  # the string protocol's, this is mixed into
 
     def stringReceived(self, string: bytes) -> None:
         """Call the handler of the current state; it names the next one."""

@@ -13,7 +13,8 @@ These names are re-exported by ``reactor.task``, where Twisted has them.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from reactor.defer import Deferred
 from reactor.failure import Failure
@@ -135,7 +136,7 @@ class CooperativeTask:
             result = next(self._iterator)
         except StopIteration:
             self._completeWith(TaskDone(), self._iterator)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - any exception becomes the Failure, as in Twisted
             self._completeWith(TaskFailed(), Failure())
         else:
             if isinstance(result, Deferred):

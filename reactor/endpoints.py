@@ -18,15 +18,19 @@ the arguments of ``tcp:``.
 from __future__ import annotations
 
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reactor import defer, error
 from reactor.defer import Deferred
 from reactor.protocol import ClientFactory, Factory
 from reactor.threads import deferToThreadPool
 from reactor.tls import (  # noqa: F401 (endpoints of this module, defined with TLS)
-    SSL4ClientEndpoint, SSL4ServerEndpoint, client_endpoint_from_args,
-    server_endpoint_from_args)
+    SSL4ClientEndpoint,
+    SSL4ServerEndpoint,
+    client_endpoint_from_args,
+    server_endpoint_from_args,
+)
 
 
 class _EndpointFactory(ClientFactory):
@@ -62,7 +66,7 @@ class _EndpointFactory(ClientFactory):
             p = self._wrapped.buildProtocol(addr)
             if p is None:
                 raise error.NoProtocol()
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - any exception becomes the Failure, as in Twisted
             self.deferred.errback()
             return None
         self._protocol = p
@@ -95,7 +99,7 @@ def _connect_with(reactor: Any, factory: Any, connect: Callable[[Any], Any]) -> 
     endpoint_factory = _EndpointFactory(reactor, factory)
     try:
         connect(endpoint_factory)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any exception becomes the Failure, as in Twisted
         return defer.fail()
     return endpoint_factory.deferred
 

@@ -33,7 +33,8 @@ class BindError(_Described):
 class CannotListenError(BindError):
     """This gets raised by a call to startListening, when the object cannot start listening."""
 
-    def __init__(self, interface: str, port: int | str, socketError: BaseException) -> None:
+    def __init__(self, interface: str | None, port: int | str,
+                 socketError: BaseException | str) -> None:
         BindError.__init__(self, interface, port, socketError)
         self.interface = interface
         self.port = port
@@ -47,7 +48,7 @@ class CannotListenError(BindError):
 class ConnectError(Exception):
     """An error occurred while connecting."""
 
-    def __init__(self, osError: object = None, string: str = "") -> None:
+    def __init__(self, osError: object = None, string: object = "") -> None:
         self.osError = osError
         Exception.__init__(self, string)
 

@@ -112,7 +112,7 @@ class Failure:
         self.count = Failure.count
         if exc_value is None:
             exc_type, exc_value, exc_tb = sys.exc_info()
-            if exc_type is None:
+            if exc_type is None or exc_value is None:  # both or neither
                 raise NoCurrentExceptionError()
         elif isinstance(exc_value, Failure):
             self.__dict__.update(exc_value.__dict__)
@@ -186,11 +186,11 @@ class Failure:
                     return error
             elif isinstance(self.type, type) and issubclass(self.type, error):
                 return error
-            elif getattr(error, "__module__", None) == "twisted.internet.error":
+            elif (getattr(error, "__module__", None) == "twisted.internet.error"
+                  and "reactor.error." + error.__qualname__ in self.parents):
                 # Code not yet ported (a library protocol) that checks for
                 # Twisted's ConnectionDone & co. on loopscope's reactor.
-                if "reactor.error." + error.__qualname__ in self.parents:
-                    return error
+                return error
         return None
 
     def trap(self, *errorTypes: type | str) -> type | str:

@@ -43,7 +43,8 @@ def implementer(*interfaces: type[Interface]) -> Any:
 
     def declare(cls: type) -> type:
         declared = set(getattr(cls, "__loopscope_implements__", ()))
-        cls.__loopscope_implements__ = frozenset(declared | {i.__name__ for i in interfaces})
+        target: Any = cls  # any class may be declared: the attribute is ours
+        target.__loopscope_implements__ = frozenset(declared | {i.__name__ for i in interfaces})
         return cls
 
     return declare
@@ -76,7 +77,7 @@ class IAddress(Interface):
 class ILoggingContext(Interface):
     """Something that names itself in log messages."""
 
-    _methods = ("logPrefix",)
+    _methods: tuple[str, ...] = ("logPrefix",)
 
     def logPrefix(self) -> str:
         """The prefix for log lines about this object: by default its class name."""
@@ -86,7 +87,7 @@ class ILoggingContext(Interface):
 class IFileDescriptor(ILoggingContext):
     """Something the reactor watches: it has a file descriptor and can be told it ended."""
 
-    _methods = ("fileno", "connectionLost")
+    _methods: tuple[str, ...] = ("fileno", "connectionLost")
 
     def fileno(self) -> int:
         """The OS file descriptor to watch; -1 if it has gone away (the reactor then drops it)."""
@@ -100,7 +101,7 @@ class IFileDescriptor(ILoggingContext):
 class IReadDescriptor(IFileDescriptor):
     """A file descriptor the reactor reads from."""
 
-    _methods = ("doRead",)
+    _methods: tuple[str, ...] = ("doRead",)
 
     def doRead(self) -> object:
         """Data is available.  Return None to go on, or an exception such as
@@ -111,7 +112,7 @@ class IReadDescriptor(IFileDescriptor):
 class IWriteDescriptor(IFileDescriptor):
     """A file descriptor the reactor writes to."""
 
-    _methods = ("doWrite",)
+    _methods: tuple[str, ...] = ("doWrite",)
 
     def doWrite(self) -> object:
         """The descriptor is writable.  Same return convention as ``doRead``."""
@@ -125,7 +126,7 @@ class IReadWriteDescriptor(IReadDescriptor, IWriteDescriptor):
 class IHalfCloseableDescriptor(Interface):
     """A descriptor that can be told each direction closed on its own."""
 
-    _methods = ("readConnectionLost", "writeConnectionLost")
+    _methods: tuple[str, ...] = ("readConnectionLost", "writeConnectionLost")
 
     def readConnectionLost(self, reason: Any) -> None:
         """The read side closed; writing may go on."""
@@ -139,7 +140,7 @@ class IHalfCloseableDescriptor(Interface):
 class IProtocol(Interface):
     """The application side of a connection (see ``reactor.protocol.Protocol``)."""
 
-    _methods = ("makeConnection", "connectionMade", "dataReceived", "connectionLost")
+    _methods: tuple[str, ...] = ("makeConnection", "connectionMade", "dataReceived", "connectionLost")
 
     def makeConnection(self, transport: Any) -> None:
         """Attach the transport and call connectionMade."""
@@ -166,7 +167,7 @@ class IHalfCloseableProtocol(Interface):
     writing when the peer sends EOF; one that merely has a method called
     ``readConnectionLost`` is closed like any other."""
 
-    _methods = ("readConnectionLost", "writeConnectionLost")
+    _methods: tuple[str, ...] = ("readConnectionLost", "writeConnectionLost")
     _by_declaration_only = True
 
     def readConnectionLost(self) -> None:
@@ -181,7 +182,7 @@ class IHalfCloseableProtocol(Interface):
 class IProtocolFactory(Interface):
     """Makes protocols for new connections."""
 
-    _methods = ("buildProtocol", "doStart", "doStop")
+    _methods: tuple[str, ...] = ("buildProtocol", "doStart", "doStop")
 
     def buildProtocol(self, addr: Any) -> Any:
         """A protocol for a connection with ``addr``, or None to refuse it."""
@@ -199,7 +200,7 @@ class IProtocolFactory(Interface):
 class ITransport(Interface):
     """The reactor side of a connection, as a protocol sees it."""
 
-    _methods = ("write", "writeSequence", "loseConnection", "getPeer", "getHost")
+    _methods: tuple[str, ...] = ("write", "writeSequence", "loseConnection", "getPeer", "getHost")
 
     def write(self, data: bytes) -> None:
         """Queue bytes to send; never blocks."""
@@ -225,7 +226,7 @@ class ITransport(Interface):
 class ITCPTransport(ITransport):
     """A TCP transport: adds half-close and abort."""
 
-    _methods = ("loseWriteConnection", "abortConnection")
+    _methods: tuple[str, ...] = ("loseWriteConnection", "abortConnection")
 
     def loseWriteConnection(self) -> None:
         """Send FIN after the queued bytes; keep reading."""
@@ -239,7 +240,7 @@ class ITCPTransport(ITransport):
 class IProducer(Interface):
     """Produces data for a consumer."""
 
-    _methods = ("stopProducing",)
+    _methods: tuple[str, ...] = ("stopProducing",)
 
     def stopProducing(self) -> None:
         """Stop for good; the consumer is going away."""
@@ -249,7 +250,7 @@ class IProducer(Interface):
 class IPushProducer(IProducer):
     """A producer that writes on its own until told to pause."""
 
-    _methods = ("pauseProducing", "resumeProducing")
+    _methods: tuple[str, ...] = ("pauseProducing", "resumeProducing")
 
     def pauseProducing(self) -> None:
         """The consumer's buffer is full: stop writing until resumed."""
@@ -263,7 +264,7 @@ class IPushProducer(IProducer):
 class IPullProducer(IProducer):
     """A producer that writes one chunk each time it is asked."""
 
-    _methods = ("resumeProducing",)
+    _methods: tuple[str, ...] = ("resumeProducing",)
 
     def resumeProducing(self) -> None:
         """Write one more chunk."""
@@ -273,7 +274,7 @@ class IPullProducer(IProducer):
 class IConsumer(Interface):
     """Accepts data from a producer (a transport is one)."""
 
-    _methods = ("registerProducer", "unregisterProducer", "write")
+    _methods: tuple[str, ...] = ("registerProducer", "unregisterProducer", "write")
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """Attach ``producer``; ``streaming`` True for a push producer."""
@@ -291,7 +292,7 @@ class IConsumer(Interface):
 class IListeningPort(Interface):
     """What listenTCP returns."""
 
-    _methods = ("startListening", "stopListening", "getHost")
+    _methods: tuple[str, ...] = ("startListening", "stopListening", "getHost")
 
     def startListening(self) -> None:
         """Start accepting connections."""
@@ -309,7 +310,7 @@ class IListeningPort(Interface):
 class IConnector(Interface):
     """What connectTCP returns."""
 
-    _methods = ("stopConnecting", "disconnect", "connect", "getDestination")
+    _methods: tuple[str, ...] = ("stopConnecting", "disconnect", "connect", "getDestination")
 
     def stopConnecting(self) -> None:
         """Abandon an attempt in progress."""
@@ -331,7 +332,7 @@ class IConnector(Interface):
 class IDelayedCall(Interface):
     """What callLater returns."""
 
-    _methods = ("getTime", "cancel", "delay", "reset", "active")
+    _methods: tuple[str, ...] = ("getTime", "cancel", "delay", "reset", "active")
 
     def getTime(self) -> float:
         """When the call is due, in the reactor's ``seconds()`` clock."""

@@ -32,7 +32,7 @@ class FilesystemLock:
                 os.symlink(str(os.getpid()), self.name)
             except FileExistsError:
                 try:
-                    owner = int(os.readlink(self.name))
+                    owner = int(os.readlink(os.fsdecode(self.name)))
                 except FileNotFoundError:
                     continue  # freed meanwhile: try again
                 except ValueError:
@@ -51,7 +51,7 @@ class FilesystemLock:
 
     def unlock(self) -> None:
         """Free the lock; ValueError if this process does not hold it."""
-        owner = os.readlink(self.name)
+        owner = os.readlink(os.fsdecode(self.name))
         if int(owner) != os.getpid():
             raise ValueError(f"Lock {self.name!r} not owned by this process")
         os.unlink(self.name)

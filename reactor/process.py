@@ -42,8 +42,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, cast
 
 from reactor import _instrument, error, log, tcp
 from reactor.failure import Failure
@@ -136,7 +137,7 @@ class _PipeSocket:
     def fileno(self) -> int:
         return self.fd
 
-    def send(self, data: bytes) -> int:
+    def send(self, data: bytes | bytearray | memoryview, /) -> int:
         return os.write(self.fd, data)
 
     def recv(self, size: int) -> bytes:
@@ -226,8 +227,9 @@ class ProcessExitWatcher:
     _reports_own_calls = True
     _trace_id = None
 
-    def __init__(self, process: Process, pidfd: int) -> None:
+    def __init__(self, process: Process, pid: int, pidfd: int) -> None:
         self.process = process
+        self.pid = pid
         self.pidfd = pidfd
 
     def fileno(self) -> int:
@@ -238,9 +240,9 @@ class ProcessExitWatcher:
 
     def doRead(self) -> None:
         try:
-            pid, status = os.waitpid(self.process.pid, os.WNOHANG)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
-            pid, status = self.process.pid, None  # reaped by someone else
+            pid, status = self.pid, None  # reaped by someone else
         if pid:
             self.close()
             self.process._exited(status)
@@ -353,7 +355,7 @@ class Process:
         if self.usePTY:
             master, slave = os.openpty()
             name = os.ttyname(slave)
-            ends = [(1, master, True, True)]
+            ends: list[tuple] = [(1, master, True, True)]
             # Opened in the child after setsid(), so it becomes the
             # controlling terminal; then copied onto stdout and stderr.
             actions = [(os.POSIX_SPAWN_OPEN, 0, name, os.O_RDWR, 0),
@@ -361,7 +363,7 @@ class Process:
             return ends, actions + self._close_others({0, 1, 2}), [slave]
         if childFDs is None:
             childFDs = {0: "w", 1: "r", 2: "r"}
-        ends: list[tuple] = []
+        ends = []
         sources: dict[int, int] = {}  # child fd -> a descriptor of ours to copy there
         to_close: list[int] = []
         try:
@@ -423,16 +425,18 @@ class Process:
                                setsigdef=defaults, setsid=self.usePTY)
 
     def _watch_exit(self) -> None:
+        pid = self.pid
+        assert pid is not None, "watching a child that was never started"
         if not self._pidfd_mode:
-            _waiting[self.pid] = self
+            _waiting[pid] = self
             self.reactor.callFromThread(_reap_waiting, self.reactor)  # it may be gone already
             return
         try:
-            pidfd = os.pidfd_open(self.pid)
+            pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
             self.reactor.callLater(0, self._exited, None)  # reaped by someone else already
             return
-        self._watcher = ProcessExitWatcher(self, pidfd)
+        self._watcher = ProcessExitWatcher(self, pid, pidfd)
         self.reactor.addReader(self._watcher)
 
     # -- events -------------------------------------------------------------------
@@ -440,7 +444,7 @@ class Process:
         """Run user code for the loop; an exception is logged."""
         try:
             self.reactor._call_user(kind, source, f, *args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {getattr(f, '__qualname__', f)}")
 
     def _pipe_lost(self, pipe: ProcessPipe, reason: Failure) -> None:
@@ -505,16 +509,18 @@ class Process:
     def signalProcess(self, signalID: str | int) -> None:
         """Send a signal ("TERM", "KILL", "INT", "HUP", "STOP" or a number);
         ProcessExitedAlready once the child has been reaped."""
-        if signalID in _SIGNAL_NAMES:
-            signalID = getattr(signal, f"SIG{signalID}")
+        if isinstance(signalID, str) and signalID in _SIGNAL_NAMES:
+            number = int(getattr(signal, f"SIG{signalID}"))
+        else:
+            number = cast(int, signalID)  # anything else goes to the kernel as given
         if self.pid is None:
             raise error.ProcessExitedAlready()
         try:
             if self._watcher is not None:
                 # Through the pidfd: never a process that reused the number.
-                signal.pidfd_send_signal(self._watcher.pidfd, signalID)
+                signal.pidfd_send_signal(self._watcher.pidfd, number)
             else:
-                os.kill(self.pid, signalID)
+                os.kill(self.pid, number)
         except ProcessLookupError:
             raise error.ProcessExitedAlready() from None
 

@@ -85,7 +85,7 @@ class FileWrapper:
         """Write ``data`` to the file (an error writing is ignored, as Twisted does)."""
         try:
             self.file.write(data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the wrapped file's error goes to handleException, as in Twisted
             self.handleException()
 
     def writeSequence(self, iovec: Any) -> None:
@@ -148,7 +148,7 @@ class Factory:
     numPorts: int = 0
 
     @classmethod
-    def forProtocol(cls, protocol: Any, *args: Any, **kwargs: Any) -> "Factory":
+    def forProtocol(cls, protocol: Any, *args: Any, **kwargs: Any) -> Factory:
         """A factory of this class whose ``buildProtocol`` makes ``protocol``."""
         factory = cls(*args, **kwargs)
         factory.protocol = protocol
@@ -305,15 +305,20 @@ class _InstanceFactory(ClientFactory):
     def __repr__(self) -> str:
         return f"<ClientCreator factory: {self.instance!r}>"
 
+    def _take_deferred(self) -> defer.Deferred:
+        """The caller's Deferred, given one outcome only (then forgotten)."""
+        d, self.deferred = self.deferred, None
+        assert d is not None, "a second outcome for one connection attempt"
+        return d
+
     def buildProtocol(self, addr: Any) -> Any:
-        self.pending = self.reactor.callLater(0, self._fire, self.deferred.callback,
+        self.pending = self.reactor.callLater(0, self._fire, self._take_deferred().callback,
                                               self.instance)
-        self.deferred = None
         return self.instance
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
-        self.pending = self.reactor.callLater(0, self._fire, self.deferred.errback, reason)
-        self.deferred = None
+        self.pending = self.reactor.callLater(0, self._fire, self._take_deferred().errback,
+                                              reason)
 
     def _fire(self, f: Any, value: Any) -> None:
         self.pending = None  # no cycle through the delayed call

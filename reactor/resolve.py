@@ -6,13 +6,15 @@ reactor's thread pool; the answer comes back to the loop.  ``timeout`` is
 Twisted's sequence of retry delays: their sum bounds the wait, after which
 the Deferred fails with DNSLookupError (the lookup itself cannot be
 interrupted; its late answer is dropped).  Cancelling the Deferred gives up
-the same way.
+the same way.  ``reactor.installResolver`` replaces this lookup (tests give a
+fake one; connectTCP to a host name asks the installed resolver too).
 """
 
 from __future__ import annotations
 
 import socket
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 from reactor import defer, error
 from reactor.failure import Failure
@@ -23,7 +25,9 @@ DEFAULT_TIMEOUT = 60
 
 
 def _first_ipv4(name: str) -> str:
-    return socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    address, _ = cast("tuple[str, int]", socket.getaddrinfo(
+        name, None, socket.AF_INET, socket.SOCK_STREAM)[0][4])  # AF_INET asked
+    return address
 
 
 def _is_ipv4(name: str) -> bool:
@@ -34,13 +38,32 @@ def _is_ipv4(name: str) -> bool:
     return True
 
 
-def resolve(reactor: Any, name: str, timeout: Sequence[float] = (1, 3, 11, 45)) -> defer.Deferred:
-    """The Deferred of ``name``'s first IPv4 address (see the module docstring).
-    An empty name is ``"0.0.0.0"`` and an IPv4 literal itself, at once."""
+def resolve_with(resolver: Any, name: str, timeout: Sequence[float]) -> defer.Deferred:
+    """``reactor.resolve``: an empty name is ``"0.0.0.0"`` and an IPv4 literal
+    itself, at once, as Twisted; any other name is the resolver's to answer
+    (``getHostByName``, Twisted's IResolverSimple)."""
     if not name:
         return defer.succeed("0.0.0.0")
     if _is_ipv4(name):
         return defer.succeed(name)
+    return resolver.getHostByName(name, timeout)
+
+
+class ThreadedResolver:
+    """The default resolver: a lookup in the reactor's thread pool (see the
+    module docstring)."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+
+    def getHostByName(self, name: str,
+                      timeout: Sequence[float] = (1, 3, 11, 45)) -> defer.Deferred:
+        """The Deferred of ``name``'s first IPv4 address."""
+        return _look_up(self.reactor, name, timeout)
+
+
+def _look_up(reactor: Any, name: str, timeout: Sequence[float]) -> defer.Deferred:
+    """``name``'s first IPv4 address, from the pool, bounded by ``timeout``."""
 
     def give_up(d: defer.Deferred) -> None:
         if timer.active():

@@ -8,13 +8,25 @@ and is re-exported here."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from reactor import error, log
 from reactor.base import DelayedCall
 from reactor.cooperator import (  # noqa: F401 (re-exported: Twisted has them in task)
-    CooperativeTask, Cooperator, NotPaused, SchedulerError, SchedulerStopped, TaskDone,
-    TaskFailed, TaskFinished, TaskStopped, _theCooperator, coiterate, cooperate)
+    CooperativeTask,
+    Cooperator,
+    NotPaused,
+    SchedulerError,
+    SchedulerStopped,
+    TaskDone,
+    TaskFailed,
+    TaskFinished,
+    TaskStopped,
+    _theCooperator,
+    coiterate,
+    cooperate,
+)
 from reactor.defer import Deferred, ensureDeferred, maybeDeferred
 from reactor.failure import Failure
 
@@ -51,12 +63,13 @@ class LoopingCall:
         was too busy to run on time), as Twisted's ``withCount``."""
         def counter() -> Any:
             now = looping.clock.seconds()
-            if looping.interval == 0:
+            starttime, interval = looping._grid()
+            if interval == 0:
                 looping._last_counted = now
                 return countCallable(1)
             last = looping._last_counted
             if last is None:
-                last = looping.starttime - (looping.interval if looping._run_at_start else 0)
+                last = starttime - (interval if looping._run_at_start else 0)
             count = looping._interval_of(now) - looping._interval_of(last)
             if count > 0:
                 looping._last_counted = now
@@ -66,8 +79,14 @@ class LoopingCall:
         looping = cls(counter)
         return looping
 
+    def _grid(self) -> tuple[float, float]:
+        """``(starttime, interval)``: set by ``start``, before any run."""
+        assert self.starttime is not None and self.interval is not None, "not started"
+        return self.starttime, self.interval
+
     def _interval_of(self, t: float) -> int:
-        return int((t - self.starttime) / self.interval)
+        starttime, interval = self._grid()
+        return int((t - starttime) / interval)
 
     @property
     def deferred(self) -> Deferred | None:
@@ -129,6 +148,7 @@ class LoopingCall:
 
     def _finish(self, outcome: Any) -> None:
         d, self._deferred = self._deferred, None
+        assert d is not None, "finished twice"
         if isinstance(outcome, Failure):
             d.errback(outcome)
         else:
@@ -136,12 +156,13 @@ class LoopingCall:
 
     def _schedule_from(self, when: float) -> None:
         """Schedule the next run at the next grid point after ``when``."""
-        if self.interval == 0:
+        starttime, interval = self._grid()
+        if interval == 0:
             self.call = self.clock.callLater(0, self)
             return
-        until_next = self.interval - ((when - self.starttime) % self.interval)
+        until_next = interval - ((when - starttime) % interval)
         if when + until_next == when:  # float rounding ate the step
-            until_next = self.interval
+            until_next = interval
         self.call = self.clock.callLater(until_next, self)
 
     def __repr__(self) -> str:
@@ -240,7 +261,7 @@ def react(main: Callable[..., Any], argv: Any = (), _reactor: Any = None) -> NoR
     def record(result: Any) -> None:
         nonlocal code
         if isinstance(result, Failure):
-            if result.check(SystemExit) is not None:
+            if isinstance(result.value, SystemExit):
                 code = result.value.code
             else:
                 log.err(result, "main function encountered error")

@@ -18,12 +18,14 @@ import logging
 import os
 import socket
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
+from typing import Protocol as TypingProtocol
 
 from reactor import _instrument, defer, error, log
 from reactor.address import IPv4Address, IPv6Address
-from reactor.interfaces import IHalfCloseableProtocol
 from reactor.failure import Failure
+from reactor.interfaces import IHalfCloseableProtocol
 from reactor.protocol import BaseProtocol, Protocol
 
 _log = logging.getLogger("reactor")
@@ -123,7 +125,10 @@ def _sockaddr(host: str, port: int) -> tuple:
         return (host, port)
     info = socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
                               socket.AI_NUMERICHOST)
-    return info[0][4]
+    address, _, flowinfo, scope_id = cast("tuple[str, int, int, int]", info[0][4])  # AF_INET6
+    # The port as given: getaddrinfo refuses a negative one but wraps 65536
+    # to 0 silently, where connect() refuses it, as for IPv4 (and Twisted).
+    return (address, port, flowinfo, scope_id)
 
 
 def service_port(port: int | str) -> int:
@@ -145,6 +150,18 @@ def connect_error(err: int) -> Exception:
 def _do_nothing() -> None:
     """doRead/doWrite of an aborted connection: no more I/O, whatever the
     protocol calls (loseConnection, resumeProducing...) before it is told."""
+
+
+class StreamSocket(TypingProtocol):
+    """What a Connection needs of its socket: a connected stream socket, or
+    a pipe that behaves as one (``reactor.process``)."""
+
+    def fileno(self) -> int: ...
+    def send(self, data: bytes | bytearray | memoryview, /) -> int: ...
+    def recv(self, size: int, /) -> bytes: ...
+    def shutdown(self, how: int, /) -> None: ...
+    def setsockopt(self, level: int, option: int, value: int | bytes, /) -> None: ...
+    def close(self) -> None: ...
 
 
 def _log_prefix(obj: Any) -> str:
@@ -182,8 +199,8 @@ class Connection:
     _write_disconnected = False
     _protocol_name = "NoneType"
 
-    def __init__(self, reactor: Any, sock: socket.socket, role: str, host: Any, peer: Any,
-                 connector: "Connector | None" = None) -> None:
+    def __init__(self, reactor: Any, sock: StreamSocket, role: str, host: Any, peer: Any,
+                 connector: Connector | None = None) -> None:
         self.reactor = reactor
         self.socket = sock
         self.fileno = sock.fileno
@@ -228,7 +245,7 @@ class Connection:
         that failure, as Twisted does for an exception escaping dataReceived."""
         try:
             self._call_user(kind, self, f, *args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - user code's error is logged and ends the connection
             self._user_code_failed(f, exc)
 
     def _user_code_failed(self, f: Callable[..., Any], exc: Exception) -> None:
@@ -264,7 +281,7 @@ class Connection:
             received = self.protocol.dataReceived
             try:  # _call() inlined: this is the hottest path of a busy server
                 self._call_user("read", self, received, data)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user code's error is logged and ends the connection
                 self._user_code_failed(received, exc)
         else:
             self._read_eof()
@@ -305,11 +322,14 @@ class Connection:
         if not buf and not self._writing:
             try:
                 sent = self.socket.send(data)
-            except OSError:
-                # Would block, or the connection is broken: doWrite retries and
-                # reports a broken connection from the loop, not from inside
-                # the caller's write().
-                sent = 0
+            except (BlockingIOError, InterruptedError):
+                sent = 0  # doWrite sends it once the socket is writable
+            except OSError as exc:
+                # The connection is broken.  The kernel reports why only once
+                # (a read would now see a plain end of file), so keep it for
+                # the protocol, told from the loop, not inside its write().
+                self._lose_from_loop(error.ConnectionLost(str(exc)))
+                return
             self.bytes_out += sent
             if sent == len(data):
                 if self.producer is not None and not self.streamingProducer:
@@ -396,6 +416,11 @@ class Connection:
         self.producerPaused = False
         if not streaming:
             producer.resumeProducing()
+            # Asked again once the socket takes more, as Twisted asks after its
+            # buffer flushes: what was written before registering may have
+            # gone to the kernel at once, leaving nothing here to flush.
+            if self.connected:
+                self.startWriting()
 
     def stopConsuming(self) -> None:
         """Forget the producer and close once the buffer is flushed."""
@@ -430,12 +455,17 @@ class Connection:
         if self.disconnected or self._aborting:
             return
         self._aborting = True
+        self._lose_from_loop(error.ConnectionAborted())
+
+    def _lose_from_loop(self, reason: Exception) -> None:
+        """No more I/O, whatever the protocol calls next; it hears ``reason``
+        on the next loop iteration (never re-entrantly from its own call)."""
         self._write_disconnected = True
         self._buffer.clear()
-        self.doRead = self.doWrite = _do_nothing
+        self.doRead = self.doWrite = _do_nothing  # type: ignore[method-assign]
         self.stopReading()
         self.stopWriting()
-        self.reactor.callLater(0, self.connectionLost, Failure(error.ConnectionAborted()))
+        self.reactor.callLater(0, self.connectionLost, Failure(reason))
 
     def connectionLost(self, reason: Failure) -> None:
         """Tear down: unregister, close the socket, stop the producer, then
@@ -466,7 +496,7 @@ class Connection:
         """Run user code during teardown: an exception is logged, nothing more."""
         try:
             self._call_user("read", self, f, *args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {_name(f)} on {self!r}")
 
     def _close_socket(self, orderly: bool) -> None:
@@ -490,7 +520,7 @@ class Connection:
         """This end's address."""
         return self._host
 
-    def getHandle(self) -> socket.socket:
+    def getHandle(self) -> StreamSocket:
         """The underlying socket."""
         return self.socket
 
@@ -504,6 +534,8 @@ class Connection:
 class TCPConnection(Connection):
     """A TCP connection: Nagle's algorithm off by default (as asyncio does),
     since an event-loop program writes whole messages and wants them sent now."""
+
+    socket: socket.socket  # always a real one, with TCP's options
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -535,7 +567,7 @@ class Port:
 
     _reports_own_calls = True
     _trace_id = None
-    transport_class: type[Connection] = TCPConnection
+    transport_class: Callable[..., Connection] = TCPConnection
     connected = False
     _retry: Any = None
 
@@ -544,8 +576,8 @@ class Port:
         """Not listening (Twisted's name for the opposite of ``connected``)."""
         return not self.connected
 
-    def __init__(self, reactor: Any, port: int, factory: Any, backlog: int = 50,
-                 interface: str = "") -> None:
+    def __init__(self, reactor: Any, port: int | str, factory: Any, backlog: int = 50,
+                 interface: str | None = "") -> None:
         self.reactor = reactor
         self.port = port
         self.factory = factory
@@ -565,11 +597,12 @@ class Port:
 
     def _make_socket(self) -> socket.socket:
         """Create and bind the listening socket (raises OSError)."""
-        sock = socket.socket(_family_of(self.interface), socket.SOCK_STREAM)
+        interface, port = self.interface or "", cast(int, self.port)  # a TCP port's
+        sock = socket.socket(_family_of(interface), socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(_sockaddr(self.interface, self.port) if _is_ip_literal(self.interface)
-                      else (self.interface, self.port))
+            sock.bind(_sockaddr(interface, port) if _is_ip_literal(interface)
+                      else (interface, port))
         except OSError:
             sock.close()
             raise
@@ -611,13 +644,19 @@ class Port:
     def _closed_message(self) -> str:
         return f"(TCP Port {self._host.port} Closed)"
 
+    def _listening_socket(self) -> socket.socket:
+        """The socket, which exists from startListening on."""
+        assert self.socket is not None, "not listening"
+        return self.socket
+
     def doRead(self) -> None:
         """Accept the waiting connections (a bounded number per readiness)."""
+        listening = self._listening_socket()
         for _ in range(ACCEPTS_PER_READ):
             if not self.connected:
                 return  # a buildProtocol stopped listening
             try:
-                sock, sockaddr = self.socket.accept()
+                sock, sockaddr = listening.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -643,7 +682,7 @@ class Port:
         Returns whether there was one."""
         _reserved_descriptor.release()
         try:
-            sock, _ = self.socket.accept()
+            sock, _ = self._listening_socket().accept()
         except OSError:
             return False  # none waiting, or another resource is short
         else:
@@ -670,7 +709,7 @@ class Port:
             return
         try:
             protocol = self.reactor._call_user("read", self, self.factory.buildProtocol, peer)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             protocol = None
         if protocol is None:
@@ -685,7 +724,7 @@ class Port:
         if the factory's stopFactory raised one (as Twisted reports it)."""
         try:
             self._stop()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any exception becomes the Failure, as in Twisted
             return defer.fail()
         return defer.succeed(None)
 
@@ -703,7 +742,7 @@ class Port:
             self._retry.cancel()
             self._retry = None
         self.reactor.removeReader(self)
-        self.socket.close()
+        self._listening_socket().close()
         log.msg(self._closed_message())
         self.factory.doStop()
 
@@ -718,7 +757,7 @@ class _Attempt:
     _reports_own_calls = True
     _trace_id = None
 
-    def __init__(self, connector: "Connector") -> None:
+    def __init__(self, connector: Connector) -> None:
         self.connector = connector
         self.reactor = connector.reactor
         self.socket: socket.socket | None = None
@@ -755,37 +794,46 @@ class _Attempt:
             self.reactor.callLater(0, self.fail, connect_error(err))
 
     def resolve_then_start(self, host: str, port: int) -> None:
-        """Look ``host`` up in a pool thread (a lookup can block for seconds),
-        then connect from the loop.  IPv4, as Twisted's connectTCP does."""
+        """Look ``host`` up with ``reactor.resolve`` (in a pool thread: a
+        lookup can block for seconds; or the installed resolver), then
+        connect from the loop.  IPv4 from the default resolver, as Twisted's
+        connectTCP; an installed resolver may answer with an IPv6 address."""
 
-        def lookup() -> None:
+        def resolved(ip: str) -> None:
             try:
-                ip = socket.gethostbyname(host)
-            except OSError as exc:
-                reason = error.DNSLookupError(f"address {host!r} not found: {exc}")
-                self.reactor.callFromThread(self.fail, reason)
+                sockaddr = _sockaddr(ip, port)
+            except (OSError, UnicodeError):
+                self.fail(error.DNSLookupError(f"address {host!r} not found: {ip!r}"))
             else:
-                self.reactor.callFromThread(self.start, (ip, port))
+                self.start(sockaddr)
 
-        self.reactor.callInThread(lookup)
+        def failed(reason: Failure) -> None:
+            value = reason.value
+            if not isinstance(value, error.DNSLookupError):
+                value = error.DNSLookupError(f"address {host!r} not found: {value}")
+            self.fail(value)
+
+        self.reactor.resolve(host).addCallbacks(resolved, failed)
 
     def doWrite(self) -> None:
         """connect() finished: succeeded, or failed with the socket's error."""
         if self._done:
             return
-        err = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        sock = self.socket
+        assert sock is not None, "doWrite before start"  # start() registers it
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self.fail(connect_error(err))
             return
         try:
-            peer = self.connector._address(self.socket.getpeername())
-            host = self.connector._address(self.socket.getsockname())
+            peer = self.connector._address(sock.getpeername())
+            host = self.connector._address(sock.getsockname())
         except OSError as exc:
             self.fail(connect_error(exc.errno or errno.ENOTCONN))
             return
         self._done = True
         self._unregister()
-        self.connector._connected(self, self.socket, host, peer)
+        self.connector._connected(self, sock, host, peer)
 
     def fail(self, exc: BaseException) -> None:
         """Give up: close the socket and tell the connector (timeout, refusal,
@@ -815,9 +863,9 @@ class Connector:
     factory reconnects by calling ``connector.connect()`` from
     clientConnectionFailed/clientConnectionLost."""
 
-    transport_class: type[Connection] = TCPConnection
+    transport_class: Callable[..., Connection] = TCPConnection
 
-    def __init__(self, reactor: Any, host: str, port: int, factory: Any,
+    def __init__(self, reactor: Any, host: str, port: int | None, factory: Any,
                  timeout: float | None = 30, bindAddress: Any = None) -> None:
         self.reactor = reactor
         self.host = host
@@ -839,8 +887,11 @@ class Connector:
         sock = socket.socket(_family_of(sockaddr[0]), socket.SOCK_STREAM)
         sock.setblocking(False)
         if self.bindAddress is not None:
+            host, port = self.bindAddress[:2]
             try:
-                sock.bind(self.bindAddress)
+                # An IP literal through _sockaddr, so that a scoped link-local
+                # one (fe80::1%eth0) keeps its interface, as when listening.
+                sock.bind(_sockaddr(host, port) if _is_ip_literal(host) else self.bindAddress)
             except OSError as exc:
                 sock.close()
                 raise error.ConnectBindError(exc.errno, exc.strerror) from exc
@@ -849,12 +900,18 @@ class Connector:
     def _address(self, sockaddr: Any) -> Any:
         return tcp_address(sockaddr)
 
+    def _tcp_port(self) -> int:
+        """The port of a TCP connector (a Unix one has none, and overrides
+        every method that would ask)."""
+        assert self.port is not None, "a TCP connector without a port"
+        return self.port
+
     def _begin(self, attempt: _Attempt) -> None:
         """Start ``attempt`` towards this connector's destination."""
         if _is_ip_literal(self.host):
-            attempt.start(_sockaddr(self.host, self.port))
+            attempt.start(_sockaddr(self.host, self._tcp_port()))
         else:
-            attempt.resolve_then_start(self.host, self.port)
+            attempt.resolve_then_start(self.host, self._tcp_port())
 
     def connect(self) -> None:
         """Start a connection attempt (the factory hears startedConnecting now,
@@ -889,8 +946,8 @@ class Connector:
     def getDestination(self) -> Any:
         """Where this connector connects to, as given (not resolved)."""
         if _family_of(self.host) == socket.AF_INET6:
-            return IPv6Address("TCP", self.host, self.port)
-        return IPv4Address("TCP", self.host, self.port)
+            return IPv6Address("TCP", self.host, self._tcp_port())
+        return IPv4Address("TCP", self.host, self._tcp_port())
 
     def _cancel_timeout(self) -> None:
         call = self._timeout_call
@@ -904,7 +961,7 @@ class Connector:
         self.state = "connected"
         try:
             protocol = self.reactor._call_user("write", attempt, self.factory.buildProtocol, peer)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {type(self.factory).__qualname__}.buildProtocol")
             sock.close()
             self._failed(attempt, Failure(exc))
@@ -933,7 +990,7 @@ class Connector:
         """Report the outcome; unless the factory reconnected, it is no longer in use."""
         try:
             self.reactor._call_user("write", source, f, self, reason)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {_name(f)}")
         if self.state == "disconnected" and self._factory_started:
             self._factory_started = False

@@ -12,7 +12,8 @@ import itertools
 import logging
 import queue
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reactor import _instrument, log
 
@@ -146,7 +147,7 @@ class ThreadPool:
             probe.thread_started(job)
         try:
             result = func(*args, **kw)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the job's error goes to its result handler
             if probe is not None:
                 probe.thread_done(job, exc)
             if on_result is None:
@@ -163,7 +164,7 @@ class ThreadPool:
         del func, args, kw
         try:
             on_result(success, result)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in thread pool result handler {on_result!r}")
 
     def __getstate__(self) -> dict[str, Any]:
@@ -171,7 +172,7 @@ class ThreadPool:
         return {"min": self.min, "max": self.max, "name": self.name}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["min"], state["max"], state.get("name"))
+        ThreadPool.__init__(self, state["min"], state["max"], state.get("name"))
 
     def __repr__(self) -> str:
         return (f"<ThreadPool {self.name!r} threads={len(self.threads)} "

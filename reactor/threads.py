@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from reactor.defer import Deferred, maybeDeferred
 from reactor.failure import Failure

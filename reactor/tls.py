@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reactor import defer, error, tcp
 from reactor.failure import Failure
@@ -56,7 +56,13 @@ def _context(contextFactory: Any, server_side: bool) -> ssl.SSLContext:
                     f"not {contextFactory!r}")
 
 
-class TLSMixin:
+if TYPE_CHECKING:
+    _ConnectionBase = tcp.Connection  # what the mixin is always mixed into
+else:
+    _ConnectionBase = object
+
+
+class TLSMixin(_ConnectionBase):
     """TLS over a stream ``tcp.Connection``; mixed in before the connection
     class.  ``_setup_tls`` must run before the connection reads."""
 
@@ -131,7 +137,7 @@ class TLSMixin:
                 return
             try:
                 self._call_user("read", self, received, data)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user code's error is logged and ends the connection
                 self._user_code_failed(received, exc)
                 return
         self._flush_tls()
@@ -220,9 +226,10 @@ class TLSMixin:
         self._flush_tls()
         super().loseConnection()
 
-    def getPeerCertificate(self) -> dict:
+    def getPeerCertificate(self) -> dict[str, Any] | None:
         """The peer's certificate as ``ssl.SSLObject.getpeercert()`` gives it
-        (Twisted gives a pyOpenSSL X509; empty dict if unverified)."""
+        (Twisted gives a pyOpenSSL X509; empty dict if unverified, None
+        before the handshake or if the peer sent none)."""
         return self.ssl_object.getpeercert()
 
 
@@ -252,7 +259,7 @@ def start_tls(transport: Any, contextFactory: Any, normal: bool = True) -> None:
     written before is sent in the clear first.  The server side of the TCP
     connection is the TLS server, or the client with ``normal=False``."""
     if isinstance(transport, TLSMixin):
-        raise RuntimeError("TLS is already started on this connection")
+        raise RuntimeError("TLS is already started on this connection")  # noqa: TRY004 - a state
     server_side = (transport._role == "server") == bool(normal)
     # The name to check the server's certificate against: the one connected
     # to (not the resolved address); a Unix socket has none.

@@ -141,6 +141,11 @@ class UDPPort:
         """The socket."""
         return self.socket
 
+    def _bound(self) -> socket.socket:
+        """The socket, which exists from startListening on (listenUDP starts at once)."""
+        assert self.socket is not None, "not listening"
+        return self.socket
+
     def startListening(self) -> None:
         """Bind (CannotListenError if that fails), give the protocol its
         transport, and start reading."""
@@ -178,9 +183,10 @@ class UDPPort:
     def doRead(self) -> None:
         """Deliver the waiting datagrams (up to MAX_THROUGHPUT bytes)."""
         received = 0
+        sock = self._bound()
         while received < MAX_THROUGHPUT and self.connected:
             try:
-                data, addr = self.socket.recvfrom(self.maxPacketSize)
+                data, addr = sock.recvfrom(self.maxPacketSize)
             except OSError as exc:
                 if exc.errno in _REFUSED and self._connectedAddr is not None:
                     self._call_protocol(self.protocol.connectionRefused)
@@ -197,7 +203,7 @@ class UDPPort:
         """Run user code; an exception is logged and the port goes on."""
         try:
             self._call_user("read", self, f, *args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - user code's error is logged; the loop goes on
             log.err(None, f"Unhandled error in {getattr(f, '__qualname__', f)}")
 
     # -- writing -------------------------------------------------------------------
@@ -223,12 +229,13 @@ class UDPPort:
         self._send(datagram, addr)
 
     def _send(self, datagram: bytes, addr: tuple[str, int] | None) -> None:
+        sock = self._bound()
         while True:
             try:
                 if addr is None:
-                    sent = self.socket.send(datagram)
+                    sent = sock.send(datagram)
                 else:
-                    sent = self.socket.sendto(datagram, addr)
+                    sent = sock.sendto(datagram, addr)
             except InterruptedError:
                 continue
             except BlockingIOError:
@@ -255,17 +262,17 @@ class UDPPort:
         if _family(host) is None:
             raise error.InvalidAddressError(host, "not an IPv4 or IPv6 address.")
         self._connectedAddr = (host, port)
-        self.socket.connect((host, port))
+        self._bound().connect((host, port))
         self._report_opened()  # again: the trace learns the peer
 
     # -- options -------------------------------------------------------------------
     def setBroadcastAllowed(self, enabled: bool) -> None:
         """Allow (or forbid) sending to broadcast addresses."""
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, int(enabled))
+        self._bound().setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, int(enabled))
 
     def getBroadcastAllowed(self) -> bool:
         """Whether broadcasting is allowed."""
-        return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST))
+        return bool(self._bound().getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST))
 
     def getHost(self) -> IPv4Address | IPv6Address:
         """The bound address (the real port when 0 was asked for)."""
@@ -297,7 +304,7 @@ class UDPPort:
         if probe is not None:
             probe.connection_closed(self, self._fd, reason, self.bytes_in, self.bytes_out)
         self._call_protocol(self.protocol.doStop)
-        self.socket.close()
+        self._bound().close()
         d, self._stop_deferred = self._stop_deferred, None
         if d is not None:
             d.callback(None)

@@ -148,7 +148,9 @@ class UNIXConnector(tcp.Connector):
 
 
 def _lock_name(path: str | bytes) -> str | bytes:
-    return path + (b".lock" if isinstance(path, bytes) else ".lock")
+    if isinstance(path, bytes):
+        return path + b".lock"
+    return path + ".lock"
 
 
 def listen_unix(reactor: Any, path: str, factory: Any, backlog: int = 50, mode: int = 0o666,

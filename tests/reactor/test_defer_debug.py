@@ -143,3 +143,17 @@ def test_switching_debugging_on_and_off_midway() -> None:
         defer.setDebugging(False)
     fire(e)  # fired with debugging off: the creator stays, no invoker
     assert e._debugInfo.creator_stack is not None and e._debugInfo.invoker_stack is None
+
+
+def test_debug_on_one_deferred_records_nothing_kept_on_purpose() -> None:
+    """Twisted's ``d.debug = True`` records that Deferred's invoker; here the
+    flag is read from a global only (free when off), so setDebugging is the
+    one switch (Twisted's LogTests.test_errorLogDebugInfo)."""
+    d = defer.Deferred()
+    d.debug = True
+    fire(d)
+    assert d._debugInfo is None
+    t = tdefer.Deferred()
+    t.debug = True
+    fire(t)
+    assert t._debugInfo.invoker is not None  # what Twisted does instead

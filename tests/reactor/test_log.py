@@ -89,3 +89,39 @@ def test_an_observer_that_raises_is_removed_and_others_still_hear(
     assert "observer bug" in caplog.text
     with pytest.raises(ValueError):
         log.removeObserver(broken)  # already gone
+
+
+def test_an_error_in_a_protocol_names_its_method_and_connection_not_a_log_context(
+        loop: Reactor, run_until: Any, events: list) -> None:
+    """Twisted sets a log context ('system' = the transport's logPrefix)
+    around every call; loopscope does not (it would cost on every callback):
+    the report's ``why`` names the protocol's method and the connection, over
+    a real connection on 127.0.0.1."""
+    import socket
+
+    from reactor import protocol
+
+    class Custom(protocol.Protocol):
+        def logPrefix(self) -> str:
+            return "Custom Server"
+
+        def dataReceived(self, data: bytes) -> None:
+            raise ValueError("bad request")
+
+        def connectionLost(self, reason: Any = None) -> None:
+            reasons.append(reason)
+            lost.callback(None)
+
+    lost: defer.Deferred = defer.Deferred()
+    reasons: list[Failure] = []
+    port = loop.listenTCP(0, protocol.Factory.forProtocol(Custom), interface="127.0.0.1")
+    peer = socket.create_connection(("127.0.0.1", port.getHost().port))
+    peer.sendall(b"hello")
+    run_until(lost)
+    peer.close()
+    [error] = [e for e in events if e["isError"]]
+    assert error["failure"].check(ValueError) and reasons[0].check(ValueError)
+    assert error["why"].startswith("Unhandled error in ")
+    assert "Custom.dataReceived on <Custom #" in error["why"]
+    assert error["system"] == "-"  # no per-call log context
+    port.stopListening()

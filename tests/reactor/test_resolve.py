@@ -55,3 +55,45 @@ def test_cancelling_gives_up(loop: Reactor, run_until: Any) -> None:
     with pytest.raises(CancelledError):
         run_until(d)
     assert not [c for c in loop.getDelayedCalls() if c.active()]  # the timer went with it
+
+
+class FakeResolver:
+    """Answers names from a dict, as Twisted's test resolvers do."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+        self.asked: list[tuple[str, Any]] = []
+
+    def getHostByName(self, name: str, timeout: Any = ()) -> Any:
+        from reactor import defer
+
+        self.asked.append((name, timeout))
+        if name in self.names:
+            return defer.succeed(self.names[name])
+        return defer.fail(error.DNSLookupError(name))
+
+
+@pytest.mark.parametrize("answer", ["127.0.0.1", "::1"])
+def test_an_installed_resolver_answers_resolve_and_connect_tcp(
+        loop: Reactor, run_until: Any, answer: str) -> None:
+    from reactor import protocol
+
+    fake = FakeResolver({"service.example": answer})
+    assert loop.installResolver(fake) is None  # none was installed
+    assert run_until(loop.resolve("service.example", timeout=(2,))) == answer
+    assert fake.asked == [("service.example", (2,))]
+    assert run_until(loop.resolve("127.0.0.1")) == "127.0.0.1"  # literals: no question
+    assert len(fake.asked) == 1
+
+    made = protocol.Factory.forProtocol(protocol.Protocol)
+    port = loop.listenTCP(0, made, interface=answer)
+    connected = protocol.ClientCreator(loop, protocol.Protocol).connectTCP(
+        "service.example", port.getHost().port)
+    p = run_until(connected)
+    assert p.transport.getPeer().host == answer  # the address connected to, not the name
+    p.transport.loseConnection()
+    with pytest.raises(error.DNSLookupError):
+        run_until(protocol.ClientCreator(loop, protocol.Protocol).connectTCP(
+            "unknown.example", port.getHost().port))
+    assert loop.installResolver(None) is fake
+    port.stopListening()

@@ -1018,6 +1018,18 @@ def test_listen_and_connect_on_a_scoped_link_local_address(loop: Reactor, run_un
     assert port.getHost().host == address
     loop.connectTCP(address, port.getHost().port, Client())
     assert run_until(server.first).transport.getHost().host == address
+    # A client bound to the scoped address keeps its interface too (Twisted's
+    # test_addresses binds so).
+    bound = socket.socket(socket.AF_INET6)
+    bound.bind(tcp._sockaddr(address, 0))
+    free = bound.getsockname()[1]
+    bound.close()
+    bound_client = Client()
+    loop.connectTCP(address, port.getHost().port, bound_client, bindAddress=(address, free))
+    while len(server.built) < 2 and not bound_client.failed.called:
+        loop.iterate(0.01)
+    assert "clientConnectionFailed" not in bound_client.events
+    assert server.built[1].addr.port == free  # the peer is the bound address
 
 
 def test_stop_listening_reports_a_failing_stop_factory_in_its_deferred(
@@ -1089,3 +1101,100 @@ def test_a_pull_producer_registered_after_an_immediate_write_is_resumed_to_the_e
     run_until(c.lost)
     assert bytes(c.data) == b"head;one;two;three;"
     assert producer.resumed == 4
+
+
+def test_a_pull_producer_is_asked_again_after_a_write_that_went_out_at_once(
+        loop: Reactor, run_until: Any) -> None:
+    """Twisted asks a pull producer once on registering and again when the
+    transport can take more; a write just before registering must not stop
+    the second call (Twisted's AbortConnectionTests.test_resumeProducingAbort)."""
+    s, c, _ = connected_pair(loop, run_until)
+    asked: list[bool] = []
+
+    class Pull:
+        def resumeProducing(self) -> None:
+            asked.append(registering)
+            if len(asked) == 2:
+                c.transport.abortConnection()
+
+        def stopProducing(self) -> None:
+            asked.append(False)
+
+    c.transport.write(b"x" * 1000)  # small: the kernel takes it all at once
+    registering = True
+    c.transport.registerProducer(Pull(), False)
+    registering = False
+    run_until(c.lost)
+    assert asked[:2] == [True, False]
+    assert c.reason.check(error.ConnectionAborted)
+    run_until(s.lost)
+    assert s.reason.check(error.ConnectionLost)
+
+
+def test_a_write_into_a_reset_connection_reports_the_reset_not_an_end_of_file(
+        loop: Reactor, run_until: Any) -> None:
+    """The kernel reports a reset once: to the write that meets it, after
+    which reads see an end of file.  The protocol still hears ConnectionLost
+    (as from Twisted), from the loop rather than inside its write()."""
+    s, c, _ = connected_pair(loop, run_until)
+    s.transport.abortConnection()
+    run_until(s.lost)
+    while not c.lost.called:
+        c.transport.write(b"GOODBYE")
+        assert c.events == ["made"]  # never told from inside write()
+        loop.iterate(0.01)
+    assert c.reason.check(error.ConnectionLost)
+    assert not c.reason.check(error.ConnectionDone)
+
+
+def test_an_ipv6_port_out_of_range_is_refused_not_wrapped_to_zero(
+        loop: Reactor, run_until: Any) -> None:
+    """getaddrinfo wraps 65536 to 0 (a connection refused by port 0); the
+    port is kept as given so that connect() refuses it, as for IPv4."""
+    assert tcp._sockaddr("::1", 65536)[1] == 65536
+    with pytest.raises(socket.gaierror):
+        tcp._sockaddr("::1", -1)
+    for host in ("127.0.0.1", "::1"):
+        with pytest.raises(OverflowError, match="port must be 0-65535"):
+            loop.connectTCP(host, 65536, Client())
+
+
+def test_write_after_the_connection_is_lost_does_nothing(loop: Reactor, run_until: Any) -> None:
+    """Twisted's test_writeAfterDisconnect, on loopscope alone."""
+    s, c, _ = connected_pair(loop, run_until)
+    c.transport.loseConnection()
+    run_until(c.lost)
+    run_until(s.lost)
+    sent = c.transport.bytes_out
+    c.transport.write(b"some bytes to get lost")
+    c.transport.writeSequence([b"some", b"more"])
+    assert c.transport.bytes_out == sent and not c.transport._buffer
+
+
+def test_resume_producing_after_the_connection_is_lost_does_not_read(
+        loop: Reactor, run_until: Any) -> None:
+    """Twisted's test_resumeProducingWhileDisconnected, on loopscope alone."""
+    s, c, _ = connected_pair(loop, run_until)
+    transport = s.transport
+    transport.connectionLost(Failure(Exception("dummy")))
+    assert transport not in loop.getReaders()
+    transport.resumeProducing()
+    assert transport not in loop.getReaders()
+    run_until(c.lost)
+
+
+def test_an_attempt_on_a_reactor_that_never_ran_fails_at_teardown(loop: Reactor) -> None:
+    """connectTCP connects at once (its socket is bound and connecting when
+    it returns), so discarding the reactor unrun ends the attempt with
+    clientConnectionFailed, where Twisted would not have started it."""
+    client = Client()
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    free = bound.getsockname()[1]
+    bound.close()
+    connector = loop.connectTCP("127.0.0.1", closed_port(), client,
+                                bindAddress=("127.0.0.1", free))
+    assert connector.transport.socket.getsockname()[1] == free
+    loop._disconnect_all()
+    assert client.events == ["startedConnecting", "clientConnectionFailed"]
+    assert client.reason.check(error.ConnectError)

@@ -318,3 +318,26 @@ def test_ssl_endpoint_strings(loop: Reactor, run_until: Any, certs: Path) -> Non
     with pytest.raises(ValueError, match="dhParameters"):
         endpoints.serverFromString(loop, f"ssl:0:privateKey={key}:dhParameters=x")
     port.stopListening()
+
+
+def test_default_openssl_context_factory_serves_from_key_and_certificate_files(
+        loop: Reactor, run_until: Any, certs: Path, client_context: Any, tmp_path: Path) -> None:
+    """``ssl.DefaultOpenSSLContextFactory(key, cert)``, as Twisted servers
+    write it, on the standard ssl module; a bad file fails at once."""
+    from reactor import ssl as reactor_ssl
+
+    factory = EchoFactory()
+    context_factory = reactor_ssl.DefaultOpenSSLContextFactory(
+        str(certs / "key.pem"), str(certs / "cert.pem"))
+    port = loop.listenSSL(0, factory, context_factory, interface="127.0.0.1")
+    assert str(port.getHost().port) in str(port)
+    talker = Talker(b"hello over TLS")
+    connect(loop, run_until, "localhost", port.getHost().port, talker, client_context)
+    assert run_until(talker.done) == b"hello over TLS"
+    port.stopListening()
+    (tmp_path / "empty.pem").write_text("")
+    with pytest.raises(ssl.SSLError):
+        reactor_ssl.DefaultOpenSSLContextFactory(str(tmp_path / "empty.pem"),
+                                                 str(tmp_path / "empty.pem"))
+    with pytest.raises(FileNotFoundError):
+        reactor_ssl.DefaultOpenSSLContextFactory("no-such-key.pem", "no-such-cert.pem")
