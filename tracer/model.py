@@ -104,6 +104,9 @@ class UnhandledFailure:
     msg: str
     t_ns: int
     stack: tuple[Frame, ...]
+    #: Where it was created and first fired, when defer.setDebugging(True) recorded them.
+    created: tuple[Frame, ...] = ()
+    invoked: tuple[Frame, ...] = ()
 
 
 #: Histogram resolution: buckets per power of two of a duration (about 9% wide each).
@@ -544,7 +547,8 @@ class StateBuilder:
         s.pending_deferreds.pop(ev["d"], None)
         s.failing.pop(ev["d"], None)
         s.unhandled.append(UnhandledFailure(ev["d"], ev.get("site", 0), cut(ev["exc"]),
-                                            cut(ev.get("msg", "")), ev["t"], frames(ev.get("stack"))))
+                                            cut(ev.get("msg", "")), ev["t"], frames(ev.get("stack")),
+                                            frames(ev.get("created")), frames(ev.get("invoked"))))
 
     # -- descriptors, connections --------------------------------------------------
     def _fd(self, fd: int, t: int) -> DescriptorInfo:

@@ -94,6 +94,18 @@ def _raised_in(exc: BaseException) -> Any:
     return tb
 
 
+
+def debug_stacks(info: Any) -> dict[str, list[list]]:
+    """``created`` and ``invoked``: where a Deferred was created and first fired, when
+    ``defer.setDebugging(True)`` recorded them (reactor.defer.DebugInfo), innermost last."""
+    stacks = {}
+    for key, summary in (("created", getattr(info, "creator_stack", None)),
+                         ("invoked", getattr(info, "invoker_stack", None))):
+        if summary:
+            stacks[key] = [stack_frame(str(f.filename), f.lineno or 0, str(f.name))
+                           for f in list(summary)[-MAX_FRAMES:]]
+    return stacks
+
 class TraceProbe(_instrument.Probe):
     """The Python half of the probe: rare points and slow paths; ``native`` is what is
     installed (a ``Probe`` of tracer._native or tracer.pyprobe, the same one as the
@@ -255,10 +267,12 @@ class TraceProbe(_instrument.Probe):
         exc_type = getattr(failure, "type", None)
         frames = (getattr(failure, "frames", None) or [])[-MAX_FRAMES:]
         stack = [stack_frame(str(f[1]), f[2], str(f[0])) for f in frames]
-        self._line({"t": _now() - self.t0, "ev": "unhandled", "d": did,
-                    "site": self.native.deferred_site(did),
-                    "exc": cut(getattr(exc_type, "__name__", None) or safe_text(exc_type)),
-                    "msg": safe_text(getattr(failure, "value", failure)), "stack": stack})
+        event = {"t": _now() - self.t0, "ev": "unhandled", "d": did,
+                 "site": self.native.deferred_site(did),
+                 "exc": cut(getattr(exc_type, "__name__", None) or safe_text(exc_type)),
+                 "msg": safe_text(getattr(failure, "value", failure)), "stack": stack}
+        event.update(debug_stacks(getattr(d, "debugInfo", None)))
+        self._line(event)
 
     # -- the watchdog and the application -------------------------------------------------
     @guarded

@@ -218,6 +218,10 @@ def unhandled(failure: UnhandledFailure, model: SiteLookup) -> Text:
     out.field("collected", f"at {seconds(failure.t_ns)}, still holding the failure: no errback "
               "had handled it")
     out.stack("traceback", failure.stack)
+    if failure.created:
+        out.stack("created at (defer.setDebugging)", failure.created)
+    if failure.invoked:
+        out.stack("first fired at (defer.setDebugging)", failure.invoked)
     return out.text
 
 
