@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <stddef.h>  /* offsetof: Python.h includes it before 3.13 only */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
