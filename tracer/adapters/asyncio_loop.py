@@ -22,8 +22,10 @@ What is recorded, with the reactor's meanings (docs/asyncio.md has the whole map
 
 Speed.  The handles' own methods are the hot path, so the traced versions are copies of
 ``call_soon``, ``call_later``, ``call_at`` and ``Handle._run`` (a handful of lines each,
-copied from CPython 3.11's) with the C probe's hooks in them, not wrappers around
-the originals: a wrapper's extra Python call would cost more than the hooks.  The handles
+copied from CPython's) with the C probe's hooks in them, not wrappers around the originals:
+a wrapper's extra Python call would cost more than the hooks.  They do what 3.11 to 3.14 do
+(tracer/adapters/_asyncio_shapes.py checks that before anything is patched, and refuses an
+asyncio whose methods changed).  The handles
 they make are subclasses with the three slots the C hooks read (``func``, ``time``,
 ``_trace_id``).
 
@@ -53,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import orjson
 
 from tracer import adapters
-from tracer.adapters import _asyncio_tasks
+from tracer.adapters import _asyncio_shapes, _asyncio_tasks
 from tracer.adapters._asyncio_io import (Descriptors, ReaderHandle, TransportReaderHandle,
                                          WriterHandle, reader_callable, tcp_bytes)
 from tracer.adapters._asyncio_tasks import Tag, Tasks, creation_site, step_names
@@ -609,6 +611,7 @@ def install(session: "Tracer") -> None:
     global _session, _begin, _end, _sched, _descriptors, _tasks
     if _session is not None:
         return
+    _asyncio_shapes.check()  # before anything is patched
     native = session.probe.native
     _begin, _end, _sched = native.call_begin, native.call_end, native.timer_scheduled
     _descriptors = Descriptors(session)
