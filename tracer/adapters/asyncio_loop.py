@@ -44,6 +44,7 @@ import asyncio
 import contextvars
 import functools
 import heapq
+import inspect
 import itertools
 import sys
 import threading
@@ -115,8 +116,9 @@ class _Step(_Scheduled, events.Handle):
     __slots__ = ("func", "time", "_trace_id")
 
 
-class _Thread(events.Handle):
-    """A ``call_soon_threadsafe`` handle (the reactor's callFromThread)."""
+class _Thread(getattr(events, "_ThreadSafeHandle", events.Handle)):  # type: ignore[misc]
+    """A ``call_soon_threadsafe`` handle (the reactor's callFromThread): from 3.14 one that
+    takes a lock to cancel or run, as asyncio's own."""
 
     __slots__ = ()
 
@@ -263,9 +265,17 @@ def _call_at(self: Any, when: float, callback: Callable[..., Any], *args: Any,
 
 
 # -- running a handle ---------------------------------------------------------------------------
+#: From 3.13 Handle._run formats the callback for the loop's debug mode.
+_SOURCE_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_source).parameters
+
+
 def _report(handle: Any, exc: BaseException) -> None:
     """What Handle._run does with an exception that escaped a callback."""
-    source = format_helpers._format_callback_source(handle._callback, handle._args)
+    if _SOURCE_DEBUG:
+        source = format_helpers._format_callback_source(handle._callback, handle._args,
+                                                         debug=handle._loop.get_debug())
+    else:
+        source = format_helpers._format_callback_source(handle._callback, handle._args)
     context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
     if handle._source_traceback:
         context["source_traceback"] = handle._source_traceback
@@ -401,9 +411,10 @@ def _create_future(self: Any) -> Any:
     return fut
 
 
-def _create_task(self: Any, coro: Any, *, name: str | None = None,
-                 context: contextvars.Context | None = None) -> Any:
-    task = _original("create_task")(self, coro, name=name, context=context)
+def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
+    # Only the arguments given are passed on: 3.13 added some (eager_start), and from 3.14
+    # all of them reach a task factory, which may take none.
+    task = _original("create_task")(self, coro, **kwargs)
     _tasks.created(task, creation_site(_session, sys._getframe(1)))
     return task
 
