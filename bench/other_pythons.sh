@@ -2,6 +2,7 @@
 # The test suite and bench/instructions.py on the CPythons Debian ships beyond this machine's.
 #
 #     bench/other_pythons.sh [--no-bench] [ROOTS_DIR [SUITE ...]]
+#     TESTS="tests/asyncio -x" bench/other_pythons.sh --no-bench /var/tmp/loopscope-roots trixie
 #
 # For each Debian SUITE (default: trixie, whose python3 is 3.13, and sid, 3.14) this makes a
 # Debian root with debootstrap in ROOTS_DIR/SUITE (default ROOTS_DIR: /var/tmp/loopscope-roots,
@@ -11,7 +12,8 @@
 # the project with its test extras, runs `python -m pytest -q` and `python bench/instructions.py`
 # (unless --no-bench: callgrind makes it the long part).  A root made once is reused: running
 # again copies the tree again and re-runs.  Needs root (debootstrap, chroot, mount) and the
-# network to deb.debian.org and PyPI.  Exits non-zero if any suite failed.
+# network to deb.debian.org and PyPI.  Exits non-zero if any suite failed.  TESTS, if set,
+# is what pytest is given instead of the whole suite (paths, -k, -x).
 set -euo pipefail
 
 usage() { echo "usage: $0 [--no-bench] [ROOTS_DIR [SUITE ...]]" >&2; exit 2; }
@@ -144,8 +146,8 @@ run_suite() {
              in_root "$root" "cd $src && gcc -fsyntax-only \$(python3-config --includes) tracer/_native.c" >&2
              return 1; }
     local status=0
-    echo "## $suite (Python $version): python -m pytest -q"
-    in_root "$root" "cd $src && python -m pytest -q" || status=1
+    echo "## $suite (Python $version): python -m pytest -q ${TESTS:-}"
+    in_root "$root" "cd $src && python -m pytest -q ${TESTS:-}" || status=1
     if [[ $bench == 1 ]]; then
         echo "## $suite (Python $version): python bench/instructions.py"
         in_root "$root" "cd $src && python bench/instructions.py" || status=1
