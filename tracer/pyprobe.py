@@ -8,7 +8,8 @@ writer produces (``["dcall",120,7,3,5000,1,false,false]``), and rare events arri
 lines from tracer.probe.TraceProbe, the "delegate" that also serves the slow paths.
 
 What it keeps, like the C probe: the stack of calls in progress (``top()`` for the watchdog),
-sites cached per code object (and class, for a bound method) and per scheduling line, the
+sites cached per code object (and class, for a bound method) and per scheduling line (at most
+SITES_CACHED of them), the
 creation sites of recent Deferreds.  Buffered events hold numbers and finished lines only,
 never the application's objects.
 

@@ -191,7 +191,7 @@ class Recorder:
 
     # -- sites (any thread; the probe looks ids up itself and calls these on a miss) --------
     def fn_site(self, f: Any) -> int:
-        """Site id of a callable (one per code object), appending its ``site`` line once."""
+        """Site id of a callable (one per place), appending its ``site`` line once."""
         function = function_of(f)
         code = getattr(function, "__code__", None)
         target = function if function is not None else f
