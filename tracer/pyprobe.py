@@ -9,8 +9,7 @@ lines from tracer.probe.TraceProbe, the "delegate" that also serves the slow pat
 
 What it keeps, like the C probe: the stack of calls in progress (``top()`` for the watchdog),
 sites cached per code object (and class, for a bound method) and per scheduling line (at most
-SITES_CACHED of them), the
-creation sites of recent Deferreds.  Buffered events hold numbers and finished lines only,
+SITES_CACHED of them), the creation sites of recent Deferreds.  Buffered events hold numbers and finished lines only,
 never the application's objects.
 
 Every hook is guarded: an error inside one is handed to ``delegate._hook_failed(hook, exc)``
