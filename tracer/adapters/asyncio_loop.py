@@ -291,9 +291,17 @@ _KINDS: dict[type, str] = {
 
 
 def _run(self: Any) -> None:
-    """Handle._run, timed by the C probe (the loop that holds it), else in Python."""
+    """Handle._run, timed by the C probe (the loop that holds it), else in Python.
+
+    Each function that runs a handle lets go of it (and its callback, task, coroutine)
+    before it returns, as Handle._run does: from 3.13 a frame object that outlives its call
+    (the frame of a coroutine whose exception a Task keeps) keeps its caller's frame, and so
+    its locals; a frame holding the handle would keep the Task, whose "exception was never
+    retrieved" would then come only at exit, after tracing."""
     if self._loop is not _primary:
-        return _run_in_python(self)
+        _run_in_python(self)
+        self = None
+        return
     kind = type(self)
     callback = f = self._callback
     if kind is _Soon or kind is _Timer:  # the most frequent first
@@ -305,7 +313,9 @@ def _run(self: Any) -> None:
         except AttributeError:  # a buffered protocol, or no protocol any more
             f = reader_callable(callback.__self__, callback)
     elif kind is _Step or kind is _Lost:
-        return _run_in_python(self)
+        _run_in_python(self)
+        self = callback = f = None
+        return
     else:
         kind = _KINDS.get(kind, "other")
     _begin(kind, f, self)
@@ -319,6 +329,7 @@ def _run(self: Any) -> None:
         _report(self, exc)
     else:
         _end(None)
+    self = callback = f = None
 
 
 def _run_in_python(handle: Any) -> None:
@@ -337,6 +348,7 @@ def _run_in_python(handle: Any) -> None:
                              handle._trace_id, handle.time, resumed)
         if not task.done():
             _tasks.awaiting(task, site)
+        handle = callback = task = coro = None  # see _run
         return None
     f = callback
     if kind is _Lost:  # its bytes are read before the socket closes
@@ -345,6 +357,7 @@ def _run_in_python(handle: Any) -> None:
         _run_recorded(handle, calls, "timer", code_of(f), _session.recorder.fn_site(f),
                       getattr(handle, "_trace_id", None), handle.time, 0)
         _descriptors.lost(transport, handle._args[0] if handle._args else None, counts)
+        handle = callback = f = transport = None
         return None
     name = _KINDS.get(kind, "other")
     x = due = None
@@ -355,6 +368,7 @@ def _run_in_python(handle: Any) -> None:
         if kind is TransportReaderHandle:
             f = reader_callable(callback.__self__, callback)
     _run_recorded(handle, calls, name, code_of(f), _session.recorder.fn_site(f), x, due, 0)
+    handle = callback = f = None
     return None
 
 
@@ -371,8 +385,10 @@ def _run_recorded(handle: Any, calls: LoopCalls, kind: str, code: Any, site: int
     except BaseException as exc:
         site = _call_ended(calls, start, kind, site, x, lag, resumed, exc)
         _report(handle, exc)
-        return site
-    return _call_ended(calls, start, kind, site, x, lag, resumed, None)
+    else:
+        site = _call_ended(calls, start, kind, site, x, lag, resumed, None)
+    handle = None  # see _run
+    return site
 
 
 def _call_ended(calls: LoopCalls, start: int, kind: str, site: int, x: int | None,
