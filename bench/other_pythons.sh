@@ -2,6 +2,7 @@
 # The test suite and bench/instructions.py on the CPythons Debian ships beyond this machine's.
 #
 #     bench/other_pythons.sh [--no-bench] [ROOTS_DIR [SUITE ...]]
+#     TESTS="tests/asyncio -x" bench/other_pythons.sh --no-bench /var/tmp/loopscope-roots trixie
 #
 # For each Debian SUITE (default: trixie, whose python3 is 3.13, and sid, 3.14) this makes a
 # Debian root with debootstrap in ROOTS_DIR/SUITE (default ROOTS_DIR: /var/tmp/loopscope-roots,
@@ -11,7 +12,8 @@
 # the project with its test extras, runs `python -m pytest -q` and `python bench/instructions.py`
 # (unless --no-bench: callgrind makes it the long part).  A root made once is reused: running
 # again copies the tree again and re-runs.  Needs root (debootstrap, chroot, mount) and the
-# network to deb.debian.org and PyPI.  Exits non-zero if any suite failed.
+# network to deb.debian.org and PyPI.  Exits non-zero if any suite failed.  TESTS, if set,
+# is what pytest is given instead of the whole suite (paths, -k, -x).
 set -euo pipefail
 
 usage() { echo "usage: $0 [--no-bench] [ROOTS_DIR [SUITE ...]]" >&2; exit 2; }
@@ -35,7 +37,7 @@ src=/src/loopscope
 # This machine's CA bundle: the one its TLS connections (pip's to PyPI) are verified with.
 host_ca=/etc/ssl/certs/ca-certificates.crt
 
-for tool in debootstrap chroot mount umount mountpoint git tar; do
+for tool in debootstrap chroot mount umount mountpoint mknod flock git tar; do
     command -v "$tool" >/dev/null || { echo "loopscope: error: $tool is not installed" \
         "(Debian: apt-get install debootstrap)" >&2; exit 1; }
 done
@@ -45,20 +47,39 @@ mounted=()  # mount points made by this run, unmounted in reverse order on any e
 unmount_all() {
     local i
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-        umount -R "${mounted[i]}" 2>/dev/null || umount -R -l "${mounted[i]}" || true
+        umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" || true
     done
     mounted=()
 }
 trap unmount_all EXIT
 trap 'exit 130' INT TERM
 
-# mount_into ROOT DIR ARGS...: mount (ARGS) at ROOT/DIR unless something is mounted there.
+# mount_into ROOT DIR ARGS...: mount (ARGS) at ROOT/DIR, first unmounting what a run that was
+# killed left there (the root's lock says no other run uses it).  Made private: nothing
+# mounted or unmounted under it reaches this machine's own mounts.
 mount_into() {
     local target=$1/$2
     shift 2
-    mountpoint -q "$target" && return 0
-    mount "$@" "$target"
+    while mountpoint -q "$target"; do
+        mount --make-rprivate "$target" && umount -R "$target" || return 1
+    done
+    mount "$@" "$target" || return 1
     mounted+=("$target")
+    mount --make-private "$target"
+}
+
+# The root's /dev is its own directory, with the device nodes debootstrap made there, never
+# this machine's /dev: nothing run inside can remove or replace this machine's /dev/null.
+# Only a fresh pseudo-terminal instance (the suite runs programs on a pty) and a tmpfs for
+# shared memory (multiprocessing's semaphores) are mounted in it, with /proc.
+mount_system() {
+    local root=$1
+    if [[ ! -c $root/dev/null ]]; then  # something inside removed or replaced the root's own
+        rm -f "$root/dev/null" && mknod -m 666 "$root/dev/null" c 1 3 || return 1
+    fi
+    mount_into "$root" proc -t proc proc || return 1
+    mount_into "$root" dev/pts -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts || return 1
+    mount_into "$root" dev/shm -t tmpfs -o mode=1777,size=512m tmpfs || return 1
 }
 
 make_root() {
@@ -69,7 +90,6 @@ make_root() {
     fi
     if [[ ! -x $root/usr/bin/apt-get ]]; then
         echo "# $suite: debootstrap into $root" >&2
-        mkdir -p "$root"
         debootstrap --variant=minbase "$suite" "$root" "$mirror" >&2 || return 1
     fi
     # Name resolution and TLS as on this machine.
@@ -99,13 +119,11 @@ in_root() {
 # ignores set -e.
 run_suite() {
     local suite=$1 root=$roots/$1
+    local lock
+    mkdir -p "$root" && exec {lock}>"$root/.loopscope-lock" || return 1
+    flock -n "$lock" || { echo "loopscope: error: another run is using $root" >&2; return 1; }
     make_root "$suite" "$root" || return 1
-    mount_into "$root" proc -t proc proc || return 1
-    mount_into "$root" dev --rbind /dev || return 1
-    mount --make-rslave "$root/dev" || return 1
-    # tracer/_native.c reads the kernel's clock source here (sysfs), as on the host.
-    mount_into "$root" sys --rbind /sys || return 1
-    mount --make-rslave "$root/sys" || return 1
+    mount_system "$root" || return 1
     local stamp=$root/.loopscope-packages
     if [[ ! -f $stamp || $(cat "$stamp") != "$packages" ]]; then
         echo "# $suite: apt-get install $packages" >&2
@@ -124,10 +142,12 @@ run_suite() {
     # probe's tests skip.
     in_root "$root" "[ -x $venv/bin/python ] || python3 -m venv $venv
         cd $src && pip install -q -e '.[test]' && python -c 'import tracer._native'" >&2 \
-        || { echo "loopscope: error: $suite: the install or the C extension's build failed" >&2; return 1; }
+        || { echo "loopscope: error: $suite: the install or the C extension's build failed" >&2
+             in_root "$root" "cd $src && gcc -fsyntax-only \$(python3-config --includes) tracer/_native.c" >&2
+             return 1; }
     local status=0
-    echo "## $suite (Python $version): python -m pytest -q"
-    in_root "$root" "cd $src && python -m pytest -q" || status=1
+    echo "## $suite (Python $version): python -m pytest -q ${TESTS:-}"
+    in_root "$root" "cd $src && python -m pytest -q ${TESTS:-}" || status=1
     if [[ $bench == 1 ]]; then
         echo "## $suite (Python $version): python bench/instructions.py"
         in_root "$root" "cd $src && python bench/instructions.py" || status=1
@@ -138,7 +158,7 @@ run_suite() {
 failed=()
 for suite in "${suites[@]}"; do
     run_suite "$suite" || failed+=("$suite")
-    unmount_all
+    unmount_all  # the root's lock is released with the run (its descriptor closes at exit)
 done
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "loopscope: error: failed on: ${failed[*]}" >&2

@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <stddef.h>  /* offsetof: Python.h includes it before 3.13 only */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -585,7 +586,7 @@ typedef struct {
     int64_t start;      /* monotonic ns */
     int64_t site;
     int64_t x, y;       /* timer id and lag, fd and NIL, or Deferred id and is_errback */
-    PyObject *code;     /* borrowed: the site table keeps it alive; NULL when unknown */
+    PyObject *code;     /* owned: the site cache may forget it meanwhile; NULL when unknown */
     unsigned long long serial;
     int kind;
 } Frame;
@@ -593,15 +594,23 @@ typedef struct {
 /* Site cache key: a code object, with either the class whose instance a bound method was
  * called on (``owner``: an inherited method is named after the instance's class, as
  * LineReceiver.dataReceived run for a Chat protocol is Chat.dataReceived) or the instruction
- * offset of a scheduling line (``lasti``, -1 for a callable).  The Python half keeps the
- * code objects and classes in the cache alive, so their addresses are never reused. */
+ * offset of a scheduling line (``lasti``, -1 for a callable).  The cache holds a reference to
+ * each code object and class in it, so that their addresses are not reused while cached. */
 typedef struct {
-    const void *code;
-    const void *owner;
+    PyObject *code;
+    PyObject *owner;
     int lasti;
 } SiteKey;
 
-/* Site cache: open addressing, SiteKey -> site id. */
+/* Site cache: open addressing, SiteKey -> site id, at most SITES_CACHED entries in twice as
+ * many slots.  When it is full it forgets them all and fills again: the functions and classes
+ * an application makes at run time (a lambda per request from exec, a class per model) are
+ * not kept alive by it, and an entry forgotten is only a slow lookup in the Python half the
+ * next time (which knows the site: tracer/recorder.py).  4096 is more callables and
+ * scheduling lines than a program's hot loop has, and holds at most a few MB of them. */
+#define SITES_CACHED 4096
+#define SITE_SLOTS (2 * SITES_CACHED)
+
 typedef struct {
     SiteKey key;
     int64_t site;
@@ -619,9 +628,10 @@ typedef struct {
     PyObject *fds;          /* dict: id(descriptor or transport) -> fd (the Python half fills it) */
     int64_t t0;
     unsigned long reactor_thread;
-    SiteEntry *sites;
-    size_t sites_mask, sites_used;
-    SiteEntry last_fn;      /* the callable site found last (its code kept alive like all) */
+    SiteEntry *sites;       /* SITE_SLOTS of them */
+    size_t sites_used;
+    SiteEntry last_fn;      /* the callable site found last (an entry of the cache) */
+    int forgetting;         /* in sites_forget: what its releases run caches nothing */
     Frame *stack;
     Py_ssize_t depth, stack_cap;
     unsigned long long serial;
@@ -645,12 +655,35 @@ Probe_traverse(Probe *self, visitproc visit, void *arg)
     Py_VISIT(self->buffer);
     Py_VISIT(self->fds);
     Py_VISIT(self->escaping);
+    for (size_t i = 0; self->sites != NULL && i < SITE_SLOTS; i++) {
+        Py_VISIT(self->sites[i].key.code);
+        Py_VISIT(self->sites[i].key.owner);
+    }
     return 0;
+}
+
+/* Forget every cached site (and the references the cache held).  Releasing a class may run
+ * Python code (a weakref callback) that records, and so looks sites up: it finds each slot
+ * either still cached or empty, and caches nothing until the table is empty. */
+static void
+sites_forget(Probe *self)
+{
+    self->last_fn = (SiteEntry){{NULL, NULL, 0}, 0};
+    self->forgetting = 1;
+    for (size_t i = 0; self->sites != NULL && i < SITE_SLOTS; i++) {
+        SiteKey key = self->sites[i].key;
+        self->sites[i] = (SiteEntry){{NULL, NULL, 0}, 0};
+        Py_XDECREF(key.code);
+        Py_XDECREF(key.owner);
+    }
+    self->sites_used = 0;
+    self->forgetting = 0;
 }
 
 static int
 Probe_clear(Probe *self)
 {
+    sites_forget(self);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->delegate);
     Py_CLEAR(self->buffer);
@@ -669,6 +702,8 @@ Probe_dealloc(Probe *self)
     Py_CLEAR(self->timer_time.type);
     Py_CLEAR(self->timer_func.type);
     PyMem_RawFree(self->sites);
+    while (self->depth > 0)
+        Py_XDECREF(self->stack[--self->depth].code);
     PyMem_RawFree(self->stack);
     PyMem_RawFree(self->dsites);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -680,8 +715,7 @@ Probe_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Probe *self = (Probe *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    self->sites_mask = 1023;
-    self->sites = PyMem_RawCalloc(self->sites_mask + 1, sizeof(SiteEntry));
+    self->sites = PyMem_RawCalloc(SITE_SLOTS, sizeof(SiteEntry));
     self->stack_cap = 64;
     self->stack = PyMem_RawMalloc((size_t)self->stack_cap * sizeof(Frame));
     self->dsites = PyMem_RawCalloc(DSITES, sizeof(*self->dsites));
@@ -716,12 +750,12 @@ Probe_init(Probe *self, PyObject *args, PyObject *kwds)
 #define READY_OR_RETURN(self) do { if ((self)->buffer == NULL) Py_RETURN_NONE; } while (0)
 
 static inline size_t
-site_slot(SiteKey key, size_t mask)
+site_slot(SiteKey key)
 {
     uintptr_t h = ((uintptr_t)key.code >> 4) * 0x9E3779B97F4A7C15ull
                   + ((uintptr_t)key.owner >> 4) * 0xC2B2AE3D27D4EB4Full
                   + (uintptr_t)(key.lasti + 1) * 0x85EBCA77u;
-    return (size_t)(h ^ (h >> 29)) & mask;
+    return (size_t)(h ^ (h >> 29)) & (SITE_SLOTS - 1);
 }
 
 static inline int
@@ -734,44 +768,34 @@ same_key(SiteKey a, SiteKey b)
 static inline int64_t
 site_get(Probe *self, SiteKey key)
 {
-    size_t i = site_slot(key, self->sites_mask);
+    size_t i = site_slot(key);
     for (;;) {
         SiteEntry *e = &self->sites[i];
         if (same_key(e->key, key))
             return e->site;
         if (e->key.code == NULL)
             return -1;
-        i = (i + 1) & self->sites_mask;
+        i = (i + 1) & (SITE_SLOTS - 1);
     }
 }
 
+/* Cache ``site`` for ``key`` (not cached yet), taking references to its objects; a full
+ * cache forgets everything first (SITES_CACHED says why). */
 static void
 site_put(Probe *self, SiteKey key, int64_t site)
 {
-    if ((self->sites_used + 1) * 2 > self->sites_mask + 1) {
-        size_t mask = self->sites_mask * 2 + 1;
-        SiteEntry *table = PyMem_RawCalloc(mask + 1, sizeof(SiteEntry));
-        if (table == NULL)
-            return;  /* not cached: looked up the slow way next time */
-        for (size_t j = 0; j <= self->sites_mask; j++) {
-            SiteEntry *e = &self->sites[j];
-            if (e->key.code != NULL) {
-                size_t i = site_slot(e->key, mask);
-                while (table[i].key.code != NULL)
-                    i = (i + 1) & mask;
-                table[i] = *e;
-            }
-        }
-        PyMem_RawFree(self->sites);
-        self->sites = table;
-        self->sites_mask = mask;
-    }
-    size_t i = site_slot(key, self->sites_mask);
+    if (self->sites_used >= SITES_CACHED)
+        sites_forget(self);
+    if (self->forgetting)
+        return;
+    size_t i = site_slot(key);
     while (self->sites[i].key.code != NULL) {
         if (same_key(self->sites[i].key, key))
             return;
-        i = (i + 1) & self->sites_mask;
+        i = (i + 1) & (SITE_SLOTS - 1);
     }
+    Py_INCREF(key.code);
+    Py_XINCREF(key.owner);
     self->sites[i] = (SiteEntry){key, site};
     self->sites_used++;
 }
@@ -868,8 +892,7 @@ slow_site(Probe *self, const char *hook, PyObject *result, PyObject **extra)
     return site == NIL ? 0 : site;
 }
 
-/* Site of a callable; ``*code`` is its code object (borrowed, kept alive by the site table)
- * or NULL.  Functions and bound methods are looked up here; anything else asks the Python
+/* Site of a callable; ``*code`` is its code object (borrowed from ``f``) or NULL.  Functions and bound methods are looked up here; anything else asks the Python
  * half (``_fn_site(f) -> (site, code or None)``). */
 static inline ALWAYS_INLINE int64_t
 fn_site(Probe *self, const char *hook, PyObject *f, PyObject **code)
@@ -957,7 +980,7 @@ caller_site(Probe *self, const char *hook)
             hook_failed(self, hook);
         return 0;
     }
-    SiteKey key = {caller.code, NULL, caller.lasti};
+    SiteKey key = {(PyObject *)caller.code, NULL, caller.lasti};
     int64_t site = site_get(self, key);
     if (site < 0) {
         /* A miss: the Python half needs the frame object (made here, once per line). */
@@ -1119,7 +1142,8 @@ push(Probe *self, int64_t start, int kind, PyObject *code, int64_t site, int64_t
         self->stack = stack;
         self->stack_cap *= 2;
     }
-    self->stack[self->depth++] = (Frame){start, site, x, y, code, ++self->serial, kind};
+    self->stack[self->depth++] = (Frame){start, site, x, y, Py_XNewRef(code), ++self->serial,
+                                         kind};
     return 0;
 }
 
@@ -1255,6 +1279,7 @@ end_call(Probe *self, const char *hook, PyObject *exc)
     Frame f = self->stack[--self->depth];
     if (exc == NULL) {
         emit(self, ROW_CALL, t, 6, (int64_t[]){f.kind, f.site, t - f.start, self->depth, f.x, f.y});
+        Py_XDECREF(f.code);
         return;
     }
     /* A call that raised is written in object form by the Python half (the exception's name
@@ -1279,6 +1304,7 @@ end_call(Probe *self, const char *hook, PyObject *exc)
     if (result == NULL)
         hook_failed(self, hook);
     Py_XDECREF(result);
+    Py_XDECREF(f.code);
 }
 
 static PyObject *
@@ -1406,7 +1432,9 @@ end_deferred_callback(Probe *self, int64_t id, int64_t t, int failed)
     if (f == NULL || f->kind != K_DEFERRED || f->x != id)
         return;
     self->depth--;
+    PyObject *code = f->code;
     emit(self, ROW_DCALL, t, 6, (int64_t[]){id, f->site, t - f->start, self->depth, f->y, failed});
+    Py_XDECREF(code);
 }
 
 /* A callback of ``d`` begins, and the one of ``d`` before it in this pass (if any) has
@@ -1613,7 +1641,8 @@ PyInit__native(void)
         return NULL;
     }
 #endif
-    if (PyModule_AddObjectRef(m, "Buffer", (PyObject *)&BufferType) < 0
+    if (PyModule_AddIntConstant(m, "SITES_CACHED", SITES_CACHED) < 0
+            || PyModule_AddObjectRef(m, "Buffer", (PyObject *)&BufferType) < 0
             || PyModule_AddObjectRef(m, "Probe", (PyObject *)&ProbeType) < 0
             || add_row_layouts(m) < 0) {
         Py_DECREF(m);

@@ -7,7 +7,7 @@ would cost more than the whole overhead budget allows (tracer/_native.c says why
 ``tracer.pyprobe.Probe``, the same in pure Python when the extension is not built.  The object
 installed in the reactor is that probe itself; the rare points are the Python methods of
 :class:`TraceProbe` below, which binds them onto it.  The hot hooks cache sites per code object
-and ask this class on a miss (:meth:`TraceProbe._fn_site`, :meth:`TraceProbe._origin`), hand a
+(a bounded cache: tracer/_native.c, SITES_CACHED) and ask this class on a miss (:meth:`TraceProbe._fn_site`, :meth:`TraceProbe._origin`), hand a
 call that raised to :meth:`TraceProbe._call_failed` and an error of their own to
 :meth:`TraceProbe._hook_failed`.  Every rare point appends its finished line to the same
 buffer as the hot hooks, so the file keeps the order in which things happened.

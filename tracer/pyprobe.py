@@ -8,8 +8,8 @@ writer produces (``["dcall",120,7,3,5000,1,false,false]``), and rare events arri
 lines from tracer.probe.TraceProbe, the "delegate" that also serves the slow paths.
 
 What it keeps, like the C probe: the stack of calls in progress (``top()`` for the watchdog),
-sites cached per code object (and class, for a bound method) and per scheduling line, the
-creation sites of recent Deferreds.  Buffered events hold numbers and finished lines only,
+sites cached per code object (and class, for a bound method) and per scheduling line (at most
+SITES_CACHED of them), the creation sites of recent Deferreds.  Buffered events hold numbers and finished lines only,
 never the application's objects.
 
 Every hook is guarded: an error inside one is handed to ``delegate._hook_failed(hook, exc)``
@@ -43,6 +43,10 @@ _KINDS = {k: k for k in ("timer", "read", "write", "thread", "trigger", "other")
 #: Deferreds whose creation site is remembered (to name the Deferred of an ``unhandled``
 #: failure, reported after it is gone): the newest ones, by id, as in the C probe.
 DEFERRED_SITES = 1 << 17
+#: Callables and scheduling lines whose sites are cached, as in the C probe (where the reason
+#: for the number is): a full cache forgets them all and fills again, so that it keeps alive
+#: none of the functions and classes an application makes and drops at run time.
+SITES_CACHED = 4096
 #: Lines formatted and written at a time by ``drain``: bounds the drain's own memory.
 DRAIN_CHUNK = 8192
 
@@ -191,7 +195,8 @@ class Probe:
         self._timer_ids = count(1)
         # Site caches, keyed by ids: hashing a code object hashes its whole contents, which
         # would cost more than the rest of a hook.  ``_kept`` holds the code objects and
-        # classes whose ids are keys, so that no id is reused while it is cached.
+        # classes whose ids are keys, so that no id is reused while it is cached; together
+        # they hold at most SITES_CACHED entries.
         self._fn_sites: dict[Any, int] = {}    # id(code), or (id(code), id(class)) of a method
         self._line_sites: dict[Any, int] = {}  # (id(code), instruction) of a scheduling line
         self._kept: list[Any] = []
@@ -228,8 +233,7 @@ class Probe:
             return cached, code
         site, found = self._ask(hook, self._delegate._fn_site, f)
         if found is code and site > 0:
-            self._kept += (code, owner)
-            self._fn_sites[key] = site
+            self._cache(self._fn_sites, key, site, code, owner)
         return site, code
 
     def _caller_site(self, hook: str) -> int:
@@ -246,9 +250,18 @@ class Probe:
             return cached
         site, cacheable = self._ask(hook, self._delegate._origin, frame)
         if cacheable is True and site > 0:
-            self._kept.append(code)
-            self._line_sites[key] = site
+            self._cache(self._line_sites, key, site, code, None)
         return site
+
+    def _cache(self, table: dict[Any, int], key: Any, site: int, code: Any, owner: Any) -> None:
+        """Cache ``site`` in ``table``, keeping ``code`` and ``owner`` (the objects whose ids
+        are in ``key``) alive; a full cache forgets every entry first."""
+        if len(self._fn_sites) + len(self._line_sites) >= SITES_CACHED:
+            self._fn_sites.clear()
+            self._line_sites.clear()
+            self._kept = []
+        self._kept += (code, owner)
+        table[key] = site
 
     def _ask(self, hook: str, slow_path: Callable[[Any], tuple[int, Any]],
              arg: Any) -> tuple[int, Any]:

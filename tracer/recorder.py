@@ -37,6 +37,17 @@ __all__ = ["MAX_FRAMES", "Recorder", "address", "code_of", "cut", "safe_text", "
            "tb_frames"]
 
 FLUSH_INTERVAL = 0.1
+#: Places (name, file, line) whose site ids are remembered; a place forgotten and seen again
+#: gets a new id and ``site`` line.  At about 250 bytes a place, 16384 of them bound the table
+#: to about 4 MB, and are more than a program names unless it makes names at run time
+#: (a class per request): then the trace repeats a place rather than the tracer growing.
+PLACES_KEPT = 16_384
+#: Objects (code objects, classes of bound methods, types of callables without code) whose
+#: sites are looked up by identity, kept alive while they are (so that their ids are not
+#: reused).  As the probes' SITES_CACHED (tracer/_native.c says why the number): a full table
+#: forgets them all, so the functions and classes a program makes and drops at run time are
+#: not kept.
+OBJECTS_KEPT = 4096
 
 
 def safe_text(obj: object) -> str:
@@ -153,14 +164,15 @@ class Recorder:
         self._last_idle = 0
         self._last_failed = 0
         self._calls = 0
-        #: Site ids: ``id(code)`` of a function, ``(id(code), line)`` of a line in it,
-        #: ``(id(code), cls)`` of a method that class inherited.  The code objects are kept
-        #: alive (``_codes``) so that their ids are never reused (the C probe caches sites by
-        #: code object and class address on the same promise).
-        self.sites: dict[Any, int] = {id(None): 0}  # no callable (an addCallback's errback)
-        self._codes: list[Any] = []
-        self._classes: dict[int, type] = {}  # classes of bound methods seen (kept alive)
-        self._other_sites: dict[Any, int] = {}       # callables without code, by type and name
+        #: Site ids by place, ``(fn, file, line)``: one ``site`` line per place while it is
+        #: remembered (at most PLACES_KEPT).  Every id stays valid for the whole trace.
+        self.sites: dict[tuple[str, str, int], int] = {}
+        #: Site ids by object, in front of ``sites``: ``id(code)`` of a function,
+        #: ``(id(code), cls)`` of a method that class inherited, ``(id(code), line)`` of a line
+        #: in it, ``(id(type), qualname)`` of a callable without code; ``_kept`` holds the
+        #: objects whose ids are keys (at most OBJECTS_KEPT).
+        self._by_object: dict[Any, int] = {}
+        self._kept: list[Any] = []
         self._site_ids = count(1)
         self._site_lock = threading.Lock()
         self._modules: dict[str, str] = {}
@@ -181,60 +193,76 @@ class Recorder:
 
     # -- sites (any thread; the probe looks ids up itself and calls these on a miss) --------
     def fn_site(self, f: Any) -> int:
-        """Site id of a callable (one per code object), appending its ``site`` line once."""
+        """Site id of a callable (one per place), appending its ``site`` line once."""
         function = function_of(f)
         code = getattr(function, "__code__", None)
         target = function if function is not None else f
-        module = getattr(target, "__module__", None)
         owner = inherited_by(f)
         with self._site_lock:
-            bound = getattr(f, "__self__", None)
-            if bound is not None:  # the C probe caches methods per class: keep classes alive
-                cls = bound if isinstance(bound, type) else type(bound)
-                self._classes.setdefault(id(cls), cls)
             if code is not None:
-                key = id(code) if owner is None else (id(code), owner)
-                site = self.sites.get(key)
+                key: Any = id(code) if owner is None else (id(code), owner)
+                site = self._by_object.get(key)
                 if site is None:
                     if owner is not None:
                         name = f"{owner.__module__}.{owner.__qualname__}.{function.__name__}"
                     else:
-                        module = module or self._module_of(code.co_filename)
+                        module = (getattr(target, "__module__", None)
+                                  or self._module_of(code.co_filename))
                         name = f"{module}.{code.co_qualname}" if module else code.co_qualname
-                    site = self._new_site(name, code.co_filename, code.co_firstlineno)
-                    self._codes.append(code)
-                    self.sites[key] = site
+                    site = self._place_site(name, code.co_filename, code.co_firstlineno)
+                    self._keep(key, site, code, owner)
                 return site
-            key = (type(f), getattr(f, "__qualname__", None))
-            site = self._other_sites.get(key)
+            qualname = getattr(f, "__qualname__", None)
+            key = (id(type(f)), qualname)
+            site = self._by_object.get(key)
             if site is None:
+                module = getattr(target, "__module__", None)
                 qualname = getattr(target, "__qualname__", None) or type(f).__qualname__
-                site = self._new_site(f"{module}.{qualname}" if module else qualname, "", 0)
-                self._other_sites[key] = site
+                site = self._place_site(f"{module}.{qualname}" if module else qualname, "", 0)
+                self._keep(key, site, type(f), None)
             return site
 
     def line_site(self, code: Any, line: int) -> int:
         """Site id of a line inside a function (where something was scheduled or created)."""
         key = (id(code), line)
-        site = self.sites.get(key)
+        site = self._by_object.get(key)
         if site is not None:
             return site
         with self._site_lock:
-            site = self.sites.get(key)
+            site = self._by_object.get(key)
             if site is None:
                 module = self._module_of(code.co_filename)
                 name = f"{module}.{code.co_qualname}" if module else code.co_qualname
-                site = self._new_site(name, code.co_filename, line)
-                self._codes.append(code)
-                self.sites[key] = site
+                site = self._place_site(name, code.co_filename, line)
+                self._keep(key, site, code, None)
             return site
+
+    def _keep(self, key: Any, site: int, obj: Any, owner: Any) -> None:
+        """Remember ``site`` for ``key``, the ids of ``obj`` and ``owner`` (kept alive); a full
+        table forgets every entry first (lock held)."""
+        if len(self._by_object) >= OBJECTS_KEPT:
+            self._by_object.clear()
+            self._kept = []
+        self._kept += (obj, owner)
+        self._by_object[key] = site
+
+    def _place_site(self, fn: str, file: str, line: int) -> int:
+        """The site id of a place, with a new ``site`` line when it is not remembered (lock
+        held).  Functions made at run time from the same source (a lambda per request) share
+        their place, and so one site."""
+        place = (cut(fn, MAX_NAME), cut(file, MAX_PATH), line)
+        site = self.sites.get(place)
+        if site is None:
+            if len(self.sites) >= PLACES_KEPT:
+                self.sites.clear()
+            site = self.sites[place] = self._new_site(*place)
+        return site
 
     def _new_site(self, fn: str, file: str, line: int) -> int:
         """A new site id, its line appended before any event can use it (lock held)."""
         site = next(self._site_ids)
         self.append(orjson.dumps({"t": time.monotonic_ns() - self.t0, "ev": "site", "id": site,
-                                  "fn": cut(fn, MAX_NAME), "file": cut(file, MAX_PATH),
-                                  "line": line}), True)
+                                  "fn": fn, "file": file, "line": line}), True)
         return site
 
     def _module_of(self, filename: str) -> str:
@@ -246,6 +274,8 @@ class Recorder:
                 if getattr(mod, "__file__", None) == filename:
                     name = mod_name
                     break
+            if len(self._modules) >= PLACES_KEPT:  # files made at run time (compile, exec)
+                self._modules.clear()
             self._modules[filename] = name
         return name
 

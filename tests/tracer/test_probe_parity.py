@@ -208,3 +208,51 @@ def test_a_probe_times_on_the_monotonic_clock_between_sparse_drains(tmp_path, mo
     assert before <= t - dur and t <= after  # the call's start and end, by both clocks
     assert 50_000_000 <= dur <= after - before
     assert 0 <= lag <= before - (int(due * 1e9) - t0) + 1_000_000
+
+
+class Counting:
+    """A delegate that names each function by a new site and counts how often it is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def _fn_site(self, f):
+        self.asked.append(f.__name__)
+        return len(self.asked), f.__code__
+
+    def _hook_failed(self, hook, exc):
+        pytest.fail(f"{hook} failed: {exc!r}")
+
+
+def made(name: str):
+    namespace: dict = {}
+    exec(f"def {name}(): pass", namespace)  # noqa: S102 - a new code object each time
+    return namespace[name]
+
+
+@pytest.mark.parametrize("module_name", ["_native", "pyprobe"])
+def test_a_full_site_cache_forgets_and_keeps_nothing_alive(module_name):
+    import gc
+    import weakref
+
+    from tracer import _native, pyprobe
+
+    module = {"_native": _native, "pyprobe": pyprobe}[module_name]
+    assert _native.SITES_CACHED == pyprobe.SITES_CACHED  # the probes look up alike
+    delegate = Counting()
+    probe = module.Probe(module.Buffer(1 << 16), {}, time.monotonic_ns(), delegate)
+    first = made("first")
+    code = weakref.ref(first.__code__)
+    probe.run_call("other", None, first, (), None)
+    probe.run_call("other", None, first, (), None)  # cached: not asked again
+    del first
+    gc.collect()
+    assert code() is not None  # the cache holds it
+    for i in range(module.SITES_CACHED):  # as many others: the full cache forgets them all
+        probe.run_call("other", None, made(f"f{i}"), (), None)
+    gc.collect()
+    assert code() is None  # nothing the program dropped is kept
+    again = made("first")
+    probe.run_call("other", None, again, (), None)
+    probe.run_call("other", None, again, (), None)
+    assert delegate.asked.count("first") == 2 and len(delegate.asked) == module.SITES_CACHED + 2

@@ -91,6 +91,40 @@ def test_sites_are_interned_once_and_name_the_creator(trace_path):
     assert [e["t"] for e in events] == sorted(e["t"] for e in events)
 
 
+def made_at_run_time(name: str):
+    """A new function (and code object) from the same source each time."""
+    made: dict = {}
+    exec(compile(f"def {name}(d):\n    return d\n", "<made at run time>", "exec"), made)  # noqa: S102
+    return made[name]
+
+
+def test_functions_made_from_one_source_share_a_site_and_a_forgotten_place_is_named_again(
+        trace_path):
+    from tracer.recorder import PLACES_KEPT
+    session = tracer.start(str(trace_path))
+    ran = []
+    for _ in range(3):  # three code objects, one place
+        d = defer.Deferred()
+        d.addCallback(made_at_run_time("handler"))
+        d.addCallback(ran.append)
+        d.callback(1)
+    first = session.recorder.fn_site(made_at_run_time("handler"))
+    for i in range(PLACES_KEPT):  # as many other places: the table forgets them all
+        session.recorder.fn_site(made_at_run_time(f"other{i}"))
+    again = session.recorder.fn_site(made_at_run_time("handler"))
+    tracer.stop()
+    assert ran == [1, 1, 1]
+    _, events = events_of(trace_path)
+    sites = {e["id"]: e for e in events if e["ev"] == "site"}
+    handlers = [e for e in sites.values() if e["fn"] == "handler"]
+    assert [e["id"] for e in handlers] == [first, again] and again != first  # named again
+    assert {(e["file"], e["line"]) for e in handlers} == {("<made at run time>", 1)}
+    # the three callbacks were one site, the one named before the table forgot it
+    assert {e["site"] for e in events
+            if e["ev"] == "dcall" and sites[e["site"]]["fn"] == "handler"} == {first}
+    assert len(session.recorder.sites) <= PLACES_KEPT
+
+
 def test_start_twice_is_refused_and_stop_is_idempotent(trace_path, tmp_path):
     tracer.start(str(trace_path))
     with pytest.raises(RuntimeError, match="already recording"):
@@ -145,7 +179,9 @@ def test_deferred_callbacks_run_in_another_thread_are_not_loop_calls(trace_path)
 
 def test_site_lines_survive_an_overflow(trace_path):
     recording = tracer.start(str(trace_path), capacity=50)
-    callbacks = [eval(f"lambda r: r + {i}") for i in range(300)]  # 300 distinct code objects
+    # 300 callbacks in 300 places (one file each): 300 sites
+    callbacks = [eval(compile(f"lambda r: r + {i}", f"<callback {i}>", "eval"))  # noqa: S307
+                 for i in range(300)]
     with recording.recorder._lock:  # the writer cannot drain meanwhile: the buffer overflows
         for f in callbacks:
             defer.Deferred().addCallback(f)

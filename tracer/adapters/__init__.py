@@ -5,7 +5,10 @@ loop, the installed Twisted reactor) into the same trace format.
 before it stops; importing loopscope (or this package) patches nothing, so a program that is
 not being traced pays nothing.  Each adapter is a module here, named in :data:`ADAPTERS`,
 with ``install(session: tracer.session.Tracer) -> None`` and ``uninstall() -> None``.  An
-adapter announces the loop it saw with a ``runtime`` event (docs/trace-format.md).
+adapter announces the loop it saw with a ``runtime`` event (docs/trace-format.md).  An adapter
+that cannot trace its runtime here (an asyncio it does not know) raises :class:`AdapterError`
+from ``install`` having patched nothing: the run goes on with a warning on stderr, untraced
+by that adapter only.
 
 One loop, one adapter.  A loop can run under another: Twisted's asyncio reactor runs on an
 asyncio loop.  The adapter of the outer runtime claims the loop under it (:func:`claim`: the
@@ -22,8 +25,14 @@ import sys
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from tracer.output import warn
+
 if TYPE_CHECKING:
     from tracer.session import Tracer
+
+class AdapterError(Exception):
+    """An adapter cannot trace its runtime in this process (the message says why)."""
+
 
 #: Adapter modules under tracer.adapters, installed in this order.
 ADAPTERS: tuple[str, ...] = ("twisted_reactor", "asyncio_loop")
@@ -50,7 +59,10 @@ def claimed_by(loop: Any) -> str | None:
 def install(session: "Tracer") -> None:
     """Install every adapter for the recording ``session``."""
     for name in ADAPTERS:
-        importlib.import_module(f"tracer.adapters.{name}").install(session)
+        try:
+            importlib.import_module(f"tracer.adapters.{name}").install(session)
+        except AdapterError as e:
+            warn(str(e))
 
 
 def uninstall() -> None:

@@ -22,8 +22,10 @@ What is recorded, with the reactor's meanings (docs/asyncio.md has the whole map
 
 Speed.  The handles' own methods are the hot path, so the traced versions are copies of
 ``call_soon``, ``call_later``, ``call_at`` and ``Handle._run`` (a handful of lines each,
-copied from CPython 3.11's) with the C probe's hooks in them, not wrappers around
-the originals: a wrapper's extra Python call would cost more than the hooks.  The handles
+copied from CPython's) with the C probe's hooks in them, not wrappers around the originals:
+a wrapper's extra Python call would cost more than the hooks.  They do what 3.11 to 3.14 do
+(tracer/adapters/_asyncio_shapes.py checks that before anything is patched, and refuses an
+asyncio whose methods changed).  The handles
 they make are subclasses with the three slots the C hooks read (``func``, ``time``,
 ``_trace_id``).
 
@@ -42,6 +44,7 @@ import asyncio
 import contextvars
 import functools
 import heapq
+import inspect
 import itertools
 import sys
 import threading
@@ -53,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import orjson
 
 from tracer import adapters
-from tracer.adapters import _asyncio_tasks
+from tracer.adapters import _asyncio_shapes, _asyncio_tasks
 from tracer.adapters._asyncio_io import (Descriptors, ReaderHandle, TransportReaderHandle,
                                          WriterHandle, reader_callable, tcp_bytes)
 from tracer.adapters._asyncio_tasks import Tag, Tasks, creation_site, step_names
@@ -113,8 +116,9 @@ class _Step(_Scheduled, events.Handle):
     __slots__ = ("func", "time", "_trace_id")
 
 
-class _Thread(events.Handle):
-    """A ``call_soon_threadsafe`` handle (the reactor's callFromThread)."""
+class _Thread(getattr(events, "_ThreadSafeHandle", events.Handle)):  # type: ignore[misc]
+    """A ``call_soon_threadsafe`` handle (the reactor's callFromThread): from 3.14 one that
+    takes a lock to cancel or run, as asyncio's own."""
 
     __slots__ = ()
 
@@ -261,9 +265,17 @@ def _call_at(self: Any, when: float, callback: Callable[..., Any], *args: Any,
 
 
 # -- running a handle ---------------------------------------------------------------------------
+#: From 3.13 Handle._run formats the callback for the loop's debug mode.
+_SOURCE_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_source).parameters
+
+
 def _report(handle: Any, exc: BaseException) -> None:
     """What Handle._run does with an exception that escaped a callback."""
-    source = format_helpers._format_callback_source(handle._callback, handle._args)
+    if _SOURCE_DEBUG:
+        source = format_helpers._format_callback_source(handle._callback, handle._args,
+                                                         debug=handle._loop.get_debug())
+    else:
+        source = format_helpers._format_callback_source(handle._callback, handle._args)
     context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
     if handle._source_traceback:
         context["source_traceback"] = handle._source_traceback
@@ -279,9 +291,17 @@ _KINDS: dict[type, str] = {
 
 
 def _run(self: Any) -> None:
-    """Handle._run, timed by the C probe (the loop that holds it), else in Python."""
+    """Handle._run, timed by the C probe (the loop that holds it), else in Python.
+
+    Each function that runs a handle lets go of it (and its callback, task, coroutine)
+    before it returns, as Handle._run does: from 3.13 a frame object that outlives its call
+    (the frame of a coroutine whose exception a Task keeps) keeps its caller's frame, and so
+    its locals; a frame holding the handle would keep the Task, whose "exception was never
+    retrieved" would then come only at exit, after tracing."""
     if self._loop is not _primary:
-        return _run_in_python(self)
+        _run_in_python(self)
+        self = None
+        return
     kind = type(self)
     callback = f = self._callback
     if kind is _Soon or kind is _Timer:  # the most frequent first
@@ -293,7 +313,9 @@ def _run(self: Any) -> None:
         except AttributeError:  # a buffered protocol, or no protocol any more
             f = reader_callable(callback.__self__, callback)
     elif kind is _Step or kind is _Lost:
-        return _run_in_python(self)
+        _run_in_python(self)
+        self = callback = f = None
+        return
     else:
         kind = _KINDS.get(kind, "other")
     _begin(kind, f, self)
@@ -307,6 +329,7 @@ def _run(self: Any) -> None:
         _report(self, exc)
     else:
         _end(None)
+    self = callback = f = None
 
 
 def _run_in_python(handle: Any) -> None:
@@ -325,6 +348,7 @@ def _run_in_python(handle: Any) -> None:
                              handle._trace_id, handle.time, resumed)
         if not task.done():
             _tasks.awaiting(task, site)
+        handle = callback = task = coro = None  # see _run
         return None
     f = callback
     if kind is _Lost:  # its bytes are read before the socket closes
@@ -333,6 +357,7 @@ def _run_in_python(handle: Any) -> None:
         _run_recorded(handle, calls, "timer", code_of(f), _session.recorder.fn_site(f),
                       getattr(handle, "_trace_id", None), handle.time, 0)
         _descriptors.lost(transport, handle._args[0] if handle._args else None, counts)
+        handle = callback = f = transport = None
         return None
     name = _KINDS.get(kind, "other")
     x = due = None
@@ -343,6 +368,7 @@ def _run_in_python(handle: Any) -> None:
         if kind is TransportReaderHandle:
             f = reader_callable(callback.__self__, callback)
     _run_recorded(handle, calls, name, code_of(f), _session.recorder.fn_site(f), x, due, 0)
+    handle = callback = f = None
     return None
 
 
@@ -359,8 +385,10 @@ def _run_recorded(handle: Any, calls: LoopCalls, kind: str, code: Any, site: int
     except BaseException as exc:
         site = _call_ended(calls, start, kind, site, x, lag, resumed, exc)
         _report(handle, exc)
-        return site
-    return _call_ended(calls, start, kind, site, x, lag, resumed, None)
+    else:
+        site = _call_ended(calls, start, kind, site, x, lag, resumed, None)
+    handle = None  # see _run
+    return site
 
 
 def _call_ended(calls: LoopCalls, start: int, kind: str, site: int, x: int | None,
@@ -399,9 +427,10 @@ def _create_future(self: Any) -> Any:
     return fut
 
 
-def _create_task(self: Any, coro: Any, *, name: str | None = None,
-                 context: contextvars.Context | None = None) -> Any:
-    task = _original("create_task")(self, coro, name=name, context=context)
+def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
+    # Only the arguments given are passed on: 3.13 added some (eager_start), and from 3.14
+    # all of them reach a task factory, which may take none.
+    task = _original("create_task")(self, coro, **kwargs)
     _tasks.created(task, creation_site(_session, sys._getframe(1)))
     return task
 
@@ -609,6 +638,7 @@ def install(session: "Tracer") -> None:
     global _session, _begin, _end, _sched, _descriptors, _tasks
     if _session is not None:
         return
+    _asyncio_shapes.check()  # before anything is patched
     native = session.probe.native
     _begin, _end, _sched = native.call_begin, native.call_end, native.timer_scheduled
     _descriptors = Descriptors(session)
