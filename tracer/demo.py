@@ -120,13 +120,13 @@ class Demo:
     def start(self) -> None:
         factory = protocol.Factory()
         factory.protocol = KeyValueServer
-        factory.store = {}
+        factory.store = {}  # type: ignore[attr-defined]  # Twisted's idiom: state for protocols
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         for _ in range(3):
             client_factory = protocol.ClientFactory()
             client_factory.protocol = Client
-            client_factory.ready = defer.Deferred()
-            client_factory.ready.addCallback(self.clients.append)
+            client_factory.ready = defer.Deferred()  # type: ignore[attr-defined]  # as above
+            client_factory.ready.addCallback(self.clients.append)  # type: ignore[attr-defined]
             reactor.connectTCP("127.0.0.1", port.getHost().port, client_factory)
         task.LoopingCall(self.traffic).start(0.1, now=False)
         for at, what in [(1.0, self.snapshot), (2.0, self.stats), (3.0, compact), (3.5, self.backup),

@@ -78,7 +78,7 @@ def is_number(v: object) -> bool:
 
 def is_wall_time(v: object) -> bool:
     """Unix time in seconds, between 1970 and 2286 (anything else is damage)."""
-    return (type(v) is int or type(v) is float) and 0 <= v < 1e10  # type: ignore[operator]
+    return (type(v) is int or type(v) is float) and 0 <= v < 1e10
 
 
 #: The longest blocking threshold (ms): a day.
@@ -87,7 +87,7 @@ MAX_THRESHOLD_MS: Final = 86_400_000
 
 def is_threshold(v: object) -> bool:
     """A blocking threshold in ms: positive, at most :data:`MAX_THRESHOLD_MS`."""
-    return (type(v) is int or type(v) is float) and 0 < v <= MAX_THRESHOLD_MS  # type: ignore[operator]
+    return (type(v) is int or type(v) is float) and 0 < v <= MAX_THRESHOLD_MS
 
 
 def is_int_or_null(v: object) -> bool:

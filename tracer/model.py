@@ -19,7 +19,7 @@ from array import array
 from collections import OrderedDict
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, cast
 
 
 from tracer.format import INT_MAX, MAX_FRAMES, MAX_NAME, MAX_PATH, cut
@@ -735,7 +735,7 @@ class TraceModel:
 
     def event(self, i: int) -> dict:
         """The i-th event (header excluded), parsed from its stored line."""
-        return decode(self._data[self._offsets[i]:self._offsets[i + 1]])
+        return cast(dict, decode(self._data[self._offsets[i]:self._offsets[i + 1]]))  # checked
 
     def time_ns(self, i: int) -> int:
         """Time of event i, clamped so that times never decrease."""

@@ -92,7 +92,7 @@ def open_trace(path: str) -> IO[bytes]:
         raise TraceError(f"{path} is not a regular file, not a trace file")
     os.set_blocking(fd, True)
     raw = io.FileIO(fd, "rb")
-    raw.name = path  # type: ignore[misc]  # messages name the file, not its descriptor
+    raw.name = path  # messages name the file, not its descriptor
     return _Checked(raw, buffer_size=1 << 16)
 
 
@@ -106,7 +106,7 @@ def read_header_line(f: IO[bytes], name: str) -> bytes:
     return line
 
 
-def decode(line: bytes) -> object:
+def decode(line: bytes | bytearray) -> object:
     """Parse a line into an event dict (compact rows become objects); raises on bad JSON."""
     event = orjson.loads(line)
     if type(event) is list:
@@ -130,7 +130,7 @@ def parse_event(line: bytes, lineno: int, warn: Warn) -> dict | None:
     if problem is not None:
         warn(f"line {lineno} is not a trace event ({problem}); skipped")
         return None
-    return event  # type: ignore[return-value]  # check_event proved it is a dict
+    return event  # check_event proved it is a dict
 
 
 def too_long(lineno: int) -> str:

@@ -115,7 +115,7 @@ def inherited_by(f: Any) -> type | None:
     while isinstance(f, functools.partial):
         f = f.func
     bound, function = getattr(f, "__self__", None), getattr(f, "__func__", None)
-    if bound is None or getattr(function, "__code__", None) is None:
+    if bound is None or function is None or getattr(function, "__code__", None) is None:
         return None
     owner = bound if isinstance(bound, type) else type(bound)
     if function.__qualname__ == f"{owner.__qualname__}.{function.__name__}":

@@ -34,7 +34,7 @@ def sample_stack(frame: Any, stop_code: Any) -> list[list] | None:
     tracer's or the loop's own code around it (a watchdog scheduled late on a loaded machine
     lands there), so this sample would name the wrong line.
     """
-    out = []
+    out: list[list] = []
     while frame is not None and len(out) < MAX_FRAMES:
         code = frame.f_code
         out.append(stack_frame(code.co_filename, frame.f_lineno, code.co_qualname))
@@ -60,8 +60,9 @@ def _on_stack(frame: Any, code: Any) -> bool:
 class Watched(Protocol):
     """The calls in progress on one loop thread, as the watchdog sees them."""
 
-    #: Ident of the thread that runs them (the one sampled).
-    thread: int
+    @property
+    def thread(self) -> int:
+        """Ident of the thread that runs them (the one sampled)."""
 
     def top(self) -> tuple | None:
         """The innermost call in progress, ``(serial, start_ns, kind, code, site, depth)``

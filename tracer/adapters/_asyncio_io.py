@@ -107,7 +107,7 @@ class Descriptors:
         if mode == "w":
             handle.__class__ = WriterHandle
         elif (getattr(callback, "__name__", "") == "_read_ready"
-                and isinstance(owner, selector_events._SelectorSocketTransport)):
+                and isinstance(owner, selector_events._SelectorSocketTransport)):  # type: ignore[attr-defined]
             handle.__class__ = TransportReaderHandle
         else:
             handle.__class__ = ReaderHandle

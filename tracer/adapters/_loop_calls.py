@@ -152,5 +152,6 @@ class Heartbeat:
         code = stuck_in(frame, None) or (frame.f_code if frame is not None else None)
         site = code_site(self.session, code) if code is not None else 0
         self.blocked = (call[0], site)
-        self.session.probe.stall(now, (call[0], call[1], "other", None, site, 0),
-                                 sample_stack(frame, None))
+        stack = sample_stack(frame, None)   # never None: no callback frame to look for
+        if stack is not None:
+            self.session.probe.stall(now, (call[0], call[1], "other", None, site, 0), stack)

@@ -231,7 +231,7 @@ class DeferredTracing:
             owner = blamed.pop(id(getattr(failure, "value", None)), 0)
             native.deferred_unhandled(Gone(owner), failure)
 
-        globalLogPublisher.addObserver(unhandled)
+        globalLogPublisher.addObserver(unhandled)  # type: ignore[arg-type]  # a callable is one
         self.observers.append((globalLogPublisher, unhandled))
 
 
