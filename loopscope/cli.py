@@ -19,7 +19,8 @@ import sys
 import time
 import traceback
 from types import ModuleType
-from typing import IO, TYPE_CHECKING, Callable, NoReturn, Sequence
+from typing import IO, TYPE_CHECKING, NoReturn
+from collections.abc import Callable, Sequence
 
 import orjson
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Generator
+from typing import TYPE_CHECKING
+from collections.abc import Generator
 
 import pytest
 
@@ -90,7 +91,7 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     return (yield)
 
 
-def _stop(item: pytest.Item) -> "Tracer | None":
+def _stop(item: pytest.Item) -> Tracer | None:
     session = item.stash.get(_session_key, None)
     if session is None:
         return None

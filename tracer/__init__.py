@@ -25,13 +25,13 @@ __all__ = ["start", "stop", "mark", "current"]
 
 
 def start(path: str, threshold_ms: float = 50.0, capacity: int = 262_144,
-          drain_timeout: float | None = None, *, folder: bool = False) -> "Tracer":
+          drain_timeout: float | None = None, *, folder: bool = False) -> Tracer:
     """Start recording into ``path``; see :func:`tracer.session.start`."""
     from tracer import session
     return session.start(path, threshold_ms, capacity, drain_timeout, folder=folder)
 
 
-def current() -> "Tracer | None":
+def current() -> Tracer | None:
     """The running tracer, if any (None when recording never started)."""
     session = sys.modules.get("tracer.session")
     return session.current() if session is not None else None

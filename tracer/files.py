@@ -18,7 +18,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import IO, Callable, TypeVar
+from typing import IO, TypeVar
+from collections.abc import Callable
 
 T = TypeVar("T")
 

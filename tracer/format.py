@@ -14,7 +14,8 @@ object's fields in the order of :data:`ROWS`.  A reader turns a row into the obj
 
 from __future__ import annotations
 
-from typing import Callable, Final
+from typing import Final
+from collections.abc import Callable
 
 #: The format version this loopscope writes and reads.  It changes when a field changes
 #: meaning or a kind is removed; adding a kind or a field does not.

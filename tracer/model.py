@@ -19,7 +19,8 @@ from array import array
 from collections import OrderedDict
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence, cast
+from typing import cast
+from collections.abc import Callable, Iterable, Sequence
 
 
 from tracer.format import INT_MAX, MAX_FRAMES, MAX_NAME, MAX_PATH, cut
@@ -345,7 +346,7 @@ class StateBuilder:
         self.durations: dict[int, array] | None = {} if exact else None
         self.lags: array | None = array("q") if exact else None
 
-    def snapshot(self) -> "StateBuilder":
+    def snapshot(self) -> StateBuilder:
         """An independent copy (sites are shared: they never change)."""
         new = copy.copy(self)
         s = self.state
@@ -684,7 +685,7 @@ class TraceModel:
 
     @classmethod
     def load(cls, path: str, progress: Callable[[int, int], None] | None = None,
-             warn: Warn = warn_stderr) -> "TraceModel":
+             warn: Warn = warn_stderr) -> TraceModel:
         """Read a whole trace file; ``progress(bytes_done, bytes_total)`` is called as it goes."""
         with open_trace(path) as f:
             model = cls(parse_header(read_header_line(f, path), path))

@@ -35,7 +35,8 @@ import select
 import stat
 import sys
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from tracer.files import open_trace_output
 

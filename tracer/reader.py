@@ -12,7 +12,8 @@ import io
 import os
 import stat
 import sys
-from typing import IO, Callable, Iterator
+from typing import IO
+from collections.abc import Callable, Iterator
 
 import orjson
 
@@ -322,7 +323,7 @@ class Follower:
         if self._f is not None:
             self._f.close()
 
-    def __enter__(self) -> "Follower":
+    def __enter__(self) -> Follower:
         return self
 
     def __exit__(self, *exc: object) -> None:

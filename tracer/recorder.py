@@ -25,7 +25,8 @@ import threading
 import time
 from itertools import count
 from types import CodeType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import orjson
 
@@ -100,7 +101,7 @@ def function_of(f: Any) -> Any:
             return f
         inner = getattr(f, "__func__", None) or getattr(f, "func", None)  # method, partial
         if inner is None:
-            call = getattr(type(f), "__call__", None)
+            call = getattr(type(f), "__call__", None)  # noqa: B004 - the method itself, its code
             return call if getattr(call, "__code__", None) is not None else None
         f = inner
     return None

@@ -67,7 +67,7 @@ class Tracer:
         self.watchdog.stop()
         self.recorder.close()
 
-    def forked(self) -> "Tracer | None":
+    def forked(self) -> Tracer | None:
         """In a forked child: drop this recording without writing (the file is the parent's,
         and so are the events still buffered) and start the child's own, into
         :func:`child_trace_path`; None when that cannot be created (the child is then not
@@ -90,7 +90,7 @@ class Tracer:
     @classmethod
     def for_child(cls, parent_path: str, folder: bool, threshold_ms: float, capacity: int,
                   drain_timeout: float | None, ppid: int, argv: list[str] | None = None,
-                  forked: bool = False) -> "Tracer":
+                  forked: bool = False) -> Tracer:
         """The recording of a child process (``forked``, or a Python program it started) of
         the process tracing into ``parent_path``: into :func:`child_trace_path`, its header
         naming the parent's trace and pid (docs/trace-format.md, "Header")."""

@@ -16,7 +16,8 @@ Both run the loop without installing signal handlers.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 if sys.argv[1:] == ["twisted"]:
     from twisted.internet import protocol, reactor

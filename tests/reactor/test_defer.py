@@ -11,7 +11,8 @@ import contextvars
 import gc
 import logging
 import sys
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -400,7 +401,7 @@ def test_a_failure_handled_later_is_not_reported(caplog: pytest.LogCaptureFixtur
     d.addErrback(lambda f: None)
     inner = fail(KeyError())
     outer = succeed(1)
-    outer.addCallback(lambda r: inner)  # the outer takes the inner's failure
+    outer.addCallback(lambda r: inner)  # noqa: F821 - the outer takes the inner's failure (del'd below)
     outer.addErrback(lambda f: None)
     with caplog.at_level(logging.ERROR, logger="reactor.defer"):
         del d, inner, outer
@@ -638,7 +639,7 @@ def test_inlineCallbacks_many_fired_yields_do_not_recurse() -> None:
     @inlineCallbacks
     def main() -> Any:
         total = 0
-        for i in range(sys.getrecursionlimit() * 5):
+        for _ in range(sys.getrecursionlimit() * 5):
             total += yield succeed(1)
         return total
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from twisted.internet import defer as tdefer

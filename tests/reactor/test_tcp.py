@@ -784,7 +784,7 @@ def test_probe_sees_connections_and_the_protocol_methods(loop: Reactor, run_unti
     assert ("read", "Recorder.connectionLost", c.transport) in probe.calls
     assert ("read", "Recorder.connectionMade", s.transport) in probe.calls
     assert sorted(role for _, _, role, _, _ in probe.opened) == ["client", "server"]
-    for transport, fd, role, host, peer in probe.opened:
+    for transport, fd, _role, host, peer in probe.opened:
         assert transport._trace_id is None and fd > 0
         assert (host, peer) == (transport.getHost(), transport.getPeer())
     closed = {t._role: (reason, n_in, n_out) for t, _, reason, n_in, n_out in probe.closed}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.server
 import threading
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import orjson
 import pytest

@@ -27,13 +27,13 @@ def child_env() -> dict[str, str]:
 def blocking_line(marker_fn: str) -> int:
     """Line of the statement marked '# blocks the loop' in function ``marker_fn`` of the example."""
     lines = EXAMPLE.read_text().splitlines()
-    start = next(i for i, l in enumerate(lines) if l.lstrip().startswith(f"def {marker_fn}("))
+    start = next(i for i, text in enumerate(lines) if text.lstrip().startswith(f"def {marker_fn}("))
     return next(i for i in range(start, len(lines)) if "# blocks the loop" in lines[i]) + 1
 
 
 def def_line(name: str) -> int:
     lines = EXAMPLE.read_text().splitlines()
-    return next(i for i, l in enumerate(lines) if l.lstrip().startswith(f"def {name}(")) + 1
+    return next(i for i, text in enumerate(lines) if text.lstrip().startswith(f"def {name}(")) + 1
 
 
 def run_traced(trace: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -77,7 +77,7 @@ def test_summary_names_exactly_the_three_blocking_callbacks(trace, capsys):
     }
     found = innermost(rows)
     assert {(r["fn"], r["kind"], r["line"]) for r in found} == {e[:3] for e in expected}
-    for fn, kind, line, func, ms in expected:
+    for fn, _kind, _line, func, ms in expected:
         [row] = [r for r in found if r["fn"] == fn]
         assert row["file"] == str(EXAMPLE)
         assert row["dur_ms"] >= ms   # at least its sleep
@@ -183,7 +183,7 @@ def test_run_module_and_crash(tmp_path):
                           capture_output=True, text=True, env=child_env(), cwd=tmp_path)
     assert proc.returncode == 1
     assert "RuntimeError: boom" in proc.stderr and "loopscope/cli.py" not in proc.stderr
-    events = [orjson.loads(l) for l in trace.read_bytes().splitlines()[1:]]
+    events = [orjson.loads(line) for line in trace.read_bytes().splitlines()[1:]]
     assert any(e["ev"] == "error" and e["kind"] == "app" and e["exc"] == "RuntimeError" for e in events)
 
 

@@ -7,7 +7,7 @@ from twisted.internet import asyncioreactor
 
 asyncioreactor.install()
 
-from twisted.internet import protocol, reactor, threads
+from twisted.internet import protocol, reactor, threads  # noqa: E402 - after install()
 
 ROUNDS = 20
 
