@@ -134,7 +134,9 @@ class DeferredTracing:
 
             def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
                 added(self, callback, None)
-                return add_callback(self, timed(self, callback, False), *args, **kw)
+                if args or kw:
+                    return add_callback(self, timed(self, callback, False), *args, **kw)
+                return add_callback(self, timed(self, callback, False))  # no unpacking: quicker
 
         def addErrback(self: Any, errback: Any, *args: Any, **kw: Any) -> Any:
             added(self, None, errback)
