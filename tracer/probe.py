@@ -265,7 +265,9 @@ class TraceProbe(_instrument.Probe):
         # ``d`` stands in for a Deferred already collected: it only has ``_trace_id``.
         did = d._trace_id or 0
         exc_type = getattr(failure, "type", None)
-        frames = (getattr(failure, "frames", None) or [])[-MAX_FRAMES:]
+        # (the pure-Python probe's timed callback is a frame of its own: not the app's)
+        frames = [f for f in getattr(failure, "frames", None) or () if f[1] != _PYPROBE_FILE]
+        frames = frames[-MAX_FRAMES:]
         stack = [stack_frame(str(f[1]), f[2], str(f[0])) for f in frames]
         event = {"t": _now() - self.t0, "ev": "unhandled", "d": did,
                  "site": self.native.deferred_site(did),

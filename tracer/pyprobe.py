@@ -445,6 +445,11 @@ class Probe:
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_callback_end", exc)
 
+    def deferred_timer(self, failure: type, deferred: type, settled: Callable[[Any, Any], Any],
+                       failed: Callable[[Any, BaseException], Any]) -> DeferredTimer:
+        """What times Deferred callbacks for this probe (:class:`DeferredTimer`)."""
+        return DeferredTimer(self, failure, deferred, settled, failed)
+
     # -- for the delegate and the watchdog ----------------------------------------------------
     def top(self) -> tuple | None:
         """``(serial, start_ns, kind, code, site, depth)`` of the innermost call in progress on
@@ -461,3 +466,52 @@ class Probe:
         """``d``'s Deferred id, giving it one if it was created before tracing."""
         did = d._trace_id
         return did if type(did) is int else self._new_trace_id(d)
+
+
+class DeferredTimer:
+    """``timer(d, f, is_errback)``: ``f`` timed as a callback (errback) of Deferred ``d``,
+    between ``deferred_callback_begin`` and ``deferred_callback_end``, as tracer._native's
+    DeferredTimer does it.  ``failure`` and ``deferred`` are Twisted's Failure and Deferred
+    classes; ``failed(d, exc)`` is called when a callback raised ``exc``, ``settled(d,
+    result)`` when it returned an instance of either (its return value is the callback's);
+    both end the callback themselves.
+
+    ``codes``: the code of the function a timed callback runs in, a frame between Twisted
+    and the callback that the C probe does not have.
+    """
+
+    def __init__(self, probe: Probe, failure: type, deferred: type,
+                 settled: Callable[[Any, Any], Any],
+                 failed: Callable[[Any, BaseException], Any]) -> None:
+        begin, end = probe.deferred_callback_begin, probe.deferred_callback_end
+        plain: set[type] = set()  # result types seen that are neither Failure nor Deferred
+
+        def timed(d: Any, f: Callable[..., Any], is_errback: bool) -> Callable[..., Any]:
+            def run(*args: Any, **kw: Any) -> Any:
+                begin(d, f, is_errback)
+                try:
+                    r = f(*args, **kw)
+                except BaseException as exc:
+                    failed(d, exc)
+                    raise
+                kind = type(r)
+                if kind not in plain:
+                    if issubclass(kind, failure) or issubclass(kind, deferred):
+                        return settled(d, r)
+                    plain.add(kind)
+                end(d, False)
+                return r
+            return run
+
+        self._timed = timed
+        self._run_code = timed(None, print, False).__code__
+        self.codes = frozenset({self._run_code})
+
+    def __call__(self, d: Any, f: Callable[..., Any], is_errback: bool) -> Callable[..., Any]:
+        return self._timed(d, f, bool(is_errback))
+
+    def callback_of(self, f: Any) -> Any:
+        """The program's callback that ``f`` times, if ``f`` is a timed callback, else None."""
+        if getattr(f, "__code__", None) is not self._run_code:
+            return None
+        return f.__closure__[f.__code__.co_freevars.index("f")].cell_contents

@@ -139,13 +139,42 @@ def rows_written(module, tmp_path):
     probe.deferred_callback_end(d, False)
     probe.call_end(None)
     buffer.line(b'{"ev":"x"}')
-    out = tmp_path / module.__name__
+    return drained(buffer, tmp_path / module.__name__, (10, 2))
+
+
+def drained(buffer, out: Path, counts: tuple[int, int]) -> list[str]:
+    """What ``buffer`` holds, written to ``out`` (``counts``: lines and calls of the drain)."""
     fd = os.open(out, os.O_WRONLY | os.O_CREAT)
     try:
-        assert buffer.drain(fd) == (10, 2)
+        assert buffer.drain(fd) == counts
     finally:
         os.close(fd)
     return [timeless_row(line) for line in out.read_text().splitlines()]
+
+
+def timed_rows(module, tmp_path):
+    """Deferred callbacks timed by ``module``'s DeferredTimer down each path (a result, an
+    exception, a Deferred returned): the lines written, and what the adapter's side was told."""
+    buffer = module.Buffer(100)
+    probe = module.Probe(buffer, {}, time.monotonic_ns(), Sites())
+    told = []
+
+    def settled(d, r):
+        told.append("settled")
+        probe.deferred_callback_end(d, False)
+        return r
+
+    def failed(d, exc):
+        told.append(type(exc).__name__)
+        probe.deferred_callback_end(d, True)
+
+    timer = probe.deferred_timer(KeyError, defer.Deferred, settled, failed)
+    d, inner = defer.Deferred(), defer.Deferred()
+    timer(d, str, False)(1)
+    with pytest.raises(ValueError):
+        timer(d, int, True)("x")
+    assert timer(d, lambda _: inner, False)(None) is inner
+    return drained(buffer, tmp_path / f"timed-{module.__name__}", (3, 0)), told
 
 
 #: Where each row holds a time or a duration (they vary between runs): its t, and more.
@@ -256,3 +285,12 @@ def test_a_full_site_cache_forgets_and_keeps_nothing_alive(module_name):
     probe.run_call("other", None, again, (), None)
     probe.run_call("other", None, again, (), None)
     assert delegate.asked.count("first") == 2 and len(delegate.asked) == module.SITES_CACHED + 2
+
+
+def test_both_probes_time_a_deferred_callback_the_same(tmp_path):
+    from tracer import _native, pyprobe
+
+    c, python = timed_rows(_native, tmp_path), timed_rows(pyprobe, tmp_path)
+    assert c == python
+    assert c == (['["dcall",T,1,7,T,0,false,false]', '["dcall",T,1,7,T,0,true,true]',
+                  '["dcall",T,1,7,T,0,false,false]'], ["ValueError", "settled"])

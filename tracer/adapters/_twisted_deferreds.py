@@ -1,10 +1,10 @@
 """Twisted's Deferreds, traced through their public methods (part of the Twisted adapter).
 
 Each callback added (``addCallback``, ``addErrback``, ``addBoth``, ``addCallbacks``) is
-replaced by a closure that times it between the probe's ``deferred_callback_begin`` and
-``deferred_callback_end``: ``dcall`` events, nested in whatever fired the Deferred, that say
-whether the chain went on on the failure path, and ``dchain`` when a callback returns a
-Deferred that is not done.  ``Deferred()`` reports ``dnew`` (at the line that made it),
+replaced by the probe's timed callback (``deferred_timer``), which runs it between
+``deferred_callback_begin`` and ``deferred_callback_end``: ``dcall`` events, nested in whatever
+fired the Deferred, that say whether the chain went on on the failure path, and ``dchain`` when
+a callback returns a Deferred that is not done.  ``Deferred()`` reports ``dnew`` (at the line that made it),
 ``callback``/``errback`` and ``succeed`` report ``dfire``, and ``cancel`` reports ``dcancel``.
 
 Unhandled failures: Twisted logs one when a Deferred is collected holding a failure (its
@@ -14,10 +14,9 @@ was, so each failure seen going into a Deferred (errback, a callback that raised
 Failure) is remembered with that Deferred, by the exception's identity.
 
 Speed: Deferreds are the most frequent thing a Twisted program makes (the bench's
-``deferred`` workload: 10 callbacks each), and every callback now runs through a closure.
-A closure made inline costs less than a ``functools.partial`` or a bound method (each is
-called through one more layer of C), measured with callgrind; hence ``addCallback``, by far
-the most used, makes its closure itself.
+``deferred`` workload: 10 callbacks each).  The C probe times a callback without running any
+Python code of its own; this module's code runs only for a callback that failed or returned a
+Failure or a Deferred (``failed``, ``settled``).
 """
 
 from __future__ import annotations
@@ -47,8 +46,10 @@ class DeferredTracing:
     def __init__(self, native: Any, patch: Callable[[Any, str, Any], None]) -> None:
         self.native = native
         self.patch = patch
-        #: code of the closures that time a callback -> the name of the variable holding it
-        self.callback_cells: dict[Any, str] = {}
+        #: the probe's DeferredTimer: what every callback added is replaced by
+        self.timer: Any = None
+        #: code of the functions between Twisted and a callback (see install)
+        self.boundaries: set[Any] = set()
         #: Deferred.callback/errback as patched -> Twisted's own
         self.fire_functions: dict[Any, Any] = {}
         self.waiting: dict[int, int] = {}  # Deferred id -> id of the Deferred waiting on it
@@ -56,12 +57,9 @@ class DeferredTracing:
         self.observers: list[tuple[Any, Any]] = []
 
     def callback_in(self, f: Any) -> Any:
-        """The program's callback inside ``f`` when ``f`` is one of the timing closures,
-        else ``f``."""
-        name = self.callback_cells.get(getattr(f, "__code__", None))
-        if name is None:
-            return f
-        return f.__closure__[f.__code__.co_freevars.index(name)].cell_contents
+        """The program's callback inside ``f`` when ``f`` is a timed callback, else ``f``."""
+        inner = self.timer.callback_of(f)
+        return f if inner is None else inner
 
     def stop(self) -> None:
         for publisher, observer in self.observers:
@@ -73,14 +71,13 @@ class DeferredTracing:
 
         Deferred = defer.Deferred
         native = self.native
-        begin, end = native.deferred_callback_begin, native.deferred_callback_end
+        end = native.deferred_callback_end
         added, fired = native.deferred_callbacks_added, native.deferred_fired
         created, chained = native.deferred_created, native.deferred_chained
         trace_id = native.deferred_id
         waiting, blamed = self.waiting, self.blamed
         init, add_callbacks = Deferred.__init__, Deferred.addCallbacks
         fire_callback, fire_errback, cancel = Deferred.callback, Deferred.errback, Deferred.cancel
-        plain: set[type] = set()  # result types seen that are neither Failure nor Deferred
 
         def blame(exc: Any, d: Any) -> None:
             """``exc`` is the failure ``d`` holds now."""
@@ -94,34 +91,20 @@ class DeferredTracing:
             end(d, True)
 
         def settled(d: Any, r: Any) -> Any:
-            """A callback of ``d`` returned ``r``, of a type not yet known to be plain."""
+            """A callback of ``d`` returned ``r``, a Failure or a Deferred."""
             if isinstance(r, Failure):
                 blame(r.value, d)
                 end(d, True)
                 return r
             end(d, False)
-            if Deferred not in type(r).__mro__:
-                plain.add(type(r))
-            elif not r.called or r.paused:  # d waits for r
+            if not r.called or r.paused:  # d waits for r
                 chained(d, r)
                 waiting[trace_id(r)] = trace_id(d)
                 if len(waiting) > MAX_REMEMBERED:
                     del waiting[next(iter(waiting))]
             return r
 
-        def timed(d: Any, f: Any, is_errback: bool) -> Callable[..., Any]:
-            def run(result: Any, *args: Any, **kw: Any) -> Any:
-                begin(d, f, is_errback)
-                try:
-                    r = f(result, *args, **kw)
-                except BaseException as exc:
-                    failed(d, exc)
-                    raise
-                if type(r) in plain:
-                    end(d, False)
-                    return r
-                return settled(d, r)
-            return run
+        timed = self.timer = native.deferred_timer(Failure, Deferred, settled, failed)
 
         def resumed(d: Any) -> Any:
             """``d`` fires: the Deferreds waiting on it go on; the last one holds the
@@ -153,21 +136,7 @@ class DeferredTracing:
                 added(self, callback, None)
                 if args or kw:
                     return add_callback(self, timed(self, callback, False), *args, **kw)
-
-                def run(result: Any) -> Any:  # timed()'s closure, inline (the module says why)
-                    begin(self, callback, False)
-                    try:
-                        r = callback(result)
-                    except BaseException as exc:
-                        failed(self, exc)
-                        raise
-                    if type(r) in plain:
-                        end(self, False)
-                        return r
-                    return settled(self, r)
-                return add_callback(self, run)
-
-            self.callback_cells[_inner_code(addCallback, "run")] = "callback"
+                return add_callback(self, timed(self, callback, False))  # no unpacking: quicker
 
         def addErrback(self: Any, errback: Any, *args: Any, **kw: Any) -> Any:
             added(self, None, errback)
@@ -208,7 +177,9 @@ class DeferredTracing:
             fired(d, isinstance(result, Failure))
             return d
 
-        self.callback_cells[timed(None, None, False).__code__] = "f"
+        # Where walking out from a Deferred made in a callback stops (tracer.probe's origin):
+        # the function that runs the callbacks, and the probe's own frame between them.
+        self.boundaries = {Deferred._runCallbacks.__code__, *timed.codes}
         self.patch(Deferred, "_trace_id", None)  # read without an AttributeError before given
         for name, wrapper in (("__init__", __init__), ("addCallbacks", addCallbacks),
                               ("addCallback", addCallback), ("addErrback", addErrback),
@@ -234,7 +205,3 @@ class DeferredTracing:
         globalLogPublisher.addObserver(unhandled)  # type: ignore[arg-type]  # a callable is one
         self.observers.append((globalLogPublisher, unhandled))
 
-
-def _inner_code(function: Any, name: str) -> Any:
-    """The code of the function named ``name`` defined inside ``function``."""
-    return next(c for c in function.__code__.co_consts if getattr(c, "co_name", None) == name)

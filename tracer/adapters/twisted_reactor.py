@@ -79,6 +79,9 @@ INTERNALS: dict[str, str] = {
         "the reactor's own waker, whose reads are the reactor's, not the program's",
     "Deferred()._callbacks (callbacks before Twisted 25.5), read only":
         "the first callback of the Deferred a timer or hand-back fires, to name that call",
+    "Deferred._runCallbacks, its code only":
+        "the function that runs a Deferred's callbacks: where the site of a Deferred made "
+        "by Twisted inside a callback stops being looked for further out",
 }
 #: The oldest Twisted release supported, and tested (docs/twisted.md).
 OLDEST_SUPPORTED = "22.10.0"
@@ -301,7 +304,7 @@ class _Tracing:
                              if hasattr(defer, name)}
 
         self.deferreds.install(defer)
-        self.call_codes.update(self.deferreds.callback_cells)
+        self.call_codes.update(self.deferreds.boundaries)
 
     # -- installing a reactor ---------------------------------------------------------------
     def instrument_install(self, main: ModuleType) -> None:

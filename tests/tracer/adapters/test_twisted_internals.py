@@ -76,6 +76,14 @@ def check_callbacks() -> None:
     assert chain[0][0][0] is print
 
 
+def check_run_callbacks() -> None:
+    d = defer.Deferred()
+    ran = []
+    d.addCallback(lambda _: ran.append(inspect.currentframe().f_back.f_code))
+    d.callback(None)
+    assert ran == [defer.Deferred._runCallbacks.__code__]  # it calls the callbacks itself
+
+
 CHECKS = {
     "EPollReactor._doReadOrWrite(selectable, fd, event), PollReactor's": check_do_read_or_write,
     "AsyncioSelectorReactor._readOrWrite(selectable, read)": check_read_or_write,
@@ -85,6 +93,7 @@ CHECKS = {
     "ReactorBase._cancelCallLater(call)": check_cancel_call_later,
     "ReactorBase()._internalReaders": check_internal_readers,
     "Deferred()._callbacks (callbacks before Twisted 25.5), read only": check_callbacks,
+    "Deferred._runCallbacks, its code only": check_run_callbacks,
 }
 
 
