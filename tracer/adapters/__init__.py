@@ -38,7 +38,7 @@ class AdapterError(Exception):
 ADAPTERS: tuple[str, ...] = ("twisted_reactor", "asyncio_loop")
 
 #: Loops instrumented by the adapter of the runtime running on them: loop -> adapter name.
-_claims: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+_claims: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def claim(loop: Any, adapter: str) -> None:
@@ -56,7 +56,7 @@ def claimed_by(loop: Any) -> str | None:
     return _claims.get(loop)
 
 
-def install(session: "Tracer") -> None:
+def install(session: Tracer) -> None:
     """Install every adapter for the recording ``session``."""
     for name in ADAPTERS:
         try:
@@ -71,7 +71,7 @@ def uninstall() -> None:
         importlib.import_module(f"tracer.adapters.{name}").uninstall()
 
 
-def follow_fork(session: "Tracer") -> None:
+def follow_fork(session: Tracer) -> None:
     """In a forked child: the adapters installed for the parent's recording record into the
     child's own, ``session``, from now on (an adapter with a ``follow_fork`` of its own)."""
     for name in ADAPTERS:

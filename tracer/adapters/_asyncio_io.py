@@ -18,7 +18,8 @@ import struct
 import time
 from asyncio import events, selector_events, transports
 from selectors import _fileobj_to_fd  # type: ignore[attr-defined]
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from tracer.adapters._loop_calls import record
 from tracer.recorder import cut, safe_text
@@ -90,7 +91,7 @@ class WriterHandle(events.Handle):
 class Descriptors:
     """Readers and writers of the loops, and the connections of their socket transports."""
 
-    def __init__(self, session: "Tracer") -> None:
+    def __init__(self, session: Tracer) -> None:
         self.session = session
         self.t0 = session.recorder.t0
         #: The C probe's table id(source) -> fd: a read/write call's source is its Handle.

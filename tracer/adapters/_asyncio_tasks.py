@@ -63,7 +63,7 @@ class Tag:
         return "<loopscope: records this future's completion>"
 
 
-def creation_site(session: "Tracer", frame: Any) -> int:
+def creation_site(session: Tracer, frame: Any) -> int:
     """Site of the line that created a future: the first frame outside asyncio and this
     package, from ``frame`` outward."""
     while frame is not None and (is_machinery(frame.f_code)
@@ -77,7 +77,7 @@ def creation_site(session: "Tracer", frame: Any) -> int:
 class Tasks:
     """The side table of Futures and Tasks and the events about them."""
 
-    def __init__(self, session: "Tracer") -> None:
+    def __init__(self, session: Tracer) -> None:
         self.session = session
         self.t0 = session.recorder.t0
         self._append = session.recorder.append
@@ -153,7 +153,7 @@ class Tasks:
                               "stack": tb_frames(exc.__traceback__)})
 
 
-def step_names(session: "Tracer", coro: Any) -> tuple[int, int]:
+def step_names(session: Tracer, coro: Any) -> tuple[int, int]:
     """``(site, resumed)`` of a task step about to run: the innermost coroutine of the
     task's await chain outside asyncio (else the task's own), and the line it resumes at."""
     named = coro
@@ -181,7 +181,7 @@ def step_names(session: "Tracer", coro: Any) -> tuple[int, int]:
 _tasks: Tasks | None = None
 
 
-def start(session: "Tracer") -> Tasks:
+def start(session: Tracer) -> Tasks:
     global _tasks
     _tasks = Tasks(session)
     return _tasks

@@ -37,12 +37,12 @@ ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
 HEARTBEAT_S = 0.005
 
 
-def record(session: "Tracer", event: dict) -> None:
+def record(session: Tracer, event: dict) -> None:
     """Append a rare event (object form) to the trace."""
     session.recorder.append(orjson.dumps(event))
 
 
-def code_site(session: "Tracer", code: Any) -> int:
+def code_site(session: Tracer, code: Any) -> int:
     """Site of a function by its code object (its ``def`` line), as callbacks are named."""
     return session.recorder.line_site(code, code.co_firstlineno)
 
@@ -68,7 +68,7 @@ class LoopCalls:
     """The call in progress on one loop thread, outside the C probe (asyncio never nests
     calls: one at a time), and the coroutine the watchdog last found it stuck in."""
 
-    def __init__(self, session: "Tracer", thread: int) -> None:
+    def __init__(self, session: Tracer, thread: int) -> None:
         self.session = session
         self.thread = thread
         self.call: tuple | None = None       # what top() returns
@@ -117,7 +117,7 @@ class Heartbeat:
     was stuck in, from the last beat to now: longer than the real call by at most a period.
     """
 
-    def __init__(self, session: "Tracer", loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, session: Tracer, loop: asyncio.AbstractEventLoop) -> None:
         self.session = session
         self.loop = loop
         self.thread = threading.get_ident()

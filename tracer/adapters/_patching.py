@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib.abc
 import sys
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 _MISSING = object()
 

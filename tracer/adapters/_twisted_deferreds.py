@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 #: Most Deferred chains (inner -> outer) and failures remembered, to say which Deferred an
 #: unhandled failure was left in; bounded so that Deferreds that never fire cannot grow them.

@@ -51,7 +51,8 @@ import threading
 import time
 from asyncio import base_events, events, format_helpers, futures, selector_events, tasks
 from types import BuiltinMethodType, FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import orjson
 
@@ -163,7 +164,7 @@ def _handle_class(callback: Any, kind: type) -> type:
 
 
 # -- state while installed ----------------------------------------------------------------------
-_session: "Tracer | None" = None
+_session: Tracer | None = None
 _begin: Callable[..., None]        # the C probe's call_begin, call_end, timer_scheduled
 _end: Callable[..., None]
 _sched: Callable[..., None]
@@ -415,7 +416,7 @@ def _call_ended(calls: LoopCalls, start: int, kind: str, site: int, x: int | Non
     return site
 
 
-def record_row(session: "Tracer", row: list) -> None:
+def record_row(session: Tracer, row: list) -> None:
     """Append a compact row made in Python (tracer/format.py ROWS)."""
     session.recorder.append(orjson.dumps(row))
 
@@ -594,7 +595,7 @@ def _loop_stopped(loop: Any) -> None:
         _primary = None
 
 
-def _time_polls(loop: Any, session: "Tracer") -> None:
+def _time_polls(loop: Any, session: Tracer) -> None:
     """Time the selector's polls of ``loop`` (an instance attribute: only this loop's)."""
     selector = getattr(loop, "_selector", None)
     if selector is None:
@@ -633,7 +634,7 @@ def _patch(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
-def install(session: "Tracer") -> None:
+def install(session: Tracer) -> None:
     """Trace asyncio's standard loops (and see uvloop's) for ``session``."""
     global _session, _begin, _end, _sched, _descriptors, _tasks
     if _session is not None:
@@ -660,7 +661,7 @@ def install(session: "Tracer") -> None:
     _patch(asyncio, "_set_running_loop", _set_running_loop)
 
 
-def follow_fork(session: "Tracer") -> None:
+def follow_fork(session: Tracer) -> None:
     """In a forked child (a multiprocessing worker): record the child's loops into its own
     ``session``; the hooks held the parent's probe, whose recording the child dropped."""
     if _session is not None:

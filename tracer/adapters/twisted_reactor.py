@@ -47,7 +47,8 @@ import time
 from functools import partial
 from itertools import count
 from types import FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import orjson
 
@@ -91,10 +92,10 @@ _get_ident = threading.get_ident
 #: Callbacks looked at to name a timer that fires a Deferred (the first user one wins).
 FIRST_CALLBACKS = 4
 
-_tracing: "_Tracing | None" = None
+_tracing: _Tracing | None = None
 
 
-def install(session: "Tracer") -> None:
+def install(session: Tracer) -> None:
     """Instrument Twisted for ``session`` now if it is imported, else as soon as it is."""
     global _tracing
     if _tracing is None:
@@ -156,7 +157,7 @@ class _Tracing:
     """One recording's instrumentation of Twisted: what was replaced, and the state the
     wrappers share."""
 
-    def __init__(self, session: "Tracer") -> None:
+    def __init__(self, session: Tracer) -> None:
         self.session = session
         self.probe = session.probe          # the Python half (rare events)
         self.native = session.probe.native  # the C hooks
