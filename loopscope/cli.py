@@ -31,6 +31,7 @@ from tracer.backend import BackendError, probe_backend
 from tracer.files import OutputError, write_replacing
 from tracer.format import MAX_THRESHOLD_MS
 from tracer.output import DRAIN_TIMEOUT, DRAIN_TIMEOUT_ENV, drain_timeout_from_env
+from tui.keys import help_text
 from tracer.reader import TraceError
 
 if TYPE_CHECKING:
@@ -394,9 +395,9 @@ def _seconds(text: str) -> float:
 
 
 #: Shown under --help of every command that opens the dashboard.
-DASHBOARD_KEYS = ("In the dashboard: space play/pause, +/- speed, left/right step, n/N next/previous "
-                  "blocking call, g go to a time, home/end, f follow, / filter events, 1-6 views, "
-                  "? every key, q quit.")
+#: The dashboard commands' --help ends with their keys, from the dashboard's own key table
+#: (tui.keys imports nothing from Textual, so --help stays quick).
+DASHBOARD_KEYS = help_text()
 
 
 def version_text() -> str:

@@ -110,6 +110,8 @@ def event_line(model: SiteLookup, event: Event, t_ns: int, threshold_ns: int | N
             shown = duration(value)
         elif key in MOMENT_FIELDS and isinstance(value, int):
             shown = seconds(value)
+        elif key == "file" and isinstance(value, str):   # a site's: the recording machine's
+            shown = clean(short_path(value), 120)      # directories mean nothing here
         else:
             shown = clean(value, 120)
         line.append(f" {clean(key, 20)}=", style="dim")

@@ -47,6 +47,9 @@ def test_event_lines_name_sites_and_read_durations_at_their_scale() -> None:
                           "dur=15µs lag=2.5ms fd=7")
     added = event_line(Sites(), {"t": 5, "ev": "dadd", "d": 1, "cb": 3, "eb": 0}, 0)
     assert added.plain.endswith("cb=app.Echo.dataReceived (app.py:20) eb=-")
+    site = event_line(Sites(), {"t": 5, "ev": "site", "id": 3, "fn": "app.Echo.dataReceived",
+                                "file": "/home/someone/work/app.py", "line": 20}, 0)
+    assert "file=app.py " in site.plain and "/home/someone" not in site.plain
 
 
 def test_the_callbacks_detail_has_percentiles_and_a_duration_histogram() -> None:
