@@ -40,7 +40,7 @@
  * frame objects (caller_key), and the layout of small ints (int_or_nil).  3.12 and later use
  * the public API and the documented unstable one (PyUnstable_*) only: 3.12 made both costs
  * public (PyUnstable_Long_CompactValue; frame objects that are dropped unused cost less).
- * docs/python-versions.md has the versions this is tried on and what tracing costs there. */
+ * docs/architecture.md ("Python versions") has the versions this is tried on. */
 #if PY_VERSION_HEX < 0x030C0000
 #define CPYTHON_311_INTERNALS 1
 #define Py_BUILD_CORE 1
