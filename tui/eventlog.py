@@ -75,9 +75,11 @@ class EventLog(ScrollView, can_focus=True):
         if row != self.selected_row:
             self.selected_row = row
             if row is not None:
-                # After the next refresh: a just-shown tab has no size yet.
+                # After the next refresh: a just-shown tab has no size yet.  Forced: right
+                # after set_rows the scrollbars may not be recomputed for the new length, and
+                # an unforced scroll is then refused (the filter cleared, the list stayed on top).
                 self.call_after_refresh(self.scroll_to_region, Region(0, row, 1, 1),
-                                        animate=False)
+                                        animate=False, force=True)
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
