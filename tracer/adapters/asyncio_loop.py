@@ -51,7 +51,7 @@ import threading
 import time
 from asyncio import base_events, events, format_helpers, futures, selector_events, tasks
 from types import BuiltinMethodType, FunctionType, MethodType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Callable
 
 import orjson
@@ -73,8 +73,11 @@ _BaseLoop = base_events.BaseEventLoop
 _ORIGINAL_RUN = events.Handle._run
 _LOOP_TIME = _BaseLoop.time
 #: Pure-Python tasks (asyncio's fallback without its C module) step through these methods.
-_PY_TASK_STEPS = {getattr(tasks._PyTask, name) for name in ("_Task__step", "_Task__wakeup")
-                  if hasattr(getattr(tasks, "_PyTask", None), name)}
+_PY_TASK: Any = getattr(tasks, "_PyTask", None)
+_PY_TASK_STEPS = {getattr(_PY_TASK, name) for name in ("_Task__step", "_Task__wakeup")
+                  if hasattr(_PY_TASK, name)}
+#: asyncio's socket transport (private: typeshed does not have it).
+_SOCKET_TRANSPORT: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
 
 #: What a uvloop trace cannot show (the ``runtime`` event's ``unseen``).
 UVLOOP_UNSEEN = ("uvloop runs its callbacks, task steps, timers, poll and transports in C: "
@@ -84,11 +87,20 @@ UVLOOP_UNSEEN = ("uvloop runs its callbacks, task steps, timers, poll and transp
 
 
 # -- the handles the traced methods make -----------------------------------------------------
-class _Scheduled:
+if TYPE_CHECKING:
+    _HandleBase = events.Handle  # the mixin below is only ever mixed into a Handle
+else:
+    _HandleBase = object
+
+
+class _Scheduled(_HandleBase):
     """A handle with a ``timer`` event: its cancelling is a ``tcancel`` (it will never run).
     The handles below add the slots the C hooks read: ``func``, ``time``, ``_trace_id``."""
 
     __slots__ = ()
+    if TYPE_CHECKING:  # asyncio's private slots, which typeshed names without their types
+        _source_traceback: list[Any] | None   # Handle's
+        _scheduled: bool                      # TimerHandle's
 
     def cancel(self) -> None:
         if _session is not None and not self._cancelled and getattr(self, "_trace_id", None):
@@ -136,6 +148,7 @@ class _ClockTimer(_Scheduled, events.TimerHandle):
     monotonic clock."""
 
     __slots__ = ("time", "_trace_id")
+    time: float
     func = _CALLBACK_SLOT
 
 
@@ -148,7 +161,7 @@ class _Lost(_Soon):
 #: Bound methods whose call_soon handles are told apart, by their function.
 _METHOD_HANDLES: dict[Any, type] = {
     **{step: _Step for step in _PY_TASK_STEPS},
-    selector_events._SelectorSocketTransport._call_connection_lost: _Lost,
+    _SOCKET_TRANSPORT._call_connection_lost: _Lost,
 }
 
 
@@ -221,7 +234,7 @@ def _call_soon_threadsafe(self: Any, callback: Callable[..., Any], *args: Any,
 
 
 def _new_timer(loop: Any, when: float, callback: Callable[..., Any], args: tuple,
-               context: contextvars.Context | None) -> events.TimerHandle:
+               context: contextvars.Context | None) -> _Timer | _ClockTimer:
     """call_at's work, without the hook (its caller calls it: the scheduling line is the
     frame above the one that calls the hook)."""
     if when is None:
@@ -272,9 +285,9 @@ _SOURCE_DEBUG = "debug" in inspect.signature(format_helpers._format_callback_sou
 
 def _report(handle: Any, exc: BaseException) -> None:
     """What Handle._run does with an exception that escaped a callback."""
-    if _SOURCE_DEBUG:
-        source = format_helpers._format_callback_source(handle._callback, handle._args,
-                                                         debug=handle._loop.get_debug())
+    if _SOURCE_DEBUG:  # typeshed gives the signature of the oldest Python checked for
+        format_source = cast(Callable[..., str], format_helpers._format_callback_source)
+        source = format_source(handle._callback, handle._args, debug=handle._loop.get_debug())
     else:
         source = format_helpers._format_callback_source(handle._callback, handle._args)
     context = {"message": f"Exception in callback {source}", "exception": exc, "handle": handle}
@@ -303,22 +316,22 @@ def _run(self: Any) -> None:
         _run_in_python(self)
         self = None
         return
-    kind = type(self)
+    cls = type(self)
     callback = f = self._callback
-    if kind is _Soon or kind is _Timer:  # the most frequent first
+    if cls is _Soon or cls is _Timer:  # the most frequent first
         kind = "timer"
-    elif kind is TransportReaderHandle:
+    elif cls is TransportReaderHandle:
         kind = "read"
         try:
             f = callback.__self__._protocol.data_received
         except AttributeError:  # a buffered protocol, or no protocol any more
             f = reader_callable(callback.__self__, callback)
-    elif kind is _Step or kind is _Lost:
+    elif cls is _Step or cls is _Lost:
         _run_in_python(self)
         self = callback = f = None
         return
     else:
-        kind = _KINDS.get(kind, "other")
+        kind = _KINDS.get(cls, "other")
     _begin(kind, f, self)
     try:
         self._context.run(callback, *self._args)
@@ -423,8 +436,10 @@ def record_row(session: Tracer, row: list) -> None:
 
 # -- futures, tasks, the thread pool, errors -----------------------------------------------------
 def _create_future(self: Any) -> Any:
-    fut = futures.Future(loop=self)
-    _tasks.created(fut, creation_site(_session, sys._getframe(1)))
+    fut: futures.Future[Any] = futures.Future(loop=self)
+    session = _session
+    assert session is not None  # patched in only while a session is installed
+    _tasks.created(fut, creation_site(session, sys._getframe(1)))
     return fut
 
 
@@ -432,7 +447,9 @@ def _create_task(self: Any, coro: Any, **kwargs: Any) -> Any:
     # Only the arguments given are passed on: 3.13 added some (eager_start), and from 3.14
     # all of them reach a task factory, which may take none.
     task = _original("create_task")(self, coro, **kwargs)
-    _tasks.created(task, creation_site(_session, sys._getframe(1)))
+    session = _session
+    assert session is not None  # patched in only while a session is installed
+    _tasks.created(task, creation_site(session, sys._getframe(1)))
     return task
 
 
@@ -464,7 +481,9 @@ def _job_function(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_in_executor(self: Any, executor: Any, func: Callable[..., Any], *args: Any) -> Any:
-    probe = _session.probe
+    session = _session
+    assert session is not None  # patched in only while a session is installed
+    probe = session.probe
     job = next(_jobs)
     probe.thread_submitted(job, _job_function(func))
     try:
@@ -533,13 +552,13 @@ def _is_uvloop(loop: Any) -> bool:
     return type(loop).__module__.split(".")[0] == "uvloop"
 
 
-def _announce(loop: Any) -> None:
+def _announce(loop: Any, session: Tracer) -> None:
     """The ``runtime`` event, the first time a loop of this class runs."""
     cls = type(loop)
     if cls in _announced:
         return
     _announced.add(cls)
-    event: dict[str, Any] = {"t": _now() - _session.recorder.t0, "ev": "runtime",
+    event: dict[str, Any] = {"t": _now() - session.recorder.t0, "ev": "runtime",
                              "loop": f"{cls.__module__}.{cls.__qualname__}"}
     if _is_uvloop(loop):
         event.update(name="uvloop", version=str(getattr(sys.modules.get("uvloop"), "__version__", "")),
@@ -548,7 +567,7 @@ def _announce(loop: Any) -> None:
         event.update(name="asyncio", version=sys.version.split()[0])
         if not isinstance(loop, _BaseLoop):
             event["unseen"] = "this loop is not asyncio's standard loop: its callbacks are not traced"
-    record(_session, event)
+    record(session, event)
 
 
 def _loop_started(loop: Any) -> None:
@@ -559,7 +578,7 @@ def _loop_started(loop: Any) -> None:
     if adapters.claimed_by(loop) is not None:
         _foreign.add(loop)
         return
-    _announce(loop)
+    _announce(loop, session)
     if isinstance(loop, _BaseLoop):
         calls = _calls[loop] = LoopCalls(session, threading.get_ident())
         session.watchdog.watch(calls)
@@ -646,6 +665,7 @@ def install(session: Tracer) -> None:
     _tasks = _asyncio_tasks.start(session)
     _session = session
     _patch(events.Handle, "_run", _run)
+    value: Callable[..., Any]
     for name, value in (("call_soon", _call_soon), ("call_soon_threadsafe", _call_soon_threadsafe),
                         ("call_later", _call_later), ("call_at", _call_at),
                         ("create_future", _create_future), ("create_task", _create_task),
@@ -656,7 +676,7 @@ def install(session: Tracer) -> None:
     for name, value in (("_add_reader", _add_reader), ("_add_writer", _add_writer),
                         ("_remove_reader", _remove_reader), ("_remove_writer", _remove_writer)):
         _patch(selector_loop, name, value)
-    _patch(selector_events._SelectorSocketTransport, "__init__", _transport_init)
+    _patch(_SOCKET_TRANSPORT, "__init__", _transport_init)
     _patch(events, "_set_running_loop", _set_running_loop)
     _patch(asyncio, "_set_running_loop", _set_running_loop)
 

@@ -46,8 +46,8 @@ import threading
 import time
 from functools import partial
 from itertools import count
-from types import FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any
+from types import FrameType, FunctionType, MethodType, ModuleType
+from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Callable
 
 import orjson
@@ -58,6 +58,8 @@ from tracer.adapters._twisted_deferreds import DeferredTracing
 from tracer.recorder import cut, safe_text
 
 if TYPE_CHECKING:
+    from twisted.logger import ILogObserver
+
     from tracer.session import Tracer
 
 #: The Twisted internals this adapter relies on, and why nothing public does instead.
@@ -123,6 +125,9 @@ class _TimerSource:
     """
 
     __slots__ = ("func", "time", "_trace_id")
+    func: Any
+    time: float
+    _trace_id: int
 
 
 class _TimedPoller:
@@ -185,7 +190,7 @@ class _Tracing:
         self.origin_kinds: dict[str, int] = {}
 
     def start(self) -> None:
-        self.call_codes.add(self.run_named.__func__.__code__)
+        self.call_codes.add(_Tracing.run_named.__code__)
         self.hook.install()
         reactor = sys.modules.get("twisted.internet.reactor")
         if reactor is not None and self.reactor is None and hasattr(reactor, "callLater"):
@@ -328,8 +333,9 @@ class _Tracing:
         self.looping_call = task.LoopingCall
         self.connection, self.server = tcp.Connection, tcp.Server
         module = sys.modules.get(type(reactor).__module__)
-        if getattr(module, "__file__", None):
-            self.boundaries.add(module.__file__)
+        source_file = getattr(module, "__file__", None)
+        if source_file:
+            self.boundaries.add(source_file)
         unseen = self.instrument_io(reactor)
         self.instrument_timers(reactor)
         self.instrument_threads(reactor)
@@ -385,6 +391,7 @@ class _Tracing:
             delay_(call, secondsLater)
             retimed(call)
 
+        wrapper: Callable[..., Any]
         for name, wrapper, original in (("reset", reset_, reset), ("delay", delay, delay_)):
             wrapper.__qualname__ = f"DelayedCall.{name}"
             wrapper.__doc__ = original.__doc__
@@ -453,7 +460,7 @@ class _Tracing:
         """Reads and writes, descriptors, connections and the poller; returns what stays
         unseen on this kind of reactor ("" when nothing)."""
         native, probe = self.native, self.probe
-        internal = getattr(reactor, "_internalReaders", set())
+        internal: set[Any] = getattr(reactor, "_internalReaders", set())
         begin, end = native.call_begin, native.call_end
         reader_name, writer_name = self.reader_name, self.writer_name
         add_reader, remove_reader = reactor.addReader, reactor.removeReader
@@ -568,14 +575,16 @@ class _Tracing:
             call = native.top()
             if call is None or call[2] not in ("read", "write"):
                 return  # no read or write call is open (the reactor's own, a flush)
-            frame = sys._getframe(1)
+            frame: FrameType | None = sys._getframe(1)
             while frame is not None and frame.f_code.co_filename.startswith(twisted_dir):
                 if frame.f_code is dispatch:  # logged by the dispatch itself, not the program
                     escaped.append(failure.value)
                     return
                 frame = frame.f_back
 
-        globalLogPublisher.addObserver(caught)
+        # A plain callable is a log observer: Twisted calls it; mypy cannot see a function
+        # provide the zope interface ILogObserver.
+        globalLogPublisher.addObserver(cast("ILogObserver", caught))
         self.observers.append((globalLogPublisher, caught))
         return escaped
 
