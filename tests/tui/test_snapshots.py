@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_support import ROOT, loaded, replay_app
+from tui_support import ROOT, loaded, replay_app, until
 
 BIG, SMALL = (160, 48), (80, 24)
 
@@ -26,8 +26,16 @@ async def _ready(pilot) -> None:
 ])
 def test_views(snap_compare, fixed_trace: Path, keys: tuple[str, ...],
                size: tuple[int, int]) -> None:
-    assert snap_compare(replay_app(fixed_trace), press=keys, terminal_size=size,
-                        run_before=_ready)
+    async def shown(pilot) -> None:
+        """The view once it took the focus and showed what it holds: the detail of its
+        selection comes with the next redraw, so the picture waits for that redraw instead
+        of being taken before or after it depending on the machine's speed."""
+        app = await loaded(pilot)
+        await pilot.press(*keys)
+        await until(pilot, lambda: app.focused is not None)
+        app.refresh_view(force=True)
+        await pilot.pause()
+    assert snap_compare(replay_app(fixed_trace), terminal_size=size, run_before=shown)
 
 
 @pytest.mark.parametrize("size", [pytest.param(BIG, id="160x48"),
