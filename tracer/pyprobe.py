@@ -367,11 +367,15 @@ class Probe:
     def timer_scheduled(self, call: Any) -> None:
         try:
             site = self._caller_site("timer_scheduled")
-            fn = self._site_and_code("timer_scheduled", call.func)[0]
-            due = call.time
+            # Unset slots are no function and no due time, as in the C probe: an asyncio
+            # task step's ``func`` stays unset (it is named after its coroutine when it runs).
+            func = getattr(call, "func", None)
+            fn = 0 if func is None else self._site_and_code("timer_scheduled", func)[0]
+            due = getattr(call, "time", None)
             tid = call._trace_id = next(self._timer_ids)
             t0 = self.t0
-            self._add(("timer", _now() - t0, tid, site, fn, int(due * 1e9) - t0))
+            self._add(("timer", _now() - t0, tid, site, fn,
+                       None if due is None else int(due * 1e9) - t0))
         except Exception as exc:  # noqa: BLE001
             self._failed("timer_scheduled", exc)
 

@@ -16,12 +16,15 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def loopscope_run(trace: Path, program: str, *args: str, wait: bool = True,
-                  timeout: float = 60) -> subprocess.CompletedProcess | subprocess.Popen:
-    """``loopscope run -o TRACE programs/PROGRAM ARGS`` in a child process."""
+                  timeout: float = 60, probe: str | None = None
+                  ) -> subprocess.CompletedProcess | subprocess.Popen:
+    """``loopscope run -o TRACE programs/PROGRAM ARGS`` in a child process (with the probe
+    ``probe``, "c" or "python", when given)."""
     argv = [sys.executable, "-m", "loopscope", "run", "-o", str(trace), str(PROGRAMS / program), *args]
+    env = ENV if probe is None else {**ENV, "LOOPSCOPE_PROBE": probe}
     if not wait:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
-    return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=timeout)
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def summary(trace: Path, *options: str) -> dict:

@@ -116,3 +116,23 @@ def test_uvloop_stall_is_found_by_the_heartbeat(tmp_path):
     assert row["stack"][-1]["line"] in marked_lines("on_uvloop.py", "stuck")
     assert row["dur_ms"] >= 250      # the sleep, and at most a beat's period more
     assert "not seen on uvloop: uvloop runs its callbacks" in summary_text(tmp_path / "trace.jsonl")
+
+
+@pytest.mark.parametrize("program, args", [("structured.py", ()), ("echo_streams.py", ("2",)),
+                                           ("loops.py", ("run",))])
+def test_the_pure_python_probe_traces_asyncio_programs_as_the_c_probe_does(tmp_path, program,
+                                                                           args):
+    """Without the C extension (a machine with no compiler) the adapter runs on the Python
+    probe; a task step's handle has no ``func``, which that probe once took for a hook error,
+    leaving the step's handle without its id: the program never ended."""
+    found = {}
+    for probe in ("c", "python"):
+        trace = tmp_path / f"{probe}.jsonl"
+        proc = loopscope_run(trace, program, *args, probe=probe, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        evs = events(trace)
+        assert evs[-1]["ev"] == "end" and evs[-1]["hook_errors"] == 0
+        s = summary(trace, "--threshold", "90")   # the programs' own stalls, not hiccups
+        found[probe] = ({r["fn"] for r in s["blocking"]},
+                        {(c["fn"], c["kind"]) for c in s["callbacks"]})
+    assert found["python"] == found["c"]

@@ -294,3 +294,29 @@ def test_both_probes_time_a_deferred_callback_the_same(tmp_path):
     assert c == python
     assert c == (['["dcall",T,1,7,T,0,false,false]', '["dcall",T,1,7,T,0,true,true]',
                   '["dcall",T,1,7,T,0,false,false]'], ["ValueError", "settled"])
+
+
+def test_a_timer_without_a_function_is_written_alike(tmp_path):
+    """An asyncio task step's handle has ``time`` but no ``func`` (it is named when it runs):
+    both probes write a timer with no function and no hook error."""
+    from tracer import _native, pyprobe
+
+    class Step:
+        __slots__ = ("func", "time", "_trace_id")
+
+    written = []
+    for module in (_native, pyprobe):
+        buffer = module.Buffer(16)
+        probe = module.Probe(buffer, {}, time.monotonic_ns(), Sites())
+        step = Step()
+        step.time = time.monotonic()
+        probe.timer_scheduled(step)
+        out = tmp_path / module.__name__
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+        try:
+            buffer.drain(fd)
+        finally:
+            os.close(fd)
+        written.append([timeless_row(line) for line in out.read_text().splitlines()])
+        assert step._trace_id == 1
+    assert written[0] == written[1] == ['["timer",T,1,7,0,T]']

@@ -359,7 +359,7 @@ def _run_in_python(handle: Any) -> None:
         coro = task.get_coro()
         site, resumed = step_names(_session, coro)
         site = _run_recorded(handle, calls, "task", getattr(coro, "cr_code", None), site,
-                             handle._trace_id, handle.time, resumed)
+                             getattr(handle, "_trace_id", None), handle.time, resumed)
         if not task.done():
             _tasks.awaiting(task, site)
         handle = callback = task = coro = None  # see _run
