@@ -21,9 +21,8 @@ from tracer.model import UNKNOWN_SITE, Site, site_of
 from tracer.reader import (
     Warn,
     iter_blocks,
-    iter_lines,
+    iter_events,
     open_trace,
-    parse_event,
     parse_header,
     parse_line,
     read_header_line,
@@ -176,10 +175,8 @@ def _export_python(f: IO[bytes], out: IO[bytes], opening: list[dict], warn: Warn
     chrome = _Chrome(emit, set(), warn)
     for ev in opening:
         chrome.emit(ev)
-    for lineno, line in iter_lines(f, warn):
-        event = parse_event(line, lineno, warn)
-        if event is not None:
-            chrome.step(event)
+    for event in iter_events(f, warn):
+        chrome.step(event)
     return count
 
 

@@ -199,6 +199,15 @@ def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
             lineno += 1
 
 
+def iter_events(f: IO[bytes], warn: Warn) -> Iterator[dict]:
+    """The parsed events from ``f``'s current position (after its header): bad lines are
+    warned about and skipped."""
+    for lineno, line in iter_lines(f, warn):
+        event = parse_event(line, lineno, warn)
+        if event is not None:
+            yield event
+
+
 def read_header(path: str) -> dict:
     """The header of a trace file; raises TraceError when ``path`` is not a readable trace."""
     with open_trace(path) as f:
@@ -220,10 +229,7 @@ def read_trace(path: str, warn: Warn = warn_stderr) -> tuple[dict, Iterator[dict
 
     def events() -> Iterator[dict]:
         with f:
-            for lineno, line in iter_lines(f, warn):
-                event = parse_event(line, lineno, warn)
-                if event is not None:
-                    yield event
+            yield from iter_events(f, warn)
 
     return header, events()
 

@@ -25,9 +25,8 @@ from tracer.model import BlockingCall, CallbackStats, StateBuilder, frames, stal
 from tracer.reader import (
     Warn,
     iter_blocks,
-    iter_lines,
+    iter_events,
     open_trace,
-    parse_event,
     parse_header,
     parse_line,
     read_header_line,
@@ -88,12 +87,8 @@ Sorted = tuple[int, dict[int, array], array]
 
 def _fold_python(f: IO[bytes], builder: StateBuilder, warn: Warn) -> Sorted:
     apply = builder.apply
-    index = 0
-    for lineno, line in iter_lines(f, warn):
-        event = parse_event(line, lineno, warn)
-        if event is not None:
-            apply(event, index)
-            index += 1
+    for index, event in enumerate(iter_events(f, warn)):
+        apply(event, index)
     durations = {site: array("q", sorted(values))
                  for site, values in (builder.durations or {}).items()}
     return len(builder.state.pending_deferreds), durations, array("q", sorted(builder.lags or ()))
