@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from probe_support import Sites
 
 from reactor import defer
 from tracer import backend
@@ -102,19 +103,6 @@ def test_the_blocking_server_gives_the_same_summary_under_both_probes(tmp_path, 
     assert once[0] == once[1]  # tick reschedules itself every 50 ms: its count is the clock's
     assert by_c["deferreds"] == by_python["deferreds"]
     assert by_c["dropped"] == by_python["dropped"] == 0
-
-
-class Sites:
-    """A delegate that names everything site 7 and caches nothing; a hook error fails."""
-
-    def _fn_site(self, f):
-        return 7, None
-
-    def _origin(self, frame):
-        return 7, False
-
-    def _hook_failed(self, hook, exc):
-        pytest.fail(f"{hook} failed: {exc!r}")
 
 
 def rows_written(module, tmp_path):

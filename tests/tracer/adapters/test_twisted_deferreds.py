@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from probe_support import Sites
 from twisted.internet import defer
 from twisted.python.failure import Failure
 from twisted_support import ENV, app, events, line_of
@@ -152,17 +153,6 @@ class Told:
     def failed(self, d, exc):
         self.calls.append(("failed", d, exc))
         self.probe.deferred_callback_end(d, True)
-
-
-class Sites:
-    def _fn_site(self, f):
-        return 7, None
-
-    def _origin(self, frame):
-        return 7, False
-
-    def _hook_failed(self, hook, exc):
-        pytest.fail(f"{hook} failed: {exc!r}")
 
 
 @pytest.fixture
