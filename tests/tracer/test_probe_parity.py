@@ -77,8 +77,14 @@ def callback_counts(summary: dict) -> set:
     return {(r["fn"], r["kind"], r["line"], r["count"]) for r in summary["callbacks"]}
 
 
+#: The blocking server's callback whose time is the machine's: its gc.collect() walks every
+#: object of the process, and under callgrind next door it crossed even 100 ms.
+GC_BOUND = "__main__.leave_failure_unhandled"
+
+
 def blocking_sites(summary: dict) -> set:
-    return {(r["fn"], r["kind"], r["line"], r["depth"]) for r in summary["blocking"]}
+    return {(r["fn"], r["kind"], r["line"], r["depth"]) for r in summary["blocking"]
+            if r["fn"] != GC_BOUND}
 
 
 @pytest.mark.timeout(120)
@@ -95,7 +101,8 @@ def test_the_blocking_server_gives_the_same_summary_under_both_probes(tmp_path, 
         ("__main__.parse_reply", "deferred", 1),
         ("__main__.crunch", "timer", 0)}
     for s in (by_c, by_python):  # the watchdog saw the innermost ones, under both probes
-        assert all(r["stack"] for r in s["blocking"] if r["fn"] != "__main__.Requester.dataReceived")
+        assert all(r["stack"] for r in s["blocking"]
+                   if r["fn"] not in ("__main__.Requester.dataReceived", GC_BOUND))
     ran = [{(r["fn"], r["kind"], r["line"]) for r in s["callbacks"]} for s in (by_c, by_python)]
     assert ran[0] == ran[1]
     once = [{(r["fn"], r["count"]) for r in s["callbacks"] if r["fn"] != "__main__.tick"}

@@ -66,10 +66,11 @@ def innermost(rows: list[dict]) -> list[dict]:
 
 @pytest.mark.timeout(60)
 def test_summary_names_exactly_the_three_blocking_callbacks(trace, capsys):
-    # Blocking at 100 ms (recorded at 50): the three take 120 ms and more, while the app's
-    # gc.collect() (15 ms of CPU) can pass 50 ms on a loaded machine.
+    # Blocking at 100 ms (recorded at 50): the three take 120 ms and more. The app's
+    # gc.collect() (15 ms of CPU) is the machine's time, past even 100 ms on a loaded one: its
+    # callback is not one of the three, blocking or not.
     summary = summary_json(capsys, str(trace), "--threshold", "100")
-    rows = summary["blocking"]
+    rows = [r for r in summary["blocking"] if r["fn"] != "__main__.leave_failure_unhandled"]
     expected = {
         ("__main__.SlowEcho.dataReceived", "read", def_line("dataReceived"), "dataReceived", 250),
         ("__main__.parse_reply", "deferred", def_line("parse_reply"), "parse_reply", 150),
