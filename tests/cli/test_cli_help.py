@@ -1,5 +1,7 @@
 """Every command explains itself with --help, and usage mistakes are one line, exit 2."""
 
+import importlib.util
+
 import pytest
 
 from loopscope.cli import main
@@ -39,8 +41,13 @@ def test_usage_errors_are_one_line(argv, capsys):
     assert err.startswith("loopscope: error: ") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("forced, says", [("python", "probe: pure Python (LOOPSCOPE_PROBE=python)"),
-                                          ("c", "probe: C extension")])
+C_BUILT = importlib.util.find_spec("tracer._native") is not None
+
+
+@pytest.mark.parametrize("forced, says", [
+    ("python", "probe: pure Python (LOOPSCOPE_PROBE=python)"),
+    ("c", "probe: C extension" if C_BUILT else "LOOPSCOPE_PROBE=c, but the C extension "
+                                               "tracer._native is not built")])
 def test_version_says_which_probe_records(forced, says, monkeypatch, capsys):
     monkeypatch.setenv("LOOPSCOPE_PROBE", forced)
     with pytest.raises(SystemExit) as exit_info:

@@ -3,6 +3,7 @@ callback can take (a result, extra arguments, raising, returning a Failure, an e
 recovers, addBoth, returning a Deferred not fired yet, one Twisted made), the program seeing
 what it sees untraced, and both probes writing the same trace."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,6 +21,10 @@ from tracer.reader import read_trace
 
 PROGRAM = app("deferred_paths.py")
 TRACER_DIR = os.path.dirname(tracer.__file__) + os.sep
+#: The probes this machine has (the C one is not built without a compiler: the suite passes
+#: without it); the C probe's trace is the one read where either would do.
+PROBES = ["c", "python"] if importlib.util.find_spec("tracer._native") else ["python"]
+MAIN = f"{PROBES[0]}-trace"
 #: What varies between two runs of the same program.
 VARYING = {"t", "dur", "lag", "wait", "since", "blocked", "due", "tid", "peer", "host"}
 
@@ -42,7 +47,7 @@ def traces(tmp_path_factory):
                               env=ENV, timeout=60)
     assert untraced.returncode == 0, untraced.stderr
     out = {"untraced": untraced.stdout}
-    for probe in ("c", "python"):
+    for probe in PROBES:
         trace = tmp / f"{probe}.jsonl"
         done = subprocess.run([sys.executable, "-m", "loopscope", "run", "-o", str(trace),
                                str(PROGRAM)], check=False, capture_output=True, text=True,
@@ -60,17 +65,19 @@ def test_the_program_sees_what_it_sees_untraced(traces):
         "('recovered', 'ValueError', 'exploded on 31', 'explode')",
         "('recovered', 'KeyError', \"'recovered'\", None)",
         "('both', 'recovered')", "recovered", "42"]
-    assert seen(traces["c"]) == seen(traces["python"]) == expected
+    assert all(seen(traces[probe]) == expected for probe in PROBES)
 
 
 @pytest.mark.timeout(300)
 def test_both_probes_write_the_same_trace(traces):
+    if len(PROBES) == 1:
+        pytest.skip("comparing needs the C extension too")
     assert timeless(traces["c-trace"]) == timeless(traces["python-trace"])
 
 
 @pytest.mark.timeout(300)
 def test_each_callback_is_timed_with_the_path_it_took(traces):
-    found = events(traces["c-trace"])
+    found = events(traces[MAIN])
     [main] = [e["d"] for e in found
               if e["ev"] == "dnew" and site_line(found, e) == line_of(PROGRAM, "# down every path")]
     calls = [(e["name"].rsplit(".", 1)[-1], e["eb"], e["fail"])
@@ -89,7 +96,7 @@ def site_line(found: list[dict], e: dict) -> int:
 
 @pytest.mark.timeout(300)
 def test_a_callback_returning_a_deferred_not_fired_is_a_chain(traces):
-    found = events(traces["c-trace"])
+    found = events(traces[MAIN])
     sites = {e["id"]: e for e in found if e["ev"] == "site"}
     made_in = {e["d"]: sites[e["site"]] for e in found if e["ev"] == "dnew"}
     [chain] = [e for e in found if e["ev"] == "dchain"]
@@ -107,7 +114,7 @@ def test_a_deferred_twisted_makes_in_a_callback_is_sited_in_twisted(traces):
     """``succeed`` run as a callback: its Deferred is made in Twisted, and the site is not
     looked for past the function that runs the callbacks (the line that fired the outer
     Deferred did not make it)."""
-    found = events(traces["c-trace"])
+    found = events(traces[MAIN])
     sites = {e["id"]: e for e in found if e["ev"] == "site"}
     made = [sites[e["site"]]["fn"] for e in found if e["ev"] == "dnew"]
     assert "twisted.internet.defer.succeed" in made
