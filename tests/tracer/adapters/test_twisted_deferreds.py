@@ -122,7 +122,7 @@ def test_a_deferred_twisted_makes_in_a_callback_is_sited_in_twisted(traces):
 
 @pytest.mark.timeout(300)
 def test_the_unhandled_failure_names_its_deferred_and_the_raising_line(traces):
-    for probe in ("c", "python"):
+    for probe in PROBES:
         found = events(traces[f"{probe}-trace"])
         [unhandled] = [e for e in found if e["ev"] == "unhandled"]
         assert (unhandled["exc"], unhandled["msg"]) == ("ValueError", "exploded on nobody-handles-this")
