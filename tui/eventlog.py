@@ -82,6 +82,13 @@ class EventLog(ScrollView, can_focus=True):
                                         animate=False, force=True)
             self.refresh()
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        """Textual moves the scrollbar with ``scroll_y`` only while the scrollbar is shown:
+        a scroll made before it appeared (rows just set, a tab just shown, a busy machine)
+        would leave its thumb at the top of a list scrolled to the bottom."""
+        if shown:
+            self.vertical_scrollbar.position = self.scroll_y
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         row = int(self.scroll_y) + y

@@ -81,8 +81,11 @@ class Table(DataTable[Text]):
         rows = rows[:MAX_ROWS]
         caps = self._widths(rows)
         self.clear()
-        for column in self.columns.values():   # widths follow the rows shown now
-            column.content_width = column.label.cell_len
+        # The widths of the rows shown now, set before anything is drawn: DataTable would
+        # measure the new rows only on its next idle, and lines drawn until then (kept in
+        # its line cache) had the widths of the rows before, or of the bare labels.
+        for column, width in zip(self.columns.values(), caps, strict=True):
+            column.content_width = width
         self._objects = {}
         for row in rows:
             self.add_row(*(cell if cell.cell_len <= cap else _cut(cell, cap)

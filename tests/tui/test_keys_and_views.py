@@ -237,6 +237,23 @@ def test_every_table_sorts_by_any_column_with_an_indicator(fixed_trace: Path) ->
     run(fixed_trace, scenario)
 
 
+def test_a_table_has_the_widths_of_its_new_rows_before_it_is_drawn(fixed_trace: Path) -> None:
+    """The views replace a table's rows from the app's handlers, not the table's own: its
+    columns must fit the new rows at once, not on the table's next idle (until which a
+    busy machine drew the bare labels' widths, the cells cut to them)."""
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        table = app.query_one("#blocking-table", Table)
+        app.refresh_view(force=True)                # replaces every row, as a cursor move does
+        widths = [c.content_width for c in table.ordered_columns]
+        cells = [[table.get_row_at(i)[j].cell_len for i in range(table.row_count)]
+                 for j in range(len(widths))]
+        assert table.row_count > 0
+        assert widths == [max(len(str(c.label)), *col)
+                          for c, col in zip(table.ordered_columns, cells, strict=True)]
+        assert widths[1] > len("stalled in")        # the text column is not cut to its label
+    run(fixed_trace, scenario)
+
+
 def test_events_filter_and_selecting_an_event_moves_the_cursor(fixed_trace: Path) -> None:
     async def scenario(pilot, app: LoopscopeApp) -> None:
         model = app.feed.model

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_support import ROOT, loaded, replay_app, until
+from tui_support import ROOT, loaded, replay_app, still, until
 
 BIG, SMALL = (160, 48), (80, 24)
 
@@ -28,13 +28,14 @@ def test_views(snap_compare, fixed_trace: Path, keys: tuple[str, ...],
                size: tuple[int, int]) -> None:
     async def shown(pilot) -> None:
         """The view once it took the focus and showed what it holds: the detail of its
-        selection comes with the next redraw, so the picture waits for that redraw instead
-        of being taken before or after it depending on the machine's speed."""
+        selection and the scrollbar's move to the selected row come with later redraws,
+        so the picture waits until the screen stops changing instead of being taken
+        between them depending on the machine's speed."""
         app = await loaded(pilot)
         await pilot.press(*keys)
         await until(pilot, lambda: app.focused is not None)
         app.refresh_view(force=True)
-        await pilot.pause()
+        await still(pilot)
     assert snap_compare(replay_app(fixed_trace), terminal_size=size, run_before=shown)
 
 

@@ -132,6 +132,17 @@ async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float
         await pilot.pause(0.05)
 
 
+async def still(pilot: Pilot[Any], timeout: float = 5.0) -> None:
+    """Let the app run until two screenshots 0.1 s apart are the same: redraws that
+    follow one another (a scroll, then the scrollbar that shows it) are all done."""
+    previous = None
+    deadline = time.monotonic() + timeout
+    while (shot := pilot.app.export_screenshot()) != previous:
+        assert time.monotonic() < deadline, "the screen kept changing"
+        previous = shot
+        await pilot.pause(0.1)
+
+
 async def loaded(pilot: Pilot[Any]) -> LoopscopeApp:
     """Wait until the trace is loaded and replayed to its end (paused)."""
     app = pilot.app
