@@ -150,6 +150,7 @@ KINDS: Final[dict[str, Fields]] = {
              "host": (is_str_or_null, OPTIONAL), "peer": (is_str_or_null, OPTIONAL)},
     "close": {"fd": (is_int, REQUIRED), "reason": (is_str, OPTIONAL), "in": (is_int, OPTIONAL),
               "out": (is_int, OPTIONAL)},
+    "bytes": {"fd": (is_int, REQUIRED), "in": (is_int, REQUIRED), "out": (is_int, REQUIRED)},
     "tsub": {"job": (is_int, REQUIRED), "fn": (is_int, OPTIONAL)},
     "tstart": {"job": (is_int, REQUIRED), "tid": (is_int, OPTIONAL)},
     "tdone": {"job": (is_int, REQUIRED), "exc": (is_str, OPTIONAL), "msg": (is_str, OPTIONAL)},

@@ -76,7 +76,7 @@ class DescriptorInfo:
     role: str | None = None          # "server" / "client" for connections
     host: str | None = None
     peer: str | None = None
-    bytes_in: int | None = None      # known when the connection closes
+    bytes_in: int | None = None      # so far, from the latest ``bytes`` event
     bytes_out: int | None = None
     opened_ns: int = 0
     busy_polls: int = 0              # polls that returned at once with it writable, while
@@ -592,6 +592,11 @@ class StateBuilder:
         info.role, info.host, info.peer = (_cut_or_none(ev.get(name)) for name in ("role", "host", "peer"))
         info.opened_ns = ev["t"]
 
+    def _bytes(self, ev: dict, index: int) -> None:
+        info = self.state.descriptors.get(ev["fd"])
+        if info is not None and info.role:   # a sample that came after its close is not kept
+            info.bytes_in, info.bytes_out = ev["in"], ev["out"]
+
     def _close(self, ev: dict, index: int) -> None:
         self.state.descriptors.pop(ev["fd"], None)
 
@@ -657,7 +662,7 @@ class StateBuilder:
 _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
     name: getattr(StateBuilder, "_" + name) for name in (
         "call", "dcall", "timer", "tcancel", "stall", "dnew", "dadd", "dfire", "dchain", "dcancel", "unhandled",
-        "fdadd", "fdrm", "poll", "conn", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
+        "fdadd", "fdrm", "poll", "conn", "bytes", "close", "tsub", "tstart", "tdone", "site", "loop", "error",
         "mark", "child", "drop", "runtime", "reactor", "end")
 }
 

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import orjson
 
 from reactor import _instrument
+from tracer.bytecounts import attribute_counter
 from tracer.recorder import (MAX_FRAMES, Recorder, address, code_of, cut, safe_text, stack_frame,
                              tb_frames)
 
@@ -221,12 +222,14 @@ class TraceProbe(_instrument.Probe):
         self._fds[id(transport)] = fd
         self._line({"t": _now() - self.t0, "ev": "conn", "fd": fd, "role": role,
                     "host": address(host), "peer": address(peer)})
+        self.rec.byte_counts.watch(fd, attribute_counter(transport))
 
     @guarded
     def connection_closed(self, transport: Any, fd: int, reason: Any,
                           bytes_in: int, bytes_out: int) -> None:
         self._fds.pop(id(transport), None)
         self._watched.pop(id(transport), None)
+        self.rec.byte_counts.forget(fd)
         value = getattr(reason, "value", reason)
         message = safe_text(value)  # the app's exception: its __str__ may raise
         text = type(value).__name__ + (f": {message}" if message else "")

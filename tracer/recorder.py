@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import orjson
 
+from tracer.bytecounts import ByteCounts
 from tracer.output import DRAIN_TIMEOUT, WAIT_STEP, Owned, TraceOutput, warn
 from tracer.format import MAX_ARGS, MAX_FRAMES, MAX_NAME, MAX_PATH, cut, stack_frame
 from tracer.reader import VERSION
@@ -159,6 +160,7 @@ class Recorder:
         self.loop_running = False    # loop samples are written only while the reactor runs
         self.loop_since = 0          # monotonic ns when the loop last started
         self.failed_calls = 0        # calls that raised (written as objects by the probe)
+        self.byte_counts = ByteCounts()  # open connections, their bytes written as they grow
         self.hook_errors = 0         # errors inside the probe's hooks (the probe counts them)
         self._last_sample = self.t0
         self._last_iterations = 0
@@ -316,6 +318,8 @@ class Recorder:
             self.written += written
             self._calls += calls
             self._loop_sample(now, final)
+            for event in self.byte_counts.changed(now - self.t0):
+                self._emit(event)
             self._collect_children(now, final)
             self._write_out(now)
         except Exception as e:  # noqa: BLE001 - recording must never take the app down
@@ -372,7 +376,7 @@ class Recorder:
             out.clear()
 
     def _emit(self, event: dict) -> None:
-        """Queue a line the writer itself makes (``loop``)."""
+        """Queue a line the writer itself makes (``loop``, ``bytes``)."""
         self._out.append(orjson.dumps(event))
 
     def close(self) -> None:

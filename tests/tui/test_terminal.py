@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -94,6 +95,27 @@ def test_enter_and_escape_take_the_focus_out_of_the_filter(dashboard: Terminal,
     wait_position(dashboard, 0, total)
     dashboard.press("q")
     dashboard.wait_text(EXITED + "0]")
+
+
+def _connection_bytes(screen: str) -> dict[int, int]:
+    """The Descriptors view's TCP connections: fd -> bytes in, where a count is shown."""
+    rows = re.finditer(r"^\s*(\d+)\s+TCPConnection\s+\S+\s+\S+\s+([\d,]+)\s+[\d,]+\s",
+                       screen, re.MULTILINE)
+    return {int(m[1]): int(m[2].replace(",", "")) for m in rows}
+
+
+def test_descriptors_bytes_grow_while_the_demo_runs(tmp_path: Path) -> None:
+    term = Terminal([sys.executable, "-m", "loopscope", "demo", "--duration", "12"], SIZE, tmp_path)
+    try:
+        term.wait_text("LIVE")
+        term.press("4")
+        first = _connection_bytes(term.wait_for(_connection_bytes, "connections with bytes"))
+        term.wait_for(lambda screen: any(_connection_bytes(screen).get(fd, 0) > seen
+                                         for fd, seen in first.items()), "bytes that grew")
+        term.press("q")
+        term.wait_text(EXITED)
+    finally:
+        term.close()
 
 
 def test_live_waits_for_a_trace_that_does_not_exist_yet(tmp_path: Path) -> None:

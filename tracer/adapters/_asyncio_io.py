@@ -5,16 +5,15 @@ transports (``conn``/``close``, with the peer and the bytes).
 A reader or writer is a plain ``Handle`` the selector keeps and the loop runs each time the
 descriptor is ready.  When it is registered its class becomes one of the subclasses below
 (they add no slot, so the object stays as it is): the loop then tells a read from a write or
-any other handle by its class, which costs less than looking it up.  The bytes of a TCP connection come from the kernel
-(``TCP_INFO``, read just before the socket closes) rather than from counting each send and
-receive: the count costs nothing while the connection runs.  ``out`` is the bytes the peer
-acknowledged; for other sockets (Unix) the byte counts are absent.
+any other handle by its class, which costs less than looking it up.  The bytes of a TCP
+connection come from the kernel (tracer.bytecounts: sampled while it is open, and read just
+before the socket closes) rather than from counting each send and receive: the count costs
+nothing while the connection runs.  ``out`` is the bytes the peer acknowledged; for other
+sockets (Unix) the byte counts are absent.
 """
 
 from __future__ import annotations
 
-import socket
-import struct
 import time
 from asyncio import events, selector_events, transports
 from selectors import _fileobj_to_fd  # type: ignore[attr-defined]
@@ -22,22 +21,13 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Callable
 
 from tracer.adapters._loop_calls import record
+from tracer.bytecounts import socket_counter
 from tracer.recorder import cut, safe_text
 
 if TYPE_CHECKING:
     from tracer.session import Tracer
 
 _now = time.monotonic_ns
-#: Offset of tcpi_bytes_acked (then tcpi_bytes_received) in Linux's struct tcp_info; its
-#: first byte is tcpi_state.
-_TCP_INFO_BYTES = 120
-_TCP_INFO_LEN = _TCP_INFO_BYTES + 16
-#: The kernel counts sequence numbers, so a SYN or FIN counts as one byte.  States (Linux's
-#: numbers) in which the peer's FIN was received: TIME_WAIT, CLOSE_WAIT, LAST_ACK, CLOSING;
-#: in which ours was acknowledged: FIN_WAIT2, TIME_WAIT.  (The connecting side's own SYN is
-#: counted as acknowledged too; the accepting side's is not.)
-_PEER_FIN_IN = frozenset({6, 8, 9, 11})
-_OWN_FIN_ACKED = frozenset({5, 6})
 
 
 def address(addr: Any) -> str | None:
@@ -49,25 +39,6 @@ def address(addr: Any) -> str | None:
     if isinstance(addr, str):
         return cut(addr) if addr else "unix"
     return safe_text(addr)
-
-
-def tcp_bytes(sock: Any, connected_out: bool) -> tuple[int, int] | None:
-    """``(received, sent and acknowledged)`` over a TCP socket's life, from the kernel
-    (``connected_out``: this side connected, rather than accepted)."""
-    tcp_info = getattr(socket, "TCP_INFO", None)
-    if tcp_info is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 256)
-    except OSError:
-        return None
-    if len(info) < _TCP_INFO_LEN:
-        return None
-    acked, received = struct.unpack_from("<QQ", info, _TCP_INFO_BYTES)
-    state = info[0]
-    received -= state in _PEER_FIN_IN
-    acked -= connected_out + (state in _OWN_FIN_ACKED)
-    return max(received, 0), max(acked, 0)
 
 
 class ReaderHandle(events.Handle):
@@ -142,13 +113,16 @@ class Descriptors:
     def connected(self, transport: Any, server: Any) -> None:
         """A socket transport was made: accepted by ``server``, or connected out when None."""
         extra = transport._extra
-        record(self.session, {"t": _now() - self.t0, "ev": "conn", "fd": transport._sock_fd,
+        fd = transport._sock_fd
+        record(self.session, {"t": _now() - self.t0, "ev": "conn", "fd": fd,
                               "role": "client" if server is None else "server",
                               "host": address(extra.get("sockname")),
                               "peer": address(extra.get("peername"))})
+        self.session.recorder.byte_counts.watch(fd, socket_counter(transport._sock, server is None))
 
     def lost(self, transport: Any, exc: BaseException | None, counts: tuple[int, int] | None) -> None:
         """The transport's connection is over (``connection_lost`` ran)."""
+        self.session.recorder.byte_counts.forget(transport._sock_fd)
         event = {"t": _now() - self.t0, "ev": "close", "fd": transport._sock_fd,
                  "reason": "closed" if exc is None else
                  cut(f"{type(exc).__name__}: {safe_text(exc)}" if str(exc) else type(exc).__name__)}

@@ -59,9 +59,10 @@ import orjson
 from tracer import adapters
 from tracer.adapters import _asyncio_shapes, _asyncio_tasks
 from tracer.adapters._asyncio_io import (Descriptors, ReaderHandle, TransportReaderHandle,
-                                         WriterHandle, reader_callable, tcp_bytes)
+                                         WriterHandle, reader_callable)
 from tracer.adapters._asyncio_tasks import Tag, Tasks, creation_site, step_names
 from tracer.adapters._loop_calls import Heartbeat, LoopCalls, record
+from tracer.bytecounts import tcp_bytes
 from tracer.recorder import code_of
 
 if TYPE_CHECKING:

@@ -55,6 +55,7 @@ import orjson
 from tracer import adapters
 from tracer.adapters._patching import Patches, PatchOnImport
 from tracer.adapters._twisted_deferreds import DeferredTracing
+from tracer.bytecounts import socket_counter, tcp_bytes
 from tracer.recorder import cut, safe_text
 
 if TYPE_CHECKING:
@@ -634,20 +635,32 @@ class _Tracing:
             host = peer = None
         role = "server" if isinstance(transport, self.server) else "client"
         self.probe.connection_opened(transport, fd, role, host, peer)
+        recorder = self.session.recorder
+        sock = getattr(transport, "socket", None)
+        # Twisted's transports count no bytes: the kernel's counts are sampled instead
+        # (after connection_opened, which registered the reactor's way of counting).
+        if sock is not None:
+            recorder.byte_counts.watch(fd, socket_counter(sock, role == "client"))
+        else:
+            recorder.byte_counts.forget(fd)
         self.open[id(transport)] = transport
         connection_lost = transport.connectionLost
-        append, t0 = self.session.recorder.append, self.probe.t0
+        append, t0 = recorder.append, self.probe.t0
 
         def connectionLost(reason: Any) -> None:
             del transport.connectionLost
             self.open.pop(id(transport), None)
+            recorder.byte_counts.forget(fd)
+            counts = tcp_bytes(sock, role == "client")  # before Twisted closes the socket
             try:
                 connection_lost(reason)
             finally:
-                event = {"t": time.monotonic_ns() - t0, "ev": "close", "fd": fd}
+                event: dict[str, Any] = {"t": time.monotonic_ns() - t0, "ev": "close", "fd": fd}
                 kind = getattr(reason, "type", None)
                 if kind is not None:
                     event["reason"] = cut(f"{kind.__name__}: {safe_text(reason.getErrorMessage())}")
+                if counts is not None:
+                    event["in"], event["out"] = counts
                 append(orjson.dumps(event))
 
         transport.connectionLost = connectionLost
