@@ -131,6 +131,12 @@ class LoopingCall:
             self.starttime = self.clock.seconds()
             self._schedule_from(self.starttime)
 
+    @property
+    def func(self) -> Callable[..., Any]:
+        """``f``, under the name ``functools.partial`` gives the function it calls: a tracer
+        looks through both the same way and names each run after the function it ran."""
+        return self.f
+
     def __call__(self) -> None:
         self.call = None
         d = maybeDeferred(self.f, *self.a, **self.kw)

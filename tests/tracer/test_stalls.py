@@ -114,6 +114,31 @@ def test_summary_counts_stalls_and_keeps_the_nested_rows_with_their_depth(trace:
     assert "__main__.Chat.dataReceived (inherited, defined at reactor/basic.py:" in text
 
 
+TICKS = """
+    from reactor import reactor, task
+
+    runs = 0
+
+    def tick():
+        global runs
+        runs += 1
+        if runs == 3:
+            reactor.stop()
+
+    task.LoopingCall(tick).start(0.02, now=False)
+    reactor.run()
+"""
+
+
+def test_a_looping_calls_runs_are_counted_under_its_function(tmp_path: Path) -> None:
+    """Not only its stalls: every run of a LoopingCall is a call of the user's function (the
+    Callbacks view and the late-timer warning name it), none of ``LoopingCall.__call__``."""
+    callbacks = summarize(str(record_app(tmp_path, TICKS)))["callbacks"]
+    tick = next(c for c in callbacks if c["fn"] == "__main__.tick")
+    assert (tick["kind"], tick["count"]) == ("timer", 3)
+    assert not [c for c in callbacks if "LoopingCall.__call__" in c["fn"]]
+
+
 def test_user_files_and_frames() -> None:
     assert is_user_file("/home/me/chat/server.py")
     assert is_user_file("/work/anything/tracer/demo.py")          # the demo plays the app
