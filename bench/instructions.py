@@ -49,8 +49,12 @@ def main_thread_instructions(runtime: str, workload: str, n: int, import_path: P
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         # A fixed hash seed: dict layouts, and so instruction counts, repeat from run to run.
+        # No bytecode written: the reactor's copy (run.snapshot_reactor) has none, and the first
+        # of the two runs would compile it and leave it for the second, whose count then lacks
+        # the compiling (on a machine without PYTHONDONTWRITEBYTECODE set the difference of the
+        # two counts came out negative).
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(run.ROOT)]),
-                   PYTHONHASHSEED="0", **run.MALLOC_ENV)
+                   PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **run.MALLOC_ENV)
         subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                         f"--callgrind-out-file={out}", sys.executable, run.__file__,
                         "--child", runtime, workload, str(n)],

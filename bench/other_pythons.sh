@@ -3,6 +3,7 @@
 #
 #     bench/other_pythons.sh [--no-bench] [ROOTS_DIR [SUITE ...]]
 #     TESTS="tests/asyncio -x" bench/other_pythons.sh --no-bench /var/tmp/loopscope-roots trixie
+#     TESTS=tests/tracer/test_format.py BENCH="--only timers" bench/other_pythons.sh
 #
 # For each Debian SUITE (default: trixie, whose python3 is 3.13, and sid, 3.14) this makes a
 # Debian root with debootstrap in ROOTS_DIR/SUITE (default ROOTS_DIR: /var/tmp/loopscope-roots,
@@ -13,7 +14,8 @@
 # (unless --no-bench: callgrind makes it the long part).  A root made once is reused: running
 # again copies the tree again and re-runs.  Needs root (debootstrap, chroot, mount) and the
 # network to deb.debian.org and PyPI.  Exits non-zero if any suite failed.  TESTS, if set,
-# is what pytest is given instead of the whole suite (paths, -k, -x).
+# is what pytest is given instead of the whole suite (paths, -k, -x); BENCH, if set, is what
+# bench/instructions.py is given (--only, --runtime, --n).
 set -euo pipefail
 
 usage() { echo "usage: $0 [--no-bench] [ROOTS_DIR [SUITE ...]]" >&2; exit 2; }
@@ -149,8 +151,8 @@ run_suite() {
     echo "## $suite (Python $version): python -m pytest -q ${TESTS:-}"
     in_root "$root" "cd $src && python -m pytest -q ${TESTS:-}" || status=1
     if [[ $bench == 1 ]]; then
-        echo "## $suite (Python $version): python bench/instructions.py"
-        in_root "$root" "cd $src && python bench/instructions.py" || status=1
+        echo "## $suite (Python $version): python bench/instructions.py ${BENCH:-}"
+        in_root "$root" "cd $src && python bench/instructions.py ${BENCH:-}" || status=1
     fi
     return $status
 }
