@@ -511,8 +511,13 @@ class LoopscopeApp(App[int]):
 
     # -- the filter -------------------------------------------------------------
     def set_filter(self, query: str) -> None:
-        """Show only events matching ``query`` in the Events view ('' = all)."""
+        """Show the Events view, with only the events matching ``query`` ('' = all)."""
         self.main.query_one("#views", TabbedContent).active = "events"
+        self._apply_filter(query)
+
+    def _apply_filter(self, query: str) -> None:
+        """Filter the Events view by ``query``, in whatever view the user is now: Enter and
+        ``2`` typed at once apply the query and then show Callbacks, not Events again."""
         self.main.query_one("#filter", Input).value = query
         self.event_filter = EventFilter(query) if query.strip() else None
         self.refresh_view(force=True)
@@ -641,12 +646,12 @@ class LoopscopeApp(App[int]):
         before Enter (they wait in its queue, ahead of this call)."""
         box = self.main.query_one("#filter", Input)
         self._focus(self.main.query_one(EventLog))
-        box.call_later(lambda: self.set_filter(box.value))
+        box.call_later(lambda: self._apply_filter(box.value))
 
     def action_clear_filter(self) -> None:
         box = self.main.query_one("#filter", Input)
         self._focus(self.main.query_one(EventLog))
-        box.call_later(self.set_filter, "")
+        box.call_later(self._apply_filter, "")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which of the dashboard's keys apply now (False also hides one from the Footer)."""
