@@ -60,6 +60,7 @@ from tui.processes import Lane, ProcessLanes
 from tui.screens import GoToScreen, HelpScreen
 from tui.tables import Table
 from tui.text import clean, clean_lines
+from tui.viewtabs import ViewTabs
 
 TICK_S = 0.1
 #: How long (trace time) the banner stays after a stall ended: long enough to be read.
@@ -130,7 +131,7 @@ class LoopscopeApp(App[int]):
         if isinstance(self.feed, FolderFeed):
             yield ProcessLanes(id="processes")
         with Horizontal(id="main"):
-            with TabbedContent(id="views", initial="blocking"):
+            with ViewTabs(id="views", initial="blocking"):
                 with TabPane("Blocking", id="blocking"):
                     yield Table(views.BLOCKING_COLUMNS, sort="dur", id="blocking-table")
                 with TabPane("Callbacks", id="callbacks"):

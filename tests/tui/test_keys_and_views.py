@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from textual.command import CommandList
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input, TabbedContent, TabPane
 
 from tui.app import LoopscopeApp
 from tui.playback import SPEEDS, Mode
@@ -328,6 +328,22 @@ def test_focus_follows_the_view_and_leaves_the_filter(fixed_trace: Path) -> None
         await pilot.press("slash", "escape", "q")       # escape leaves the box; q quits
         assert app.query_one("#filter", Input).value == ""
         assert not app.is_running
+    run(fixed_trace, scenario)
+
+
+def test_a_late_focus_notice_does_not_switch_the_view_back(fixed_trace: Path) -> None:
+    """Enter then ``2`` typed at once: Enter gives the Events log the focus, ``2`` shows
+    Callbacks and focuses its table, and the log's notice that it took the focus (Focus,
+    then DescendantFocus, then TabPane.Focused, each a message) may arrive last.  In a real
+    terminal it then switched the dashboard back to Events.  Pilot waits between keys, so
+    the late notice is delivered here by hand, once the switch has settled."""
+    async def scenario(pilot, app: LoopscopeApp) -> None:
+        await pilot.press("slash", *"kind:call", "enter", "2")
+        assert app.focused is app.query_one("#callbacks-table")
+        events = app.query_one("#events", TabPane)
+        events.post_message(TabPane.Focused(events))
+        await pilot.pause()
+        assert app.query_one("#views", TabbedContent).active == "callbacks"
     run(fixed_trace, scenario)
 
 
