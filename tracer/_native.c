@@ -620,12 +620,32 @@ typedef struct {
  * reported after the Deferred is gone): direct-mapped by id, so the newest ones are kept. */
 #define DSITES (1 << 17)
 
+/* The fd of each descriptor, transport or reader handle watched (the Python half tells
+ * watch_fd and unwatch_fd), for the fd of a read or write call.  Keyed by the object's
+ * address with no reference held, as id() would be: the table keeps nothing alive (a socket
+ * the application drops still closes).  Open addressing with linear probing, removal by
+ * shifting back the entries after (no tombstones), grown to keep it at most half full.  A dict
+ * keyed by id() cost a read call about 370 instructions (an int made, hashed and compared);
+ * this costs a few dozen. */
+typedef struct {
+    uintptr_t key;          /* 0: free */
+    int64_t fd;
+} FdEntry;
+
+typedef struct {
+    FdEntry *slots;
+    size_t mask;            /* slots - 1, a power of two less one */
+    size_t used;
+} FdTable;
+
+#define FD_SLOTS_MIN 64
+
 typedef struct {
     PyObject_HEAD
     PyObject *dict;         /* instance attributes: the rare hooks, bound to the Python half */
     PyObject *delegate;     /* the Python half: slow paths (tracer.probe.TraceProbe) */
     Buffer *buffer;
-    PyObject *fds;          /* dict: id(descriptor or transport) -> fd (the Python half fills it) */
+    FdTable fds;
     int64_t t0;
     unsigned long reactor_thread;
     SiteEntry *sites;       /* SITE_SLOTS of them */
@@ -653,7 +673,6 @@ Probe_traverse(Probe *self, visitproc visit, void *arg)
     Py_VISIT(self->dict);
     Py_VISIT(self->delegate);
     Py_VISIT(self->buffer);
-    Py_VISIT(self->fds);
     Py_VISIT(self->escaping);
     for (size_t i = 0; self->sites != NULL && i < SITE_SLOTS; i++) {
         Py_VISIT(self->sites[i].key.code);
@@ -687,7 +706,6 @@ Probe_clear(Probe *self)
     Py_CLEAR(self->dict);
     Py_CLEAR(self->delegate);
     Py_CLEAR(self->buffer);
-    Py_CLEAR(self->fds);
     Py_CLEAR(self->escaping);
     return 0;
 }
@@ -706,6 +724,7 @@ Probe_dealloc(Probe *self)
         Py_XDECREF(self->stack[--self->depth].code);
     PyMem_RawFree(self->stack);
     PyMem_RawFree(self->dsites);
+    PyMem_RawFree(self->fds.slots);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -719,7 +738,10 @@ Probe_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->stack_cap = 64;
     self->stack = PyMem_RawMalloc((size_t)self->stack_cap * sizeof(Frame));
     self->dsites = PyMem_RawCalloc(DSITES, sizeof(*self->dsites));
-    if (self->sites == NULL || self->stack == NULL || self->dsites == NULL) {
+    self->fds.slots = PyMem_RawCalloc(FD_SLOTS_MIN, sizeof(FdEntry));
+    self->fds.mask = FD_SLOTS_MIN - 1;
+    if (self->sites == NULL || self->stack == NULL || self->dsites == NULL
+            || self->fds.slots == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
@@ -729,18 +751,16 @@ Probe_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static int
 Probe_init(Probe *self, PyObject *args, PyObject *kwds)
 {
-    static char *names[] = {"buffer", "fds", "t0", "delegate", NULL};
-    PyObject *buffer, *fds, *delegate;
+    static char *names[] = {"buffer", "t0", "delegate", NULL};
+    PyObject *buffer, *delegate;
     long long t0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!LO", names, &BufferType, &buffer,
-                                     &PyDict_Type, &fds, &t0, &delegate))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!LO", names, &BufferType, &buffer, &t0,
+                                     &delegate))
         return -1;
     Py_INCREF(delegate);
     Py_XSETREF(self->delegate, delegate);
     Py_INCREF(buffer);
     Py_XSETREF(self->buffer, (Buffer *)buffer);
-    Py_INCREF(fds);
-    Py_XSETREF(self->fds, fds);
     self->t0 = t0;
     self->reactor_thread = PyThread_get_thread_ident();
     return 0;
@@ -748,6 +768,77 @@ Probe_init(Probe *self, PyObject *args, PyObject *kwds)
 
 /* A hook called before __init__ (or after a failed one) records nothing. */
 #define READY_OR_RETURN(self) do { if ((self)->buffer == NULL) Py_RETURN_NONE; } while (0)
+
+static inline size_t
+fd_home(const FdTable *t, uintptr_t key)
+{
+    uintptr_t h = (key >> 4) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 29)) & t->mask;
+}
+
+/* The slot holding ``key``, or the free slot where it would go. */
+static inline FdEntry *
+fd_slot(const FdTable *t, uintptr_t key)
+{
+    size_t i = fd_home(t, key);
+    while (t->slots[i].key != 0 && t->slots[i].key != key)
+        i = (i + 1) & t->mask;
+    return &t->slots[i];
+}
+
+/* The fd watched for the object at ``key``, or NIL. */
+static inline int64_t
+fd_get(const FdTable *t, uintptr_t key)
+{
+    FdEntry *e = fd_slot(t, key);
+    return e->key == key ? e->fd : NIL;
+}
+
+static int
+fd_put(FdTable *t, uintptr_t key, int64_t fd)
+{
+    FdEntry *e = fd_slot(t, key);
+    if (e->key == key) {
+        e->fd = fd;
+        return 0;
+    }
+    if (2 * (t->used + 1) > t->mask + 1) {  /* grow first: at most half full */
+        size_t cap = 2 * (t->mask + 1);
+        FdEntry *slots = PyMem_RawCalloc(cap, sizeof(FdEntry));
+        if (slots == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        FdTable grown = {slots, cap - 1, t->used};
+        for (size_t i = 0; i <= t->mask; i++)
+            if (t->slots[i].key != 0)
+                *fd_slot(&grown, t->slots[i].key) = t->slots[i];
+        PyMem_RawFree(t->slots);
+        *t = grown;
+        e = fd_slot(t, key);
+    }
+    *e = (FdEntry){key, fd};
+    t->used++;
+    return 0;
+}
+
+static void
+fd_remove(FdTable *t, uintptr_t key)
+{
+    size_t hole = (size_t)(fd_slot(t, key) - t->slots);
+    if (t->slots[hole].key != key)
+        return;
+    t->used--;
+    /* Move back each later entry of the run that the hole would cut off from its home. */
+    for (size_t i = (hole + 1) & t->mask; t->slots[i].key != 0; i = (i + 1) & t->mask) {
+        size_t home = fd_home(t, t->slots[i].key);
+        if (((i - home) & t->mask) >= ((i - hole) & t->mask)) {
+            t->slots[hole] = t->slots[i];
+            hole = i;
+        }
+    }
+    t->slots[hole] = (FdEntry){0, 0};
+}
 
 static inline size_t
 site_slot(SiteKey key)
@@ -1243,12 +1334,7 @@ begin_call(Probe *self, const char *hook, int kind, PyObject *f, PyObject *sourc
     }
     else {
         if (kind == K_READ || kind == K_WRITE) {
-            PyObject *key = PyLong_FromVoidPtr(source);
-            PyObject *fd = key != NULL ? PyDict_GetItemWithError(self->fds, key) : NULL;
-            if (fd == NULL && PyErr_Occurred())
-                hook_failed(self, hook);
-            x = int_or_nil(fd);
-            Py_XDECREF(key);
+            x = fd_get(&self->fds, (uintptr_t)source);
         }
         t = now_ns();
     }
@@ -1732,6 +1818,283 @@ Probe_deferred_timer(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)timer;
 }
 
+/* -- asyncio handles run in C ---------------------------------------------------------------- */
+
+/* The asyncio adapter's Handle._run for the loop that holds the probe: call_begin, the
+ * callback in its context, call_end, as the adapter's Python version does (its comments say
+ * what each step is for), with no Python frame of its own.  That frame was most of what
+ * tracing added to a callback of a busy asyncio server (about 1,100 instructions of 2,300
+ * a read callback cost).  It is a method descriptor: ``handle._run()`` calls it with the
+ * handle and makes no bound method.  What is rare or needs the adapter's bookkeeping goes to
+ * Python: a handle of another loop, a task step, a connection ending, a class it does not
+ * know (``fallback(handle)``), and an exception the callback raised (``report(handle,
+ * exc)``, after the call is recorded). */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Probe *probe;
+    PyTypeObject *handle_type;  /* asyncio.Handle: the slots below are its own */
+    PyObject *kinds;            /* dict: handle class -> kind name */
+    PyObject *reader_type;      /* a socket transport's reader: named after the protocol */
+    PyObject *fallback, *report;
+    PyObject *primary;          /* the loop whose handles run here (None: no loop) */
+    Py_ssize_t loop_at, callback_at, args_at, context_at;  /* slot offsets */
+} HandleRunner;
+
+static PyObject *str_protocol, *str_data_received, *str_buffer_updated;
+
+static inline PyObject *
+slot_at(PyObject *obj, Py_ssize_t offset)
+{
+    return *(PyObject **)((char *)obj + offset);
+}
+
+/* What a transport's read is named after (as _asyncio_io.reader_callable): the protocol's
+ * data_received, or buffer_updated for a buffered protocol, else the callback itself.  A new
+ * reference.  Reading the protocol's attributes is the application's code (a property may
+ * raise): an error names the call after the callback. */
+static PyObject *
+read_named_after(PyObject *callback)
+{
+    if (!PyMethod_Check(callback))
+        return Py_NewRef(callback);
+    PyObject *protocol = PyObject_GetAttr(PyMethod_GET_SELF(callback), str_protocol);
+    PyObject *f = NULL;
+    if (protocol != NULL && protocol != Py_None) {
+        f = PyObject_GetAttr(protocol, str_data_received);
+        if (f == NULL) {
+            PyErr_Clear();
+            f = PyObject_GetAttr(protocol, str_buffer_updated);
+        }
+    }
+    Py_XDECREF(protocol);
+    if (f == NULL) {
+        PyErr_Clear();
+        f = Py_NewRef(callback);
+    }
+    return f;
+}
+
+/* The callback raised ``exc`` (stolen), the call recorded: the loop's exception handler is
+ * told, as Handle._run tells it; SystemExit and KeyboardInterrupt go on up. */
+static PyObject *
+handle_raised(HandleRunner *self, PyObject *handle, PyObject *exc)
+{
+    if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)
+            || PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt)) {
+        give_error(exc);
+        return NULL;
+    }
+    PyObject *args[2] = {handle, exc};
+    PyObject *told = PyObject_Vectorcall(self->report, args, 2, NULL);
+    Py_DECREF(exc);
+    return told;
+}
+
+static PyObject *
+HandleRunner_call(HandleRunner *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL
+            || !PyObject_TypeCheck(args[0], self->handle_type)) {
+        PyErr_SetString(PyExc_TypeError, "Handle._run() takes a handle and nothing else");
+        return NULL;
+    }
+    PyObject *handle = args[0];
+    Probe *probe = self->probe;
+    PyObject *kind_name = NULL;
+    PyObject *loop = slot_at(handle, self->loop_at);
+    if (loop == self->primary && loop != Py_None && probe->buffer != NULL)
+        kind_name = PyDict_GetItemWithError(self->kinds, (PyObject *)Py_TYPE(handle));
+    PyObject *callback = slot_at(handle, self->callback_at);
+    PyObject *cargs = slot_at(handle, self->args_at);
+    PyObject *context = slot_at(handle, self->context_at);
+    if (kind_name == NULL || callback == NULL || cargs == NULL || !PyTuple_Check(cargs)
+            || context == NULL || !PyContext_CheckExact(context)) {
+        if (PyErr_Occurred())
+            return NULL;
+        return PyObject_CallOneArg(self->fallback, handle);
+    }
+    /* The callback may cancel its own handle, which drops these: they are held here. */
+    Py_INCREF(callback);
+    Py_INCREF(cargs);
+    Py_INCREF(context);
+    int kind = kind_of(kind_name);
+    PyObject *f = (PyObject *)Py_TYPE(handle) == self->reader_type
+                  ? read_named_after(callback) : Py_NewRef(callback);
+    begin_call(probe, "handle_run", kind, f, handle);
+    Py_DECREF(f);
+    PyObject *result = NULL;
+    if (PyContext_Enter(context) == 0) {
+        result = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(cargs, 0),
+                                     (size_t)PyTuple_GET_SIZE(cargs), NULL);
+        if (PyContext_Exit(context) < 0)
+            Py_CLEAR(result);
+    }
+    Py_DECREF(callback);
+    Py_DECREF(cargs);
+    Py_DECREF(context);
+    if (result != NULL) {
+        Py_DECREF(result);
+        end_call(probe, "handle_run", NULL);
+        return hook_done(probe);
+    }
+    PyObject *exc = take_error();
+    end_call(probe, "handle_run", exc != NULL ? exc : Py_None);
+    if (escaping_here(probe)) {  /* a signal handler raised while the call was recorded */
+        if (exc != NULL)
+            PyException_SetContext(probe->escaping, exc);
+        return hook_done(probe);
+    }
+    if (exc == NULL) {
+        PyErr_SetString(PyExc_SystemError, "a callback failed without an exception");
+        return NULL;
+    }
+    return handle_raised(self, handle, exc);
+}
+
+static PyObject *
+HandleRunner_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static int
+HandleRunner_traverse(HandleRunner *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->probe);
+    Py_VISIT(self->handle_type);
+    Py_VISIT(self->kinds);
+    Py_VISIT(self->reader_type);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->report);
+    Py_VISIT(self->primary);
+    return 0;
+}
+
+static int
+HandleRunner_clear(HandleRunner *self)
+{
+    Py_CLEAR(self->probe);
+    Py_CLEAR(self->handle_type);
+    Py_CLEAR(self->kinds);
+    Py_CLEAR(self->reader_type);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->report);
+    Py_CLEAR(self->primary);
+    return 0;
+}
+
+static void
+HandleRunner_dealloc(HandleRunner *self)
+{
+    PyObject_GC_UnTrack(self);
+    HandleRunner_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *
+HandleRunner_get_primary(HandleRunner *self, void *Py_UNUSED(closure))
+{
+    return Py_NewRef(self->primary);
+}
+
+static int
+HandleRunner_set_primary(HandleRunner *self, PyObject *loop, void *Py_UNUSED(closure))
+{
+    if (loop == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "primary cannot be deleted (set it to None)");
+        return -1;
+    }
+    Py_XSETREF(self->primary, Py_NewRef(loop));
+    return 0;
+}
+
+static PyGetSetDef HandleRunner_getset[] = {
+    {"primary", (getter)HandleRunner_get_primary, (setter)HandleRunner_set_primary,
+     "the loop whose handles are timed here (None: every handle goes to the fallback)", NULL},
+    {NULL}
+};
+
+static PyTypeObject HandleRunnerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._native.HandleRunner",
+    .tp_doc = PyDoc_STR(
+        "Made by Probe.handle_runner(handle_type, kinds, reader_type, fallback, report):\n"
+        "asyncio's Handle._run, timed."),
+    .tp_basicsize = sizeof(HandleRunner),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(HandleRunner, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = HandleRunner_get,
+    .tp_dealloc = (destructor)HandleRunner_dealloc,
+    .tp_traverse = (traverseproc)HandleRunner_traverse,
+    .tp_clear = (inquiry)HandleRunner_clear,
+    .tp_getset = HandleRunner_getset,
+};
+
+/* The offset of slot ``name`` of ``type`` (an object slot of its own), or -1 with an error. */
+static Py_ssize_t
+object_slot(PyTypeObject *type, const char *name)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    PyObject *descr = key != NULL ? type_attribute(type, key) : NULL;
+    Py_ssize_t offset = -1;
+    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == Py_T_OBJECT_EX)
+            offset = member->offset;
+    }
+    Py_XDECREF(descr);
+    Py_XDECREF(key);
+    if (offset < 0 && !PyErr_Occurred())
+        PyErr_Format(PyExc_TypeError, "handle_runner(): %s.%s is not a slot", type->tp_name, name);
+    return offset;
+}
+
+PyDoc_STRVAR(handle_runner_doc,
+"handle_runner(handle_type, kinds, reader_type, fallback, report) -> HandleRunner\n--\n\n"
+"asyncio's Handle._run for this probe, to be set on ``handle_type`` (asyncio.Handle, whose\n"
+"slots it reads).  ``kinds`` maps each handle class it times to its call kind; a socket\n"
+"transport's reader (``reader_type``) is named after its protocol's method.  The handles of\n"
+"the loop ``primary`` of a class in ``kinds`` are timed; any other goes to ``fallback(handle)``,\n"
+"and a callback's exception (not SystemExit or KeyboardInterrupt) to ``report(handle, exc)``.");
+
+static PyObject *
+Probe_handle_runner(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("handle_runner", 5);
+    if (!PyType_Check(args[0]) || !PyDict_Check(args[1]) || !PyType_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "handle_runner(): handle_type and reader_type are classes, kinds a dict");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)args[0];
+    Py_ssize_t loop_at = object_slot(type, "_loop"), callback_at = object_slot(type, "_callback");
+    Py_ssize_t args_at = object_slot(type, "_args"), context_at = object_slot(type, "_context");
+    if (loop_at < 0 || callback_at < 0 || args_at < 0 || context_at < 0)
+        return NULL;
+    HandleRunner *runner = PyObject_GC_New(HandleRunner, &HandleRunnerType);
+    if (runner == NULL)
+        return NULL;
+    runner->vectorcall = (vectorcallfunc)HandleRunner_call;
+    runner->probe = (Probe *)Py_NewRef(self);
+    runner->handle_type = (PyTypeObject *)Py_NewRef(type);
+    runner->kinds = Py_NewRef(args[1]);
+    runner->reader_type = Py_NewRef(args[2]);
+    runner->fallback = Py_NewRef(args[3]);
+    runner->report = Py_NewRef(args[4]);
+    runner->primary = Py_NewRef(Py_None);
+    runner->loop_at = loop_at;
+    runner->callback_at = callback_at;
+    runner->args_at = args_at;
+    runner->context_at = context_at;
+    PyObject_GC_Track(runner);
+    return (PyObject *)runner;
+}
+
 /* -- for the Python half and the watchdog -- */
 
 PyDoc_STRVAR(top_doc,
@@ -1774,6 +2137,56 @@ Probe_deferred_id(Probe *self, PyObject *d)
                                         &self->next_deferred));
 }
 
+PyDoc_STRVAR(watch_fd_doc,
+"watch_fd(obj, fd)\n--\n\n"
+"A read or write call whose source is ``obj`` (a descriptor, transport or reader handle) is\n"
+"of ``fd`` from now on, until ``unwatch_fd(obj)``.  No reference to ``obj`` is kept.");
+
+static PyObject *
+Probe_watch_fd(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "watch_fd(obj, fd) takes 2 arguments");
+        return NULL;
+    }
+    long long fd = PyLong_AsLongLong(args[1]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd_put(&self->fds, (uintptr_t)args[0], fd) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(unwatch_fd_doc,
+"unwatch_fd(obj)\n--\n\nForget the fd of ``obj`` (nothing when it has none).");
+
+static PyObject *
+Probe_unwatch_fd(Probe *self, PyObject *obj)
+{
+    fd_remove(&self->fds, (uintptr_t)obj);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(fd_of_doc,
+"fd_of(obj) -> fd or None\n--\n\nThe fd watched for ``obj``.");
+
+static PyObject *
+Probe_fd_of(Probe *self, PyObject *obj)
+{
+    int64_t fd = fd_get(&self->fds, (uintptr_t)obj);
+    if (fd == NIL)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(fd);
+}
+
+PyDoc_STRVAR(fds_watched_doc, "how many objects have an fd watched");
+
+static PyObject *
+Probe_fds_watched(Probe *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(self->fds.used);
+}
+
 static PyMethodDef Probe_methods[] = {
     {"poll_begin", (PyCFunction)Probe_poll_begin, METH_O, NULL},
     {"poll_end", (PyCFunction)Probe_poll_end, METH_O, NULL},
@@ -1790,10 +2203,15 @@ static PyMethodDef Probe_methods[] = {
     {"deferred_callback_end", (PyCFunction)(void (*)(void))Probe_deferred_callback_end,
      METH_FASTCALL, NULL},
     {"top", (PyCFunction)Probe_top, METH_NOARGS, top_doc},
+    {"watch_fd", (PyCFunction)(void (*)(void))Probe_watch_fd, METH_FASTCALL, watch_fd_doc},
+    {"unwatch_fd", (PyCFunction)Probe_unwatch_fd, METH_O, unwatch_fd_doc},
+    {"fd_of", (PyCFunction)Probe_fd_of, METH_O, fd_of_doc},
     {"deferred_site", (PyCFunction)Probe_deferred_site, METH_O, deferred_site_doc},
     {"deferred_id", (PyCFunction)Probe_deferred_id, METH_O, new_deferred_id_doc},
     {"deferred_timer", (PyCFunction)(void (*)(void))Probe_deferred_timer, METH_FASTCALL,
      deferred_timer_doc},
+    {"handle_runner", (PyCFunction)(void (*)(void))Probe_handle_runner, METH_FASTCALL,
+     handle_runner_doc},
     {NULL}
 };
 
@@ -1809,6 +2227,7 @@ static PyMemberDef Probe_members[] = {
 
 static PyGetSetDef Probe_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {"fds_watched", (getter)Probe_fds_watched, NULL, fds_watched_doc, NULL},
     {NULL}
 };
 
@@ -1816,7 +2235,7 @@ static PyTypeObject ProbeType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tracer._native.Probe",
     .tp_doc = PyDoc_STR(
-        "Probe(buffer, fds, t0, delegate): the hot instrumentation points, recording into\n"
+        "Probe(buffer, t0, delegate): the hot instrumentation points, recording into\n"
         "``buffer``.  ``delegate`` (tracer.probe.TraceProbe) provides the slow paths\n"
         "``_fn_site(f) -> (site, code)``, ``_origin(frame) -> (site, cacheable)`` and\n"
         "``_call_failed(t, kind, site, dur, depth, x, lag, exc)``, is told of the hooks' own\n"
@@ -1887,10 +2306,14 @@ PyInit__native(void)
             || (str_fn_site = PyUnicode_InternFromString("_fn_site")) == NULL
             || (str_origin = PyUnicode_InternFromString("_origin")) == NULL
             || (str_call_failed = PyUnicode_InternFromString("_call_failed")) == NULL
-            || (str_hook_failed = PyUnicode_InternFromString("_hook_failed")) == NULL)
+            || (str_hook_failed = PyUnicode_InternFromString("_hook_failed")) == NULL
+            || (str_protocol = PyUnicode_InternFromString("_protocol")) == NULL
+            || (str_data_received = PyUnicode_InternFromString("data_received")) == NULL
+            || (str_buffer_updated = PyUnicode_InternFromString("buffer_updated")) == NULL)
         return NULL;
     if (PyType_Ready(&BufferType) < 0 || PyType_Ready(&ProbeType) < 0
-            || PyType_Ready(&TimedCallbackType) < 0 || PyType_Ready(&DeferredTimerType) < 0)
+            || PyType_Ready(&TimedCallbackType) < 0 || PyType_Ready(&DeferredTimerType) < 0
+            || PyType_Ready(&HandleRunnerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -117,13 +117,12 @@ class TraceProbe(_instrument.Probe):
         self.rec = recorder
         self.t0 = recorder.t0
         self._append = recorder.append
-        self._fds: dict[int, int] = {}  # id of a descriptor or transport -> its fd
-        #: Modes ("r", "w") each id is watched in: its ``_fds`` entry goes when none is left
-        #: or the connection closes, so neither table grows with the connections made.
+        #: Modes ("r", "w") each descriptor (by id) is watched in: its fd is unwatched when
+        #: none is left or the connection closes, so neither table grows with the connections.
         self._watched: dict[int, str] = {}
         self._hook_errors: dict[str, int] = {}  # hook name -> failures so far
         self._hook_errors_lock = threading.RLock()  # a failure may happen inside another's
-        self.native = probe_type(recorder.events, self._fds, recorder.t0, self)
+        self.native = probe_type(recorder.events, recorder.t0, self)
         for name in _HOOKS:
             if not hasattr(self.native, name):
                 setattr(self.native, name, getattr(self, name))
@@ -202,7 +201,7 @@ class TraceProbe(_instrument.Probe):
     @guarded
     def descriptor_added(self, descriptor: Any, fd: int, mode: str) -> None:
         key = id(descriptor)
-        self._fds[key] = fd
+        self.native.watch_fd(descriptor, fd)
         self._watched[key] = self._watched.get(key, "").replace(mode, "") + mode
         self._line({"t": _now() - self.t0, "ev": "fdadd", "fd": fd, "mode": mode,
                     "type": type(descriptor).__qualname__})
@@ -214,12 +213,12 @@ class TraceProbe(_instrument.Probe):
         if modes:
             self._watched[key] = modes
         else:  # watched no more: no call can name it until it is added again
-            self._fds.pop(key, None)
+            self.native.unwatch_fd(descriptor)
         self._line({"t": _now() - self.t0, "ev": "fdrm", "fd": fd, "mode": mode})
 
     @guarded
     def connection_opened(self, transport: Any, fd: int, role: str, host: Any, peer: Any) -> None:
-        self._fds[id(transport)] = fd
+        self.native.watch_fd(transport, fd)
         self._line({"t": _now() - self.t0, "ev": "conn", "fd": fd, "role": role,
                     "host": address(host), "peer": address(peer)})
         self.rec.byte_counts.watch(fd, attribute_counter(transport))
@@ -227,7 +226,7 @@ class TraceProbe(_instrument.Probe):
     @guarded
     def connection_closed(self, transport: Any, fd: int, reason: Any,
                           bytes_in: int, bytes_out: int) -> None:
-        self._fds.pop(id(transport), None)
+        self.native.unwatch_fd(transport)
         self._watched.pop(id(transport), None)
         self.rec.byte_counts.forget(fd)
         value = getattr(reason, "value", reason)

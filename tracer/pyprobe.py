@@ -172,7 +172,8 @@ class Buffer:
 class Probe:
     """The hot instrumentation points, recording into ``buffer`` (see the module docstring).
 
-    ``fds`` maps ``id(descriptor or transport)`` to its fd (the delegate fills it).
+    ``watch_fd(obj, fd)`` and ``unwatch_fd(obj)`` tell it the fd of a descriptor, transport
+    or reader handle (keyed by id, keeping nothing alive), for the fd of a read or write call.
     ``delegate`` (tracer.probe.TraceProbe) provides ``_fn_site(f) -> (site, code)``,
     ``_origin(frame) -> (site, cacheable)``, ``_call_failed(t, kind, site, dur, depth, x, lag,
     exc)`` and ``_hook_failed(hook, exc)``, and binds the rare hooks as instance attributes.
@@ -181,13 +182,13 @@ class Probe:
     ``x, y`` are the timer id and lag, the fd and None, or the Deferred id and is_errback.
     """
 
-    def __init__(self, buffer: Buffer, fds: dict[int, int], t0: int, delegate: Any) -> None:
+    def __init__(self, buffer: Buffer, t0: int, delegate: Any) -> None:
         self.t0 = t0
         #: Thread ident of the reactor (Deferred callbacks elsewhere are not timed).
         self.reactor_thread = _get_ident()
         self._buffer = buffer
         self._add = buffer.add
-        self._fds = fds
+        self._fds: dict[int, int] = {}  # id(obj) -> fd
         self._delegate = delegate
         self._stack: list[tuple] = []
         self._serials = count(1)
@@ -460,6 +461,23 @@ class Probe:
         the reactor thread, or None (any thread may ask)."""
         innermost = self._stack[-1:]  # one step: the stack may change meanwhile
         return innermost[0][:6] if innermost else None
+
+    def watch_fd(self, obj: Any, fd: int) -> None:
+        """A read or write call whose source is ``obj`` is of ``fd`` until ``unwatch_fd``."""
+        self._fds[id(obj)] = fd
+
+    def unwatch_fd(self, obj: Any) -> None:
+        """Forget the fd of ``obj`` (nothing when it has none)."""
+        self._fds.pop(id(obj), None)
+
+    def fd_of(self, obj: Any) -> int | None:
+        """The fd watched for ``obj``."""
+        return self._fds.get(id(obj))
+
+    @property
+    def fds_watched(self) -> int:
+        """How many objects have an fd watched."""
+        return len(self._fds)
 
     def deferred_site(self, did: int) -> int:
         """Where Deferred ``did`` was created, if it is recent enough to be remembered, else 0."""

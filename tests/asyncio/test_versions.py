@@ -59,8 +59,44 @@ def named_task():
         return task.get_name()
     return asyncio.run(main())
 
+def handles_run():
+    """A callback that reads its context and cancels its own handle, a handle run by hand
+    (bound, and a plain Handle), SystemExit and KeyboardInterrupt out of a callback."""
+    import contextvars
+    var = contextvars.ContextVar("var", default="unset")
+    seen = []
+    async def main():
+        loop = asyncio.get_running_loop()
+        def own():
+            seen.append((var.get(), handle.cancelled()))
+            handle.cancel()
+            seen.append(handle.cancelled())
+        context = contextvars.copy_context()
+        context.run(var.set, "its own")
+        handle = loop.call_soon(own, context=context)
+        twice = loop.call_soon(seen.append, "twice")
+        run = twice._run
+        run()
+        await asyncio.sleep(0.01)
+        asyncio.events.Handle(seen.append, ("by hand",), loop)._run()
+        seen.append(var.get())
+    asyncio.run(main())
+    for escaping in (SystemExit, KeyboardInterrupt):
+        loop = asyncio.new_event_loop()
+        def leave():
+            raise escaping(3)
+        loop.call_soon(leave)
+        try:
+            loop.run_forever()
+        except escaping as exc:
+            seen.append(f"{type(exc).__name__} {exc}")
+        finally:
+            loop.close()
+    return seen
+
 def results():
-    return [threadsafe_handle_class(), debug_message(), factory_task(), named_task()]
+    return [threadsafe_handle_class(), debug_message(), factory_task(), named_task(),
+            handles_run()]
 '''
 
 
@@ -69,9 +105,13 @@ def test_traced_loops_behave_as_the_pythons_own(tmp_path):
 untraced = results()
 import tracer
 from tracer import adapters
-adapters.install(tracer.start({str(tmp_path / "t.jsonl")!r}))
 from asyncio import events
-assert events.Handle._run.__module__ == "tracer.adapters.asyncio_loop"  # really traced
+original = events.Handle._run
+adapters.install(tracer.start({str(tmp_path / "t.jsonl")!r}))
+assert events.Handle._run is not original  # really traced
+import importlib.util
+if importlib.util.find_spec("tracer._native"):  # by the C probe's HandleRunner
+    assert type(vars(events.Handle)["_run"]).__name__ == "HandleRunner"
 traced = results()
 adapters.uninstall()
 tracer.stop()
@@ -81,6 +121,8 @@ print(repr(traced))
     untraced, traced = run_child(code).stdout.splitlines()
     assert traced == untraced
     assert "Exception in callback" in untraced and "(7, " in untraced and "'named'" in untraced
+    assert "['twice', ('its own', False), True, 'twice', 'by hand', 'unset', 'SystemExit 3', "\
+           "'KeyboardInterrupt 3']" in untraced
 
 
 def test_an_asyncio_the_adapter_does_not_know_is_left_alone_with_a_warning(tmp_path):

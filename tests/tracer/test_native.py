@@ -64,7 +64,7 @@ class NaiveDelegate(Delegate):
 
 def probe_with(delegate, capacity=100):
     buffer = _native.Buffer(capacity)
-    return _native.Probe(buffer, {}, time.monotonic_ns(), delegate), buffer
+    return _native.Probe(buffer, time.monotonic_ns(), delegate), buffer
 
 
 def rows_of(buffer, tmp_path):

@@ -118,7 +118,8 @@ def rows_written(module, tmp_path):
 
     buffer = module.Buffer(100)
     descriptor = type("Descriptor", (), {})()
-    probe = module.Probe(buffer, {id(descriptor): 9}, time.monotonic_ns(), Sites())
+    probe = module.Probe(buffer, time.monotonic_ns(), Sites())
+    probe.watch_fd(descriptor, 9)
     d = defer.Deferred()
     call = DelayedCall(None, time.monotonic() + 5, print, (), {})  # due: no lag
     probe.timer_scheduled(call)
@@ -151,7 +152,7 @@ def timed_rows(module, tmp_path):
     """Deferred callbacks timed by ``module``'s DeferredTimer down each path (a result, an
     exception, a Deferred returned): the lines written, and what the adapter's side was told."""
     buffer = module.Buffer(100)
-    probe = module.Probe(buffer, {}, time.monotonic_ns(), Sites())
+    probe = module.Probe(buffer, time.monotonic_ns(), Sites())
     told = []
 
     def settled(d, r):
@@ -211,7 +212,7 @@ def test_a_probe_times_on_the_monotonic_clock_between_sparse_drains(tmp_path, mo
 
     buffer = module.Buffer(100)
     t0 = time.monotonic_ns()
-    probe = module.Probe(buffer, {}, t0, Sites())
+    probe = module.Probe(buffer, t0, Sites())
     out = os.open(tmp_path / "t", os.O_WRONLY | os.O_CREAT)
     try:
         for pause in (0.0, 0.3, 1.0):
@@ -264,7 +265,7 @@ def test_a_full_site_cache_forgets_and_keeps_nothing_alive(module_name):
     module = {"_native": _native, "pyprobe": pyprobe}[module_name]
     assert _native.SITES_CACHED == pyprobe.SITES_CACHED  # the probes look up alike
     delegate = Counting()
-    probe = module.Probe(module.Buffer(1 << 16), {}, time.monotonic_ns(), delegate)
+    probe = module.Probe(module.Buffer(1 << 16), time.monotonic_ns(), delegate)
     first = made("first")
     code = weakref.ref(first.__code__)
     probe.run_call("other", None, first, (), None)
@@ -302,7 +303,7 @@ def test_a_timer_without_a_function_is_written_alike(tmp_path):
     written = []
     for module in (_native, pyprobe):
         buffer = module.Buffer(16)
-        probe = module.Probe(buffer, {}, time.monotonic_ns(), Sites())
+        probe = module.Probe(buffer, time.monotonic_ns(), Sites())
         step = Step()
         step.time = time.monotonic()
         probe.timer_scheduled(step)
@@ -315,3 +316,35 @@ def test_a_timer_without_a_function_is_written_alike(tmp_path):
         written.append([timeless_row(line) for line in out.read_text().splitlines()])
         assert step._trace_id == 1
     assert written[0] == written[1] == ['["timer",T,1,7,0,T]']
+
+
+@pytest.mark.parametrize("module_name", ["_native", "pyprobe"])
+def test_the_fd_table_follows_watch_and_unwatch_and_keeps_nothing_alive(module_name):
+    """Thousands of objects watched and unwatched in a random order (the C table grows and
+    closes the gaps removals leave): each read call names the fd watched last, or none."""
+    import gc
+    import random
+    import weakref
+
+    module = importlib.import_module(f"tracer.{module_name}")
+    probe = module.Probe(module.Buffer(1 << 10), time.monotonic_ns(), Sites())
+    objects = [type("Descriptor", (), {})() for _ in range(3000)]
+    model: dict[int, int] = {}
+    rng = random.Random(7)
+    for step in range(30_000):
+        i = rng.randrange(len(objects))
+        if rng.random() < 0.6:
+            probe.watch_fd(objects[i], step)
+            model[i] = step
+        else:
+            probe.unwatch_fd(objects[i])
+            model.pop(i, None)
+        if step % 97 == 0:
+            assert [probe.fd_of(o) for o in objects] == [model.get(i) for i in range(len(objects))]
+    assert probe.fds_watched == len(model)
+    assert [probe.fd_of(o) for o in objects] == [model.get(i) for i in range(len(objects))]
+    kept = weakref.ref(objects[0])
+    probe.watch_fd(objects[0], 1)
+    objects.clear()
+    gc.collect()
+    assert kept() is None

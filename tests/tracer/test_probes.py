@@ -176,7 +176,7 @@ def test_timer_calls_name_the_function_and_where_it_was_scheduled(trace_path):
 
 
 def test_hooks_called_with_the_wrong_arguments_raise(probes):
-    probe = probes.Probe(probes.Buffer(10), {}, 0, None)
+    probe = probes.Probe(probes.Buffer(10), 0, None)
     with pytest.raises(TypeError):
         probe.call_begin("timer")
     with pytest.raises(TypeError):
@@ -241,7 +241,7 @@ def test_a_chain_still_running_when_tracing_stops_records_nothing_anywhere(trace
 def test_numbers_are_written_exactly(probes, tmp_path):
     """Every digit count, and a time before the trace's start (negative)."""
     buffer = probes.Buffer(100)
-    probe = probes.Probe(buffer, {}, time.monotonic_ns() + 10**15, None)
+    probe = probes.Probe(buffer, time.monotonic_ns() + 10**15, None)
     ids = [1, 9, 10, 99, 100, 101, 999, 1000, 12345, 10**9, 2**31, 2**62, 9223372036854775807]
     for n in ids:
         d = defer.Deferred()

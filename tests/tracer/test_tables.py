@@ -90,7 +90,7 @@ class Sizes:
 
     def now(self) -> dict[str, int]:
         probe, recorder = self.session.probe, self.session.recorder
-        return {"fds": len(probe._fds), "watched": len(probe._watched),
+        return {"fds": probe.native.fds_watched, "watched": len(probe._watched),
                 "places": len(recorder.sites), "objects": len(recorder._by_object),
                 "blocks": allocated_blocks()}
 

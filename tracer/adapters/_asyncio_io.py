@@ -65,8 +65,8 @@ class Descriptors:
     def __init__(self, session: Tracer) -> None:
         self.session = session
         self.t0 = session.recorder.t0
-        #: The C probe's table id(source) -> fd: a read/write call's source is its Handle.
-        self._fds: dict[int, int] = session.probe._fds
+        #: The probe's fd table: a read/write call's source is its Handle.
+        self._probe = session.probe.native
         self._by_fd: dict[tuple[int, str], Any] = {}
 
     def added(self, fd: Any, mode: str, handle: Any, callback: Callable[..., Any]) -> None:
@@ -87,7 +87,7 @@ class Descriptors:
         if old is not None:
             self._forget(old)
         self._by_fd[(number, mode)] = handle
-        self._fds[id(handle)] = number
+        self._probe.watch_fd(handle, number)
         if old is None:
             record(self.session, {"t": _now() - self.t0, "ev": "fdadd", "fd": number,
                                   "mode": mode, "type": cut(_descriptor_type(owner, callback))})
@@ -105,10 +105,10 @@ class Descriptors:
 
     def fd_of(self, handle: Any) -> int | None:
         """The descriptor a reader or writer handle watches."""
-        return self._fds.get(id(handle))
+        return self._probe.fd_of(handle)
 
     def _forget(self, handle: Any) -> None:
-        self._fds.pop(id(handle), None)
+        self._probe.unwatch_fd(handle)
 
     def connected(self, transport: Any, server: Any) -> None:
         """A socket transport was made: accepted by ``server``, or connected out when None."""

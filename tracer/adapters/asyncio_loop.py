@@ -184,6 +184,8 @@ _end: Callable[..., None]
 _sched: Callable[..., None]
 #: The loop whose plain callbacks the C probe times (None: no loop holds it).
 _primary: Any = None
+#: The C probe's Handle._run (tracer._native.HandleRunner), or None with the pure-Python probe.
+_runner: Any = None
 _calls: dict[Any, LoopCalls] = {}          # running loop -> its calls outside the C probe
 _heartbeats: dict[Any, Heartbeat] = {}     # running uvloop loop -> its heartbeat
 _descriptors: Descriptors
@@ -306,7 +308,9 @@ _KINDS: dict[type, str] = {
 
 
 def _run(self: Any) -> None:
-    """Handle._run, timed by the C probe (the loop that holds it), else in Python.
+    """Handle._run, timed by the probe (the loop that holds it), else in Python.  With the C
+    probe, its HandleRunner does this instead (the same steps, with no Python frame: see
+    tracer/_native.c); this one runs with the pure-Python probe.
 
     Each function that runs a handle lets go of it (and its callback, task, coroutine)
     before it returns, as Handle._run does: from 3.13 a frame object that outlives its call
@@ -572,7 +576,6 @@ def _announce(loop: Any, session: Tracer) -> None:
 
 
 def _loop_started(loop: Any) -> None:
-    global _primary
     session = _session
     if session is None:
         return
@@ -586,7 +589,7 @@ def _loop_started(loop: Any) -> None:
         with _lock:
             take = _primary is None and not session.recorder.loop_running
             if take:
-                _primary = loop
+                _hold(loop)
         if take:
             session.probe.loop_started(loop)
             _time_polls(loop, session)
@@ -597,7 +600,6 @@ def _loop_started(loop: Any) -> None:
 
 
 def _loop_stopped(loop: Any) -> None:
-    global _primary
     session = _session
     _foreign.discard(loop)
     if session is None:
@@ -612,7 +614,15 @@ def _loop_stopped(loop: Any) -> None:
     if loop is _primary:
         _untime_polls(loop)
         session.probe.loop_stopped(loop)
-        _primary = None
+        _hold(None)
+
+
+def _hold(loop: Any) -> None:
+    """``loop`` (or none, None) is the one whose callbacks the C probe times."""
+    global _primary
+    _primary = loop
+    if _runner is not None:
+        _runner.primary = loop
 
 
 def _time_polls(loop: Any, session: Tracer) -> None:
@@ -656,16 +666,19 @@ def _patch(owner: Any, name: str, value: Any) -> None:
 
 def install(session: Tracer) -> None:
     """Trace asyncio's standard loops (and see uvloop's) for ``session``."""
-    global _session, _begin, _end, _sched, _descriptors, _tasks
+    global _session, _begin, _end, _sched, _descriptors, _tasks, _runner
     if _session is not None:
         return
     _asyncio_shapes.check()  # before anything is patched
     native = session.probe.native
     _begin, _end, _sched = native.call_begin, native.call_end, native.timer_scheduled
+    handle_runner = getattr(native, "handle_runner", None)
+    _runner = (handle_runner(events.Handle, _KINDS, TransportReaderHandle, _run_in_python, _report)
+               if handle_runner is not None else None)
     _descriptors = Descriptors(session)
     _tasks = _asyncio_tasks.start(session)
     _session = session
-    _patch(events.Handle, "_run", _run)
+    _patch(events.Handle, "_run", _runner if _runner is not None else _run)
     value: Callable[..., Any]
     for name, value in (("call_soon", _call_soon), ("call_soon_threadsafe", _call_soon_threadsafe),
                         ("call_later", _call_later), ("call_at", _call_at),
@@ -692,7 +705,7 @@ def follow_fork(session: Tracer) -> None:
 
 def uninstall() -> None:
     """Put every patched attribute back and stop following the loops still running."""
-    global _session, _primary
+    global _session, _runner
     session = _session
     if session is None:
         return
@@ -703,7 +716,8 @@ def uninstall() -> None:
     for loop in list(_calls) + list(_heartbeats):
         _loop_stopped(loop)
     _session = None
-    _primary = None
+    _hold(None)
+    _runner = None
     _foreign.clear()
     _announced.clear()
     _asyncio_tasks.stop()

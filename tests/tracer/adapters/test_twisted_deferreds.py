@@ -165,7 +165,7 @@ class Told:
 @pytest.fixture
 def timer_parts(probes):
     buffer = probes.Buffer(100)
-    probe = probes.Probe(buffer, {}, time.monotonic_ns(), Sites())
+    probe = probes.Probe(buffer, time.monotonic_ns(), Sites())
     told = Told(probe)
     return probe, told, probe.deferred_timer(Failure, defer.Deferred, told.settled, told.failed)
 
