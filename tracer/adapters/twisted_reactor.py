@@ -139,9 +139,19 @@ class _TimedPoller:
     def __init__(self, poller: Any, probe: Any) -> None:
         self.poller = poller
         self.register, self.modify, self.unregister = poller.register, poller.modify, poller.unregister
-        poll, begin, end = poller.poll, probe.poll_begin, probe.poll_end
+        poll, begin = poller.poll, probe.poll_begin
         reads = 0x1 | 0x2 | 0x8 | 0x10  # POLLIN, POLLPRI, POLLERR, POLLHUP (the same for epoll)
         writes = 0x4                    # POLLOUT
+        end_fds = getattr(probe, "poll_end_fds", None)  # the C probe reads the bits itself
+        if end_fds is not None:
+            def end(events: Any) -> None:
+                end_fds(events, reads, writes)
+        else:
+            end_selector = probe.poll_end
+
+            def end(events: Any) -> None:
+                end_selector([((None, fd), (1 if ev & reads else 0) | (2 if ev & writes else 0))
+                              for fd, ev in events] if events else events)
 
         def timed_poll(*args: Any) -> Any:
             begin(args[0] if args else None)
@@ -149,8 +159,7 @@ class _TimedPoller:
             try:
                 events = poll(*args)
             finally:
-                end([((None, fd), (1 if ev & reads else 0) | (2 if ev & writes else 0))
-                     for fd, ev in events] if events else events)
+                end(events)
             return events
 
         self.poll = timed_poll  # a closure: one attribute read fewer per iteration than a method
@@ -533,29 +542,34 @@ class _Tracing:
             return f"reads, writes and loop health on {type(reactor).__name__}"
         reads_in = reactor._POLL_IN
         disconnected = reactor._POLL_DISCONNECTED
-
-        def _doReadOrWrite(selectable: Any, fd: int, event: int) -> None:
-            if selectable in internal:
-                return dispatch(selectable, fd, event)
-            if event & reads_in:
-                begin("read", reader_name(selectable), selectable)
-            elif event & disconnected:
-                begin("read", reader_name(selectable, "connectionLost"), selectable)
-            else:
-                name = writer_name(selectable)
-                if name is None:
-                    return dispatch(selectable, fd, event)
-                begin("write", name, selectable)
-            try:
-                dispatch(selectable, fd, event)
-            except BaseException as exc:
-                end(exc)
-                raise
-            end(escaped.pop() if escaped else None)
-
-        self.patches.set(reactor, "_doReadOrWrite", _doReadOrWrite)
-        self.call_codes.add(_doReadOrWrite.__code__)
         escaped = self.watch_errors(dispatch.__func__.__code__)
+        io_dispatcher = getattr(native, "io_dispatcher", None)
+        if io_dispatcher is not None:  # the C probe's: the steps below with no Python frame
+            self.patches.set(reactor, "_doReadOrWrite",
+                             io_dispatcher(dispatch, internal, reads_in, disconnected, _WRAPS,
+                                           reader_name, escaped))
+        else:
+            def _doReadOrWrite(selectable: Any, fd: int, event: int) -> None:
+                if selectable in internal:
+                    return dispatch(selectable, fd, event)
+                if event & reads_in:
+                    begin("read", reader_name(selectable), selectable)
+                elif event & disconnected:
+                    begin("read", reader_name(selectable, "connectionLost"), selectable)
+                else:
+                    name = writer_name(selectable)
+                    if name is None:
+                        return dispatch(selectable, fd, event)
+                    begin("write", name, selectable)
+                try:
+                    dispatch(selectable, fd, event)
+                except BaseException as exc:
+                    end(exc)
+                    raise
+                end(escaped.pop() if escaped else None)
+
+            self.patches.set(reactor, "_doReadOrWrite", _doReadOrWrite)
+            self.call_codes.add(_doReadOrWrite.__code__)
         self.patches.set(reactor, "_poller", _TimedPoller(poller, native))
         return ""
 
