@@ -642,7 +642,6 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *dict;         /* instance attributes: the rare hooks, bound to the Python half */
     PyObject *delegate;     /* the Python half: slow paths (tracer.probe.TraceProbe) */
     Buffer *buffer;
     FdTable fds;
@@ -670,7 +669,6 @@ static PyObject *str_time, *str_func, *str_trace_id, *str_fn_site, *str_origin, 
 static int
 Probe_traverse(Probe *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->dict);
     Py_VISIT(self->delegate);
     Py_VISIT(self->buffer);
     Py_VISIT(self->escaping);
@@ -703,7 +701,6 @@ static int
 Probe_clear(Probe *self)
 {
     sites_forget(self);
-    Py_CLEAR(self->dict);
     Py_CLEAR(self->delegate);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->escaping);
@@ -2352,6 +2349,45 @@ Probe_io_dispatcher(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)dispatcher;
 }
 
+/* -- the rare hooks -- */
+
+/* The rare hooks (reactor/_instrument.py) are the Python half's, called through these: a
+ * probe with an instance dictionary to bind them in is one whose method lookups CPython 3.12
+ * and later do not specialize, and each hot hook's lookup then cost about 180 instructions
+ * more (callgrind, a chain step on 3.13). */
+#define RARE_HOOKS(X) X(loop_started) X(loop_stopped) X(timer_cancelled) X(descriptor_added) \
+    X(descriptor_removed) X(connection_opened) X(connection_closed) X(thread_submitted) \
+    X(thread_started) X(thread_done) X(deferred_chained) X(deferred_cancelled) \
+    X(deferred_unhandled)
+#define RARE_HOOKS_ARGS_MAX 7
+
+#define RARE_NAME(name) static PyObject *str_##name;
+RARE_HOOKS(RARE_NAME)
+
+static PyObject *
+rare_hook(Probe *self, PyObject *name, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs > RARE_HOOKS_ARGS_MAX) {
+        PyErr_Format(PyExc_TypeError, "%U() takes at most %d arguments", name,
+                     RARE_HOOKS_ARGS_MAX);
+        return NULL;
+    }
+    if (self->delegate == NULL)
+        Py_RETURN_NONE;
+    PyObject *stack[RARE_HOOKS_ARGS_MAX + 1] = {self->delegate};
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        stack[i + 1] = args[i];
+    return PyObject_VectorcallMethod(name, stack, (size_t)(nargs + 1), NULL);
+}
+
+#define RARE_HOOK(name) \
+    static PyObject * \
+    Probe_##name(Probe *self, PyObject *const *args, Py_ssize_t nargs) \
+    { \
+        return rare_hook(self, str_##name, args, nargs); \
+    }
+RARE_HOOKS(RARE_HOOK)
+
 /* -- for the Python half and the watchdog -- */
 
 PyDoc_STRVAR(top_doc,
@@ -2471,6 +2507,9 @@ static PyMethodDef Probe_methods[] = {
      deferred_timer_doc},
     {"handle_runner", (PyCFunction)(void (*)(void))Probe_handle_runner, METH_FASTCALL,
      handle_runner_doc},
+#define RARE_METHOD(name) \
+    {#name, (PyCFunction)(void (*)(void))Probe_##name, METH_FASTCALL, "the Python half's " #name},
+    RARE_HOOKS(RARE_METHOD)
     {"io_dispatcher", (PyCFunction)(void (*)(void))Probe_io_dispatcher, METH_FASTCALL,
      io_dispatcher_doc},
     {NULL}
@@ -2487,7 +2526,6 @@ static PyMemberDef Probe_members[] = {
 };
 
 static PyGetSetDef Probe_getset[] = {
-    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
     {"fds_watched", (getter)Probe_fds_watched, NULL, fds_watched_doc, NULL},
     {NULL}
 };
@@ -2501,11 +2539,10 @@ static PyTypeObject ProbeType = {
         "``_fn_site(f) -> (site, code)``, ``_origin(frame) -> (site, cacheable)`` and\n"
         "``_call_failed(t, kind, site, dur, depth, x, lag, exc)``, is told of the hooks' own\n"
         "errors by ``_hook_failed(hook, exc)`` if it has that method (they never reach the\n"
-        "application; ``hook_errors`` counts them), and binds the rare hooks as instance\n"
-        "attributes.  The probe installed is this type itself, not a subclass:\n"
+        "application; ``hook_errors`` counts them), and has the rare hooks, which these forward\n"
+        "to it.  The probe installed is this type itself, not a subclass:\n"
         "CPython 3.11 calls a C method fast only on an instance of exactly its type."),
     .tp_basicsize = sizeof(Probe),
-    .tp_dictoffset = offsetof(Probe, dict),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_getset = Probe_getset,
     .tp_new = Probe_new,
@@ -2578,7 +2615,9 @@ PyInit__native(void)
             || (str_disconnecting = PyUnicode_InternFromString("disconnecting")) == NULL
             || (str_connected = PyUnicode_InternFromString("connected")) == NULL
             || (str_dataReceived = PyUnicode_InternFromString("dataReceived")) == NULL
-            || (str_connectionLost = PyUnicode_InternFromString("connectionLost")) == NULL)
+            || (str_connectionLost = PyUnicode_InternFromString("connectionLost")) == NULL
+#define RARE_INTERN(name) || (str_##name = PyUnicode_InternFromString(#name)) == NULL
+            RARE_HOOKS(RARE_INTERN))
         return NULL;
     if (PyType_Ready(&BufferType) < 0 || PyType_Ready(&ProbeType) < 0
             || PyType_Ready(&TimedCallbackType) < 0 || PyType_Ready(&DeferredTimerType) < 0

@@ -110,8 +110,8 @@ def debug_stacks(info: Any) -> dict[str, list[list]]:
 class TraceProbe(_instrument.Probe):
     """The Python half of the probe: rare points and slow paths; ``native`` is what is
     installed (a ``Probe`` of tracer._native or tracer.pyprobe, the same one as the
-    recorder's buffer: its hot points are its own, the others are bound to this object's
-    methods)."""
+    recorder's buffer: its hot points are its own, the others are this object's methods: the
+    C probe forwards them here, the pure-Python one has them bound as its attributes)."""
 
     def __init__(self, recorder: Recorder, probe_type: Callable[..., Any]) -> None:
         self.rec = recorder

@@ -343,3 +343,24 @@ def test_row_layouts_say_what_the_writer_writes(tmp_path):
             fields = fields[:len(types)]
         assert len(fields) == len(types), kind
         assert all(is_field(v, letter) for v, letter in zip(fields, types)), (kind, fields)
+
+
+def test_the_rare_hooks_are_the_python_halfs_and_the_probe_has_no_instance_dict():
+    """Every hook of the contract is on the C probe; the rare ones call the Python half's.
+    With no instance dictionary, CPython 3.12+ specializes the hot hooks' lookups."""
+    from reactor import _instrument
+
+    told = []
+
+    class Half(Delegate):
+        def __getattr__(self, name):
+            return lambda *args: told.append((name, args))
+
+    probe, _buffer = probe_with(Half())
+    hooks = [name for name in vars(_instrument.Probe) if not name.startswith("_")]
+    assert all(hasattr(probe, name) for name in hooks)
+    probe.loop_started("reactor")
+    probe.connection_closed("transport", 7, "reason", 10, 20)
+    assert told == [("loop_started", ("reactor",)),
+                    ("connection_closed", ("transport", 7, "reason", 10, 20))]
+    assert not hasattr(probe, "__dict__")
