@@ -1755,6 +1755,129 @@ DeferredTimer_callback_of(DeferredTimer *self, PyObject *f)
     return Py_NewRef(((TimedCallback *)f)->f);
 }
 
+/* Deferred.addCallback as the Twisted adapter replaces it (from Twisted 24.7, whose
+ * addCallback does not go through addCallbacks): ``deferred_callbacks_added``, then Twisted's
+ * own addCallback given the timed callback.  As a Python function it was a frame per callback
+ * added, ten per Deferred of the bench's deferred workload.  A method descriptor, as
+ * HandleRunner is. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    DeferredTimer *timer;
+    PyObject *add_callback;     /* Twisted's Deferred.addCallback */
+} CallbackAdder;
+
+#define ADDER_STACK 8
+
+static PyObject *
+CallbackAdder_call(CallbackAdder *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "addCallback(deferred, callback, *args, **kw)");
+        return NULL;
+    }
+    PyObject *added_args[3] = {args[0], args[1], Py_None};
+    PyObject *done = Probe_deferred_callbacks_added(self->timer->probe, added_args, 3);
+    if (done == NULL)  /* a signal handler raised meanwhile */
+        return NULL;
+    Py_DECREF(done);
+    PyObject *timer_args[3] = {args[0], args[1], Py_False};
+    PyObject *timed = DeferredTimer_call(self->timer, timer_args, 3, NULL);
+    if (timed == NULL)
+        return NULL;
+    Py_ssize_t total = nargs + nkw;
+    PyObject *small[ADDER_STACK];
+    PyObject **stack = total <= ADDER_STACK ? small : PyMem_Malloc((size_t)total * sizeof(PyObject *));
+    if (stack == NULL) {
+        Py_DECREF(timed);
+        return PyErr_NoMemory();
+    }
+    stack[0] = args[0];
+    stack[1] = timed;
+    for (Py_ssize_t i = 2; i < total; i++)
+        stack[i] = args[i];
+    PyObject *result = PyObject_Vectorcall(self->add_callback, stack, (size_t)nargs, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    Py_DECREF(timed);
+    return result;
+}
+
+static PyObject *
+CallbackAdder_get(PyObject *self, PyObject *obj, PyObject *Py_UNUSED(type))
+{
+    if (obj == NULL || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static int
+CallbackAdder_traverse(CallbackAdder *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->timer);
+    Py_VISIT(self->add_callback);
+    return 0;
+}
+
+static int
+CallbackAdder_clear(CallbackAdder *self)
+{
+    Py_CLEAR(self->timer);
+    Py_CLEAR(self->add_callback);
+    return 0;
+}
+
+static void
+CallbackAdder_dealloc(CallbackAdder *self)
+{
+    PyObject_GC_UnTrack(self);
+    CallbackAdder_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyObject *
+CallbackAdder_repr(CallbackAdder *self)
+{
+    return PyUnicode_FromFormat("<traced %R>", self->add_callback);
+}
+
+static PyTypeObject CallbackAdderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._native.CallbackAdder",
+    .tp_doc = PyDoc_STR("Made by DeferredTimer.adder(add_callback): Deferred.addCallback, traced."),
+    .tp_basicsize = sizeof(CallbackAdder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(CallbackAdder, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = CallbackAdder_get,
+    .tp_repr = (reprfunc)CallbackAdder_repr,
+    .tp_dealloc = (destructor)CallbackAdder_dealloc,
+    .tp_traverse = (traverseproc)CallbackAdder_traverse,
+    .tp_clear = (inquiry)CallbackAdder_clear,
+};
+
+PyDoc_STRVAR(adder_doc,
+"adder(add_callback) -> CallbackAdder\n--\n\n"
+"Deferred.addCallback for this timer, to be set on the Deferred class: it reports the\n"
+"callback added (deferred_callbacks_added) and calls ``add_callback`` (Twisted's own) with\n"
+"the callback timed.");
+
+static PyObject *
+DeferredTimer_adder(DeferredTimer *self, PyObject *add_callback)
+{
+    CallbackAdder *adder = PyObject_GC_New(CallbackAdder, &CallbackAdderType);
+    if (adder == NULL)
+        return NULL;
+    adder->vectorcall = (vectorcallfunc)CallbackAdder_call;
+    adder->timer = (DeferredTimer *)Py_NewRef(self);
+    adder->add_callback = Py_NewRef(add_callback);
+    PyObject_GC_Track(adder);
+    return (PyObject *)adder;
+}
+
 static int
 DeferredTimer_traverse(DeferredTimer *self, visitproc visit, void *arg)
 {
@@ -1800,6 +1923,7 @@ static PyGetSetDef DeferredTimer_getset[] = {
 
 static PyMethodDef DeferredTimer_methods[] = {
     {"callback_of", (PyCFunction)DeferredTimer_callback_of, METH_O, callback_of_doc},
+    {"adder", (PyCFunction)DeferredTimer_adder, METH_O, adder_doc},
     {NULL}
 };
 
@@ -2621,7 +2745,8 @@ PyInit__native(void)
         return NULL;
     if (PyType_Ready(&BufferType) < 0 || PyType_Ready(&ProbeType) < 0
             || PyType_Ready(&TimedCallbackType) < 0 || PyType_Ready(&DeferredTimerType) < 0
-            || PyType_Ready(&HandleRunnerType) < 0 || PyType_Ready(&IoDispatcherType) < 0)
+            || PyType_Ready(&HandleRunnerType) < 0 || PyType_Ready(&IoDispatcherType) < 0
+            || PyType_Ready(&CallbackAdderType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -15,14 +15,15 @@ Failure) is remembered with that Deferred, by the exception's identity.
 
 Speed: Deferreds are the most frequent thing a Twisted program makes (the bench's
 ``deferred`` workload: 10 callbacks each).  The C probe times a callback without running any
-Python code of its own; this module's code runs only for a callback that failed or returned a
-Failure or a Deferred (``failed``, ``settled``).
+Python code of its own, and from Twisted 24.7 adds one (``addCallback``) without any either;
+this module's code runs only for a callback that failed or returned a Failure or a Deferred
+(``failed``, ``settled``), and in the other wrappers.
 """
 
 from __future__ import annotations
 
 import sys
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 from collections.abc import Callable
 
@@ -130,6 +131,8 @@ class DeferredTracing:
             def addCallback(self: Any, callback: Any, *args: Any, **kw: Any) -> Any:
                 added(self, callback, None)
                 return add_callbacks(self, timed(self, callback, False), None, args, kw)
+        elif hasattr(timed, "adder"):  # the C probe's: the steps below with no Python frame
+            addCallback = timed.adder(Deferred.addCallback)
         else:
             add_callback = Deferred.addCallback  # Twisted's own, quicker than addCallbacks
 
@@ -186,8 +189,9 @@ class DeferredTracing:
                               ("addCallback", addCallback), ("addErrback", addErrback),
                               ("addBoth", addBoth), ("callback", callback),
                               ("errback", errback), ("cancel", cancel_)):
-            wrapper.__qualname__ = f"Deferred.{name}"
-            wrapper.__doc__ = getattr(Deferred, name).__doc__
+            if isinstance(wrapper, FunctionType):  # not the C probe's addCallback
+                wrapper.__qualname__ = f"Deferred.{name}"
+                wrapper.__doc__ = getattr(Deferred, name).__doc__
             self.patch(Deferred, name, wrapper)
         if "callback" not in succeed.__code__.co_names:  # it fires without callback()
             self.patch(defer, "succeed", succeed_)
