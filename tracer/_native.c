@@ -1590,6 +1590,15 @@ Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs
     return hook_done(self);
 }
 
+/* The tp_dealloc of the small GC types below (each one's tp_clear drops its references). */
+static void
+gc_object_dealloc(PyObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_TYPE(self)->tp_clear(self);
+    PyObject_GC_Del(self);
+}
+
 /* -- Deferred callbacks timed in C -------------------------------------------------------- */
 
 /* The Twisted adapter adds, in place of each Deferred callback ``f``, a callable that times
@@ -1683,14 +1692,6 @@ TimedCallback_clear(TimedCallback *self)
     return 0;
 }
 
-static void
-TimedCallback_dealloc(TimedCallback *self)
-{
-    PyObject_GC_UnTrack(self);
-    TimedCallback_clear(self);
-    PyObject_GC_Del(self);
-}
-
 static PyObject *
 TimedCallback_repr(TimedCallback *self)
 {
@@ -1713,7 +1714,7 @@ static PyTypeObject TimedCallbackType = {
     .tp_vectorcall_offset = offsetof(TimedCallback, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_repr = (reprfunc)TimedCallback_repr,
-    .tp_dealloc = (destructor)TimedCallback_dealloc,
+    .tp_dealloc = gc_object_dealloc,
     .tp_traverse = (traverseproc)TimedCallback_traverse,
     .tp_clear = (inquiry)TimedCallback_clear,
     .tp_members = TimedCallback_members,
@@ -1829,14 +1830,6 @@ CallbackAdder_clear(CallbackAdder *self)
     return 0;
 }
 
-static void
-CallbackAdder_dealloc(CallbackAdder *self)
-{
-    PyObject_GC_UnTrack(self);
-    CallbackAdder_clear(self);
-    PyObject_GC_Del(self);
-}
-
 static PyObject *
 CallbackAdder_repr(CallbackAdder *self)
 {
@@ -1854,7 +1847,7 @@ static PyTypeObject CallbackAdderType = {
     .tp_call = PyVectorcall_Call,
     .tp_descr_get = CallbackAdder_get,
     .tp_repr = (reprfunc)CallbackAdder_repr,
-    .tp_dealloc = (destructor)CallbackAdder_dealloc,
+    .tp_dealloc = gc_object_dealloc,
     .tp_traverse = (traverseproc)CallbackAdder_traverse,
     .tp_clear = (inquiry)CallbackAdder_clear,
 };
@@ -1900,14 +1893,6 @@ DeferredTimer_clear(DeferredTimer *self)
     return 0;
 }
 
-static void
-DeferredTimer_dealloc(DeferredTimer *self)
-{
-    PyObject_GC_UnTrack(self);
-    DeferredTimer_clear(self);
-    PyObject_GC_Del(self);
-}
-
 /* The pure-Python probe's timed callbacks run in a Python function; these run in none. */
 static PyObject *
 DeferredTimer_codes(DeferredTimer *self, void *Py_UNUSED(closure))
@@ -1937,7 +1922,7 @@ static PyTypeObject DeferredTimerType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_vectorcall_offset = offsetof(DeferredTimer, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_dealloc = (destructor)DeferredTimer_dealloc,
+    .tp_dealloc = gc_object_dealloc,
     .tp_traverse = (traverseproc)DeferredTimer_traverse,
     .tp_clear = (inquiry)DeferredTimer_clear,
     .tp_methods = DeferredTimer_methods,
@@ -2140,14 +2125,6 @@ HandleRunner_clear(HandleRunner *self)
     return 0;
 }
 
-static void
-HandleRunner_dealloc(HandleRunner *self)
-{
-    PyObject_GC_UnTrack(self);
-    HandleRunner_clear(self);
-    PyObject_GC_Del(self);
-}
-
 static PyObject *
 HandleRunner_get_primary(HandleRunner *self, void *Py_UNUSED(closure))
 {
@@ -2183,7 +2160,7 @@ static PyTypeObject HandleRunnerType = {
     .tp_vectorcall_offset = offsetof(HandleRunner, vectorcall),
     .tp_call = PyVectorcall_Call,
     .tp_descr_get = HandleRunner_get,
-    .tp_dealloc = (destructor)HandleRunner_dealloc,
+    .tp_dealloc = gc_object_dealloc,
     .tp_traverse = (traverseproc)HandleRunner_traverse,
     .tp_clear = (inquiry)HandleRunner_clear,
     .tp_getset = HandleRunner_getset,
@@ -2413,14 +2390,6 @@ IoDispatcher_clear(IoDispatcher *self)
     return 0;
 }
 
-static void
-IoDispatcher_dealloc(IoDispatcher *self)
-{
-    PyObject_GC_UnTrack(self);
-    IoDispatcher_clear(self);
-    PyObject_GC_Del(self);
-}
-
 static PyTypeObject IoDispatcherType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "tracer._native.IoDispatcher",
@@ -2431,7 +2400,7 @@ static PyTypeObject IoDispatcherType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_vectorcall_offset = offsetof(IoDispatcher, vectorcall),
     .tp_call = PyVectorcall_Call,
-    .tp_dealloc = (destructor)IoDispatcher_dealloc,
+    .tp_dealloc = gc_object_dealloc,
     .tp_traverse = (traverseproc)IoDispatcher_traverse,
     .tp_clear = (inquiry)IoDispatcher_clear,
 };
