@@ -102,17 +102,23 @@ class ByteCounts:
         self._counters.pop(fd, None)
         self._written.pop(fd, None)
 
-    def changed(self, t: int) -> list[dict[str, Any]]:
+    def watched(self) -> dict[int, Counter]:
+        """The connections open now (the writer thread, before it drains the buffer)."""
+        return dict(self._counters)
+
+    def changed(self, t: int, watched: dict[int, Counter]) -> list[dict[str, Any]]:
         """``bytes`` events at time ``t`` for the next :data:`PER_FLUSH` connections whose
-        counts moved (the writer thread).  A counter that fails is treated as one that has
-        nothing to say: the writer must not fail for it."""
+        counts moved (the writer thread), of those ``watched`` (as :meth:`watched` gave them
+        before the drain, and still open): a connection opened after the drain has its ``conn``
+        in the next batch, and its counts must not come before it.  A counter that fails is
+        treated as one that has nothing to say: the writer must not fail for it."""
         if not self._queue:
             self._queue = list(self._counters)
         batch, self._queue = self._queue[:PER_FLUSH], self._queue[PER_FLUSH:]
         events = []
         for fd in batch:
             counter = self._counters.get(fd)
-            if counter is None:
+            if counter is None or watched.get(fd) is not counter:
                 continue
             try:
                 counts = counter()

@@ -314,11 +314,12 @@ class Recorder:
         """Write a batch; nothing here may raise into the writer thread or the app."""
         try:
             now = time.monotonic_ns()
+            open_before = self.byte_counts.watched()  # their conn lines are in this batch
             written, calls = self.output.drain(self.events)
             self.written += written
             self._calls += calls
             self._loop_sample(now, final)
-            for event in self.byte_counts.changed(now - self.t0):
+            for event in self.byte_counts.changed(now - self.t0, open_before):
                 self._emit(event)
             self._collect_children(now, final)
             self._write_out(now)

@@ -146,12 +146,12 @@ def test_counts_are_written_when_they_change_and_a_bounded_number_at_a_time() ->
     moving = {fd: [0, 0] for fd in range(PER_FLUSH + 10)}
     for fd, pair in moving.items():
         counts.watch(fd, lambda pair=pair: (pair[0], pair[1]))
-    first = counts.changed(1)
+    first = counts.changed(1, counts.watched())
     assert [e["fd"] for e in first] == list(range(PER_FLUSH))   # the rest wait for the next flush
-    assert [e["fd"] for e in counts.changed(2)] == list(range(PER_FLUSH, PER_FLUSH + 10))
-    assert counts.changed(3) + counts.changed(4) == []          # a round: nothing moved
+    assert [e["fd"] for e in counts.changed(2, counts.watched())] == list(range(PER_FLUSH, PER_FLUSH + 10))
+    assert counts.changed(3, counts.watched()) + counts.changed(4, counts.watched()) == []  # a round
     moving[5][0] = 100
-    moved = counts.changed(5) + counts.changed(6)               # the next round
+    moved = counts.changed(5, counts.watched()) + counts.changed(6, counts.watched())  # the next
     assert [(e["t"], e["fd"], e["in"], e["out"]) for e in moved] == [(5, 5, 100, 0)]
 
 
@@ -164,4 +164,19 @@ def test_a_counter_that_fails_or_whose_connection_is_gone_writes_nothing() -> No
     counts.watch(4, lambda: None)
     counts.watch(5, lambda: (1, 2))
     counts.forget(5)
-    assert counts.changed(1) == []
+    assert counts.changed(1, counts.watched()) == []
+
+
+def test_a_connection_opened_after_the_drain_waits_for_the_next_flush() -> None:
+    """The writer asks which connections are open before it drains the buffer: one opened
+    after that (its ``conn`` not written yet), or an fd reused by a new connection since, is
+    not sampled, so that no ``bytes`` line comes before its ``conn``."""
+    counts = ByteCounts()
+    counts.watch(3, lambda: (1, 1))
+    counts.watch(4, lambda: (2, 2))
+    open_before = counts.watched()
+    counts.watch(5, lambda: (3, 3))     # opened after the drain
+    counts.forget(4)
+    counts.watch(4, lambda: (4, 4))     # closed, and its fd reused
+    assert [e["fd"] for e in counts.changed(1, open_before)] == [3]
+    assert sorted(e["fd"] for e in counts.changed(2, counts.watched())) == [4, 5]
