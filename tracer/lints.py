@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracer.model import Site, TraceState
-from tracer.names import short_path, stall_culprit
+from tracer.names import short_path, speaks_asyncio, stall_culprit
 
 #: A Deferred pending this long is worth a look (a request that never got its answer).
 PENDING_NS = 5_000_000_000
@@ -89,7 +89,8 @@ def _pending(state: TraceState, site: Callable[[int], Site], now_ns: int) -> lis
         age = now_ns - info.created_ns
         if age > PENDING_NS and info.waiting_on is None:
             old[info.site].append(age)
-    return [Lint("pending", f"{_plural(len(ages), 'Deferred')} created in "
+    thing = "Task" if speaks_asyncio(state.runtime) else "Deferred"
+    return [Lint("pending", f"{_plural(len(ages), thing)} created in "
                  f"{_place(site(where))} pending for over {PENDING_NS / 1e9:g} s "
                  f"(the oldest {max(ages) / 1e9:,.1f} s)", where, len(ages))
             for where, ages in sorted(old.items(), key=lambda kv: -len(kv[1]))]
@@ -99,8 +100,11 @@ def _failing(state: TraceState, site: Callable[[int], Site], now_ns: int) -> lis
     held: dict[int, list[int]] = defaultdict(list)
     for created, failed_ns in state.failing.values():
         held[created].append(now_ns - failed_ns)
-    return [Lint("failure", f"{_plural(len(ages), 'Deferred')} created in "
-                 f"{_place(site(where))} hold a failure no errback has handled yet "
+    thing, unhandled = (("Task", "an exception nobody has retrieved yet")
+                        if speaks_asyncio(state.runtime) else
+                        ("Deferred", "a failure no errback has handled yet"))
+    return [Lint("failure", f"{_plural(len(ages), thing)} created in "
+                 f"{_place(site(where))} hold {unhandled} "
                  f"(for up to {max(ages) / 1e9:,.1f} s)", where, len(ages))
             for where, ages in sorted(held.items(), key=lambda kv: -len(kv[1]))]
 

@@ -106,3 +106,17 @@ def short_path(file: str) -> str:
         if "/".join(parts[-k:]) in _OWN:
             return "/".join(parts[-k:])
     return parts[-1]
+
+
+def speaks_asyncio(runtime: str) -> bool:
+    """Whether the runtime traced (tracer.format.RUNTIMES) is asyncio's: the reports then use
+    its words (Tasks, exceptions never retrieved, to_thread) for what a reactor calls Deferreds,
+    unhandled failures and deferToThread."""
+    return runtime in ("asyncio", "uvloop")
+
+
+def pending_word(runtime: str) -> str:
+    """What a runtime calls the things that are pending until they fire: a reactor's Deferreds
+    are asyncio's Tasks (and Futures).  Only the words change: the JSON keys stay ``deferreds``
+    (docs/asyncio.md)."""
+    return "Tasks" if speaks_asyncio(runtime) else "Deferreds"

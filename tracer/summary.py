@@ -12,7 +12,7 @@ import math
 from array import array
 
 from tracer.model import UNKNOWN_SITE, BlockingCall, Frame, Site
-from tracer.names import is_inherited, short_path, stall_culprit
+from tracer.names import is_inherited, pending_word, short_path, stall_culprit
 from tracer.reader import Warn, warn_stderr
 from tracer.scan import Fold, fold
 
@@ -35,13 +35,6 @@ def _place(site: Site) -> dict:
 
 def _stack(stack: tuple[Frame, ...]) -> list[dict]:
     return [{"file": f.file, "line": f.line, "func": f.func} for f in stack]
-
-
-def pending_word(runtime: str) -> str:
-    """What a runtime calls the things that are pending until they fire (tracer.format
-    RUNTIMES): a reactor's Deferreds are asyncio's Tasks (and Futures).  Only the words
-    change: the JSON keys stay ``deferreds`` (docs/asyncio.md)."""
-    return "Tasks" if runtime in ("asyncio", "uvloop") else "Deferreds"
 
 
 class Summary(dict):

@@ -42,9 +42,8 @@ from textual.worker import get_current_worker
 from tracer.folder import program_of
 from tracer.lints import Lint, lints
 from tracer.model import Stall, ThreadJob, TraceModel, TraceState
-from tracer.names import frame_site, stall_culprit, user_frame
+from tracer.names import frame_site, pending_word, stall_culprit, user_frame
 from tui import detail, views
-from tracer.summary import pending_word
 from tui.child import ChildApp
 from tui.commands import Command, LoopscopeCommands
 from tui.deferreds import DeferredTree, TreeData
@@ -425,7 +424,8 @@ class LoopscopeApp(App[int]):
             pane = self.main.query_one("#detail-text", Static)
         except NoMatches:  # a highlight queued as the app closed, after its widgets went
             return
-        pane.update(detail.describe(obj, model, self.cursor_ns))
+        runtime = self._state.runtime if self._state is not None else "reactor"
+        pane.update(detail.describe(obj, model, self.cursor_ns, runtime))
 
     def _show_event_detail(self, index: int) -> None:
         model = self.feed.model

@@ -22,7 +22,7 @@ from tracer.model import (
     UnhandledFailure,
     frames,
 )
-from tracer.names import frame_name, is_user_file, short_path, stall_culprit
+from tracer.names import frame_name, is_user_file, short_path, speaks_asyncio, stall_culprit
 from tui.describe import (
     DURATION_FIELDS,
     MOMENT_FIELDS,
@@ -84,8 +84,9 @@ class Detail:
                              style="" if mine else "dim")
 
 
-def describe(obj: object, model: SiteLookup, cursor_ns: int) -> Text:
-    """The detail pane's text for a row's object (or an event)."""
+def describe(obj: object, model: SiteLookup, cursor_ns: int, runtime: str = "reactor") -> Text:
+    """The detail pane's text for a row's object (or an event), in the words of ``runtime``
+    (tracer.format.RUNTIMES) where they differ."""
     if isinstance(obj, Stall):
         return stall(obj, model)
     if isinstance(obj, CallbackStats):
@@ -99,7 +100,7 @@ def describe(obj: object, model: SiteLookup, cursor_ns: int) -> Text:
     if isinstance(obj, UnhandledFailure):
         return unhandled(obj, model)
     if isinstance(obj, Lint):
-        return warning(obj)
+        return warning(obj, runtime)
     return Text(clean(obj, 400))
 
 
@@ -244,11 +245,31 @@ WARNING_HELP = {
 }
 
 
-def warning(lint: Lint) -> Text:
+#: The same in asyncio's words, where a warning's advice differs.
+ASYNCIO_WARNING_HELP = {
+    "stalls": "The same line keeps blocking the loop: every other callback waits while it "
+              "runs. Move the work to a thread (asyncio.to_thread, loop.run_in_executor) or "
+              "split it up.",
+    "pending": "Nothing has completed these yet. A request whose answer never came, a Future "
+               "nobody sets, or a missing timeout (asyncio.timeout).",
+    "failure": "These end in an exception that nobody has awaited or retrieved. asyncio reports "
+               "it (\"exception was never retrieved\") only when the Task is garbage-collected.",
+    "busy": "A callback that calls call_soon(itself) runs again on every iteration: the loop "
+            "never sleeps in poll, and a core stays busy.",
+    "writer": "A descriptor watched for writing is writable almost always: the loop wakes at "
+              "once every time. Stop watching it (remove_writer) when there is nothing to send.",
+}
+
+
+def warning(lint: Lint, runtime: str = "reactor") -> Text:
+    """A warning, with what it means and where to look in the words of ``runtime``."""
     out = Detail("Warning")
     out.line(clean(lint.text, 600))
     out.line("")
-    out.line(Text(WARNING_HELP.get(lint.kind, ""), style="dim"))
+    help_text = WARNING_HELP.get(lint.kind, "")
+    if speaks_asyncio(runtime):
+        help_text = ASYNCIO_WARNING_HELP.get(lint.kind, help_text)
+    out.line(Text(help_text, style="dim"))
     return out.text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from recording import record_app
 
-from tracer.lints import PENDING_NS, lints
+from tracer.lints import PENDING_NS, Lint, lints
 from tracer.model import TraceModel
 
 pytestmark = pytest.mark.usefixtures("probe_impl")
@@ -109,3 +109,22 @@ def test_a_writer_with_nothing_to_write_while_it_is_watched(model: TraceModel) -
     [writer] = kinds_and_texts(model, added["t"] + 100 * 1_000_000)["writer"]  # of its 200 ms
     assert writer.startswith("fd ") and "(Idle) is watched for writing with nothing to write" \
         in writer
+
+
+@pytest.mark.parametrize("runtime, thing, advice", [
+    ("reactor", "1 Deferred created in", "deferToThread"),
+    ("asyncio", "1 Task created in", "asyncio.to_thread"),
+])
+def test_warnings_speak_the_words_of_the_runtime_traced(runtime, thing, advice):
+    """asyncio's pending things are Tasks and Futures, and the advice names its own way out;
+    the detail pane says it in the same words."""
+    from tracer.model import DeferredInfo, Site, TraceState
+    from tui import detail
+
+    state = TraceState()
+    state.runtime = runtime
+    state.pending_deferreds[1] = DeferredInfo(1, 5, 0)
+    [pending] = lints(state, lambda _site: Site("main", "/app/main.py", 3), PENDING_NS * 2)
+    assert pending.text.startswith(thing)
+    stalls = Lint("stalls", "main (main.py:3) blocked the loop 3 times", 0, 3)
+    assert advice in detail.warning(stalls, runtime).plain
