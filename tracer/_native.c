@@ -1322,22 +1322,23 @@ Probe_poll_end(Probe *self, PyObject *ready)
 }
 
 PyDoc_STRVAR(poll_end_fds_doc,
-"poll_end_fds(ready, reads, writes)\n--\n\n"
-"poll_end for what poll or epoll returned, ``[(fd, events)]``: the ``reads`` bits of an\n"
-"fd's events make it ready to read, the ``writes`` bits to write.");
+"poll_end_fds(reads, writes, ready)\n--\n\n"
+"poll_end for what poll or epoll returned, ``ready = [(fd, events)]``: the ``reads`` bits of\n"
+"an fd's events make it ready to read, the ``writes`` bits to write.  The masks come first,\n"
+"so that functools.partial can bind them (a poller calls it with ``ready`` alone).");
 
 static PyObject *
 Probe_poll_end_fds(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
     CHECK_NARGS("poll_end_fds", 3);
-    long reads = PyLong_AsLong(args[1]), writes = PyLong_AsLong(args[2]);
+    long reads = PyLong_AsLong(args[0]), writes = PyLong_AsLong(args[1]);
     if (PyErr_Occurred())
         return NULL;
     if (reads < 0 || writes < 0) {
         PyErr_SetString(PyExc_ValueError, "poll_end_fds(): reads and writes are bit masks");
         return NULL;
     }
-    return poll_ended(self, args[0], reads, writes);
+    return poll_ended(self, args[2], reads, writes);
 }
 
 /* A loop call begins: its frame goes on the stack (timed from here). */

@@ -142,10 +142,10 @@ class _TimedPoller:
         poll, begin = poller.poll, probe.poll_begin
         reads = 0x1 | 0x2 | 0x8 | 0x10  # POLLIN, POLLPRI, POLLERR, POLLHUP (the same for epoll)
         writes = 0x4                    # POLLOUT
+        end: Callable[[Any], Any]
         end_fds = getattr(probe, "poll_end_fds", None)  # the C probe reads the bits itself
         if end_fds is not None:
-            def end(events: Any) -> None:
-                end_fds(events, reads, writes)
+            end = partial(end_fds, reads, writes)  # no Python frame of its own per poll
         else:
             end_selector = probe.poll_end
 
