@@ -627,7 +627,8 @@ class StateBuilder:
 
     def _loop(self, ev: dict, index: int) -> None:
         dt = ev["dt"] or 1
-        self.state.loop.append(LoopSample(ev["t"], dt, ev["it"], min(max(ev["busy"] / dt, 0.0), 1.0),
+        iterations = max(ev["it"], 0)  # a count: a damaged trace's negative one is none
+        self.state.loop.append(LoopSample(ev["t"], dt, iterations, min(max(ev["busy"] / dt, 0.0), 1.0),
                                           ev["lag_max"] / 1e6, ev["lag_mean"] / 1e6, ev["calls"]))
 
     def _error(self, ev: dict, index: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 
+from tracer.format import INT_MAX
 from tracer.model import UNKNOWN_SITE, BlockingCall, Frame, Site
 from tracer.names import is_inherited, pending_word, short_path, stall_culprit
 from tracer.reader import Warn, warn_stderr
@@ -88,7 +89,7 @@ def summary_of(folded: Fold) -> Summary:
         "duration_ms": _ms(state.t_ns),
         "threshold_ms": float(threshold_ms),
         "loop": {
-            "iterations": sum(x.iterations for x in samples),
+            "iterations": min(sum(x.iterations for x in samples), INT_MAX),  # JSON's int64
             "busy_ratio": round(sum(x.busy_ratio for x in samples) / len(samples), 4) if samples else 0.0,
             "lag_p50_ms": _ms(percentile(lags, 0.5)),
             "lag_p99_ms": _ms(percentile(lags, 0.99)),

@@ -159,6 +159,11 @@ def test_no_trace_makes_a_reader_raise(data: bytes) -> None:
     b'{"t":5,"ev":"loop","dt":0,"it":-1,"busy":9223372036854775807,"idle":0,"calls":0,'
     b'"lag_max":9223372036854775807,"lag_mean":0}',
     b'{"t":5,"ev":"tstart","job":1,"tid":9223372036854775807}',
+    b'{"t":0,"ev":"loop","dt":0,"it":-1,"busy":0,"idle":0,"calls":0,"lag_max":0,"lag_mean":0}\n'
+    b'{"t":0,"ev":"loop","dt":0,"it":-9223372036854775808,"busy":0,"idle":0,"calls":0,'
+    b'"lag_max":0,"lag_mean":0}',
+    b'\n'.join(b'{"t":%d,"ev":"loop","dt":1,"it":9223372036854775807,"busy":0,"idle":0,'
+               b'"calls":0,"lag_max":0,"lag_mean":0}' % t for t in range(3)),
 ])
 def test_extreme_values_found_by_the_fuzzer(line: bytes) -> None:
     check_every_reader(b'{"ev":"trace","v":1,"start_wall":9999999999.0}\n'
