@@ -1017,7 +1017,9 @@ fn_site(Probe *self, const char *hook, PyObject *f, PyObject **code)
 }
 
 /* The frame two up from a hook (the line that called callLater or Deferred()), as the cache
- * key: its code object and instruction offset.  ``frame`` is its frame object when one was
+ * key: its code object and instruction offset.  ``up`` is 1 for a hook called from Python (a
+ * wrapper between the hook and that line), 0 for one called by a C stand-in (the line's frame
+ * is the current one).  ``frame`` is its frame object when one was
  * made on the way, else NULL (each a new reference). */
 typedef struct {
     PyCodeObject *code;
@@ -1030,12 +1032,12 @@ typedef struct {
  * more than the rest of the hook.  From 3.12 there is no public way to the interpreter's
  * frames but frame objects.  False when there is no such frame (or no memory for it). */
 static inline int
-caller_key(Caller *caller)
+caller_key(Caller *caller, int up)
 {
 #ifdef CPYTHON_311_INTERNALS
     _PyInterpreterFrame *frame = PyThreadState_Get()->cframe->current_frame;
-    for (int up = 0; up < 2 && frame != NULL; up++) {
-        if (up)
+    for (int i = 0; i <= up && frame != NULL; i++) {
+        if (i)
             frame = frame->previous;
         while (frame != NULL && _PyFrame_IsIncomplete(frame))
             frame = frame->previous;
@@ -1047,7 +1049,7 @@ caller_key(Caller *caller)
     return 1;
 #else
     PyFrameObject *frame = PyEval_GetFrame();  /* borrowed */
-    PyFrameObject *back = frame != NULL ? PyFrame_GetBack(frame) : NULL;
+    PyFrameObject *back = frame == NULL ? NULL : up ? PyFrame_GetBack(frame) : (PyFrameObject *)Py_NewRef(frame);
     if (back == NULL)
         return 0;
     *caller = (Caller){PyFrame_GetCode(back), PyFrame_GetLasti(back), back};
@@ -1060,10 +1062,10 @@ caller_key(Caller *caller)
  * the Python half says the answer does not depend on the frames further out
  * (``_origin(frame) -> (site, cacheable)``: the line is outside the reactor package). */
 static int64_t
-caller_site(Probe *self, const char *hook)
+caller_site(Probe *self, const char *hook, int up)
 {
     Caller caller;
-    if (!caller_key(&caller)) {
+    if (!caller_key(&caller, up)) {
         if (PyErr_Occurred())
             hook_failed(self, hook);
         return 0;
@@ -1074,7 +1076,8 @@ caller_site(Probe *self, const char *hook)
         /* A miss: the Python half needs the frame object (made here, once per line). */
         if (caller.frame == NULL) {
             PyFrameObject *frame = PyEval_GetFrame();
-            caller.frame = frame != NULL ? PyFrame_GetBack(frame) : NULL;
+            caller.frame = frame == NULL ? NULL
+                         : up ? PyFrame_GetBack(frame) : (PyFrameObject *)Py_NewRef(frame);
         }
         site = 0;
         if (caller.frame != NULL) {
@@ -1441,21 +1444,14 @@ Probe_call_end(Probe *self, PyObject *exc)
     return hook_done(self);
 }
 
-/* call_begin, ``f(*args, **kw)``, call_end, in one step: no Python frame around user code. */
+/* call_begin, ``f(*fargs, **kw)``, call_end, in one step: no Python frame around user code.
+ * ``kw`` is NULL or a dict. */
 static PyObject *
-Probe_run_call(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+run_traced(Probe *self, int kind, PyObject *f, PyObject *source, PyObject *fargs, PyObject *kw)
 {
-    CHECK_NARGS("run_call", 5);
-    PyObject *f = args[2], *fargs = args[3], *kw = args[4];
-    if (!PyTuple_Check(fargs)) {
-        PyErr_SetString(PyExc_TypeError, "run_call(): args must be a tuple");
-        return NULL;
-    }
-    if (kw == Py_None || (PyDict_Check(kw) && PyDict_GET_SIZE(kw) == 0))
-        kw = NULL;
     if (self->buffer == NULL)
         return PyObject_Call(f, fargs, kw);
-    begin_call(self, "run_call", kind_of(args[0]), f, args[1]);
+    begin_call(self, "run_call", kind, f, source);
     PyObject *result = PyObject_Call(f, fargs, kw);
     if (result != NULL) {
         end_call(self, "run_call", NULL);
@@ -1480,11 +1476,25 @@ Probe_run_call(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-Probe_timer_scheduled(Probe *self, PyObject *call)
+Probe_run_call(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    READY_OR_RETURN(self);
+    CHECK_NARGS("run_call", 5);
+    PyObject *fargs = args[3], *kw = args[4];
+    if (!PyTuple_Check(fargs)) {
+        PyErr_SetString(PyExc_TypeError, "run_call(): args must be a tuple");
+        return NULL;
+    }
+    if (kw == Py_None || (PyDict_Check(kw) && PyDict_GET_SIZE(kw) == 0))
+        kw = NULL;
+    return run_traced(self, kind_of(args[0]), args[2], args[1], fargs, kw);
+}
+
+/* timer_scheduled: ``up`` as in caller_site. */
+static void
+note_scheduled(Probe *self, PyObject *call, int up)
+{
     const char *hook = "timer_scheduled";
-    int64_t site = caller_site(self, hook);
+    int64_t site = caller_site(self, hook, up);
     PyObject *func = slot_get(self, hook, &self->timer_func, call, str_func);
     PyObject *code;
     int64_t fn = func != NULL ? fn_site(self, hook, func, &code) : 0;
@@ -1494,6 +1504,13 @@ Probe_timer_scheduled(Probe *self, PyObject *call)
     slot_set_int(self, hook, &self->timer_id, call, str_trace_id, id);
     int64_t t = now_ns();
     emit(self, ROW_TIMER, t, 4, (int64_t[]){id, site, fn, due == NIL ? NIL : due - self->t0});
+}
+
+static PyObject *
+Probe_timer_scheduled(Probe *self, PyObject *call)
+{
+    READY_OR_RETURN(self);
+    note_scheduled(self, call, 1);
     return hook_done(self);
 }
 
@@ -1504,7 +1521,7 @@ Probe_deferred_created(Probe *self, PyObject *d)
     const char *hook = "deferred_created";
     int64_t id = ++self->next_deferred;
     slot_set_int(self, hook, &self->deferred_id, d, str_trace_id, id);
-    int64_t site = caller_site(self, hook);
+    int64_t site = caller_site(self, hook, 1);
     self->dsites[id & (DSITES - 1)][0] = id;
     self->dsites[id & (DSITES - 1)][1] = site;
     int64_t t = now_ns();
@@ -2443,6 +2460,238 @@ Probe_io_dispatcher(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)dispatcher;
 }
 
+/* -- Twisted's callLater -- */
+
+/* What a Twisted DelayedCall runs, made by TimerScheduler: the program's callable, its
+ * arguments, and the slots the probe reads of a timer (``func``, ``time``, ``_trace_id``, as
+ * the Python adapter's _TimerSource has them).  Calling it runs the callable as a traced
+ * timer call.  In Python this was a _TimerSource, a functools.partial and the partial's
+ * arguments tuple: three objects the garbage collector tracks per pending call, and with
+ * 200k calls pending the collector's passes over them were most of tracing's cost.  This is
+ * one. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Probe *probe;
+    PyObject *func, *time, *trace_id;   /* read and written as slots by the probe and adapter */
+    PyObject *target, *args, *kw;       /* kw: NULL or a dict */
+} TimedCall;
+
+static PyObject *
+TimedCall_call(TimedCall *self, PyObject *const *Py_UNUSED(args), size_t nargsf,
+               PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) != 0 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "a traced timer call takes no arguments");
+        return NULL;
+    }
+    return run_traced(self->probe, K_TIMER, self->target, (PyObject *)self, self->args, self->kw);
+}
+
+static int
+TimedCall_traverse(TimedCall *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->probe);
+    Py_VISIT(self->func);
+    Py_VISIT(self->time);
+    Py_VISIT(self->trace_id);
+    Py_VISIT(self->target);
+    Py_VISIT(self->args);
+    Py_VISIT(self->kw);
+    return 0;
+}
+
+static int
+TimedCall_clear(TimedCall *self)
+{
+    Py_CLEAR(self->probe);
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->time);
+    Py_CLEAR(self->trace_id);
+    Py_CLEAR(self->target);
+    Py_CLEAR(self->args);
+    Py_CLEAR(self->kw);
+    return 0;
+}
+
+static PyObject *
+TimedCall_repr(TimedCall *self)
+{
+    return PyUnicode_FromFormat("<traced %R>", self->target);
+}
+
+static PyMemberDef TimedCall_members[] = {
+    {"func", Py_T_OBJECT_EX, offsetof(TimedCall, func), 0, "what the call is named after"},
+    {"time", Py_T_OBJECT_EX, offsetof(TimedCall, time), 0, "when it is due (time.monotonic)"},
+    {"_trace_id", Py_T_OBJECT_EX, offsetof(TimedCall, trace_id), 0, "the timer's id in the trace"},
+    {"callable", Py_T_OBJECT_EX, offsetof(TimedCall, target), Py_READONLY, "the program's callable"},
+    {NULL}
+};
+
+static PyTypeObject TimedCallType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._native.TimedCall",
+    .tp_doc = PyDoc_STR("What a traced Twisted DelayedCall runs (made by TimerScheduler)."),
+    .tp_basicsize = sizeof(TimedCall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(TimedCall, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_repr = (reprfunc)TimedCall_repr,
+    .tp_dealloc = gc_object_dealloc,
+    .tp_traverse = (traverseproc)TimedCall_traverse,
+    .tp_clear = (inquiry)TimedCall_clear,
+    .tp_members = TimedCall_members,
+};
+
+/* Twisted's ``reactor.callLater(delay, f, *args, **kw)`` as the adapter replaces it: for a
+ * plain function or a bound method (not a Deferred's callback/errback, which are named when
+ * they run), Twisted's own callLater is given a TimedCall and the timer is reported; any other
+ * callable goes to ``fallback``, the adapter's Python wrapper, which names it.  The Python
+ * wrapper cost a frame per call scheduled. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Probe *probe;
+    PyObject *call_later, *fallback, *fire_functions;
+} TimerScheduler;
+
+/* ``f`` is scheduled by TimerScheduler itself (1), by the fallback (0), or the check raised
+ * (-1). */
+static inline int
+schedules_itself(TimerScheduler *self, PyObject *f)
+{
+    if (Py_IS_TYPE(f, &PyFunction_Type))
+        return 1;
+    if (!Py_IS_TYPE(f, &PyMethod_Type))
+        return 0;
+    int fires = PyDict_Contains(self->fire_functions, PyMethod_GET_FUNCTION(f));
+    return fires < 0 ? -1 : !fires;
+}
+
+static PyObject *
+TimerScheduler_call(TimerScheduler *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    int itself = nargs >= 2 ? schedules_itself(self, args[1]) : 0;
+    if (itself < 0)
+        return NULL;
+    if (!itself)
+        return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+    TimedCall *timed = PyObject_GC_New(TimedCall, &TimedCallType);
+    if (timed == NULL)
+        return NULL;
+    timed->vectorcall = (vectorcallfunc)TimedCall_call;
+    timed->probe = (Probe *)Py_NewRef(self->probe);
+    timed->func = Py_NewRef(args[1]);
+    timed->time = timed->trace_id = timed->kw = NULL;
+    timed->target = Py_NewRef(args[1]);
+    timed->args = PyTuple_New(nargs - 2);
+    PyObject_GC_Track(timed);
+    if (timed->args == NULL)
+        goto failed;
+    for (Py_ssize_t i = 2; i < nargs; i++)
+        PyTuple_SET_ITEM(timed->args, i - 2, Py_NewRef(args[i]));
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nkw) {
+        if ((timed->kw = PyDict_New()) == NULL)
+            goto failed;
+        for (Py_ssize_t i = 0; i < nkw; i++)
+            if (PyDict_SetItem(timed->kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+                goto failed;
+    }
+    PyObject *call = PyObject_CallFunctionObjArgs(self->call_later, args[0], timed, NULL);
+    if (call == NULL)  /* Twisted refused it (a negative delay, say) */
+        goto failed;
+    Probe *probe = self->probe;
+    if (probe->buffer != NULL) {
+        double delay = PyFloat_AsDouble(args[0]);
+        if (delay == -1.0 && PyErr_Occurred())
+            PyErr_Clear();  /* a delay Twisted takes but not as a float: no due time, no lag */
+        else
+            timed->time = PyFloat_FromDouble((double)monotonic_ns() / 1e9 + delay);
+        if (PyErr_Occurred())
+            hook_failed(probe, "timer_scheduled");
+        note_scheduled(probe, (PyObject *)timed, 0);
+        if (escaping_here(probe)) {
+            Py_DECREF(timed);
+            Py_DECREF(call);
+            return hook_done(probe);
+        }
+    }
+    Py_DECREF(timed);
+    return call;
+failed:
+    Py_DECREF(timed);
+    return NULL;
+}
+
+static int
+TimerScheduler_traverse(TimerScheduler *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->probe);
+    Py_VISIT(self->call_later);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->fire_functions);
+    return 0;
+}
+
+static int
+TimerScheduler_clear(TimerScheduler *self)
+{
+    Py_CLEAR(self->probe);
+    Py_CLEAR(self->call_later);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->fire_functions);
+    return 0;
+}
+
+static PyObject *
+TimerScheduler_repr(TimerScheduler *self)
+{
+    return PyUnicode_FromFormat("<traced %R>", self->call_later);
+}
+
+static PyTypeObject TimerSchedulerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracer._native.TimerScheduler",
+    .tp_doc = PyDoc_STR("Made by Probe.timer_scheduler(...): Twisted's callLater, traced."),
+    .tp_basicsize = sizeof(TimerScheduler),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(TimerScheduler, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_repr = (reprfunc)TimerScheduler_repr,
+    .tp_dealloc = gc_object_dealloc,
+    .tp_traverse = (traverseproc)TimerScheduler_traverse,
+    .tp_clear = (inquiry)TimerScheduler_clear,
+};
+
+PyDoc_STRVAR(timer_scheduler_doc,
+"timer_scheduler(call_later, fallback, fire_functions) -> TimerScheduler\n--\n\n"
+"A Twisted reactor's ``callLater(delay, f, *args, **kw)`` for this probe: ``call_later`` is\n"
+"the reactor's own, given a TimedCall for a plain function or a bound method whose function\n"
+"is not a key of the dict ``fire_functions`` (Deferred.callback and .errback); ``fallback``\n"
+"schedules any other callable.");
+
+static PyObject *
+Probe_timer_scheduler(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("timer_scheduler", 3);
+    if (!PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "timer_scheduler(): fire_functions is a dict");
+        return NULL;
+    }
+    TimerScheduler *scheduler = PyObject_GC_New(TimerScheduler, &TimerSchedulerType);
+    if (scheduler == NULL)
+        return NULL;
+    scheduler->vectorcall = (vectorcallfunc)TimerScheduler_call;
+    scheduler->probe = (Probe *)Py_NewRef(self);
+    scheduler->call_later = Py_NewRef(args[0]);
+    scheduler->fallback = Py_NewRef(args[1]);
+    scheduler->fire_functions = Py_NewRef(args[2]);
+    PyObject_GC_Track(scheduler);
+    return (PyObject *)scheduler;
+}
+
 /* -- the rare hooks -- */
 
 /* The rare hooks (reactor/_instrument.py) are the Python half's, called through these: a
@@ -2604,6 +2853,8 @@ static PyMethodDef Probe_methods[] = {
 #define RARE_METHOD(name) \
     {#name, (PyCFunction)(void (*)(void))Probe_##name, METH_FASTCALL, "the Python half's " #name},
     RARE_HOOKS(RARE_METHOD)
+    {"timer_scheduler", (PyCFunction)(void (*)(void))Probe_timer_scheduler, METH_FASTCALL,
+     timer_scheduler_doc},
     {"io_dispatcher", (PyCFunction)(void (*)(void))Probe_io_dispatcher, METH_FASTCALL,
      io_dispatcher_doc},
     {NULL}
@@ -2716,7 +2967,8 @@ PyInit__native(void)
     if (PyType_Ready(&BufferType) < 0 || PyType_Ready(&ProbeType) < 0
             || PyType_Ready(&TimedCallbackType) < 0 || PyType_Ready(&DeferredTimerType) < 0
             || PyType_Ready(&HandleRunnerType) < 0 || PyType_Ready(&IoDispatcherType) < 0
-            || PyType_Ready(&CallbackAdderType) < 0)
+            || PyType_Ready(&CallbackAdderType) < 0 || PyType_Ready(&TimedCallType) < 0
+            || PyType_Ready(&TimerSchedulerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -2731,6 +2983,7 @@ PyInit__native(void)
     if (PyModule_AddIntConstant(m, "SITES_CACHED", SITES_CACHED) < 0
             || PyModule_AddObjectRef(m, "Buffer", (PyObject *)&BufferType) < 0
             || PyModule_AddObjectRef(m, "Probe", (PyObject *)&ProbeType) < 0
+            || PyModule_AddObjectRef(m, "TimedCall", (PyObject *)&TimedCallType) < 0
             || add_row_layouts(m) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -195,7 +195,8 @@ class DeferredTracing:
             self.patch(Deferred, name, wrapper)
         if "callback" not in succeed.__code__.co_names:  # it fires without callback()
             self.patch(defer, "succeed", succeed_)
-        self.fire_functions = {callback: fire_callback, errback: fire_errback}
+        # Filled in place: the C probe's callLater holds this dict.
+        self.fire_functions.update({callback: fire_callback, errback: fire_errback})
 
         def unhandled(event: dict) -> None:
             """Twisted's report of a Deferred collected with a failure (``DebugInfo`` logs

@@ -123,6 +123,9 @@ class _TimerSource:
     time): ``time`` here is set when the call is scheduled (now plus its delay) and again when
     it is reset or delayed (DelayedCall.reset and .delay are wrapped), so a call's lag is the
     lateness Twisted itself sees.  Plain slots: the C probe reads them without calling Python.
+    The C probe's callLater schedules functions and bound methods with its own TimedCall,
+    which has the same slots and runs the call (tracer/_native.c says why); this is the source
+    of the other calls, and of every call under the pure-Python probe.
     """
 
     __slots__ = ("func", "time", "_trace_id")
@@ -362,6 +365,7 @@ class _Tracing:
         call_from_thread = reactor.callFromThread
         add_trigger = reactor.addSystemEventTrigger
         cancel_call_later = reactor._cancelCallLater
+        sources: tuple[type, ...] = (_TimerSource,)
 
         def callLater(delay: float, f: Any, *args: Any, **kw: Any) -> Any:
             name = f if type(f) is FunctionType else name_of(f)
@@ -378,8 +382,21 @@ class _Tracing:
             scheduled(source)
             return call
 
+        traced_call_later: Callable[..., Any] = callLater
+        timer_scheduler = getattr(native, "timer_scheduler", None)
+        if timer_scheduler is not None:  # the C probe's: functions and methods with no Python frame
+            sources = (_TimerSource, sys.modules[type(native).__module__].TimedCall)
+            traced_call_later = timer_scheduler(call_later, callLater, self.deferreds.fire_functions)
+
+        def source_of(call: Any) -> Any:
+            """The timer source a traced DelayedCall runs with (None for one not traced)."""
+            f = call.__dict__.get("func")
+            if type(f) is partial and len(f.args) > 1:
+                f = f.args[1]
+            return f if type(f) in sources else None
+
         def _cancelCallLater(call: Any) -> None:
-            source = _source_of(call)
+            source = source_of(call)
             if source is not None:
                 self.probe.timer_cancelled(source)
             cancel_call_later(call)
@@ -389,7 +406,7 @@ class _Tracing:
 
         def retimed(call: Any) -> None:
             """The call now runs at ``getTime()`` on the reactor's clock."""
-            source = _source_of(call)
+            source = source_of(call)
             if source is not None:
                 source.time = call.getTime() - seconds() + _monotonic()
 
@@ -419,11 +436,13 @@ class _Tracing:
                 return add_trigger(phase, event, f, *args, **kw)  # Twisted says what is wrong
             return add_trigger(phase, event, partial(run_call, "trigger", (phase, event), f, args, kw))
 
-        for wrapper, original in ((callLater, call_later), (callFromThread, call_from_thread),
+        for wrapper, original in ((callFromThread, call_from_thread),
                                   (addSystemEventTrigger, add_trigger),
                                   (_cancelCallLater, cancel_call_later)):
             wrapper.__doc__ = original.__doc__
             self.patches.set(reactor, wrapper.__name__, wrapper)
+        callLater.__doc__ = call_later.__doc__
+        self.patches.set(reactor, "callLater", traced_call_later)
 
     def instrument_threads(self, reactor: Any) -> None:
         """Jobs of the reactor's thread pool (``deferToThread``, ``callInThread``)."""
@@ -730,14 +749,6 @@ class _Tracing:
         render_.__doc__ = render.__doc__
         self.patches.set(server.Request, "render", render_)
         self.call_codes.add(render_.__code__)
-
-
-def _source_of(call: Any) -> _TimerSource | None:
-    """The timer source a traced DelayedCall runs with (None for one not traced)."""
-    f = call.__dict__.get("func")
-    if type(f) is partial and len(f.args) > 1 and type(f.args[1]) is _TimerSource:
-        return f.args[1]
-    return None
 
 
 def _wrapped(protocol: Any) -> Any:

@@ -64,7 +64,8 @@ def test_the_program_sees_what_it_sees_untraced(traces):
     assert expected == [
         "('recovered', 'ValueError', 'exploded on 31', 'explode')",
         "('recovered', 'KeyError', \"'recovered'\", None)",
-        "('both', 'recovered')", "recovered", "42"]
+        "('both', 'recovered')", "recovered",
+        "('recovered', 'KeyError', \"'as a result'\", None)", "already called", "42"]
     assert all(seen(traces[probe]) == expected for probe in PROBES)
 
 

@@ -1,8 +1,8 @@
 """Deferred callbacks down every path the Twisted adapter times differently: a plain result,
 extra arguments, a callback that raises, one that returns a Failure, an errback that
 recovers, addBoth, a callback returning a Deferred not fired yet (a chain), one returning a
-fired Deferred that Twisted made (``succeed``), a Deferred fired by a timer, and a failure
-nobody handles.  It prints what the program saw, which tracing must not change.
+fired Deferred that Twisted made (``succeed``), a Deferred fired by a timer, a subclass fired
+with a Failure and then fired again, and a failure nobody handles.  It prints what the program saw, which tracing must not change.
 """
 
 import gc
@@ -48,6 +48,22 @@ def later(x):
     return inner  # the outer Deferred waits for it
 
 
+class Tagged(defer.Deferred):
+    def __init__(self):
+        super().__init__()  # a subclass's Deferred
+        self.tag = "tagged"
+
+
+def fired_twice():
+    t = Tagged()
+    t.addErrback(recover)
+    t.callback(Failure(KeyError("as a result")))  # callback() given a Failure
+    try:
+        t.callback("again")
+    except defer.AlreadyCalledError:
+        seen.append("already called")
+
+
 def lost():
     d = defer.Deferred()  # left failing
     d.addCallback(explode)
@@ -62,6 +78,7 @@ def main():
     d.addCallbacks(seen.append, recover).addCallback(as_failure).addErrback(recover)
     d.addBoth(both).addCallback(defer.succeed).addCallback(seen.append)
     d.callback(5)
+    fired_twice()
 
     chained = defer.Deferred()
     chained.addCallback(later).addCallback(double).addCallback(seen.append)
