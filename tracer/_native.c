@@ -616,6 +616,11 @@ typedef struct {
     int64_t site;
 } SiteEntry;
 
+/* A stack outgrown is kept until the probe goes: wait_for_stall reads the top frame without
+ * the GIL, from a stack the loop thread may be replacing.  Each stack is twice the last, from
+ * 64 frames: 40 is more than memory holds. */
+#define STACKS_RETIRED 40
+
 /* Creation site of recent Deferreds, to name the Deferred of an unhandled failure (it is
  * reported after the Deferred is gone): direct-mapped by id, so the newest ones are kept. */
 #define DSITES (1 << 17)
@@ -653,6 +658,8 @@ typedef struct {
     int forgetting;         /* in sites_forget: what its releases run caches nothing */
     Frame *stack;
     Py_ssize_t depth, stack_cap;
+    Frame *retired[STACKS_RETIRED];  /* stacks outgrown, kept for wait_for_stall's reads */
+    int n_retired;
     unsigned long long serial;
     long long next_deferred, next_timer;
     long long hook_errors;  /* errors the hooks met and kept from the application */
@@ -720,6 +727,8 @@ Probe_dealloc(Probe *self)
     while (self->depth > 0)
         Py_XDECREF(self->stack[--self->depth].code);
     PyMem_RawFree(self->stack);
+    for (int i = 0; i < self->n_retired; i++)
+        PyMem_RawFree(self->retired[i]);
     PyMem_RawFree(self->dsites);
     PyMem_RawFree(self->fds.slots);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -1227,11 +1236,15 @@ static inline int
 push(Probe *self, int64_t start, int kind, PyObject *code, int64_t site, int64_t x, int64_t y)
 {
     if (self->depth == self->stack_cap) {
-        Frame *stack = PyMem_RawRealloc(self->stack, (size_t)self->stack_cap * 2 * sizeof(Frame));
+        Frame *stack = self->n_retired < STACKS_RETIRED
+                       ? PyMem_RawMalloc((size_t)self->stack_cap * 2 * sizeof(Frame)) : NULL;
         if (stack == NULL)
             return -1;
-        self->stack = stack;
-        self->stack_cap *= 2;
+        memcpy(stack, self->stack, (size_t)self->depth * sizeof(Frame));
+        self->retired[self->n_retired++] = self->stack;
+        /* The stack before its size (wait_for_stall reads them in the other order). */
+        __atomic_store_n(&self->stack, stack, __ATOMIC_RELEASE);
+        __atomic_store_n(&self->stack_cap, self->stack_cap * 2, __ATOMIC_RELEASE);
     }
     self->stack[self->depth++] = (Frame){start, site, x, y, Py_XNewRef(code), ++self->serial,
                                          kind};
@@ -2749,6 +2762,60 @@ Probe_top(Probe *self, PyObject *Py_UNUSED(ignored))
                          self->depth - 1);
 }
 
+/* The watchdog (tracer/watchdog.py) looks at the innermost call every few milliseconds.  In
+ * Python each look takes the GIL, and a thread waiting for the GIL is woken at each release by
+ * the loop thread (every poll) until it gets it: on a busy Twisted loop, a hundred looks a
+ * second made tens of thousands of wake-ups, each a futex call the loop thread paid for
+ * (about 5% of the chain workload).  This waits with the GIL released and looks at the top
+ * frame itself; it returns when a look in Python is due.  It reads what the loop thread is
+ * changing: each field atomically, an outgrown stack still allocated (retired), and a frame
+ * read half-written only makes it return early, for the look in Python to decide. */
+PyDoc_STRVAR(wait_for_stall_doc,
+"wait_for_stall(threshold_ns, tick_s, longest_s, serial, due_ns) -> bool\n--\n\n"
+"Look at the innermost call every ``tick_s`` seconds, without the GIL, until it has run\n"
+"``threshold_ns`` (True), or, if it is call ``serial``, until ``due_ns`` on the monotonic\n"
+"clock; False after ``longest_s`` seconds with no such call.");
+
+static PyObject *
+Probe_wait_for_stall(Probe *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    CHECK_NARGS("wait_for_stall", 5);
+    long long threshold = PyLong_AsLongLong(args[0]);
+    double tick = PyFloat_AsDouble(args[1]), longest = PyFloat_AsDouble(args[2]);
+    unsigned long long serial = PyLong_AsUnsignedLongLongMask(args[3]);
+    long long due = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!(tick > 0 && tick < 60 && longest >= 0 && longest < 3600)) {
+        PyErr_SetString(PyExc_ValueError, "wait_for_stall(): tick_s in (0, 60), longest_s in [0, 3600)");
+        return NULL;
+    }
+    int found = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t until = monotonic_ns() + (int64_t)(longest * 1e9);
+    struct timespec pause = {(time_t)tick, (long)((tick - (double)(time_t)tick) * 1e9)};
+    for (;;) {
+        nanosleep(&pause, NULL);
+        int64_t now = monotonic_ns();
+        Py_ssize_t cap = __atomic_load_n(&self->stack_cap, __ATOMIC_ACQUIRE);
+        Frame *stack = __atomic_load_n(&self->stack, __ATOMIC_ACQUIRE);
+        Py_ssize_t depth = __atomic_load_n(&self->depth, __ATOMIC_RELAXED);
+        if (depth > 0 && depth <= cap) {
+            Frame *top = &stack[depth - 1];
+            int64_t start = __atomic_load_n(&top->start, __ATOMIC_RELAXED);
+            unsigned long long running = __atomic_load_n(&top->serial, __ATOMIC_RELAXED);
+            if (running == serial ? now >= due : now - start >= threshold) {
+                found = 1;
+                break;
+            }
+        }
+        if (now >= until)
+            break;
+    }
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(found);
+}
+
 PyDoc_STRVAR(deferred_site_doc,
 "deferred_site(d) -> site\n--\n\n"
 "Where Deferred ``d`` (an id) was created, if it is recent enough to be remembered, else 0.");
@@ -2841,6 +2908,8 @@ static PyMethodDef Probe_methods[] = {
     {"deferred_callback_end", (PyCFunction)(void (*)(void))Probe_deferred_callback_end,
      METH_FASTCALL, NULL},
     {"top", (PyCFunction)Probe_top, METH_NOARGS, top_doc},
+    {"wait_for_stall", (PyCFunction)(void (*)(void))Probe_wait_for_stall, METH_FASTCALL,
+     wait_for_stall_doc},
     {"watch_fd", (PyCFunction)(void (*)(void))Probe_watch_fd, METH_FASTCALL, watch_fd_doc},
     {"unwatch_fd", (PyCFunction)Probe_unwatch_fd, METH_O, unwatch_fd_doc},
     {"fd_of", (PyCFunction)Probe_fd_of, METH_O, fd_of_doc},

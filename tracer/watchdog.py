@@ -23,6 +23,10 @@ from tracer.recorder import MAX_FRAMES, stack_frame
 RESAMPLE_NS = 100_000_000
 #: Longest sleep between two looks: bounds how late the first stall sample can be.
 MAX_TICK = 0.01
+#: With the C probe alone to watch, the looks are made without the GIL (its
+#: ``wait_for_stall``), and the thread comes back to Python this often at least, to see
+#: whether it is asked to stop and whether sources were added.
+GIL_FREE_WAIT = 0.1
 
 
 def sample_stack(frame: Any, stop_code: Any) -> list[list] | None:
@@ -99,6 +103,8 @@ class Watchdog:
         self.threshold_ns = int(threshold_ms * 1e6)
         self._tick = min(max(threshold_ms / 5000.0, 0.001), MAX_TICK)
         self._sources: tuple[Watched, ...] = (ProbeCalls(probe),)
+        #: The C probe's GIL-free wait (None with the pure-Python probe).
+        self._wait_for_stall = getattr(probe.native, "wait_for_stall", None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-watchdog", daemon=True)
         self._thread.start()
@@ -114,7 +120,7 @@ class Watchdog:
     def _run(self) -> None:
         #: Per source: serial of the call being watched, and when to sample it next.
         watched: dict[Watched, tuple[Any, int]] = {}
-        while not self._stop.wait(self._tick):
+        while not self._wait(watched):
             sources = self._sources
             for source in sources:
                 call = source.top()
@@ -137,6 +143,17 @@ class Watchdog:
             if len(watched) > len(sources):
                 for gone in [s for s in watched if s not in sources]:
                     del watched[gone]
+
+    def _wait(self, watched: dict[Watched, tuple[Any, int]]) -> bool:
+        """Until the next look in Python; True when asked to stop.  While the C probe is the
+        only source, its calls are looked at without the GIL (tracer/_native.c,
+        ``wait_for_stall``, says what a look with the GIL costs a busy loop)."""
+        sources = self._sources
+        if self._wait_for_stall is None or len(sources) != 1:
+            return self._stop.wait(self._tick)
+        serial, due = watched.get(sources[0], (0, 0))
+        self._wait_for_stall(self.threshold_ns, self._tick, GIL_FREE_WAIT, serial, due)
+        return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,0 +1,84 @@
+"""The watchdog looks at the C probe's calls without the GIL: on a busy loop it comes back to
+Python a few times a second, not at every tick, and a blocking call is still sampled."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+
+import pytest
+
+import tracer
+from tracer import watchdog
+from tracer.reader import read_trace
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("tracer._native") is None,
+                                reason="the GIL-free wait is the C probe's")
+
+
+def test_wait_for_stall_returns_when_the_call_in_progress_runs_past_the_threshold():
+    from tracer._native import Buffer, Probe
+
+    probe = Probe(Buffer(1024, -1), time.monotonic_ns(), object())
+    waited: list[tuple[bool, float]] = []
+
+    def wait(serial: int = 0, due: int = 0) -> None:
+        t0 = time.monotonic()
+        found = probe.wait_for_stall(30_000_000, 0.002, 0.6, serial, due)
+        waited.append((found, time.monotonic() - t0))
+
+    def waiting(serial: int = 0, due: int = 0) -> tuple[bool, float]:
+        waiter = threading.Thread(target=wait, args=(serial, due))
+        waiter.start()
+        waiter.join(timeout=10)
+        return waited.pop()
+
+    assert waiting() == (False, pytest.approx(0.6, abs=0.3))  # no call: the longest wait
+    probe.call_begin("timer", print, None)
+    found, seconds = waiting()
+    assert found and 0.025 < seconds < 0.5
+    serial = probe.top()[0]
+    # the call sampled already: not again before its next due time (0.3 s from now)
+    found, seconds = waiting(serial, time.monotonic_ns() + 300_000_000)
+    assert found and 0.25 < seconds < 0.9
+    probe.call_end(None)
+    assert waiting()[0] is False
+
+
+def test_a_busy_loop_is_looked_at_from_python_a_few_times_a_second(tmp_path, monkeypatch):
+    from reactor.base import Reactor
+
+    monkeypatch.setenv("LOOPSCOPE_PROBE", "c")
+    session = tracer.start(str(tmp_path / "busy.jsonl"))
+    [calls] = session.watchdog._sources
+    looks = 0
+    top = calls.top
+
+    def counted() -> tuple | None:
+        nonlocal looks
+        looks += 1
+        return top()
+
+    calls.top = counted
+    reactor = Reactor()
+    deadline = time.monotonic() + 1.0
+
+    def step() -> None:
+        if time.monotonic() < deadline:
+            reactor.callLater(0, step)
+        else:
+            reactor.callLater(0, block)
+
+    def block() -> None:
+        time.sleep(0.15)  # a stall: still sampled
+        reactor.stop()
+
+    reactor.callLater(0, step)
+    reactor.run(installSignalHandlers=False)
+    tracer.stop()
+    # at every tick (10 ms) the watchdog would have looked a hundred times in that second
+    assert looks <= 2 * (1.15 / watchdog.GIL_FREE_WAIT) + 4
+    _header, events = read_trace(str(tmp_path / "busy.jsonl"))
+    stalls = [e for e in events if e["ev"] == "stall"]
+    assert stalls and stalls[0]["stack"][-1][2] == "test_a_busy_loop_is_looked_at_from_python_a_few_times_a_second.<locals>.block"
