@@ -317,20 +317,25 @@ def export_otlp(args: argparse.Namespace) -> int:
     set and no -o), else an OTLP/JSON file."""
     from tracer import otlp
     if os.path.isdir(args.trace):
-        raise UsageError(f"{args.trace} is a trace folder: OTLP export takes one process's "
-                         f"trace file (one of the folder's *.jsonl)")
-    traces, metrics = otlp.build(args.trace, args.span_over, args.service_name)
+        from tracer.folder import otlp_folder
+        traces, metrics = otlp_folder(args.trace, args.span_over, args.service_name)
+        default_out = os.path.normpath(args.trace) + ".otlp.jsonl"
+    else:
+        traces, metrics = otlp.build(args.trace, args.span_over, args.service_name)
+        default_out = os.path.splitext(args.trace)[0] + ".otlp.jsonl"
+    processes = len(metrics["resourceMetrics"])
+    what = "3 metrics" + (f" of each of {processes} processes" if processes > 1 else "")
     endpoint = args.endpoint or (None if args.output else os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
     if endpoint:
         try:
             spans = otlp.send(traces, metrics, endpoint)
         except otlp.ExportError as e:
             raise UsageError(str(e)) from None
-        print(f"loopscope: sent {spans} spans and 3 metrics to {endpoint}", file=sys.stderr)
+        print(f"loopscope: sent {spans} spans and {what} to {endpoint}", file=sys.stderr)
         return 0
-    out_path = args.output or os.path.splitext(args.trace)[0] + ".otlp.jsonl"
+    out_path = args.output or default_out
     spans = _write_file(out_path, lambda out: otlp.write_json(traces, metrics, out))
-    print(f"loopscope: wrote {spans} spans and 3 metrics as OTLP/JSON to {out_path}",
+    print(f"loopscope: wrote {spans} spans and {what} as OTLP/JSON to {out_path}",
           file=sys.stderr)
     return 0
 
@@ -495,7 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "samples as span events and a link to what scheduled it, plus loop metrics "
                     "(busy ratio, timer lag and callback duration histograms). OTLP goes to the "
                     "collector at --endpoint or $OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP, "
-                    "protobuf), or into an OTLP/JSON file.")
+                    "protobuf), or into an OTLP/JSON file. A trace folder gives Perfetto a "
+                    "process per pid, and OpenTelemetry one trace with a resource per process.")
     export.add_argument("trace", metavar="TRACE", help=TRACE_HELP)
     export.add_argument("-o", "--output", metavar="OUT",
                         help="output file (default: TRACE with .chrome.json, or .otlp.jsonl)")

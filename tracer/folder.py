@@ -253,3 +253,23 @@ def export_folder_chrome(folder: str, out: IO[bytes], warn: Warn = warn_stderr) 
               "args": {"sort_index": index}})
     out.write(b"\n]}\n")
     return count
+
+
+def otlp_folder(folder: str, span_over_ms: float | None = None, service: str | None = None,
+                warn: Warn = warn_stderr) -> tuple[list[dict], dict]:
+    """The folder as one OpenTelemetry trace: the trace requests of every process (each its
+    own resource, with its pid and its parent's), and one metrics request with each one's
+    loop metrics.  The trace id is the first process's (the one that started the run)."""
+    from tracer import otlp
+
+    traces: list[dict] = []
+    metrics: list[dict] = []
+    trace_id = None
+    for number, p in enumerate(open_folder(folder, warn)):
+        if trace_id is None:
+            trace_id = otlp.trace_id_of(p.header)
+        requests, metrics_request = otlp.build(p.path, span_over_ms, service,
+                                               _warn_in(p.name, warn), trace_id, number)
+        traces += requests
+        metrics += metrics_request["resourceMetrics"]
+    return traces, {"resourceMetrics": metrics}

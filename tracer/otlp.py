@@ -75,8 +75,11 @@ class Spans:
 
     def __init__(self, header: Json, threshold_ns: int, span_over_ns: int | None) -> None:
         self.base_ns = int(float(header.get("start_wall", 0.0)) * 1e9)
-        seed = f"{header.get('pid')}:{header.get('start_wall')}".encode()
-        self.trace_id = hashlib.sha256(seed).hexdigest()[:32]
+        #: The trace's id, from the process; a trace folder's processes share their first's.
+        self.trace_id = trace_id_of(header)
+        #: Which process of a trace folder this is (0 for a single trace): the top 16 bits of
+        #: its span ids, which then are unique in the folder's trace (of up to 65,536).
+        self.process = 0
         self.threshold_ns = threshold_ns
         self.span_over_ns = span_over_ns
         self.sites: dict[int, Site] = {}
@@ -102,7 +105,7 @@ class Spans:
         return str(min(max(self.base_ns + t, 0), FIXED64_MAX))
 
     def span_id(self, index: int) -> str:
-        return f"{index + 1:016x}"
+        return f"{self.process & 0xFFFF:04x}{index + 1:012x}"
 
     def apply(self, ev: Json, index: int) -> None:
         kind = ev["ev"]
@@ -230,6 +233,12 @@ def _histogram_metric(name: str, description: str, counts: list[int], total_ms: 
                 "explicitBounds": list(BOUNDS_MS)}]}}
 
 
+def trace_id_of(header: Json) -> str:
+    """The OTLP trace id of the process that ``header`` starts."""
+    seed = f"{header.get('pid')}:{header.get('start_wall')}".encode()
+    return hashlib.sha256(seed).hexdigest()[:32]
+
+
 def new_spans(header: Json, span_over_ms: float | None) -> Spans:
     """A span builder for the trace that ``header`` starts."""
     threshold = float(header.get("threshold_ms", 50.0))
@@ -245,6 +254,7 @@ def resource(header: Json, service: str | None = None) -> Json:
         process__pid=header.get("pid"), process__runtime__name="CPython",
         process__runtime__version=header.get("python"),
         process__command_args=" ".join(str(a) for a in argv),
+        process__parent_pid=header.get("ppid") if type(header.get("ppid")) is int else None,
         loopscope__threshold_ms=float(header.get("threshold_ms", 50.0)))}
 
 
@@ -275,10 +285,14 @@ def metrics_request(res: Json, spans: Spans, busy: list[Json]) -> Json:
 
 
 def build(path: str, span_over_ms: float | None = None, service: str | None = None,
-          warn: Warn = warn_stderr) -> tuple[list[Json], Json]:
-    """The trace requests (batches of spans) and the metrics request for the trace file."""
+          warn: Warn = warn_stderr, trace_id: str | None = None,
+          process: int = 0) -> tuple[list[Json], Json]:
+    """The trace requests (batches of spans) and the metrics request for the trace file;
+    ``trace_id`` and ``process`` place it in a trace folder's trace (Spans says how)."""
     header, events = read_trace(path, warn)
     spans = new_spans(header, span_over_ms)
+    spans.trace_id = trace_id or spans.trace_id
+    spans.process = process
     for index, ev in enumerate(events):
         spans.add(ev, index, warn)
     res = resource(header, service)

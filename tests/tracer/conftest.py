@@ -8,11 +8,14 @@
 ``probes``      the module of that probe (``tracer._native`` or ``tracer.pyprobe``), for tests
                 that build a ``Buffer`` or a ``Probe`` themselves.
 ``trace_path``  a trace file in the test's directory; recording is stopped afterwards.
+``collector``   an OTLP/HTTP receiver on 127.0.0.1: its endpoint, and what it received.
 """
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -47,3 +50,27 @@ def probes(probe_impl: str) -> ModuleType:
 def trace_path(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "t.jsonl"
     tracer.stop()
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[tuple[str, bytes, str]]]]:
+    """An OTLP/HTTP receiver: the endpoint, and every (path, body, content type) it got."""
+    received: list[tuple[str, bytes, str]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body, self.headers["Content-Type"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", received
+    server.shutdown()
+    server.server_close()

@@ -18,6 +18,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from test_otlp import attrs
+
 from loopscope.cli import main
 from tracer.folder import open_folder
 from tracer.spawned import BOOT_DIR
@@ -134,6 +138,50 @@ def test_export_gives_perfetto_one_process_per_pid(spawned_run, tmp_path):
     starts = {p.pid: p.offset_ns for p in open_folder(str(spawned_run))}
     [child_stall] = [e for e in events if e.get("ph") == "X" and e["name"].endswith(".child_blocks")]
     assert child_stall["ts"] >= starts[found["subprocess"]["pid"]] / 1000
+
+
+def test_otlp_export_of_a_folder_is_one_trace_with_a_resource_per_process(spawned_run, collector,
+                                                                          tmp_path):
+    """Sent to a real OTLP/HTTP receiver and decoded with opentelemetry-proto: one trace id,
+    each process its own resource (with its parent's pid) and span ids unique in the trace;
+    each process's stall is a span of its own resource.  The JSON file has the same spans."""
+    endpoint, received = collector
+    proc = run_loopscope(tmp_path, "export", "--format", "otlp", "--endpoint", endpoint,
+                         str(spawned_run))
+    assert proc.returncode == 0, proc.stderr
+    found = roles(spawned_run)
+    assert f"3 metrics of each of {len(found)} processes" in proc.stderr
+    resources: dict[int, dict] = {}
+    spans_of: dict[int, list] = {}
+    for path, body, _type in received:
+        if path != "/v1/traces":
+            continue
+        for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
+            resource = attrs(rs.resource)
+            pid = resource["process.pid"]
+            resources[pid] = resource
+            spans_of.setdefault(pid, []).extend(s for ss in rs.scope_spans for s in ss.spans)
+    assert set(resources) == {h["pid"] for h in found.values()}
+    for h in found.values():
+        assert resources[h["pid"]].get("process.parent_pid") == h.get("ppid")
+    spans = [s for group in spans_of.values() for s in group]
+    assert len({s.trace_id for s in spans}) == 1
+    assert len({s.span_id for s in spans}) == len(spans)
+    for role, (fn, _file) in STALLS.items():
+        blocked = [s for s in spans_of[found[role]["pid"]]
+                   if s.name.startswith("blocked: ") and s.name.endswith(fn)]
+        assert blocked, role
+    metrics = [ExportMetricsServiceRequest.FromString(body) for path, body, _ in received
+               if path == "/v1/metrics"]
+    assert [len(m.resource_metrics) for m in metrics] == [len(found)]
+
+    out = tmp_path / "run.otlp.jsonl"
+    proc = run_loopscope(tmp_path, "export", "--format", "otlp", str(spawned_run), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    in_file = [s for request in lines[:-1] for rs in request["resourceSpans"]
+               for ss in rs["scopeSpans"] for s in ss["spans"]]
+    assert len(in_file) == len(spans)
 
 
 def test_a_folder_without_traces_is_one_line_error(tmp_path):

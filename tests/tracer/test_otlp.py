@@ -3,10 +3,7 @@ OpenTelemetry protobuf definitions (opentelemetry-proto), and to an OTLP/JSON fi
 
 from __future__ import annotations
 
-import http.server
-import threading
 from pathlib import Path
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -17,30 +14,6 @@ from loopscope.cli import main
 from tracer.summary import summarize
 
 SAMPLE = str(Path(__file__).resolve().parents[2] / "traces" / "blocking_server.jsonl")
-
-
-@pytest.fixture
-def collector() -> Iterator[tuple[str, list[tuple[str, bytes, str]]]]:
-    """An OTLP/HTTP receiver: the endpoint, and every (path, body, content type) it got."""
-    received: list[tuple[str, bytes, str]] = []
-
-    class Receiver(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.path, body, self.headers["Content-Type"]))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
 
 
 def decoded(received: list[tuple[str, bytes, str]]) -> tuple[list, list]:
