@@ -106,6 +106,15 @@ def install(session: Tracer) -> None:
         _tracing.start()
 
 
+def follow_fork(session: Tracer) -> None:
+    """In a forked child (a worker forked before it runs the reactor): record Twisted into the
+    child's own ``session``; the wrappers held the parent's probe, whose recording the child
+    dropped."""
+    if _tracing is not None:
+        uninstall()
+        install(session)
+
+
 def uninstall() -> None:
     """Put every replaced attribute back and stop watching imports."""
     global _tracing
@@ -197,6 +206,7 @@ class _Tracing:
         self.pools: set[int] = set()       # ids of thread pools instrumented
         self.jobs = count(1)
         self.claimed: Any = None
+        self.shutdown_trigger: Any = None  # the trigger that records the loop stopping
         self.twisted_dir = ""
         self.boundaries: set[str] = set()   # source files of the reactor's core
         self.call_codes: set[Any] = set()   # code of the wrappers that run a loop call
@@ -218,6 +228,11 @@ class _Tracing:
             transport.__dict__.pop("connectionLost", None)
         if self.claimed is not None:
             adapters.release(self.claimed)
+        if self.shutdown_trigger is not None:
+            try:
+                self.reactor.removeSystemEventTrigger(self.shutdown_trigger)
+            except (ValueError, KeyError):
+                pass  # the shutdown ran it already
         self.patches.restore()
 
     # -- names -------------------------------------------------------------------------
@@ -721,7 +736,8 @@ class _Tracing:
         self.patches.set(reactor, "startRunning", startRunning)
         self.call_codes.add(startRunning.__code__)
         # Added with the unwrapped method: the tracer's own trigger is not a call of the app.
-        type(reactor).addSystemEventTrigger(reactor, "after", "shutdown", probe.loop_stopped, reactor)
+        self.shutdown_trigger = type(reactor).addSystemEventTrigger(
+            reactor, "after", "shutdown", probe.loop_stopped, reactor)
 
     # -- twisted.web ---------------------------------------------------------------------------
     def instrument_web(self, server: ModuleType) -> None:
