@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 
 /* Python versions.  CPython 3.11 is read through two of its internals, each worth a large part
  * of a hook's cost: the interpreter's frames, to read the scheduling line without creating
@@ -2771,19 +2772,21 @@ Probe_top(Probe *self, PyObject *Py_UNUSED(ignored))
  * changing: each field atomically, an outgrown stack still allocated (retired), and a frame
  * read half-written only makes it return early, for the look in Python to decide. */
 PyDoc_STRVAR(wait_for_stall_doc,
-"wait_for_stall(threshold_ns, tick_s, longest_s, serial, due_ns) -> bool\n--\n\n"
+"wait_for_stall(threshold_ns, tick_s, longest_s, serial, due_ns, wake_fd) -> bool\n--\n\n"
 "Look at the innermost call every ``tick_s`` seconds, without the GIL, until it has run\n"
 "``threshold_ns`` (True), or, if it is call ``serial``, until ``due_ns`` on the monotonic\n"
-"clock; False after ``longest_s`` seconds with no such call.");
+"clock; False after ``longest_s`` seconds with no such call, or at once when ``wake_fd`` is\n"
+"readable (the watchdog is stopping).");
 
 static PyObject *
 Probe_wait_for_stall(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    CHECK_NARGS("wait_for_stall", 5);
+    CHECK_NARGS("wait_for_stall", 6);
     long long threshold = PyLong_AsLongLong(args[0]);
     double tick = PyFloat_AsDouble(args[1]), longest = PyFloat_AsDouble(args[2]);
     unsigned long long serial = PyLong_AsUnsignedLongLongMask(args[3]);
     long long due = PyLong_AsLongLong(args[4]);
+    long wake_fd = PyLong_AsLong(args[5]);
     if (PyErr_Occurred())
         return NULL;
     if (!(tick > 0 && tick < 60 && longest >= 0 && longest < 3600)) {
@@ -2793,9 +2796,14 @@ Probe_wait_for_stall(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     int found = 0;
     Py_BEGIN_ALLOW_THREADS
     int64_t until = monotonic_ns() + (int64_t)(longest * 1e9);
-    struct timespec pause = {(time_t)tick, (long)((tick - (double)(time_t)tick) * 1e9)};
+    struct pollfd wake = {(int)wake_fd, POLLIN, 0};
+    int pause_ms = tick < 0.001 ? 1 : (int)(tick * 1000);
     for (;;) {
-        nanosleep(&pause, NULL);
+        int ready = poll(&wake, 1, pause_ms);
+        if (ready > 0 && (wake.revents & POLLIN))
+            break;  /* woken: the watchdog stops */
+        if (ready != 0)
+            wake.fd = -1;  /* not a descriptor that can wake it (closed under it): sleep */
         int64_t now = monotonic_ns();
         Py_ssize_t cap = __atomic_load_n(&self->stack_cap, __ATOMIC_ACQUIRE);
         Frame *stack = __atomic_load_n(&self->stack, __ATOMIC_ACQUIRE);

@@ -12,11 +12,13 @@ it lasts.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from typing import Any, Protocol
 
+from tracer.output import Owned
 from tracer.probe import TraceProbe
 from tracer.recorder import MAX_FRAMES, stack_frame
 
@@ -103,8 +105,10 @@ class Watchdog:
         self.threshold_ns = int(threshold_ms * 1e6)
         self._tick = min(max(threshold_ms / 5000.0, 0.001), MAX_TICK)
         self._sources: tuple[Watched, ...] = (ProbeCalls(probe),)
-        #: The C probe's GIL-free wait (None with the pure-Python probe).
+        #: The C probe's GIL-free wait (None with the pure-Python probe), and the pipe that
+        #: ends it when the watchdog stops.
         self._wait_for_stall = getattr(probe.native, "wait_for_stall", None)
+        self._wake = tuple(map(Owned, os.pipe())) if self._wait_for_stall is not None else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-watchdog", daemon=True)
         self._thread.start()
@@ -152,10 +156,19 @@ class Watchdog:
         if self._wait_for_stall is None or len(sources) != 1:
             return self._stop.wait(self._tick)
         serial, due = watched.get(sources[0], (0, 0))
-        self._wait_for_stall(self.threshold_ns, self._tick, GIL_FREE_WAIT, serial, due)
+        wake = self._wake
+        wake_fd = wake[0].fd if wake is not None and wake[0].ours() else -1
+        self._wait_for_stall(self.threshold_ns, self._tick, GIL_FREE_WAIT, serial, due, wake_fd)
         return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()
+        wake = self._wake
+        if wake is not None and wake[1].ours():
+            os.write(wake[1].fd, b"!")  # never read: a wait that starts later ends at once too
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
+            if wake is not None and not self._thread.is_alive():
+                self._wake = None
+                wake[0].close()
+                wake[1].close()

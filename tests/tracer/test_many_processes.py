@@ -319,3 +319,18 @@ def test_with_a_trace_file_a_python_childs_trace_goes_beside_it(tmp_path):
     parent, child = open_folder(str(tmp_path))   # the directory reads as their folder
     assert (parent.name, child.name) == ("t.jsonl", f"t.{child_pid}.jsonl")
     assert child.header["ppid"] == parent.pid and child.header["parent"] == "t.jsonl"
+
+
+def test_a_traced_child_imports_no_more_than_it_needs(tmp_path):
+    """A Python child that never uses asyncio is traced without importing it (its adapter
+    waits for the import), nor importlib.abc: each cost every traced child's start."""
+    app = tmp_path / "starts_a_child.py"
+    app.write_text(textwrap.dedent("""
+        import subprocess, sys
+        subprocess.run([sys.executable, "-c", "import sys; print(sorted(m for m in sys.modules"
+                        " if m in ('asyncio', 'importlib.abc', 'tracer.session')))"], check=True)
+    """))
+    proc = run_loopscope(tmp_path, "run", "-o", f"{tmp_path / 'run'}/", str(app))
+    assert proc.returncode == 0, proc.stderr
+    assert "['tracer.session']" in proc.stdout  # traced, and nothing more
+    assert len(open_folder(str(tmp_path / "run"))) == 2

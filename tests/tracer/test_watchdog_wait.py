@@ -25,7 +25,7 @@ def test_wait_for_stall_returns_when_the_call_in_progress_runs_past_the_threshol
 
     def wait(serial: int = 0, due: int = 0) -> None:
         t0 = time.monotonic()
-        found = probe.wait_for_stall(30_000_000, 0.002, 0.6, serial, due)
+        found = probe.wait_for_stall(30_000_000, 0.002, 0.6, serial, due, -1)
         waited.append((found, time.monotonic() - t0))
 
     def waiting(serial: int = 0, due: int = 0) -> tuple[bool, float]:
@@ -44,6 +44,24 @@ def test_wait_for_stall_returns_when_the_call_in_progress_runs_past_the_threshol
     assert found and 0.25 < seconds < 0.9
     probe.call_end(None)
     assert waiting()[0] is False
+
+
+def test_wait_for_stall_ends_when_its_wake_descriptor_is_written():
+    """The watchdog's stop writes to its pipe: the wait ends then, not after its longest."""
+    import os
+
+    from tracer._native import Buffer, Probe
+
+    probe = Probe(Buffer(1024, -1), time.monotonic_ns(), object())
+    read_end, write_end = os.pipe()
+    try:
+        threading.Timer(0.05, os.write, (write_end, b"!")).start()
+        t0 = time.monotonic()
+        assert probe.wait_for_stall(30_000_000, 0.002, 30.0, 0, 0, read_end) is False
+        assert time.monotonic() - t0 < 10
+    finally:
+        os.close(read_end)
+        os.close(write_end)
 
 
 def test_a_busy_loop_is_looked_at_from_python_a_few_times_a_second(tmp_path, monkeypatch):

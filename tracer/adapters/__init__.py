@@ -20,9 +20,12 @@ running it), so that no call is counted twice.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 import weakref
+from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from tracer.output import warn
@@ -36,6 +39,15 @@ class AdapterError(Exception):
 
 #: Adapter modules under tracer.adapters, installed in this order.
 ADAPTERS: tuple[str, ...] = ("twisted_reactor", "asyncio_loop")
+#: Adapters installed only once the program imports what they trace: importing asyncio and the
+#: adapter was about 60 ms of the start of every traced Python child that never uses it.
+#: (The Twisted adapter watches imports itself: it patches modules as they load.)
+ON_IMPORT: dict[str, str] = {"asyncio_loop": "asyncio"}
+
+#: The recording the adapters still waiting for their library's import are for, and the
+#: import hook that installs them (None when none waits).
+_waiting_for: Tracer | None = None
+_waiting: Any = None
 
 #: Loops instrumented by the adapter of the runtime running on them: loop -> adapter name.
 _claims: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -57,23 +69,53 @@ def claimed_by(loop: Any) -> str | None:
 
 
 def install(session: Tracer) -> None:
-    """Install every adapter for the recording ``session``."""
+    """Install every adapter for the recording ``session`` (those of :data:`ON_IMPORT` when
+    the program imports their library, if it has not yet)."""
+    global _waiting, _waiting_for
+    later: dict[str, Callable[[ModuleType], None]] = {}
     for name in ADAPTERS:
-        try:
-            importlib.import_module(f"tracer.adapters.{name}").install(session)
-        except AdapterError as e:
-            warn(str(e))
+        library = ON_IMPORT.get(name)
+        if library is not None and library not in sys.modules:
+            later[library] = functools.partial(_install_on_import, name)
+        else:
+            _install(name, session)
+    if later:
+        from tracer.adapters._patching import PatchOnImport
+
+        _waiting_for, _waiting = session, PatchOnImport(later)
+        _waiting.install()
+
+
+def _install(name: str, session: Tracer) -> None:
+    try:
+        importlib.import_module(f"tracer.adapters.{name}").install(session)
+    except AdapterError as e:
+        warn(str(e))
+
+
+def _install_on_import(name: str, _library: ModuleType) -> None:
+    if _waiting_for is not None:
+        _install(name, _waiting_for)
 
 
 def uninstall() -> None:
     """Undo :func:`install` (the adapters that were installed), last first."""
+    global _waiting, _waiting_for
+    if _waiting is not None:
+        _waiting.uninstall()
+        _waiting = _waiting_for = None
     for name in reversed(ADAPTERS):
-        importlib.import_module(f"tracer.adapters.{name}").uninstall()
+        module = sys.modules.get(f"tracer.adapters.{name}")
+        if module is not None:
+            module.uninstall()
 
 
 def follow_fork(session: Tracer) -> None:
     """In a forked child: the adapters installed for the parent's recording record into the
     child's own, ``session``, from now on (an adapter with a ``follow_fork`` of its own)."""
+    global _waiting_for
+    if _waiting is not None:
+        _waiting_for = session
     for name in ADAPTERS:
         follow = getattr(sys.modules.get(f"tracer.adapters.{name}"), "follow_fork", None)
         if follow is not None:
