@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_otlp import attrs, collector, decoded  # noqa: F401  (collector is a fixture)
+from test_otlp import attrs, decoded
 
 from loopscope.otlp_live import Sender
 
