@@ -2538,7 +2538,6 @@ static PyMemberDef TimedCall_members[] = {
     {"func", Py_T_OBJECT_EX, offsetof(TimedCall, func), 0, "what the call is named after"},
     {"time", Py_T_OBJECT_EX, offsetof(TimedCall, time), 0, "when it is due (time.monotonic)"},
     {"_trace_id", Py_T_OBJECT_EX, offsetof(TimedCall, trace_id), 0, "the timer's id in the trace"},
-    {"callable", Py_T_OBJECT_EX, offsetof(TimedCall, target), Py_READONLY, "the program's callable"},
     {NULL}
 };
 
