@@ -2487,8 +2487,9 @@ typedef struct {
     PyObject_HEAD
     vectorcallfunc vectorcall;
     Probe *probe;
-    PyObject *func, *time, *trace_id;   /* read and written as slots by the probe and adapter */
-    PyObject *target, *args, *kw;       /* kw: NULL or a dict */
+    PyObject *func;                     /* the program's callable, which names the call */
+    PyObject *time, *trace_id;          /* written by the probe and the adapter (reset, delay) */
+    PyObject *args, *kw;                /* kw: NULL or a dict */
 } TimedCall;
 
 static PyObject *
@@ -2499,7 +2500,7 @@ TimedCall_call(TimedCall *self, PyObject *const *Py_UNUSED(args), size_t nargsf,
         PyErr_SetString(PyExc_TypeError, "a traced timer call takes no arguments");
         return NULL;
     }
-    return run_traced(self->probe, K_TIMER, self->target, (PyObject *)self, self->args, self->kw);
+    return run_traced(self->probe, K_TIMER, self->func, (PyObject *)self, self->args, self->kw);
 }
 
 static int
@@ -2509,7 +2510,6 @@ TimedCall_traverse(TimedCall *self, visitproc visit, void *arg)
     Py_VISIT(self->func);
     Py_VISIT(self->time);
     Py_VISIT(self->trace_id);
-    Py_VISIT(self->target);
     Py_VISIT(self->args);
     Py_VISIT(self->kw);
     return 0;
@@ -2522,7 +2522,6 @@ TimedCall_clear(TimedCall *self)
     Py_CLEAR(self->func);
     Py_CLEAR(self->time);
     Py_CLEAR(self->trace_id);
-    Py_CLEAR(self->target);
     Py_CLEAR(self->args);
     Py_CLEAR(self->kw);
     return 0;
@@ -2531,11 +2530,11 @@ TimedCall_clear(TimedCall *self)
 static PyObject *
 TimedCall_repr(TimedCall *self)
 {
-    return PyUnicode_FromFormat("<traced %R>", self->target);
+    return PyUnicode_FromFormat("<traced %R>", self->func);
 }
 
 static PyMemberDef TimedCall_members[] = {
-    {"func", Py_T_OBJECT_EX, offsetof(TimedCall, func), 0, "what the call is named after"},
+    {"func", Py_T_OBJECT_EX, offsetof(TimedCall, func), Py_READONLY, "the program's callable"},
     {"time", Py_T_OBJECT_EX, offsetof(TimedCall, time), 0, "when it is due (time.monotonic)"},
     {"_trace_id", Py_T_OBJECT_EX, offsetof(TimedCall, trace_id), 0, "the timer's id in the trace"},
     {NULL}
@@ -2597,7 +2596,6 @@ TimerScheduler_call(TimerScheduler *self, PyObject *const *args, size_t nargsf, 
     timed->probe = (Probe *)Py_NewRef(self->probe);
     timed->func = Py_NewRef(args[1]);
     timed->time = timed->trace_id = timed->kw = NULL;
-    timed->target = Py_NewRef(args[1]);
     timed->args = PyTuple_New(nargs - 2);
     PyObject_GC_Track(timed);
     if (timed->args == NULL)
