@@ -47,3 +47,28 @@ def test_uninstall_puts_every_replaced_attribute_back(tmp_path):
                           capture_output=True, text=True, env=ENV, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "left: []"
+
+
+BEFORE_RUN = textwrap.dedent("""
+    import sys
+    import tracer
+    from tracer import adapters
+
+    session = tracer.start(sys.argv[1])
+    adapters.install(session)
+    from twisted.internet import reactor
+    adapters.uninstall()
+    after = reactor._eventTriggers["shutdown"].after
+    print("left:", [f for f, _args, _kw in after
+                    if (getattr(f, "__module__", None) or "").startswith("tracer")])
+    tracer.stop()
+""")
+
+
+@pytest.mark.timeout(60)
+def test_uninstall_before_the_reactor_ran_takes_back_its_shutdown_trigger(tmp_path):
+    """As in a forked worker, which installs the adapter again for its own recording."""
+    done = subprocess.run([sys.executable, "-c", BEFORE_RUN, str(tmp_path / "t.jsonl")],
+                          capture_output=True, text=True, env=ENV, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "left: []"
