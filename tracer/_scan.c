@@ -1,24 +1,30 @@
-/* tracer._scan: the summary's fold over a whole trace, in C, and the Chrome export's
- * writer (Exporter, at the end: the same row parser, the slices written as tracer/export.py
- * writes them, byte for byte).
+/* tracer._scan: StateBuilder's fold over a trace, in C, for the summary and the dashboard,
+ * and the Chrome export's writer (Exporter, at the end: the same row parser, the slices
+ * written as tracer/export.py writes them, byte for byte).
  *
  * Why C: a summary folds every event of a trace, and a traced server writes millions of
  * them a minute.  Parsing a line with orjson, turning a compact row into a dict and applying
  * it in Python (tracer.model.StateBuilder) costs several microseconds an event; this module
  * parses the compact rows itself and folds them into C structures, a fraction of that.
  *
- * What it computes is exactly what tracer/summary.py reads of the state, no more: per-site
- * call statistics with every duration, timer lags, the blocking calls and stalls, and the
- * Deferreds created, fired and still pending.  It follows StateBuilder (tracer/model.py)
- * step for step, damaged events included; tests compare the two on the sample traces and on
- * random traces.  The rest of the state (sites, loop samples, errors, marks, the end line...)
- * comes from rare lines, which this module hands to Python:
+ * What it computes is the frequent part of StateBuilder's state (tracer/model.py), step for
+ * step, damaged events included: per-site call statistics (every duration in ``exact`` mode,
+ * for the summary's percentiles, else the histogram the dashboard draws), timer lags and late
+ * timers, respawns, the blocking calls with where they were scheduled from, stalls, the call
+ * running now, the Deferreds created, fired, pending and failing.  Tests compare the two on
+ * the sample traces and on random traces, event by event.  The rest of the state (sites,
+ * loop samples, descriptors, threads, errors, marks, the end line...) comes from rare lines,
+ * which this module hands to Python:
  *
  *   - ``slow(line, lineno)`` parses any line the strict row grammar below does not take (an
  *     object, a row with whitespace, escapes, floats or out-of-range numbers, a bad line) and
  *     returns the event or None, warning as tracer.reader does;
  *   - ``cold(event, index)`` applies an event of a kind this module does not fold
  *     (StateBuilder.handle).
+ *
+ * For the dashboard (tracer/indexed.py) a Scanner also keeps an index of the lines it fed
+ * (``index=True``: offset, length, time, kind) and copies itself (``snapshot``) so that the
+ * state at any event is a copy fed the lines after it.
  *
  * A row is taken here only when it is certainly valid, ``["kind",int,...]`` without
  * whitespace and of the types of tracer/format.py KINDS; anything else goes to ``slow``,
@@ -59,8 +65,21 @@ static int ints_push(Ints *a, int64_t x) {
 
 /* -- int64 -> (a, b) hash map: open addressing, linear probing ------------------------ */
 
-typedef struct { int64_t key, a, b; char used; } Slot;
-typedef struct { Slot *slots; size_t cap, len; } Map;
+/* A Deferred not yet settled, or settled lately (tracer.model.DeferredInfo): ``fired`` holds
+ * when FIRED is set, ``waiting_on`` when WAITING is. */
+typedef struct { int64_t site, created, callbacks, fired, waiting_on, flags; } Deferred;
+#define FIRED 1
+#define WAITING 2
+#define CANCELLED 4
+
+/* ``seq`` numbers a map's insertions, so its entries can be listed in the order a Python dict
+ * keeps (a key added again after its removal goes last). */
+typedef struct {
+    int64_t key, seq;
+    union { struct { int64_t a, b; }; Deferred d; };
+    char used;
+} Slot;
+typedef struct { Slot *slots; size_t cap, len; int64_t seq; } Map;
 
 static size_t hash64(int64_t key) {
     uint64_t x = (uint64_t)key;
@@ -98,7 +117,10 @@ static Slot *map_put(Map *m, int64_t key) {
         if (m->slots[i].key == key) return &m->slots[i];
         i = (i + 1) & mask;
     }
-    m->slots[i] = (Slot){key, 0, 0, 1};
+    memset(&m->slots[i], 0, sizeof m->slots[i]);
+    m->slots[i].key = key;
+    m->slots[i].seq = ++m->seq;
+    m->slots[i].used = 1;
     m->len++;
     return &m->slots[i];
 }
@@ -120,41 +142,66 @@ static void map_del(Map *m, Slot *slot) {
 
 /* -- the fold's state ---------------------------------------------------------------- */
 
+/* tracer.model's histogram: buckets per power of two of a duration (_SUB), and a timer that
+ * starts this much after its due time counts as late (LATE_NS). */
+#define SUB 8
+#define LATE_NS 10000000
+
+/* tracer.model._bucket */
+static int bucket(int64_t ns) {
+    if (ns < SUB) return ns > 0 ? (int)ns : 0;
+    int bits = 64 - __builtin_clzll((unsigned long long)ns);
+    return (bits - 3) * SUB + (int)(ns >> (bits - 4)) - SUB;
+}
+
 typedef struct {
-    int64_t site, count, max, blocking;
+    int64_t site, count, max, blocking, late, lag_max, respawns;
     wide total;
     PyObject *kind;   /* str */
-    Ints durations;
+    Ints durations;   /* exact: every duration */
+    /* else the histogram: counts of buckets hist_lo .. hist_lo + hist_n - 1 */
+    uint32_t *hist; int hist_lo, hist_n;
 } Stats;
 
 typedef struct { int64_t depth, since; PyObject *stack; } StallSample;
 typedef struct { wide start; int64_t site; } Nested;
 
-/* Pending Deferreds: a = flags, b = the Deferred it waits on. */
-#define FIRED 1
-#define WAITING 2
-
 typedef struct {
     PyObject_HEAD
     wide threshold;
+    int exact;                /* keep every duration and lag (the summary), else histograms */
     PyObject *sites;          /* dict id -> Site, filled by ``cold`` (for timer respawns) */
     PyObject *slow, *cold;
     int64_t events, t_ns, created, fired;
     Stats *stats; size_t n_stats, cap_stats;
     Map stats_of;             /* site -> index in stats (a) */
     Ints lags;
-    PyObject *blocking;       /* list of (site, kind, depth, start, dur, stack|None, index) */
+    /* The blocking calls and stalls: records appended to these lists, or, in a copy made by
+     * ``snapshot`` (lists NULL), only counted: the copy folds events its original folded
+     * already, so its records are the original's first ones. */
+    PyObject *blocking;       /* list of (site, kind, depth, start, dur, stack|None, index, origin) */
     PyObject *stalls;         /* list of (call, chain, sample_since|None, sample_stack|None, nested) */
+    int64_t n_blocking, n_stalls;
     StallSample *samples; size_t n_samples, cap_samples;   /* StateBuilder._stalls */
     Ints chain;               /* indices in blocking, of the loop-level call running now */
     Nested nested[NESTED_SITES_KEPT]; size_t n_nested;
     int has_sample; int64_t sample_since; PyObject *sample_stack;
+    PyObject *running; int64_t running_depth;   /* the latest stall event, until its call ends */
     Map pending, waiters;     /* waiters: inner -> outer (a) */
-    Map recent;               /* id -> sequence number (a) */
-    int64_t *recent_order; size_t recent_head, recent_n, recent_cap;  /* ring of id, seq pairs */
-    int64_t recent_seq; size_t recent_len;
+    Map recent;               /* settled lately: their Deferred; the ring holds (id, seq) */
+    int64_t *recent_order; size_t recent_head, recent_n, recent_cap;
+    size_t recent_len;
+    Map failing;              /* failed, not handled: a = creation site, b = when */
+    Map timers;               /* pending timer -> scheduling site (a) */
     int respawn_known; int64_t respawn_site, respawn_fn; int respawn_same;  /* last pair compared */
     PyObject *dcall_kind, *timer_kind;
+    /* The line index (``index=True``): per event, where its line is, its time (never
+     * decreasing) and its kind (a number in ``kind_names``). */
+    int indexing;
+    Ints offsets, times;
+    uint32_t *lengths; uint16_t *kinds; size_t index_cap;
+    PyObject *kind_codes, *kind_names;   /* dict name -> code, list code -> name */
+    int row_codes[8];                    /* a row kind's code, -1 until first seen */
 } Scanner;
 
 /* One event's fields, from a row or from an object. */
@@ -163,9 +210,9 @@ typedef struct {
     int64_t t;
     const char *kind; Py_ssize_t kind_len;   /* a row's call kind (ASCII), or: */
     PyObject *kind_obj;                      /* an object's call kind */
-    int64_t site, dur, depth, d, id, fn, inner, since;
-    int has_lag, has_due, has_x, has_exc;
-    int64_t lag, due;
+    int64_t site, dur, depth, d, id, fn, inner, since, wait;
+    int has_lag, has_due, has_x, has_exc, has_timer, busy;
+    int64_t lag, due, timer;
     int fail;
 } Event;
 
@@ -192,6 +239,23 @@ static Stats *stats_for(Scanner *s, int64_t site, PyObject *kind_obj, const char
     return st;
 }
 
+/* One more call of ``dur`` in the histogram, widening its range of buckets when needed. */
+static int hist_add(Stats *st, int64_t dur) {
+    int b = bucket(dur);
+    if (st->hist_n == 0 || b < st->hist_lo || b >= st->hist_lo + st->hist_n) {
+        int lo = st->hist_n == 0 || b < st->hist_lo ? b : st->hist_lo;
+        int hi = st->hist_n == 0 || b >= st->hist_lo + st->hist_n ? b + 1 : st->hist_lo + st->hist_n;
+        uint32_t *hist = PyMem_Calloc((size_t)(hi - lo), sizeof *hist);
+        if (hist == NULL) { PyErr_NoMemory(); return -1; }
+        if (st->hist_n)
+            memcpy(hist + (st->hist_lo - lo), st->hist, (size_t)st->hist_n * sizeof *hist);
+        PyMem_Free(st->hist);
+        st->hist = hist; st->hist_lo = lo; st->hist_n = hi - lo;
+    }
+    st->hist[b - st->hist_lo]++;
+    return 0;
+}
+
 static PyObject *wide_to_py(wide v) {
     if (v >= INT64_MIN && v <= INT64_MAX) return PyLong_FromLongLong((long long)v);
     /* past int64: hi * 2**64 + lo */
@@ -208,6 +272,8 @@ static PyObject *wide_to_py(wide v) {
 
 /* StateBuilder._stall_ended: hand the stall's parts to Python (tracer.model.stall_of). */
 static int stall_ended(Scanner *s, Py_ssize_t call) {
+    s->n_stalls++;
+    if (s->stalls == NULL) return 0;   /* a copy: the original has the record */
     PyObject *chain = PyTuple_New((Py_ssize_t)s->chain.n);
     PyObject *nested = PyList_New((Py_ssize_t)s->n_nested);
     if (chain == NULL || nested == NULL) goto fail;
@@ -239,16 +305,17 @@ static void forget_sample(Scanner *s) {
     Py_CLEAR(s->sample_stack);
 }
 
-/* StateBuilder._ended: a call or a Deferred callback ended. */
+/* StateBuilder._ended: a call or a Deferred callback ended; ``origin`` is where it was
+ * scheduled from, or where its Deferred was created. */
 static int ended(Scanner *s, Event *e, PyObject *kind_obj, const char *kind, Py_ssize_t kind_len,
-                 int64_t index) {
+                 int64_t index, int64_t origin) {
     wide start = (wide)e->t - e->dur;
     Stats *st = stats_for(s, e->site, kind_obj, kind, kind_len);
     if (st == NULL) return -1;
     st->count++;
     st->total += e->dur;
     if (e->dur > st->max) st->max = e->dur;
-    if (ints_push(&st->durations, e->dur) < 0) return -1;
+    if ((s->exact ? ints_push(&st->durations, e->dur) : hist_add(st, e->dur)) < 0) return -1;
     PyObject *stack = NULL;   /* the stall sample taken during this call, popped */
     for (size_t i = 0; i < s->n_samples; i++) {
         if (s->samples[i].depth == e->depth && (wide)s->samples[i].since == start) {
@@ -260,18 +327,21 @@ static int ended(Scanner *s, Event *e, PyObject *kind_obj, const char *kind, Py_
     Py_ssize_t blocking = -1;
     if ((wide)e->dur > s->threshold) {
         st->blocking++;
-        PyObject *start_obj = wide_to_py(start);
-        PyObject *name = kind_obj ? (Py_INCREF(kind_obj), kind_obj)
-                                  : PyUnicode_FromStringAndSize(kind, kind_len);
-        PyObject *record = start_obj && name ? Py_BuildValue(
-            "(LNLNLOL)", (long long)e->site, name, (long long)e->depth, start_obj,
-            (long long)e->dur, stack ? stack : Py_None, (long long)index) : NULL;
-        if (record == NULL || PyList_Append(s->blocking, record) < 0) {
-            Py_XDECREF(record); Py_XDECREF(stack);
-            return -1;
+        blocking = (Py_ssize_t)s->n_blocking++;
+        if (s->blocking != NULL) {
+            PyObject *start_obj = wide_to_py(start);
+            PyObject *name = kind_obj ? (Py_INCREF(kind_obj), kind_obj)
+                                      : PyUnicode_FromStringAndSize(kind, kind_len);
+            PyObject *record = start_obj && name ? Py_BuildValue(
+                "(LNLNLOLL)", (long long)e->site, name, (long long)e->depth, start_obj,
+                (long long)e->dur, stack ? stack : Py_None, (long long)index,
+                (long long)origin) : NULL;
+            if (record == NULL || PyList_Append(s->blocking, record) < 0) {
+                Py_XDECREF(record); Py_XDECREF(stack);
+                return -1;
+            }
+            Py_DECREF(record);
         }
-        Py_DECREF(record);
-        blocking = PyList_GET_SIZE(s->blocking) - 1;
     }
     Py_XDECREF(stack);
     if (e->depth > 0) {
@@ -292,19 +362,41 @@ static int ended(Scanner *s, Event *e, PyObject *kind_obj, const char *kind, Py_
             i++;
         }
     }
+    if (s->running != NULL && s->running_depth >= e->depth) Py_CLEAR(s->running);
     return 0;
 }
 
 static int on_call(Scanner *s, Event *e, int64_t index) {
+    int64_t origin = 0;
+    if (e->has_timer) {
+        Slot *timer = map_find(&s->timers, e->timer);
+        if (timer != NULL) { origin = timer->a; map_del(&s->timers, timer); }
+    }
     if (!e->has_t) return 0;  /* StateBuilder: KeyError on ev["t"], the event changes nothing */
-    if (ended(s, e, e->kind_obj, e->kind, e->kind_len, index) < 0) return -1;
-    if (e->has_lag) return ints_push(&s->lags, e->lag);
-    return 0;
+    if (ended(s, e, e->kind_obj, e->kind, e->kind_len, index, origin) < 0) return -1;
+    if (!e->has_lag) return 0;
+    Stats *st = &s->stats[map_find(&s->stats_of, e->site)->a];
+    if (e->lag > LATE_NS) st->late++;
+    if (e->lag > st->lag_max) st->lag_max = e->lag;
+    return s->exact ? ints_push(&s->lags, e->lag) : 0;
 }
 
 static int on_dcall(Scanner *s, Event *e, int64_t index) {
+    Slot *info = map_find(&s->pending, e->d);
+    if (info == NULL) info = map_find(&s->recent, e->d);
+    int64_t origin = info != NULL ? info->d.site : 0;
     if (!e->has_t) return 0;
-    return ended(s, e, s->dcall_kind, NULL, 0, index);
+    if (ended(s, e, s->dcall_kind, NULL, 0, index, origin) < 0) return -1;
+    if (!e->fail) {
+        Slot *failing = map_find(&s->failing, e->d);
+        if (failing != NULL) map_del(&s->failing, failing);
+        return 0;
+    }
+    Slot *failing = map_put(&s->failing, e->d);
+    if (failing == NULL) return -1;
+    failing->a = origin;
+    failing->b = e->t;
+    return 0;
 }
 
 /* The ``fn`` of site ``id`` (UNKNOWN_SITE's "?" when undefined), a new reference. */
@@ -317,9 +409,12 @@ static PyObject *site_fn(Scanner *s, int64_t id) {
     return PyObject_GetAttrString(site, "fn");
 }
 
-/* StateBuilder._timer: only a timer that re-schedules its own function at once matters
- * here (it creates the function's statistics). */
+/* StateBuilder._timer: the timer's scheduling site is kept until it runs; a timer that
+ * re-schedules its own function at once counts as a respawn of that function. */
 static int on_timer(Scanner *s, Event *e) {
+    Slot *timer = map_put(&s->timers, e->id);
+    if (timer == NULL) return -1;
+    timer->a = e->site;
     if (!e->has_due) return 0;
     if (!e->has_t) return 0;
     if ((wide)e->due - e->t >= NO_SLEEP_NS || e->site == 0 || e->fn == 0) return 0;
@@ -331,11 +426,20 @@ static int on_timer(Scanner *s, Event *e) {
         s->respawn_known = 1; s->respawn_site = e->site; s->respawn_fn = e->fn;
         s->respawn_same = same;
     }
-    if (s->respawn_same && stats_for(s, e->fn, s->timer_kind, NULL, 0) == NULL) return -1;
+    if (!s->respawn_same) return 0;
+    Stats *st = stats_for(s, e->fn, s->timer_kind, NULL, 0);
+    if (st == NULL) return -1;
+    st->respawns++;
     return 0;
 }
 
-static int on_stall(Scanner *s, Event *e, PyObject *stack) {
+static int on_tcancel(Scanner *s, Event *e) {
+    Slot *timer = map_find(&s->timers, e->id);
+    if (timer != NULL) map_del(&s->timers, timer);
+    return 0;
+}
+
+static int on_stall(Scanner *s, Event *e, PyObject *ev, PyObject *stack) {
     for (size_t i = 0; i < s->n_samples; i++) {
         if (s->samples[i].depth == e->depth && s->samples[i].since == e->since) {
             Py_INCREF(stack);
@@ -356,16 +460,24 @@ sample:
     Py_XSETREF(s->sample_stack, stack);
     s->has_sample = 1;
     s->sample_since = e->since;
+    Py_INCREF(ev);
+    Py_XSETREF(s->running, ev);
+    s->running_depth = e->depth;
     return 0;
 }
 
 /* -- Deferreds: pending ones, the recently settled ones (StateBuilder._recent) -------- */
 
-static int recent_add(Scanner *s, int64_t id) {
-    if (map_find(&s->recent, id) != NULL) return 0;   /* an OrderedDict keeps its place */
+static int recent_add(Scanner *s, Deferred *info, int64_t id) {
+    Slot *kept = map_find(&s->recent, id);
+    if (kept != NULL) {   /* an OrderedDict keeps its place, with the new value */
+        kept->d = *info;
+        return 0;
+    }
+    Deferred settled = *info;   /* ``info`` may lie in a map that map_put reorganises */
     Slot *slot = map_put(&s->recent, id);
     if (slot == NULL) return -1;
-    slot->a = ++s->recent_seq;
+    slot->d = settled;
     if (s->recent_n == s->recent_cap) {
         size_t cap = s->recent_cap ? s->recent_cap * 2 : 2 * RECENT_DEFERREDS;
         int64_t *order = PyMem_Malloc(cap * 2 * sizeof *order);
@@ -380,14 +492,14 @@ static int recent_add(Scanner *s, int64_t id) {
     }
     size_t tail = (s->recent_head + s->recent_n++) % s->recent_cap;
     s->recent_order[2 * tail] = id;
-    s->recent_order[2 * tail + 1] = s->recent_seq;
+    s->recent_order[2 * tail + 1] = slot->seq;
     if (++s->recent_len <= RECENT_DEFERREDS) return 0;
     while (s->recent_n) {   /* drop the oldest still there (entries taken back are stale) */
         int64_t old = s->recent_order[2 * s->recent_head], seq = s->recent_order[2 * s->recent_head + 1];
         s->recent_head = (s->recent_head + 1) % s->recent_cap;
         s->recent_n--;
         Slot *found = map_find(&s->recent, old);
-        if (found != NULL && found->a == seq) {
+        if (found != NULL && found->seq == seq) {
             map_del(&s->recent, found);
             s->recent_len--;
             break;
@@ -398,10 +510,11 @@ static int recent_add(Scanner *s, int64_t id) {
 
 /* StateBuilder._settle */
 static int settle(Scanner *s, Slot *info) {
-    if (!(info->a & FIRED) || (info->a & WAITING)) return 0;
+    if (!(info->d.flags & FIRED) || (info->d.flags & WAITING)) return 0;
     int64_t id = info->key;
+    Deferred settled = info->d;
     map_del(&s->pending, info);
-    return recent_add(s, id);
+    return recent_add(s, &settled, id);
 }
 
 static int on_dnew(Scanner *s, Event *e) {
@@ -409,16 +522,37 @@ static int on_dnew(Scanner *s, Event *e) {
     if (!e->has_t) return 0;
     Slot *info = map_put(&s->pending, e->d);
     if (info == NULL) return -1;
-    info->a = info->b = 0;
+    info->d = (Deferred){.site = e->site, .created = e->t};
+    return 0;
+}
+
+static int on_dadd(Scanner *s, Event *e) {
+    Slot *info = map_find(&s->pending, e->d);
+    if (info != NULL) info->d.callbacks++;
+    return 0;
+}
+
+static int on_dcancel(Scanner *s, Event *e) {
+    Slot *info = map_find(&s->pending, e->d);
+    if (info != NULL) info->d.flags |= CANCELLED;
     return 0;
 }
 
 static int on_dfire(Scanner *s, Event *e) {
     s->fired++;
     Slot *info = map_find(&s->pending, e->d);
-    if (!e->has_t && (e->fail || info != NULL)) return 0;   /* KeyError on ev["t"] */
+    if (e->fail) {
+        if (!e->has_t) return 0;   /* KeyError on ev["t"] */
+        int64_t site = info != NULL ? info->d.site : 0;
+        Slot *failing = map_put(&s->failing, e->d);
+        if (failing == NULL) return -1;
+        failing->a = site;
+        failing->b = e->t;
+    }
     if (info != NULL) {
-        info->a |= FIRED;
+        if (!e->has_t) return 0;
+        info->d.flags |= FIRED;
+        info->d.fired = e->t;
         if (settle(s, info) < 0) return -1;
     }
     Slot *waiter = map_find(&s->waiters, e->d);
@@ -426,8 +560,8 @@ static int on_dfire(Scanner *s, Event *e) {
     int64_t outer = waiter->a;
     map_del(&s->waiters, waiter);
     Slot *waiting = map_find(&s->pending, outer);
-    if (waiting != NULL && (waiting->a & WAITING) && waiting->b == e->d) {
-        waiting->a &= ~WAITING;
+    if (waiting != NULL && (waiting->d.flags & WAITING) && waiting->d.waiting_on == e->d) {
+        waiting->d.flags &= ~WAITING;
         return settle(s, waiting);
     }
     return 0;
@@ -435,25 +569,28 @@ static int on_dfire(Scanner *s, Event *e) {
 
 static int on_dchain(Scanner *s, Event *e) {
     Slot *inner = map_find(&s->pending, e->inner);
-    if (inner == NULL || (inner->a & FIRED)) return 0;
+    if (inner == NULL || (inner->d.flags & FIRED)) return 0;
     Slot *info = map_find(&s->pending, e->d);
-    int64_t flags;
+    Deferred outer;
     if (info != NULL) {
-        flags = info->a;
+        outer = info->d;
     } else {
         Slot *settled = map_find(&s->recent, e->d);
         if (settled != NULL) {
+            outer = settled->d;
             map_del(&s->recent, settled);   /* its place in the ring goes stale */
             s->recent_len--;
         } else if (!e->has_t) {
             return 0;
+        } else {   /* one never seen: it has its result */
+            outer = (Deferred){.created = e->t, .fired = e->t, .flags = FIRED};
         }
-        flags = FIRED;   /* a settled Deferred, or one never seen: it has its result */
     }
     info = map_put(&s->pending, e->d);
     if (info == NULL) return -1;
-    info->a = flags | WAITING;
-    info->b = e->inner;
+    outer.flags |= WAITING;
+    outer.waiting_on = e->inner;
+    info->d = outer;
     Slot *waiter = map_put(&s->waiters, e->inner);
     if (waiter == NULL) return -1;
     waiter->a = e->d;
@@ -463,6 +600,8 @@ static int on_dchain(Scanner *s, Event *e) {
 static int on_unhandled(Scanner *s, Event *e) {
     Slot *info = map_find(&s->pending, e->d);
     if (info != NULL) map_del(&s->pending, info);
+    Slot *failing = map_find(&s->failing, e->d);
+    if (failing != NULL) map_del(&s->failing, failing);
     return 0;
 }
 
@@ -545,6 +684,7 @@ static int parse_row(const char *p, const char *end, Event *e) {
     const char *types = ROWS[row].types;
     size_t n_types = ROWS[row].n_types, n = 0;
     Value v[MAX_FIELDS];
+    int busy = 0;   /* a poll found a descriptor writable (mask bit 2) */
     while (q < end - 1) {
         if (*q != ',') return -1;
         Value one;
@@ -555,6 +695,8 @@ static int parse_row(const char *p, const char *end, Event *e) {
             v[n] = one;
         } else if (row != POLL || one.type != 'i') {
             return -1;
+        } else if ((n - n_types) % 2 == 1 && (one.i & 2)) {
+            busy = 1;
         }
         n++;
     }
@@ -570,6 +712,8 @@ static int parse_row(const char *p, const char *end, Event *e) {
         e->site = v[2].i; e->dur = v[3].i; e->depth = v[4].i;
         e->has_lag = v[6].type == 'i'; e->lag = v[6].i;
         e->has_x = v[5].type == 'i'; e->id = v[5].i;   /* the timer id, or the fd */
+        e->has_timer = e->has_x && v[1].len == 5 && memcmp(v[1].s, "timer", 5) == 0;
+        e->timer = v[5].i;
         e->has_exc = v[7].type == 's';
         break;
     case DCALL:
@@ -580,21 +724,24 @@ static int parse_row(const char *p, const char *end, Event *e) {
         e->has_due = v[4].type == 'i'; e->due = v[4].i;
         break;
     case DNEW: e->d = v[1].i; e->site = v[2].i; break;
+    case DADD: e->d = v[1].i; break;
     case DFIRE: e->d = v[1].i; e->fail = (int)v[2].i; break;
+    case POLL: e->wait = v[1].i; e->busy = busy; break;
     }
     return row;
 }
 
 /* The lines of a block handed to ``feed``: each non-empty one parsed as a row when it can be
  * (next_row gives its kind, -1 for a line left to ``slow``, END after the last line). */
-typedef struct { const char *p, *end, *line, *line_end; long long lineno, next; } Lines;
+typedef struct { const char *p, *end, *start, *line, *line_end; long long lineno, next, offset; } Lines;
 #define END (-2)
 
 static int lines_of(PyObject *args, Lines *l) {
     const char *data;
     Py_ssize_t size;
-    if (!PyArg_ParseTuple(args, "y#L", &data, &size, &l->next)) return 0;
-    l->p = data;
+    l->offset = 0;
+    if (!PyArg_ParseTuple(args, "y#L|L", &data, &size, &l->next, &l->offset)) return 0;
+    l->p = l->start = data;
     l->end = data + size;
     return 1;
 }
@@ -624,9 +771,10 @@ static int apply_row(Scanner *s, int row, Event *e, int64_t index) {
     case DCALL: return on_dcall(s, e, index);
     case TIMER: return on_timer(s, e);
     case DNEW: return on_dnew(s, e);
+    case DADD: return on_dadd(s, e);
     case DFIRE: return on_dfire(s, e);
     }
-    return 0;   /* dadd and poll change nothing the summary shows */
+    return 0;   /* a poll: see Scanner_feed */
 }
 
 /* -- events in object form (from ``slow``) ------------------------------------------- */
@@ -651,6 +799,17 @@ static PyObject *cut_text(PyObject *text) {
     return result;
 }
 
+/* ``cold(event, index)`` */
+static int call_cold(Scanner *s, PyObject *ev, int64_t index) {
+    PyObject *index_obj = PyLong_FromLongLong(index);
+    if (index_obj == NULL) return -1;
+    PyObject *result = PyObject_CallFunctionObjArgs(s->cold, ev, index_obj, NULL);
+    Py_DECREF(index_obj);
+    if (result == NULL) return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
 /* Fold a checked event from ``slow``: the hot kinds here, the others through ``cold``. */
 static int apply_object(Scanner *s, PyObject *ev, int64_t index) {
     PyObject *kind = PyDict_GetItemString(ev, "ev");
@@ -667,8 +826,13 @@ static int apply_object(Scanner *s, PyObject *ev, int64_t index) {
             || int_field(ev, "depth", &e.depth) < 0
             || (e.has_lag = dcall ? 0 : int_field(ev, "lag", &e.lag)) < 0)
             return -1;
-        if (dcall) return on_dcall(s, &e, index);
-        if (!e.has_t) return 0;
+        if (dcall) {
+            if (int_field(ev, "d", &e.d) < 0) return -1;
+            e.fail = PyDict_GetItemString(ev, "fail") == Py_True;
+            return on_dcall(s, &e, index);
+        }
+        if ((e.has_timer = int_field(ev, "timer", &e.timer)) < 0) return -1;
+        if (!e.has_t) return on_call(s, &e, index);
         PyObject *call_kind = PyDict_GetItemString(ev, "kind");
         if (call_kind == NULL || (e.kind_obj = cut_text(call_kind)) == NULL) return -1;
         rc = on_call(s, &e, index);
@@ -676,15 +840,23 @@ static int apply_object(Scanner *s, PyObject *ev, int64_t index) {
         return rc;
     }
     if (strcmp(name, "timer") == 0) {
-        if (int_field(ev, "site", &e.site) < 0 || int_field(ev, "fn", &e.fn) < 0
-            || (e.has_due = int_field(ev, "due", &e.due)) < 0)
+        if (int_field(ev, "id", &e.id) < 0 || int_field(ev, "site", &e.site) < 0
+            || int_field(ev, "fn", &e.fn) < 0 || (e.has_due = int_field(ev, "due", &e.due)) < 0)
             return -1;
         return on_timer(s, &e);
     }
+    if (strcmp(name, "tcancel") == 0) {
+        if (int_field(ev, "id", &e.id) < 0) return -1;
+        return on_tcancel(s, &e);
+    }
     if (strcmp(name, "dnew") == 0 || strcmp(name, "dfire") == 0 || strcmp(name, "unhandled") == 0
-        || strcmp(name, "dchain") == 0) {
-        if (int_field(ev, "d", &e.d) < 0 || int_field(ev, "inner", &e.inner) < 0) return -1;
+        || strcmp(name, "dchain") == 0 || strcmp(name, "dadd") == 0 || strcmp(name, "dcancel") == 0) {
+        if (int_field(ev, "d", &e.d) < 0 || int_field(ev, "inner", &e.inner) < 0
+            || int_field(ev, "site", &e.site) < 0)
+            return -1;
         if (strcmp(name, "dnew") == 0) return on_dnew(s, &e);
+        if (strcmp(name, "dadd") == 0) return on_dadd(s, &e);
+        if (strcmp(name, "dcancel") == 0) return on_dcancel(s, &e);
         if (strcmp(name, "dchain") == 0) return on_dchain(s, &e);
         if (strcmp(name, "dfire") == 0) {
             e.fail = PyDict_GetItemString(ev, "fail") == Py_True;
@@ -697,16 +869,17 @@ static int apply_object(Scanner *s, PyObject *ev, int64_t index) {
         if (int_field(ev, "depth", &e.depth) < 0 || int_field(ev, "since", &e.since) < 0
             || stack == NULL)
             return -1;
-        return on_stall(s, &e, stack);
+        return on_stall(s, &e, ev, stack);
     }
     if (strcmp(name, "site") == 0) s->respawn_known = 0;   /* a site's name may change */
-    PyObject *index_obj = PyLong_FromLongLong(index);
-    if (index_obj == NULL) return -1;
-    PyObject *result = PyObject_CallFunctionObjArgs(s->cold, ev, index_obj, NULL);
-    Py_DECREF(index_obj);
-    if (result == NULL) return -1;
-    Py_DECREF(result);
-    return 0;
+    if (strcmp(name, "end") == 0) Py_CLEAR(s->running);
+    if (strcmp(name, "reactor") == 0) {   /* the rest of these in Python */
+        PyObject *state = PyDict_GetItemString(ev, "state");
+        int running = state == NULL ? 0 : PyUnicode_Check(state)
+            ? PyUnicode_CompareWithASCIIString(state, "running") == 0 : 0;
+        if (!running) Py_CLEAR(s->running);
+    }
+    return call_cold(s, ev, index);
 }
 
 /* -- the Chrome export's slices and flows (tracer/export.py) ------------------------- */
@@ -1015,31 +1188,87 @@ static PyTypeObject ExporterType = {
 
 /* -- the Python type ----------------------------------------------------------------- */
 
-static int count_event(Scanner *s, int has_t, int64_t t) {
-    s->events++;
-    if (has_t && t > s->t_ns) s->t_ns = t;
+/* The code of event kind ``name`` in the index, numbered in the order kinds are first met. */
+static int kind_code(Scanner *s, PyObject *name, int *code) {
+    PyObject *known = PyDict_GetItemWithError(s->kind_codes, name);
+    if (known != NULL) { *code = (int)PyLong_AsLong(known); return 0; }
+    if (PyErr_Occurred()) return -1;
+    Py_ssize_t n = PyList_GET_SIZE(s->kind_names);
+    *code = n < 65535 ? (int)n : 65535;   /* tracer.model.TraceModel's bound */
+    PyObject *number = PyLong_FromLong(*code);
+    int rc = number ? PyDict_SetItem(s->kind_codes, name, number) : -1;
+    Py_XDECREF(number);
+    return rc < 0 ? -1 : PyList_Append(s->kind_names, name);
+}
+
+/* Hold one event in the index: its line, its time (no earlier than the one before, as
+ * tracer.model.TraceModel keeps times) and its kind. */
+static int index_event(Scanner *s, Lines *l, int has_t, int64_t t, int code) {
+    size_t n = s->offsets.n;
+    if (!has_t) t = 0;
+    if (n && t < s->times.v[n - 1]) t = s->times.v[n - 1];
+    if (ints_push(&s->offsets, l->offset + (l->line - l->start)) < 0 || ints_push(&s->times, t) < 0)
+        return -1;
+    if (n == s->index_cap) {
+        size_t cap = s->index_cap ? s->index_cap * 2 : 1024;
+        uint32_t *lengths = PyMem_Realloc(s->lengths, cap * sizeof *lengths);
+        if (lengths != NULL) s->lengths = lengths;
+        uint16_t *kinds = lengths ? PyMem_Realloc(s->kinds, cap * sizeof *kinds) : NULL;
+        if (kinds == NULL) { PyErr_NoMemory(); return -1; }
+        s->kinds = kinds; s->index_cap = cap;
+    }
+    s->lengths[n] = (uint32_t)(l->line_end - l->line);
+    s->kinds[n] = (uint16_t)code;
     return 0;
+}
+
+static int row_code(Scanner *s, int row, int *code) {
+    if (s->row_codes[row] >= 0) { *code = s->row_codes[row]; return 0; }
+    PyObject *name = PyUnicode_FromStringAndSize(ROWS[row].name, ROWS[row].name_len);
+    int rc = name ? kind_code(s, name, code) : -1;
+    Py_XDECREF(name);
+    if (rc == 0) s->row_codes[row] = *code;
+    return rc;
 }
 
 static PyObject *Scanner_feed(Scanner *s, PyObject *args) {
     Lines lines;
     Event e;
-    int row;
+    int row, code = 0;
     if (!lines_of(args, &lines)) return NULL;
     while ((row = next_row(&lines, &e)) != END) {
         int64_t index = s->events;
         if (row >= 0) {
-            count_event(s, 1, e.t);
-            if (apply_row(s, row, &e, index) < 0) return NULL;
+            if (s->indexing && (row_code(s, row, &code) < 0 || index_event(s, &lines, 1, e.t, code) < 0))
+                return NULL;
+            s->events++;
+            if (e.t > s->t_ns) s->t_ns = e.t;
+            if (row == POLL && e.busy && e.wait < NO_SLEEP_NS) {
+                /* a poll that did not sleep, with a descriptor writable: the descriptors'
+                 * busy polls, in Python (StateBuilder._poll) */
+                PyObject *ev = call_slow(s->slow, &lines);
+                int rc = ev == NULL ? -1 : ev == Py_None ? 0 : call_cold(s, ev, index);
+                Py_XDECREF(ev);
+                if (rc < 0) return NULL;
+            } else if (apply_row(s, row, &e, index) < 0) {
+                return NULL;
+            }
             continue;
         }
         PyObject *ev = call_slow(s->slow, &lines);
         if (ev == NULL) return NULL;
-        if (ev != Py_None) {
+        if (ev != Py_None && PyDict_Check(ev)) {
             int64_t t = 0;
-            int has_t = PyDict_Check(ev) ? int_field(ev, "t", &t) : 0;
-            int rc = has_t < 0 ? -1 : count_event(s, has_t, t);
-            if (rc == 0 && PyDict_Check(ev)) rc = apply_object(s, ev, index);
+            int has_t = int_field(ev, "t", &t);
+            PyObject *kind = PyDict_GetItemString(ev, "ev");
+            int rc = has_t < 0 || kind == NULL ? -1 : 0;
+            if (rc == 0 && s->indexing)
+                rc = kind_code(s, kind, &code) < 0 ? -1 : index_event(s, &lines, has_t, t, code);
+            if (rc == 0) {
+                s->events++;
+                if (has_t && t > s->t_ns) s->t_ns = t;
+                rc = apply_object(s, ev, index);
+            }
             if (rc < 0) { Py_DECREF(ev); return NULL; }
         }
         Py_DECREF(ev);
@@ -1078,7 +1307,14 @@ static PyObject *ints_bytes(Ints *a) {
     return PyBytes_FromStringAndSize((const char *)a->v, (Py_ssize_t)(a->n * sizeof(int64_t)));
 }
 
+static int not_a_copy(Scanner *s) {
+    if (s->blocking != NULL) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "a snapshot keeps no records: ask the original");
+    return 0;
+}
+
 static PyObject *Scanner_result(Scanner *s, PyObject *Py_UNUSED(ignored)) {
+    if (!not_a_copy(s)) return NULL;
     PyObject *callbacks = PyList_New((Py_ssize_t)s->n_stats);
     if (callbacks == NULL) return NULL;
     for (size_t i = 0; i < s->n_stats; i++) {
@@ -1104,52 +1340,301 @@ static PyObject *Scanner_result(Scanner *s, PyObject *Py_UNUSED(ignored)) {
                          "stalls", s->stalls);
 }
 
+/* A map's entries in the order they were added (a Python dict's). */
+static int by_seq(const void *a, const void *b) {
+    int64_t x = (*(Slot *const *)a)->seq, y = (*(Slot *const *)b)->seq;
+    return (x > y) - (x < y);
+}
+
+static Slot **in_order(Map *m) {
+    Slot **order = PyMem_Malloc((m->len ? m->len : 1) * sizeof *order);
+    if (order == NULL) { PyErr_NoMemory(); return NULL; }
+    size_t n = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].used) order[n++] = &m->slots[i];
+    qsort(order, n, sizeof *order, by_seq);
+    return order;
+}
+
+static PyObject *optional(int present, int64_t value) {
+    if (present) return PyLong_FromLongLong(value);
+    Py_RETURN_NONE;
+}
+
+static PyObject *stats_state(Stats *st) {
+    PyObject *hist = PyDict_New();
+    if (hist == NULL) return NULL;
+    for (int i = 0; i < st->hist_n; i++) {
+        if (st->hist[i] == 0) continue;
+        PyObject *b = PyLong_FromLong(st->hist_lo + i), *n = PyLong_FromUnsignedLong(st->hist[i]);
+        int rc = b && n ? PyDict_SetItem(hist, b, n) : -1;
+        Py_XDECREF(b); Py_XDECREF(n);
+        if (rc < 0) { Py_DECREF(hist); return NULL; }
+    }
+    PyObject *total = wide_to_py(st->total);
+    if (total == NULL) { Py_DECREF(hist); return NULL; }
+    return Py_BuildValue("(LOLNLLNLLL)", (long long)st->site, st->kind, (long long)st->count,
+                         total, (long long)st->max, (long long)st->blocking, hist,
+                         (long long)st->late, (long long)st->lag_max, (long long)st->respawns);
+}
+
+static PyObject *pending_state(Slot *slot) {
+    Deferred *d = &slot->d;
+    return Py_BuildValue("(LLLLNNO)", (long long)slot->key, (long long)d->site,
+                         (long long)d->created, (long long)d->callbacks,
+                         optional(d->flags & FIRED, d->fired),
+                         optional(d->flags & WAITING, d->waiting_on),
+                         d->flags & CANCELLED ? Py_True : Py_False);
+}
+
+/* A list of ``make(entry)`` for each entry of ``m``, in insertion order. */
+static PyObject *map_state(Map *m, PyObject *(*make)(Slot *)) {
+    Slot **order = in_order(m);
+    if (order == NULL) return NULL;
+    PyObject *list = PyList_New((Py_ssize_t)m->len);
+    for (size_t i = 0; list != NULL && i < m->len; i++) {
+        PyObject *item = make(order[i]);
+        if (item == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    PyMem_Free(order);
+    return list;
+}
+
+static PyObject *failing_state(Slot *slot) {
+    return Py_BuildValue("(LLL)", (long long)slot->key, (long long)slot->a, (long long)slot->b);
+}
+
+static PyObject *Scanner_state(Scanner *s, PyObject *Py_UNUSED(ignored)) {
+    PyObject *callbacks = PyList_New((Py_ssize_t)s->n_stats);
+    for (size_t i = 0; callbacks != NULL && i < s->n_stats; i++) {
+        PyObject *row = stats_state(&s->stats[i]);
+        if (row == NULL) Py_CLEAR(callbacks);
+        else PyList_SET_ITEM(callbacks, (Py_ssize_t)i, row);
+    }
+    PyObject *pending = callbacks ? map_state(&s->pending, pending_state) : NULL;
+    PyObject *failing = pending ? map_state(&s->failing, failing_state) : NULL;
+    if (failing == NULL) { Py_XDECREF(callbacks); Py_XDECREF(pending); return NULL; }
+    return Py_BuildValue("{sLsLsLsLsLsLsNsNsNsO}", "events", (long long)s->events,
+                         "t_ns", (long long)s->t_ns, "created", (long long)s->created,
+                         "fired", (long long)s->fired, "blocking", (long long)s->n_blocking,
+                         "stalls", (long long)s->n_stalls, "callbacks", callbacks,
+                         "pending", pending, "failing", failing,
+                         "running", s->running ? s->running : Py_None);
+}
+
+static PyObject *Scanner_records(Scanner *s, PyObject *Py_UNUSED(ignored)) {
+    if (!not_a_copy(s)) return NULL;
+    return Py_BuildValue("(OO)", s->blocking, s->stalls);
+}
+
+/* -- copies: the state at a checkpoint ------------------------------------------------- */
+
+static int copy_block(void **to, const void *from, size_t size) {
+    *to = NULL;
+    if (from == NULL || size == 0) return 0;
+    *to = PyMem_Malloc(size);
+    if (*to == NULL) { PyErr_NoMemory(); return -1; }
+    memcpy(*to, from, size);
+    return 0;
+}
+
+static int copy_map(Map *to, const Map *from) {
+    *to = *from;
+    return copy_block((void **)&to->slots, from->slots, from->cap * sizeof *from->slots);
+}
+
+static int copy_ints(Ints *to, const Ints *from) {
+    *to = (Ints){NULL, from->n, from->n};
+    return copy_block((void **)&to->v, from->v, from->n * sizeof *from->v);
+}
+
+static PyTypeObject ScannerType;
+
+/* snapshot(sites, slow, cold): an independent copy that goes on from here, naming sites
+ * from ``sites`` and handing its lines to ``slow`` and its rare events to ``cold`` (those of
+ * another StateBuilder); it has no index and keeps no records, only counts them. */
+static PyObject *Scanner_snapshot(Scanner *s, PyObject *args) {
+    PyObject *sites, *slow, *cold;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyDict_Type, &sites, &slow, &cold)) return NULL;
+    if (s->exact) {
+        PyErr_SetString(PyExc_RuntimeError, "an exact fold is not copied");
+        return NULL;
+    }
+    Scanner *c = (Scanner *)ScannerType.tp_alloc(&ScannerType, 0);
+    if (c == NULL) return NULL;
+    /* Copy the plain fields, then give the copy its own arrays and references. */
+    memcpy((char *)c + sizeof(PyObject), (char *)s + sizeof(PyObject), sizeof *s - sizeof(PyObject));
+    c->stats = NULL; c->n_stats = c->cap_stats = 0;
+    c->samples = NULL; c->n_samples = c->cap_samples = 0;
+    c->stats_of = c->pending = c->waiters = c->recent = c->failing = c->timers = (Map){0};
+    c->recent_order = NULL; c->recent_n = c->recent_cap = 0;
+    c->lags = c->chain = c->offsets = c->times = (Ints){0};
+    c->lengths = NULL; c->kinds = NULL; c->index_cap = 0; c->indexing = 0;
+    c->blocking = c->stalls = NULL;
+    c->kind_codes = c->kind_names = NULL;
+    Py_INCREF(sites); Py_INCREF(slow); Py_INCREF(cold);
+    Py_INCREF(s->dcall_kind); Py_INCREF(s->timer_kind);
+    c->sites = sites; c->slow = slow; c->cold = cold;
+    Py_XINCREF(s->sample_stack); Py_XINCREF(s->running);
+    int failed = copy_map(&c->stats_of, &s->stats_of) < 0 || copy_map(&c->pending, &s->pending) < 0
+        || copy_map(&c->waiters, &s->waiters) < 0 || copy_map(&c->recent, &s->recent) < 0
+        || copy_map(&c->failing, &s->failing) < 0 || copy_map(&c->timers, &s->timers) < 0
+        || copy_ints(&c->chain, &s->chain) < 0
+        || copy_block((void **)&c->recent_order, s->recent_order, s->recent_cap * 2 * sizeof(int64_t)) < 0
+        || copy_block((void **)&c->samples, s->samples, s->n_samples * sizeof *s->samples) < 0
+        || copy_block((void **)&c->stats, s->stats, s->n_stats * sizeof *s->stats) < 0;
+    if (!failed) {
+        c->recent_n = s->recent_n; c->recent_cap = s->recent_cap;
+        c->n_samples = c->cap_samples = s->n_samples;
+        for (size_t i = 0; i < s->n_samples; i++) Py_INCREF(s->samples[i].stack);
+        c->n_stats = c->cap_stats = s->n_stats;
+        for (size_t i = 0; i < s->n_stats; i++) {   /* each histogram its own, once copied */
+            Stats *st = &c->stats[i];
+            Py_INCREF(st->kind);
+            st->durations = (Ints){0};
+            uint32_t *hist = st->hist;
+            if (copy_block((void **)&st->hist, hist, (size_t)st->hist_n * sizeof *hist) < 0) {
+                for (size_t j = i + 1; j < s->n_stats; j++) {   /* not theirs to free */
+                    Py_INCREF(c->stats[j].kind);
+                    c->stats[j].hist = NULL;
+                    c->stats[j].durations = (Ints){0};
+                }
+                failed = 1;
+                break;
+            }
+        }
+    }
+    if (failed) { Py_DECREF(c); return NULL; }
+    return (PyObject *)c;
+}
+
+/* -- the line index ------------------------------------------------------------------ */
+
+static int in_index(Scanner *s, Py_ssize_t i) {
+    if (i >= 0 && (size_t)i < s->offsets.n) return 1;
+    PyErr_Format(PyExc_IndexError, "event %zd outside the index", i);
+    return 0;
+}
+
+static PyObject *Scanner_line(Scanner *s, PyObject *arg) {
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if ((i == -1 && PyErr_Occurred()) || !in_index(s, i)) return NULL;
+    return Py_BuildValue("(LI)", (long long)s->offsets.v[i], (unsigned int)s->lengths[i]);
+}
+
+static PyObject *Scanner_time(Scanner *s, PyObject *arg) {
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if ((i == -1 && PyErr_Occurred()) || !in_index(s, i)) return NULL;
+    return PyLong_FromLongLong(s->times.v[i]);
+}
+
+static PyObject *Scanner_kind(Scanner *s, PyObject *arg) {
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if ((i == -1 && PyErr_Occurred()) || !in_index(s, i)) return NULL;
+    PyObject *name = PyList_GET_ITEM(s->kind_names, s->kinds[i]);
+    Py_INCREF(name);
+    return name;
+}
+
+/* Number of events with ``t <= t_ns`` (the times never decrease). */
+static PyObject *Scanner_index_at(Scanner *s, PyObject *arg) {
+    long long t = PyLong_AsLongLong(arg);
+    if (t == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return NULL;
+        PyErr_Clear();   /* past int64: before every event, or after them all */
+        PyObject *zero = PyLong_FromLong(0);
+        int negative = zero ? PyObject_RichCompareBool(arg, zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (negative < 0) return NULL;
+        return PyLong_FromSize_t(negative ? 0 : s->times.n);
+    }
+    size_t lo = 0, hi = s->times.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->times.v[mid] <= t) lo = mid + 1;
+        else hi = mid;
+    }
+    return PyLong_FromSize_t(lo);
+}
+
 static int Scanner_init(Scanner *s, PyObject *args, PyObject *kwds) {
-    static char *names[] = {"threshold_ns", "sites", "slow", "cold", NULL};
+    static char *names[] = {"threshold_ns", "sites", "slow", "cold", "exact", "index", NULL};
     long long threshold;
     PyObject *sites, *slow, *cold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LO!OO", names, &threshold, &PyDict_Type,
-                                     &sites, &slow, &cold))
+    int exact = 1, indexing = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LO!OO|pp", names, &threshold, &PyDict_Type,
+                                     &sites, &slow, &cold, &exact, &indexing))
         return -1;
     if (s->blocking != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "a Scanner is initialised once");
         return -1;
     }
     s->threshold = threshold;
+    s->exact = exact;
+    s->indexing = indexing;
+    for (int i = 0; i < 8; i++) s->row_codes[i] = -1;
     Py_INCREF(sites); s->sites = sites;
     Py_INCREF(slow); s->slow = slow;
     Py_INCREF(cold); s->cold = cold;
     s->blocking = PyList_New(0);
     s->stalls = PyList_New(0);
+    s->kind_codes = PyDict_New();
+    s->kind_names = PyList_New(0);
     s->dcall_kind = PyUnicode_FromString("deferred");
     s->timer_kind = PyUnicode_FromString("timer");
-    return s->blocking && s->stalls && s->dcall_kind && s->timer_kind ? 0 : -1;
+    return s->blocking && s->stalls && s->kind_codes && s->kind_names && s->dcall_kind
+        && s->timer_kind ? 0 : -1;
 }
 
 static void Scanner_dealloc(Scanner *s) {
     for (size_t i = 0; i < s->n_stats; i++) {
         Py_XDECREF(s->stats[i].kind);
         PyMem_Free(s->stats[i].durations.v);
+        PyMem_Free(s->stats[i].hist);
     }
     PyMem_Free(s->stats);
     for (size_t i = 0; i < s->n_samples; i++) Py_DECREF(s->samples[i].stack);
     PyMem_Free(s->samples);
     PyMem_Free(s->stats_of.slots); PyMem_Free(s->pending.slots);
     PyMem_Free(s->waiters.slots); PyMem_Free(s->recent.slots);
+    PyMem_Free(s->failing.slots); PyMem_Free(s->timers.slots);
     PyMem_Free(s->recent_order); PyMem_Free(s->lags.v); PyMem_Free(s->chain.v);
-    Py_XDECREF(s->sample_stack);
+    PyMem_Free(s->offsets.v); PyMem_Free(s->times.v); PyMem_Free(s->lengths); PyMem_Free(s->kinds);
+    Py_XDECREF(s->sample_stack); Py_XDECREF(s->running);
     Py_XDECREF(s->sites); Py_XDECREF(s->slow); Py_XDECREF(s->cold);
     Py_XDECREF(s->blocking); Py_XDECREF(s->stalls);
+    Py_XDECREF(s->kind_codes); Py_XDECREF(s->kind_names);
     Py_XDECREF(s->dcall_kind); Py_XDECREF(s->timer_kind);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
+static Py_ssize_t Scanner_len(Scanner *s) {
+    return (Py_ssize_t)s->events;
+}
+
+static PySequenceMethods Scanner_sequence = {.sq_length = (lenfunc)Scanner_len};
+
 static PyMethodDef Scanner_methods[] = {
     {"feed", (PyCFunction)Scanner_feed, METH_VARARGS,
-     "feed(block, first_lineno): fold the complete lines of ``block`` (bytes ending in a newline)."},
+     "feed(block, first_lineno, offset=0): fold the complete lines of ``block`` (bytes ending\n"
+     "in a newline), which starts at byte ``offset`` of the file (for the index)."},
     {"result", (PyCFunction)Scanner_result, METH_NOARGS,
      "The fold so far, as a dict (tracer.scan turns it into the summary's state); the\n"
      "durations and lags come sorted."},
+    {"state", (PyCFunction)Scanner_state, METH_NOARGS,
+     "The state the fold holds, as a dict of plain values (tracer.indexed makes the\n"
+     "TraceState): counts, per-site statistics with their histograms, the pending and the\n"
+     "failing Deferreds in the order they came, the call stuck now (its stall event)."},
+    {"records", (PyCFunction)Scanner_records, METH_NOARGS,
+     "(blocking, stalls): the lists of records, which grow as lines are fed."},
+    {"snapshot", (PyCFunction)Scanner_snapshot, METH_VARARGS,
+     "snapshot(sites, slow, cold): an independent copy that goes on from here (histogram mode)."},
+    {"line", (PyCFunction)Scanner_line, METH_O, "line(i): (offset, length) of event i's line."},
+    {"time", (PyCFunction)Scanner_time, METH_O, "time(i): event i's time, never decreasing."},
+    {"kind", (PyCFunction)Scanner_kind, METH_O, "kind(i): event i's kind."},
+    {"index_at", (PyCFunction)Scanner_index_at, METH_O,
+     "index_at(t_ns): the number of events with t <= t_ns."},
     {NULL}
 };
 
@@ -1158,11 +1643,14 @@ static PyTypeObject ScannerType = {
     .tp_name = "tracer._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Scanner(threshold_ns, sites, slow, cold): the summary's fold over trace lines.",
+    .tp_doc = "Scanner(threshold_ns, sites, slow, cold, exact=True, index=False): the fold of\n"
+              "trace lines (tracer.model.StateBuilder's, in C), with every duration (exact, the\n"
+              "summary's) or histograms, and with a line index when asked.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Scanner_init,
     .tp_dealloc = (destructor)Scanner_dealloc,
     .tp_methods = Scanner_methods,
+    .tp_as_sequence = &Scanner_sequence,
 };
 
 static struct PyModuleDef scan_module = {

@@ -5,10 +5,9 @@ A summary folds every event once (:class:`tracer.model.StateBuilder`, exact perc
 Python that costs several microseconds an event, far too much for traces of millions of
 events, so ``tracer/_scan.c`` folds the frequent compact rows in C and hands the rare lines
 back to Python (parsed and checked by :func:`tracer.reader.parse_event`, applied by
-``StateBuilder.handle``).  The compiled fold computes what the summary reads of the state and
-leaves out what it does not show (where a blocking call was scheduled from, late timers, the
-call running at the end, descriptors' busy polls).  Without the extension (no compiler at
-install time), the Python fold runs: slower, same summary.
+``StateBuilder.handle``).  The compiled fold is the whole of StateBuilder's, so the dashboard's
+model (:mod:`tracer.indexed`) runs on it too.  Without the extension (no compiler at install
+time), the Python fold runs: slower, same summary.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from types import ModuleType
 from typing import IO
 
 from tracer.format import INT_MAX, INT_MIN
-from tracer.model import BlockingCall, CallbackStats, StateBuilder, frames, stall_of
+from tracer.model import BlockingCall, CallbackStats, Stall, StateBuilder, frames, stall_of
 from tracer.reader import (
     Warn,
     iter_blocks,
@@ -94,6 +93,19 @@ def _fold_python(f: IO[bytes], builder: StateBuilder, warn: Warn) -> Sorted:
     return len(builder.state.pending_deferreds), durations, array("q", sorted(builder.lags or ()))
 
 
+def blocking_call(record: tuple) -> BlockingCall:
+    """A blocking call from the compiled fold's record of it."""
+    site, kind, depth, start, dur, stack, index, origin = record
+    return BlockingCall(site, kind, depth, start, dur, () if stack is None else frames(stack),
+                        index, origin)
+
+
+def stall(record: tuple, blocking: list[BlockingCall]) -> Stall:
+    """A stall from the compiled fold's record of it, and the blocking calls it names."""
+    call, chain, since, stack, nested = record
+    return stall_of(blocking[call], [blocking[i] for i in chain], nested, since, stack)
+
+
 def _fold_compiled(f: IO[bytes], builder: StateBuilder, warn: Warn) -> Sorted:
     if compiled is None:
         raise RuntimeError("tracer._scan is not built")
@@ -105,12 +117,9 @@ def _fold_compiled(f: IO[bytes], builder: StateBuilder, warn: Warn) -> Sorted:
     state = builder.state
     state.events, state.t_ns = result["events"], result["t_ns"]
     state.deferreds_created, state.deferreds_fired = result["created"], result["fired"]
-    blocking = [BlockingCall(site, kind, depth, start, dur, () if stack is None else frames(stack),
-                             index)
-                for site, kind, depth, start, dur, stack, index in result["blocking"]]
+    blocking = [blocking_call(record) for record in result["blocking"]]
     state.blocking = blocking
-    state.stalls = [stall_of(blocking[call], [blocking[i] for i in chain], nested, since, stack)
-                    for call, chain, since, stack, nested in result["stalls"]]
+    state.stalls = [stall(record, blocking) for record in result["stalls"]]
     durations: dict[int, array] = {}
     for site, kind, count, total, longest, n_blocking, raw in result["callbacks"]:
         state.callbacks[site] = CallbackStats(site, kind, count, total, longest, n_blocking)

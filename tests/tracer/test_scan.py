@@ -104,10 +104,12 @@ DUR = st.sampled_from([0, 3, 20, 1 << 62])   # the threshold below is 10 ns
 
 @st.composite
 def busy_line(draw) -> list | dict:
-    """A line of a busy trace (or two): mostly rows, some objects of the kinds they meet."""
+    """A line of a busy trace (or two): mostly rows, some objects of the kinds they meet
+    (tests/tracer/test_indexed.py folds them too)."""
     kind = draw(st.sampled_from(["call", "call", "dcall", "timer", "dnew", "dfire", "dadd", "poll",
                                  "stall", "stalled", "stalled", "dchain", "unhandled", "site",
-                                 "callobj", "dfireobj"]))
+                                 "callobj", "dfireobj", "tcancel", "dcancel", "reactor", "fdadd",
+                                 "end", "dfailed"]))
     t, d, site, depth = draw(TIME), draw(SMALL), draw(SMALL), draw(SMALL)
     if kind == "call":
         return ["call", t, draw(st.sampled_from(["timer", "read", "x" * 201])), site, draw(DUR),
@@ -138,9 +140,23 @@ def busy_line(draw) -> list | dict:
         return [{"t": t, "ev": "stall", "site": site, "kind": "timer", "depth": depth,
                  "since": t - dur, "blocked": 1, "stack": [["/app.py", t, f"f{site}"]]},
                 ["call", t + draw(st.integers(0, 1)), "timer", site, dur, depth, None, None, None]]
+    if kind == "dfailed":  # a Deferred whose callback failed, or that fired with a failure
+        return [["dnew", t, d, site],
+                draw(st.sampled_from([["dcall", t, d, site, draw(DUR), depth, False, True],
+                                      ["dfire", t, d, True]]))]
     if kind == "dchain":
         event = {"ev": "dchain", "d": d, "inner": draw(SMALL)}
         return event | ({"t": t} if draw(st.booleans()) else {})
+    if kind == "tcancel":
+        return {"t": t, "ev": "tcancel", "id": d}
+    if kind == "dcancel":
+        return {"t": t, "ev": "dcancel", "d": d}
+    if kind == "reactor":
+        return {"t": t, "ev": "reactor", "state": draw(st.sampled_from(["running", "stopped"]))}
+    if kind == "fdadd":  # a writer, which a poll that did not sleep finds writable
+        return {"t": t, "ev": "fdadd", "fd": 3, "mode": "w"}
+    if kind == "end":
+        return {"t": t, "ev": "end"}
     if kind == "unhandled":
         return {"t": t, "ev": "unhandled", "d": d, "site": site, "exc": "E"}
     return {"t": t, "ev": "site", "id": site, "fn": f"m.f{draw(st.integers(0, 2))}",
