@@ -19,12 +19,13 @@ from array import array
 from collections import OrderedDict
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 from collections.abc import Callable, Iterable, Sequence
 
 
 from tracer.format import INT_MAX, MAX_FRAMES, MAX_NAME, MAX_PATH, cut
-from tracer.reader import Warn, decode, iter_lines, open_trace, parse_event, parse_header, read_header_line, warn_stderr
+from tracer.reader import (Warn, decode, iter_lines, open_trace, parse_event, parse_header, parse_line,
+                           read_header_line, warn_stderr)
 
 #: Events between two snapshots of the state (bounds the work of one ``state_at``).
 CHECKPOINT_EVERY = 8192
@@ -305,6 +306,12 @@ def _cut_or_none(text: str | None) -> str | None:
     return None if text is None else cut(text)
 
 
+def running_of(stall: dict) -> RunningCall:
+    """The call a ``stall`` event shows stuck."""
+    return RunningCall(stall["site"], cut(stall["kind"]), stall["depth"], stall["since"],
+                       stall["blocked"], frames(stall["stack"]))
+
+
 def stall_of(call: BlockingCall, chain: Iterable[BlockingCall], nested: Iterable[tuple[int, int]],
              sample_since: int | None, sample_stack: object) -> Stall:
     """The Stall of loop-level blocking ``call``, from what was seen while it ran: the blocking
@@ -347,10 +354,25 @@ class StateBuilder:
         self.lags: array | None = array("q") if exact else None
 
     def snapshot(self) -> StateBuilder:
-        """An independent copy (sites are shared: they never change)."""
+        """An independent copy, that goes on from here.  Its sites are its own: a site defined
+        later in the trace must not change how the copy folds the events before it (whether a
+        timer re-scheduled its own function compares the two sites' names)."""
         new = copy.copy(self)
+        new.sites = dict(self.sites)
+        new.state = self.state_copy()
+        new._stalls = dict(self._stalls)
+        new._waiters = dict(self._waiters)
+        new._timers = dict(self._timers)
+        new._recent = OrderedDict(self._recent)  # values are never changed in place (see _dchain)
+        new._finished_jobs = list(self._finished_jobs)
+        new._chain = list(self._chain)
+        new._nested = list(self._nested)
+        return new
+
+    def state_copy(self) -> TraceState:
+        """A copy of the state so far, that the caller may keep."""
         s = self.state
-        new.state = TraceState(
+        return TraceState(
             t_ns=s.t_ns, events=s.events, dropped=s.dropped,
             descriptors={k: copy.copy(v) for k, v in s.descriptors.items()},
             pending_deferreds={k: copy.copy(v) for k, v in s.pending_deferreds.items()},
@@ -366,14 +388,6 @@ class StateBuilder:
             reactor_running=s.reactor_running, ended=s.ended, runtime=s.runtime,
             runtime_unseen=s.runtime_unseen,
         )
-        new._stalls = dict(self._stalls)
-        new._waiters = dict(self._waiters)
-        new._timers = dict(self._timers)
-        new._recent = OrderedDict(self._recent)  # values are never changed in place (see _dchain)
-        new._finished_jobs = list(self._finished_jobs)
-        new._chain = list(self._chain)
-        new._nested = list(self._nested)
-        return new
 
     def apply(self, ev: dict, index: int) -> None:
         """Apply event number ``index`` (its position in the trace, header excluded)."""
@@ -483,8 +497,7 @@ class StateBuilder:
     def _stall(self, ev: dict, index: int) -> None:
         self._stalls[(ev["depth"], ev["since"])] = ev
         self._sample = ev
-        self.state.running = RunningCall(ev["site"], cut(ev["kind"]), ev["depth"], ev["since"],
-                                         ev["blocked"], frames(ev["stack"]))
+        self.state.running = running_of(ev)
 
     # -- Deferreds -----------------------------------------------------------------
     def _dnew(self, ev: dict, index: int) -> None:
@@ -668,6 +681,52 @@ _HANDLERS: dict[str, Callable[[StateBuilder, dict, int], None]] = {
 }
 
 
+def threshold_ns_of(header: dict) -> int:
+    """The blocking threshold a trace header gives, in nanoseconds (50 ms when it has none)."""
+    threshold = header.get("threshold_ms", 50.0)
+    return int(float(threshold) * 1e6) if isinstance(threshold, (int, float)) else 50_000_000
+
+
+class Model(Protocol):
+    """What the dashboard reads of a trace: its events by index and the state at any of
+    them.  :class:`TraceModel` holds it in Python; ``tracer.indexed.IndexedModel`` on the
+    compiled fold, for big traces."""
+    header: dict
+    threshold_ns: int
+
+    def add_block(self, first_lineno: int, offset: int, block: bytes) -> None:
+        """Take the complete lines of ``block``, which starts at byte ``offset`` of the
+        trace, its first line numbered ``first_lineno`` (the lines that follow those held)."""
+
+    def __len__(self) -> int: ...
+
+    def event(self, i: int) -> dict:
+        """The i-th event (header excluded)."""
+
+    def time_ns(self, i: int) -> int:
+        """Time of event i, clamped so that times never decrease."""
+
+    def kind(self, i: int) -> str: ...
+
+    def index_at(self, t_ns: int) -> int:
+        """Number of events with ``t <= t_ns``."""
+
+    @property
+    def duration_ns(self) -> int: ...
+
+    @property
+    def sites(self) -> dict[int, Site]: ...
+
+    def site(self, site_id: int) -> Site: ...
+
+    @property
+    def state(self) -> TraceState:
+        """The state after every event held (the live edge); do not modify it."""
+
+    def state_at(self, i: int) -> TraceState:
+        """The state after the first ``i`` events: a snapshot the caller may keep."""
+
+
 class TraceModel:
     """A whole trace in memory, compactly, with the state at any event index.
 
@@ -675,10 +734,10 @@ class TraceModel:
     snapshot per :data:`CHECKPOINT_EVERY` events.
     """
 
-    def __init__(self, header: dict) -> None:
+    def __init__(self, header: dict, warn: Warn = warn_stderr) -> None:
         self.header = header
-        threshold = header.get("threshold_ms", 50.0)
-        self.threshold_ns = int(float(threshold) * 1e6) if isinstance(threshold, (int, float)) else 50_000_000
+        self.threshold_ns = threshold_ns_of(header)
+        self._warn = warn
         self._data = bytearray()
         self._offsets = array("q", [0])
         self._times = array("q")
@@ -694,7 +753,7 @@ class TraceModel:
              warn: Warn = warn_stderr) -> TraceModel:
         """Read a whole trace file; ``progress(bytes_done, bytes_total)`` is called as it goes."""
         with open_trace(path) as f:
-            model = cls(parse_header(read_header_line(f, path), path))
+            model = cls(parse_header(read_header_line(f, path), path), warn)
             total = os.fstat(f.fileno()).st_size
             add = model._add
             for lineno, line in iter_lines(f, warn):
@@ -706,6 +765,15 @@ class TraceModel:
             if progress is not None:
                 progress(total, total)
         return model
+
+    def add_block(self, first_lineno: int, offset: int, block: bytes) -> None:
+        """Parse and hold the complete lines of ``block`` (bad ones are warned about)."""
+        lineno = first_lineno
+        for line in block.split(b"\n")[:-1]:
+            event = parse_line(line, lineno, self._warn) if line else None
+            if event is not None:
+                self._add(event, line)
+            lineno += 1
 
     def append(self, events: Iterable[tuple[dict, bytes]]) -> None:
         """Add ``(event, line)`` pairs that follow the events held (live follow, or a load in
@@ -778,7 +846,7 @@ class TraceModel:
         if not 0 <= i <= n:
             raise IndexError(f"event index {i} outside 0..{n}")
         if i == n:
-            return self._builder.snapshot().state
+            return self._builder.state_copy()
         cached = self._cache
         if cached is not None and cached[0] <= i and i - cached[0] < CHECKPOINT_EVERY:
             start, builder = cached
@@ -788,4 +856,4 @@ class TraceModel:
         for j in range(start, i):
             builder.apply(self.event(j), j)
         self._cache = (i, builder)
-        return builder.snapshot().state
+        return builder.state_copy()

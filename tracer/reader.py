@@ -264,14 +264,32 @@ class Follower:
         return self._f
 
     def poll(self, max_bytes: int | None = None) -> list[tuple[dict, bytes]]:
-        """Return ``(event, line)`` for the events completed since the previous call.
+        """Return ``(event, line)`` for the events completed since the previous call (as
+        :meth:`poll_block` reads them)."""
+        block = self.poll_block(max_bytes)
+        if block is None:
+            return []
+        lineno, _offset, data = block
+        events: list[tuple[dict, bytes]] = []
+        for line in data.split(b"\n")[:-1]:
+            event = parse_line(line, lineno, self._warn) if line else None
+            if event is not None:
+                events.append((event, line))
+            lineno += 1
+        return events
+
+    def poll_block(self, max_bytes: int | None = None) -> tuple[int, int, bytes] | None:
+        """The lines completed since the previous call, after the header, as ``(number of
+        the first line, its byte offset in the file, the lines)``: whole lines, each ending
+        in a newline; None when there are none.
 
         A line longer than ``max_bytes`` is read on until it ends (or the file does), so that
-        a caller reading chunk by chunk sees progress on every call until the end of the file.
+        a caller reading chunk by chunk sees progress on every call until the end of the file;
+        one longer than :data:`MAX_LINE` is left out with a warning.
         """
         f = self._file()
         if f is None:
-            return []
+            return None
         size = -1 if max_bytes is None else max_bytes
         chunk = f.read(size)
         data = self._pending + chunk
@@ -283,7 +301,7 @@ class Follower:
             if cut < 0:
                 self._skipped += len(data)
                 self._pending = b""
-                return []
+                return None
             self._warn(too_long(self._lineno))
             self._lineno += 1
             self.offset += self._skipped + cut + 1
@@ -298,25 +316,23 @@ class Follower:
                 self._skipped, self._pending = len(data), b""
             else:
                 self._pending = data
-            return []
+            return None
         self._pending = data[end + 1:]
+        start = self.offset
         self.offset += end + 1
-        events: list[tuple[dict, bytes]] = []
-        for line in data[: end + 1].split(b"\n")[:-1]:
-            lineno = self._lineno
+        if self.header is None:
+            first = data.index(b"\n")
+            self.header = parse_header(data[:first], self.path)
             self._lineno += 1
-            if self.header is None:
-                self.header = parse_header(line, self.path)
-                continue
-            if not line:
-                continue
-            if len(line) > MAX_LINE:
-                self._warn(too_long(lineno))
-                continue
-            event = parse_event(line, lineno, self._warn)
-            if event is not None:
-                events.append((event, line))
-        return events
+            start += first + 1
+            data = data[first + 1:]
+            end -= first + 1
+        if end < 0:
+            return None
+        lineno = self._lineno
+        block = data[: end + 1]
+        self._lineno += block.count(b"\n")
+        return lineno, start, block
 
     def size(self) -> int:
         """Bytes in the file right now (0 while it does not exist)."""

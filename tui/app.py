@@ -41,7 +41,7 @@ from textual.worker import get_current_worker
 
 from tracer.folder import program_of
 from tracer.lints import Lint, lints
-from tracer.model import Stall, ThreadJob, TraceModel, TraceState
+from tracer.model import Model, Stall, ThreadJob, TraceState
 from tracer.names import frame_site, pending_word, stall_culprit, user_frame
 from tui import detail, views
 from tui.child import ChildApp
@@ -189,7 +189,7 @@ class LoopscopeApp(App[int]):
             # one means the App is exiting and its interval outlived them.
             return
 
-    def _navigate(self, move: Callable[[TraceModel], object]) -> None:
+    def _navigate(self, move: Callable[[Model], object]) -> None:
         """Apply ``move`` to the playback over the model, then show the result (nothing
         while no header has been read yet)."""
         model = self.feed.model
@@ -214,7 +214,7 @@ class LoopscopeApp(App[int]):
         with self.feed.lock:
             self._redraw(model, force)
 
-    def _redraw(self, model: TraceModel, force: bool) -> None:
+    def _redraw(self, model: Model, force: bool) -> None:
         """While a big file loads only the event count grows: then just the
         header is redrawn, leaving the loading thread the CPU."""
         active = self.main.query_one("#views", TabbedContent).active
@@ -237,7 +237,7 @@ class LoopscopeApp(App[int]):
         self._show_health(model, state)
         self._show_active_view(active, model, state)
 
-    def _show_header(self, model: TraceModel, state: TraceState) -> None:
+    def _show_header(self, model: Model, state: TraceState) -> None:
         mode = self.main.query_one("#hdr-mode", Label)
         play = self.playback
         if play.mode is Mode.REPLAY:
@@ -281,7 +281,7 @@ class LoopscopeApp(App[int]):
         if str(tab.label) != word:
             tab.label = word
 
-    def _show_banner(self, model: TraceModel, state: TraceState) -> None:
+    def _show_banner(self, model: Model, state: TraceState) -> None:
         """While a stall lasts: how long so far and the user's line it is stuck on (from the
         latest stall sample).  For BANNER_HOLD_NS after one ends: how long it lasted.  A live
         feed often brings a short stall's start and end in one read, so without the hold
@@ -309,7 +309,7 @@ class LoopscopeApp(App[int]):
         banner.update(Text(text))
         banner.display = True
 
-    def _show_health(self, model: TraceModel, state: TraceState) -> None:
+    def _show_health(self, model: Model, state: TraceState) -> None:
         blocks = [s.call.t_ns for s in state.stalls]
         self.main.query_one(HealthStrip).show(model.state.loop, model.state.stalls, blocks,
                                               self.cursor_ns, model.duration_ns)
@@ -371,7 +371,7 @@ class LoopscopeApp(App[int]):
         self.refresh_view(force=True)
         self._show_processes()
 
-    def _show_active_view(self, active: str, model: TraceModel, state: TraceState) -> None:
+    def _show_active_view(self, active: str, model: Model, state: TraceState) -> None:
         cursor_ns = self.cursor_ns
         rows = {
             "blocking": lambda: views.blocking_rows(state, model),
@@ -396,7 +396,7 @@ class LoopscopeApp(App[int]):
         elif active == "events":
             self._show_events(model)
 
-    def _show_events(self, model: TraceModel) -> None:
+    def _show_events(self, model: Model) -> None:
         log = self.main.query_one(EventLog)
         status = self.main.query_one("#filter-status", Label)
         flt = self.event_filter
@@ -523,7 +523,7 @@ class LoopscopeApp(App[int]):
         self.event_filter = EventFilter(query) if query.strip() else None
         self.refresh_view(force=True)
 
-    def _extend_filter(self, model: TraceModel) -> None:
+    def _extend_filter(self, model: Model) -> None:
         """Scan events the filter has not seen yet, in a thread."""
         flt = self.event_filter
         if flt is not None and not flt.busy and flt.scanned < len(model):
@@ -531,7 +531,7 @@ class LoopscopeApp(App[int]):
             self._scan_filter(flt, model, len(model))
 
     @work(thread=True, exclusive=True, group="filter")
-    def _scan_filter(self, flt: EventFilter, model: TraceModel, stop: int) -> None:
+    def _scan_filter(self, flt: EventFilter, model: Model, stop: int) -> None:
         worker = get_current_worker()
         try:
             flt.scan(model, stop, lambda: worker.is_cancelled or flt is not self.event_filter)
@@ -595,7 +595,7 @@ class LoopscopeApp(App[int]):
 
     def action_follow(self) -> None:
         """Jump to the end and stay there as the file grows."""
-        def follow(model: TraceModel) -> None:
+        def follow(model: Model) -> None:
             if not self.playback.follow(model):
                 self.notify("This trace is a saved file: nothing more will come. Use "
                             "`loopscope live` to follow a file that is being written.",
@@ -608,7 +608,7 @@ class LoopscopeApp(App[int]):
     def action_previous_blocking(self) -> None:
         self._go_to_stall(self.playback.previous_blocking, "No stall before the cursor.")
 
-    def _go_to_stall(self, find: Callable[[TraceModel, list[int]], int | None],
+    def _go_to_stall(self, find: Callable[[Model, list[int]], int | None],
                      none_found: str) -> None:
         """Cursor just after the stall ``find`` picks; show it selected in Blocking."""
         model = self.feed.model

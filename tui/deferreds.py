@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from tracer.model import DeferredInfo, TraceModel, TraceState, UnhandledFailure
+from tracer.model import DeferredInfo, Model, TraceState, UnhandledFailure
 from tui.describe import where
 from tui.text import clean
 
@@ -39,7 +39,7 @@ class DeferredTree(Tree[TreeData]):
         super().__init__("Deferreds", id=id)
         self.show_root = False
 
-    def show(self, state: TraceState, model: TraceModel, cursor_ns: int) -> None:
+    def show(self, state: TraceState, model: Model, cursor_ns: int) -> None:
         """Rebuild from ``state`` (a TraceState), keeping the highlighted node."""
         keep = _identity(self.cursor_node.data) if self.cursor_node is not None else None
         self.clear()

@@ -6,7 +6,7 @@ its writer appends (live).  Either way the reading happens here, off the UI
 thread, in bounded chunks appended to the model under :attr:`Feed.lock`, so a
 big trace shows its first screen while the rest is still loading.  The UI
 takes the same lock while it reads the model, and never parses anything
-itself (that is :class:`tracer.reader.Follower`'s job).
+itself (the follower reads lines, the model folds them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import os
 import threading
 import time
 
-from tracer.model import TraceModel
+from tracer.indexed import open_model
+from tracer.model import Model, TraceModel
 from tracer.reader import Follower, TraceError
 
 POLL_S = 0.1
@@ -23,11 +24,15 @@ POLL_S = 0.1
 #: waits long for the lock, big enough that loading is not slowed by it.
 CHUNK_BYTES = 256 << 10
 FIRST_CHUNK_BYTES = 32 << 10
+#: The rest after a chunk, as a share of the time it took: the Python model
+#: parses for as long as it is let (resting as long halves the loading speed
+#: and keeps the screen responsive); the compiled one needs little.
 REST_RATIO = 1.0
+COMPILED_REST_RATIO = 0.25
 
 
 class Feed:
-    """Reads ``path`` into a :class:`TraceModel`; keeps following it when
+    """Reads ``path`` into a model (tracer.indexed.open_model); keeps following it when
     ``follow`` is true (waiting for the file to appear when ``wait`` is)."""
 
     def __init__(self, path: str, follow: bool, wait: bool = False,
@@ -36,7 +41,8 @@ class Feed:
         self.follow = follow
         self.wait = wait
         self.lock = threading.RLock()
-        self.model: TraceModel | None = None
+        self.model: Model | None = None
+        self._rest = REST_RATIO
         self.loaded = False          # the file was read to its end once
         self.bytes_done = 0
         self.bytes_total = 0
@@ -73,20 +79,22 @@ class Feed:
             started = time.monotonic()
             before = follower.offset
             # A small first chunk puts the first screen up sooner.
-            events = follower.poll(CHUNK_BYTES if self.model is not None else FIRST_CHUNK_BYTES)
+            block = follower.poll_block(CHUNK_BYTES if self.model is not None else FIRST_CHUNK_BYTES)
             if follower.header is not None and self.model is None:
                 with self.lock:
-                    self.model = TraceModel(follower.header)
-            if events and self.model is not None:
+                    self.model = open_model(self.path, follower.header, self._warn)
+                    self._rest = REST_RATIO if isinstance(self.model, TraceModel) \
+                        else COMPILED_REST_RATIO
+            if block is not None and self.model is not None:
                 with self.lock:
-                    self.model.append(events)
+                    self.model.add_block(*block)
             self.bytes_done, self.bytes_total = follower.offset, follower.size()
-            if events or follower.offset != before:
-                # Parsing is CPU-bound Python: without a rest the UI thread
-                # hardly gets the GIL and keys wait seconds.  Resting as long
-                # as the chunk took halves the loading speed and keeps the
-                # screen responsive.
-                self._stop.wait((time.monotonic() - started) * REST_RATIO)
+            if block is not None or follower.offset != before:
+                # Loading holds the GIL: without a rest the UI thread hardly
+                # gets it and keys wait.  The rest is a share of the time the
+                # chunk took (parsing in Python is slow, the compiled fold is
+                # not: its chunks take a millisecond or two).
+                self._stop.wait((time.monotonic() - started) * self._rest)
                 continue
             if self.model is not None:
                 self.loaded = True

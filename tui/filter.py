@@ -21,7 +21,7 @@ import re
 from array import array
 from collections.abc import Callable
 
-from tracer.model import TraceModel
+from tracer.model import Model
 from tui.describe import Event, SiteLookup, site_ids
 
 _DURATION = re.compile(r"dur(<=|>=|<|>|=)(\d+(?:\.\d*)?)(ns|us|µs|ms|s)?$")
@@ -100,7 +100,7 @@ class EventFilter:
             text = self._site_text[site_id] = f"{site.fn.lower()}\n{site.file.lower()}"
         return text
 
-    def scan(self, model: TraceModel, stop: int, cancelled: Callable[[], bool]) -> None:
+    def scan(self, model: Model, stop: int, cancelled: Callable[[], bool]) -> None:
         """Test events ``scanned .. stop-1``, appending matches to :attr:`rows`;
         checks ``cancelled`` every few thousand events."""
         might: dict[str, bool] = {}

@@ -15,7 +15,7 @@ import threading
 
 from tracer.folder import start_wall as header_start_wall
 from tracer.folder import trace_files
-from tracer.model import TraceModel
+from tracer.model import Model
 from tracer.reader import TraceError
 from tui.feed import POLL_S, Feed
 
@@ -43,7 +43,7 @@ class FolderFeed:
         return self._selected
 
     @property
-    def model(self) -> TraceModel | None:
+    def model(self) -> Model | None:
         return None if self._selected is None else self._selected.model
 
     @property

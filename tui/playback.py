@@ -31,7 +31,7 @@ class Mode(Enum):
 
 
 class Timeline(Protocol):
-    """What playback needs of a trace: its length and its events' times (a TraceModel)."""
+    """What playback needs of a trace: its length and its events' times (a Model)."""
 
     def __len__(self) -> int: ...
 

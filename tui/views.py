@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from rich.text import Text
 
 from tracer.lints import Lint
-from tracer.model import TraceModel, TraceState
+from tracer.model import Model, TraceState
 from tracer.names import stall_culprit
 from tui.describe import culprit, millis, seconds, site_name
 from tui.tables import Column, Row
@@ -42,7 +42,7 @@ def _count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-def blocking_rows(state: TraceState, model: TraceModel) -> Iterator[Row]:
+def blocking_rows(state: TraceState, model: Model) -> Iterator[Row]:
     """One row per stall so far (the calls nested in one are its chain, in the detail pane),
     named by the user's code it was stuck in."""
     for number, stall in enumerate(state.stalls):
@@ -60,7 +60,7 @@ def stall_key(number: int) -> str:
     return f"b{number}"
 
 
-def callback_rows(state: TraceState, model: TraceModel) -> Iterator[Row]:
+def callback_rows(state: TraceState, model: Model) -> Iterator[Row]:
     """Per-site statistics of the calls so far."""
     for site_id, stats in state.callbacks.items():
         if not stats.count:
@@ -89,7 +89,7 @@ def descriptor_rows(state: TraceState, cursor_ns: int) -> Iterator[Row]:
                   info)
 
 
-def thread_rows(state: TraceState, model: TraceModel, cursor_ns: int) -> Iterator[Row]:
+def thread_rows(state: TraceState, model: Model, cursor_ns: int) -> Iterator[Row]:
     """Pool jobs: how long each waited in the queue and ran."""
     for job, info in state.threads.items():
         run: int | None
