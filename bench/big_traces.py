@@ -13,7 +13,12 @@ one made (tracer/index.py).  The last lines give the growth from the smallest tr
 largest per step, which should be linear (10x the events, about 10x the time).
 
 The dashboard step opens the real App headless at 160x48 (Textual's test driver) and reports
-when the first events are on screen and when the trace is fully loaded.
+when the first events are on screen, when the trace is fully loaded, and the slowest of the
+seeks and next/previous-stall keys pressed while it loads and after (each timed from the
+press until the App has handled it).  The live step does the same while another process
+appends the trace's lines to a new file at ``--live-rate`` events a second: the first screen,
+the slowest key, how far behind the writer the dashboard fell and how long it took to catch
+up once the writer stopped.
 """
 
 from __future__ import annotations
@@ -44,25 +49,98 @@ import asyncio, sys, time
 from tui.app import LoopscopeApp
 from tui.feed import Feed
 
+#: Keys that move the cursor far (seek) or to the next/previous stall, pressed while the
+#: trace loads and again once it is loaded; the slowest one is reported.
+WHILE_LOADING = ["end", "home", "n", "end", "N", "shift+right", "3", "1"]
+AFTER = ["home", "n", "n", "right", "shift+right", "end", "N", "left", "g", *"20s", "enter",
+         "3", "down", "2", "1", "end"]
+
+async def press(pilot, keys, slowest):
+    for key in keys:
+        t = time.monotonic()
+        await pilot.press(key)
+        slowest[:] = max(slowest, [time.monotonic() - t, key])
+
 async def main():
     app = LoopscopeApp(Feed(sys.argv[1], follow=False))
+    app.animation_level = "none"
     start = time.monotonic()
     first = None
+    loading, after = [0.0, ""], [0.0, ""]
     async with app.run_test(size=(160, 48)) as pilot:
         while not app.feed.loaded:
             if first is None and app.feed.model is not None and len(app.feed.model):
                 first = time.monotonic() - start
+                await press(pilot, WHILE_LOADING, loading)
             if app.feed.error:
                 raise SystemExit(app.feed.error)
             await pilot.pause(0.05)
         loaded = time.monotonic() - start
-    print(f"first={first if first is not None else loaded:.2f} loaded={loaded:.2f}")
+        await press(pilot, AFTER, after)
+    print(f"first={first if first is not None else loaded:.2f} loaded={loaded:.2f} "
+          f"key while loading {loading[0]:.2f} ({loading[1]}), after {after[0]:.2f} ({after[1]})")
+
+asyncio.run(main())
+"""
+
+#: The live step's writer: the trace's lines appended to a new file at ``rate`` events a
+#: second, for ``seconds`` at most.
+WRITER = """
+import itertools, sys, time
+src, dest, rate, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+with open(src, "rb") as f, open(dest, "ab", buffering=0) as out:
+    out.write(f.readline())
+    start, written = time.monotonic(), 0
+    while (now := time.monotonic() - start) < seconds:
+        lines = list(itertools.islice(f, int(now * rate) - written))
+        out.write(b"".join(lines))
+        written += len(lines)
+        if written < int(now * rate):
+            break   # the trace ran out
+        time.sleep(0.01)
+"""
+
+#: The live step: the App follows the file the writer grows, a key pressed every 0.2 s.  It
+#: reports the first screen, the slowest key, how far behind the writer the model fell (the
+#: bytes not yet read, in seconds of writing) and how long it took to catch up once the
+#: writer stopped.
+LIVE = DASHBOARD.split("async def main():")[0] + """
+import os, subprocess
+
+async def main():
+    src, dest, rate, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+    open(dest, "wb").close()
+    writer = subprocess.Popen([sys.executable, "-c", sys.argv[5], src, dest, rate, seconds])
+    app = LoopscopeApp(Feed(dest, follow=True))
+    app.animation_level = "none"
+    start = time.monotonic()
+    first, behind, keys, pressed = None, 0.0, [0.0, ""], 0
+    async with app.run_test(size=(160, 48)) as pilot:
+        while writer.poll() is None:
+            model = app.feed.model
+            if first is None and model is not None and len(model):
+                first = time.monotonic() - start
+            size = os.path.getsize(dest)
+            if first is not None and size:
+                per_s = size / (time.monotonic() - start)
+                behind = max(behind, (size - app.feed.bytes_done) / per_s)
+                await press(pilot, [WHILE_LOADING[pressed % len(WHILE_LOADING)]], keys)
+                pressed += 1
+            await pilot.pause(0.2)
+        stopped, size = time.monotonic(), os.path.getsize(dest)
+        while app.feed.bytes_done < size:
+            await pilot.pause(0.05)
+        caught_up = time.monotonic() - stopped
+        events = len(app.feed.model)
+    os.remove(dest)
+    print(f"first={first:.2f} events={events:,}, slowest key {keys[0]:.2f} ({keys[1]}), "
+          f"behind by {behind:.2f} s at most, caught up {caught_up:.2f} s after the writer")
 
 asyncio.run(main())
 """
 
 
-def steps(trace: Path, out_dir: Path) -> dict[str, list[str]]:
+def steps(trace: Path, out_dir: Path, live_rate: int, live_seconds: float) -> dict[str, list[str]]:
     py = sys.executable
     return {
         "wc -l": ["wc", "-l", str(trace)],
@@ -73,6 +151,8 @@ def steps(trace: Path, out_dir: Path) -> dict[str, list[str]]:
         "export": [py, "-m", "loopscope", "export", str(trace), "-o",
                    str(out_dir / f"{trace.stem}.chrome.json")],
         "dashboard": [py, "-c", DASHBOARD, str(trace)],
+        "live": [py, "-c", LIVE, str(trace), str(out_dir / f"{trace.stem}.live.jsonl"),
+                 str(live_rate), str(live_seconds), WRITER],
     }
 
 
@@ -110,10 +190,14 @@ def record(millions: int, directory: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,5,10", help="trace sizes in millions of events")
-    parser.add_argument("--steps", default="wc -l,orjson,summary,reopen,export,dashboard",
+    parser.add_argument("--steps", default="wc -l,orjson,summary,reopen,export,dashboard,live",
                         help="comma-separated steps to run")
     parser.add_argument("--dir", default="/var/tmp/loopscope-big-traces", type=Path,
                         help="where traces are recorded and kept")
+    parser.add_argument("--live-rate", default=100_000, type=int,
+                        help="events a second the live step's writer appends (default 100000)")
+    parser.add_argument("--live-seconds", default=float("inf"), type=float,
+                        help="how long the live step writes at most (default: the whole trace)")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -127,11 +211,11 @@ def main() -> None:
     for millions in sizes:
         trace = record(millions, args.dir)
         size_mb = trace.stat().st_size / 1e6
-        for name, argv in steps(trace, args.dir).items():
+        for name, argv in steps(trace, args.dir, args.live_rate, args.live_seconds).items():
             if name not in chosen:
                 continue
             seconds, cpu, peak, out = measure(argv)
-            detail = out.strip().splitlines()[-1] if name == "dashboard" else ""
+            detail = out.strip().splitlines()[-1] if name in ("dashboard", "live") else ""
             results.setdefault(name, {})[millions] = seconds
             print(f"{millions:>6}M {size_mb:6.0f}  {name:<10} {seconds:8.2f} {cpu:7.2f} {peak:8.0f}"
                   f"  {detail}", flush=True)
