@@ -225,7 +225,8 @@ def run_sending_otlp(target: list[str], path: str, args: argparse.Namespace) -> 
     if not endpoint:
         raise UsageError("--otlp needs --otlp-endpoint URL or $OTEL_EXPORTER_OTLP_ENDPOINT")
     options = ["--span-over", f"{args.span_over!r}"] if args.span_over is not None else []
-    # A trace folder: the app's own file in it (this process's pid); its children's are not sent.
+    # A trace folder: the app's own file in it (this process's pid); the sidecar finds the
+    # children's beside it.
     sent = os.path.join(path, f"{os.getpid()}.jsonl") if is_folder_output(path) else path
     sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", sent, endpoint,
                                 *options], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -465,8 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--otlp", action="store_true",
                      help="send the trace live to an OpenTelemetry collector (OTLP/HTTP, "
                           "protobuf) while the app runs: the data of 'export --format otlp', "
-                          "in batches about once a second, from a separate process that never "
-                          "holds the app up (oldest batches dropped when the collector lags)")
+                          "in batches about once a second, its child processes' too, from a separate "
+                          "process that never holds the app up (oldest batches dropped when the "
+                          "collector lags)")
     run.add_argument("--otlp-endpoint", metavar="URL",
                      help="the collector for --otlp, e.g. http://127.0.0.1:4318 (default: "
                           "$OTEL_EXPORTER_OTLP_ENDPOINT)")

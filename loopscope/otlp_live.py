@@ -4,7 +4,10 @@ It is a process of its own, not a thread in the app: encoding spans is Python wo
 thread would compete with the app for the GIL.  It follows the trace file as the recorder
 writes it (:class:`tracer.reader.Follower`), folds the events into the same spans and metrics
 as ``loopscope export --format otlp`` (:mod:`tracer.otlp`), and POSTs them in batches, about
-once a second or as soon as a batch is full.  Sending never holds the reading up: requests wait
+once a second or as soon as a batch is full.  The app's child processes write traces of their
+own beside it (in the trace folder, or ``t.<pid>.jsonl`` beside ``t.jsonl``): each one whose
+header names a followed trace as its parent is followed too, its spans in the same OTLP trace
+under its own resource, as ``export`` sends a trace folder.  Sending never holds the reading up: requests wait
 in a bounded queue for a sender thread, and when the collector is slow or down the oldest are
 dropped and counted.  The launcher (:func:`loopscope.cli.cmd_run`) holds the write end of this
 process's stdin: end of file there means the app has exited and its trace is complete, and
@@ -27,7 +30,8 @@ import time
 from collections.abc import Sequence
 
 from tracer import otlp
-from tracer.reader import Follower, TraceError, warn_stderr
+from tracer.folder import trace_files
+from tracer.reader import Follower, TraceError, read_header, warn_stderr
 
 #: How often the trace is read: the recorder writes every 100 ms.
 POLL_S = 0.1
@@ -111,10 +115,12 @@ class Sender:
                 self._drop(request)
             self._queue.clear()
 
-    def report(self) -> str:
-        """One line: what was sent and what was dropped."""
+    def report(self, processes: int = 1) -> str:
+        """One line: what was sent, of how many processes' traces, and what was dropped."""
         line = (f"loopscope: otlp: sent {self.sent_spans} spans in {self.sent_requests} "
                 f"requests to {self.endpoint}")
+        if processes > 1:
+            line += f" from {processes} processes"
         if self.dropped_requests:
             line += (f", dropped {self.dropped_requests} requests ({self.dropped_spans} spans) "
                      "the collector was too slow or unreachable for")
@@ -124,10 +130,15 @@ class Sender:
 class LiveExport:
     """Folds followed events into spans and hands complete batches to the sender."""
 
-    def __init__(self, sender: Sender, span_over_ms: float | None, service: str | None) -> None:
+    def __init__(self, sender: Sender, span_over_ms: float | None, service: str | None,
+                 trace_id: str | None = None, process: int = 0) -> None:
         self.sender = sender
         self.span_over_ms = span_over_ms
         self.service = service
+        #: Where this process's spans go in the run's trace: a child's go in the app's (its
+        #: trace id, span ids from the ``process``-th range; otlp.Spans says how).
+        self.trace_id = trace_id
+        self.process = process
         self._spans: otlp.Spans | None = None
         self._resource: otlp.Json = {}
         self._index = 0
@@ -139,6 +150,8 @@ class LiveExport:
             return
         if self._spans is None:
             self._spans = otlp.new_spans(header, self.span_over_ms)
+            self._spans.trace_id = self.trace_id or self._spans.trace_id
+            self._spans.process = self.process
             self._resource = otlp.resource(header, self.service)
         for ev in events:
             self._spans.add(ev, self._index, warn_stderr)
@@ -171,6 +184,93 @@ class LiveExport:
     def started(self) -> bool:
         return self._spans is not None
 
+    @property
+    def spans_trace_id(self) -> str | None:
+        """The OTLP trace id this process's spans carry, once its header is read."""
+        return None if self._spans is None else self._spans.trace_id
+
+
+class Processes:
+    """The app's trace and those of its children, each followed into its own LiveExport."""
+
+    def __init__(self, path: str, sender: Sender, span_over_ms: float | None,
+                 service: str | None) -> None:
+        self.sender = sender
+        self.span_over_ms = span_over_ms
+        self.service = service
+        self.directory = os.path.dirname(os.path.abspath(path))
+        self.followed: list[tuple[str, Follower, LiveExport]] = [
+            (os.path.abspath(path), Follower(path, wait=True), LiveExport(sender, span_over_ms, service))]
+        self._looked_at = {os.path.abspath(path)}   # followed, or not a child of the run
+
+    def find_children(self) -> None:
+        """Follow the traces that appeared beside the app's and whose header names a followed
+        trace as parent; a file whose header is still being written is looked at again."""
+        app_trace_id = self.followed[0][2].spans_trace_id
+        if app_trace_id is None:
+            return   # the app's own header first: its children's spans go in its trace
+        parents = {os.path.basename(path) for path, _, _ in self.followed}
+        # A child of ``t.jsonl`` writes ``t.<pid>.jsonl``, of ``t`` (no .jsonl) ``t.<pid>``.
+        app = os.path.basename(self.followed[0][0])
+        beside = [] if app.endswith(".jsonl") else [
+            os.path.join(self.directory, name) for name in sorted(os.listdir(self.directory))
+            if name.startswith(app + ".")]
+        for path in trace_files(self.directory) + beside:
+            if path in self._looked_at:
+                continue
+            try:
+                header = read_header(path)
+            except TraceError:
+                if _header_line_complete(path):
+                    self._looked_at.add(path)   # not a trace: never one of ours
+                continue
+            except OSError:
+                continue
+            self._looked_at.add(path)
+            if header.get("parent") in parents:
+                live = LiveExport(self.sender, self.span_over_ms, self.service, app_trace_id,
+                                  len(self.followed))
+                self.followed.append((path, Follower(path), live))
+                parents.add(os.path.basename(path))
+
+    def catch_up(self, deadline: float) -> None:
+        """Read what every process wrote, until the end of each file or the deadline.  A
+        child's trace that cannot be read any more is left (with a warning); the app's
+        TraceError is the caller's."""
+        for path, follower, live in list(self.followed):
+            try:
+                _catch_up(follower, live, deadline)
+            except TraceError as e:
+                if path == self.followed[0][0]:
+                    raise
+                print(f"loopscope: otlp: {e}; nothing more is sent of it", file=sys.stderr)
+                follower.close()
+                self.followed.remove((path, follower, live))
+
+    def flush(self) -> None:
+        for _, _, live in self.followed:
+            live.flush()
+
+    def unread(self) -> int:
+        return sum(follower.size() - follower.offset for _, follower, _ in self.followed)
+
+    def close(self) -> None:
+        for _, follower, _ in self.followed:
+            follower.close()
+
+    @property
+    def started(self) -> bool:
+        return self.followed[0][2].started
+
+
+def _header_line_complete(path: str) -> bool:
+    """Whether the file's first line has been written in full (its writer may be mid-way)."""
+    try:
+        with open(path, "rb") as f:
+            return f.readline(1 << 16).endswith(b"\n") or f.tell() >= 1 << 16
+    except OSError:
+        return False
+
 
 def _app_exited(timeout_s: float | None) -> bool:
     """Wait up to ``timeout_s`` on stdin; True once the launcher closed it (the app exited)."""
@@ -192,27 +292,33 @@ def _catch_up(follower: Follower, live: LiveExport, deadline: float) -> None:
 
 
 def follow(path: str, endpoint: str, span_over_ms: float | None, service: str | None) -> int:
-    """Send the trace at ``path`` as it grows, until the app exits; returns the exit status."""
+    """Send the trace at ``path`` and its children's as they grow, until the app exits;
+    returns the exit status."""
     sender = Sender(endpoint)
-    live = LiveExport(sender, span_over_ms, service)
-    follower = Follower(path, wait=True)
+    processes = Processes(path, sender, span_over_ms, service)
     try:
         while not _app_exited(POLL_S):
-            _catch_up(follower, live, time.monotonic() + FLUSH_S)
+            processes.catch_up(time.monotonic() + FLUSH_S)
+            processes.find_children()
         drain_until = time.monotonic() + DRAIN_S
-        _catch_up(follower, live, drain_until)
-        unread = follower.size() - follower.offset
+        while True:   # the app's children may have children of their own
+            processes.catch_up(drain_until)
+            followed = len(processes.followed)
+            processes.find_children()
+            if len(processes.followed) == followed or time.monotonic() >= drain_until:
+                break
+        unread = processes.unread()
     except TraceError as e:
         print(f"loopscope: otlp: {e}; nothing more is sent", file=sys.stderr)
         while not _app_exited(None):  # the app goes on: wait for it
             pass
         return 1
     finally:
-        follower.close()
-    live.flush()
+        processes.close()
+    processes.flush()
     sender.drain(drain_until - time.monotonic())
-    if live.started:
-        report = sender.report()
+    if processes.started:
+        report = sender.report(len(processes.followed))
         if unread > 0:
             report += f"; the last {unread} bytes of the trace were not read in time"
         print(report, file=sys.stderr)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from test_otlp import attrs, decoded
 
 from loopscope.otlp_live import Sender
@@ -183,3 +184,63 @@ def test_the_drain_gives_up_on_a_collector_that_does_not_answer(stuck_collector)
     sender.put("/v1/metrics", b"metrics", 0)
     sender.drain(0.2)
     assert (sender.sent_requests, sender.dropped_requests, sender.dropped_spans) == (0, 2, 5)
+
+
+#: Starts a Python child that blocks its own loop once, waits for it, blocks once itself.
+PARENT_APP = """\
+import subprocess, sys, time
+from reactor import reactor
+
+CHILD = '''
+import time
+from reactor import reactor
+def stall():
+    time.sleep(0.15)
+    reactor.stop()
+reactor.callLater(0.02, stall)
+reactor.run()
+'''
+
+def start():
+    subprocess.run([sys.executable, "-c", CHILD], check=True)
+    time.sleep(0.15)
+    reactor.stop()
+
+reactor.callLater(0.02, start)
+reactor.run()
+"""
+
+
+@pytest.mark.parametrize("output", ["t.jsonl", "t", "run/"])
+def test_a_child_process_is_sent_too(collector, tmp_path, output):  # noqa: F811
+    """Into a trace file, named .jsonl or not (the child's beside it), or a folder: each
+    process its own resource, one trace; a trace of another run lying beside them is not sent
+    (a folder is new)."""
+    endpoint, received = collector
+    (tmp_path / "app.py").write_text(PARENT_APP)
+    for stranger in ("t.999.jsonl", "t.999"):
+        (tmp_path / stranger).write_bytes((ROOT / "traces" / "demo.jsonl").read_bytes())
+    proc = subprocess.run(
+        [sys.executable, "-m", "loopscope", "run", "-o", f"{tmp_path}/{output}", "--otlp",
+         "--otlp-endpoint", endpoint, "app.py"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    stalls = {}   # pid -> (parent pid, trace ids of its stall spans)
+    for path, body, _ in received:
+        if path != "/v1/traces":
+            continue
+        for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
+            res = attrs(rs.resource)
+            ids = {s.trace_id for ss in rs.scope_spans for s in ss.spans
+                   if s.name.startswith("blocked: ")}
+            if ids:
+                entry = stalls.setdefault(res["process.pid"], [res.get("process.parent_pid"), set()])
+                entry[1] |= ids
+    assert len(stalls) == 2, (stalls, proc.stderr)
+    [parent] = [pid for pid, (ppid, _) in stalls.items() if ppid not in stalls]
+    [child] = [pid for pid in stalls if pid != parent]
+    assert stalls[child][0] == parent
+    assert len(stalls[parent][1] | stalls[child][1]) == 1   # one trace
+    [report] = [line for line in proc.stderr.splitlines() if line.startswith("loopscope: otlp:")]
+    assert " from 2 processes" in report and "dropped" not in report, report
