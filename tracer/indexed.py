@@ -157,7 +157,7 @@ class IndexedModel:
         if not 0 <= i <= n:
             raise IndexError(f"event index {i} outside 0..{n}")
         if i == n:
-            return self._state_of(self._live)
+            return self.state
         fold = self._cache
         if fold is None or not fold.events <= i < fold.events + CHECKPOINT_EVERY:
             at = bisect_right([c.events for c in self._checkpoints], i) - 1

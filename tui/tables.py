@@ -68,8 +68,13 @@ class Table(DataTable[Text]):
         """Show exactly ``rows`` (sorted, cut to MAX_ROWS), keeping the cursor on the same
         key when it is still there, except on the first row, which stays first: while a
         trace loads, the Blocking view keeps its longest stall under the cursor however the
-        rows arrived, until the user moves off the top."""
-        self._rows = list(rows)
+        rows arrived, until the user moves off the top.  The same rows again change nothing:
+        a table cleared and filled again is drawn again whole, ten times a second in a
+        replay."""
+        rows = list(rows)
+        if rows == self._rows:
+            return
+        self._rows = rows
         self._show()
 
     def _show(self) -> None:
