@@ -54,6 +54,7 @@ class Table(DataTable[Text]):
         self.sort_reverse = reverse
         self._rows: list[Row] = []
         self._objects: dict[str, object] = {}
+        self._shown_width = -1     # the width the cells were last cut for
 
     def on_mount(self) -> None:
         for column in self._columns:
@@ -84,6 +85,7 @@ class Table(DataTable[Text]):
             at = [c.key for c in self._columns].index(self.sort_column)
             rows = sorted(rows, key=lambda r: r.values[at], reverse=self.sort_reverse)
         rows = rows[:MAX_ROWS]
+        self._shown_width = self.size.width
         caps = self._widths(rows)
         self.clear()
         # The widths of the rows shown now, set before anything is drawn: DataTable would
@@ -118,7 +120,9 @@ class Table(DataTable[Text]):
         return widths
 
     def on_resize(self) -> None:
-        self._show()
+        # Rows of another height resize the table too; only a new width changes its cells.
+        if self.size.width != self._shown_width:
+            self._show()
 
     def sort_by(self, key: str) -> None:
         """Sort by column ``key``; the column sorted already: the other way round."""
