@@ -13,9 +13,13 @@ waker (three descriptors) nor pay for importing its code.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
 
+# As typing.TYPE_CHECKING (type checkers take it as True), without importing typing: the tracer
+# imports this package at the start of every traced process.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from reactor.base import DelayedCall, Reactor
 
     reactor: Reactor

@@ -18,7 +18,12 @@ otherwise.  A probe must never raise and never block; it records and returns.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+# As typing.TYPE_CHECKING (type checkers take it as True), without importing typing: the tracer
+# imports this module at the start of every traced process.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 probe: Probe | None = None
 

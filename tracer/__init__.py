@@ -16,8 +16,8 @@ brings the probe, the C extension and the reactor's instrumentation) is imported
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
 if TYPE_CHECKING:
     from tracer.session import Tracer
 

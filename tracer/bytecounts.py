@@ -11,11 +11,16 @@ thread only registers and forgets.
 
 from __future__ import annotations
 
-import socket
+# The socket module's C half: the same constants (plain ints, equal to socket's enums), without
+# the enum classes socket.py builds on import (about 4 ms of every traced child's start).
+import _socket
 import struct
 import weakref
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 #: What a registered function returns: ``(bytes in, bytes out)`` so far, or None when the
 #: connection is gone or its counts cannot be read.
@@ -43,11 +48,11 @@ def tcp_bytes(sock: Any, connected_out: bool) -> tuple[int, int] | None:
     """``(received, sent and acknowledged)`` over a TCP socket's life, from the kernel
     (``connected_out``: this side connected, rather than accepted); None for other sockets
     (Unix) and for a closed one."""
-    tcp_info = getattr(socket, "TCP_INFO", None)
-    if tcp_info is None or sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+    tcp_info = getattr(_socket, "TCP_INFO", None)
+    if tcp_info is None or sock is None or sock.family not in (_socket.AF_INET, _socket.AF_INET6):
         return None
     try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, 256)
+        info = sock.getsockopt(_socket.IPPROTO_TCP, tcp_info, 256)
     except OSError:
         return None
     if len(info) < _TCP_INFO_LEN:

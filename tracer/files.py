@@ -18,10 +18,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import IO, TypeVar
 from collections.abc import Callable
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import IO, TypeVar
+
+    T = TypeVar("T")
 
 #: Mode of every file loopscope creates: traces and exports may hold application data.
 PRIVATE = 0o600

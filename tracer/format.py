@@ -14,8 +14,11 @@ object's fields in the order of :data:`ROWS`.  A reader turns a row into the obj
 
 from __future__ import annotations
 
-from typing import Final
 from collections.abc import Callable
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Final
 
 #: The format version this loopscope writes and reads.  It changes when a field changes
 #: meaning or a kind is removed; adding a kind or a field does not.

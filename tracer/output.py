@@ -35,10 +35,13 @@ import select
 import stat
 import sys
 import time
-from typing import Any
 from collections.abc import Callable
 
 from tracer.files import open_trace_output
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Descriptors loopscope keeps are moved at or above this number (or near the descriptor
 #: limit when it is lower): an application that closes everything and opens its own files

@@ -30,7 +30,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 import orjson
 
@@ -38,6 +37,10 @@ from reactor import _instrument
 from tracer.bytecounts import attribute_counter
 from tracer.recorder import (MAX_FRAMES, Recorder, address, code_of, cut, safe_text, stack_frame,
                              tb_frames)
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
 _now = time.monotonic_ns
 _get_ident = threading.get_ident
@@ -55,7 +58,8 @@ _HOOKS = [name for name in vars(_instrument.Probe) if not name.startswith("_")]
 #: every event must not fill the trace (every failure is still counted in ``end``).
 HOOK_ERRORS_WRITTEN = 20
 
-_Hook = TypeVar("_Hook", bound=Callable[..., None])
+if TYPE_CHECKING:
+    _Hook = TypeVar("_Hook", bound=Callable[..., None])
 
 
 def guarded(hook: _Hook) -> _Hook:

@@ -29,9 +29,12 @@ import time
 from collections.abc import Callable
 from itertools import count
 from types import CodeType, FunctionType, MethodType
-from typing import Any
 
 import orjson
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 _now = time.monotonic_ns
 _get_ident = threading.get_ident

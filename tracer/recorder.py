@@ -25,15 +25,17 @@ import threading
 import time
 from itertools import count
 from types import CodeType
-from typing import Any
 from collections.abc import Callable
 
 import orjson
 
 from tracer.bytecounts import ByteCounts
 from tracer.output import DRAIN_TIMEOUT, WAIT_STEP, Owned, TraceOutput, warn
-from tracer.format import MAX_ARGS, MAX_FRAMES, MAX_NAME, MAX_PATH, cut, stack_frame
-from tracer.reader import VERSION
+from tracer.format import MAX_ARGS, MAX_FRAMES, MAX_NAME, MAX_PATH, VERSION, cut, stack_frame
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MAX_FRAMES", "Recorder", "address", "code_of", "cut", "safe_text", "stack_frame",
            "tb_frames"]

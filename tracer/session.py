@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from types import FrameType, TracebackType
-from typing import Any
 
 import orjson
 
@@ -29,6 +28,10 @@ from tracer.probe import TraceProbe
 from tracer.output import drain_timeout_from_env, warn
 from tracer.recorder import Recorder
 from tracer.watchdog import Watchdog
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Tracer", "start", "stop", "mark", "current"]
 

@@ -25,12 +25,16 @@ import atexit
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING
 
 import orjson
 
 from tracer.output import warn
 
+#: ``typing.TYPE_CHECKING`` without importing :mod:`typing`, which a Python child traced through
+#: ``_boot/sitecustomize.py`` would otherwise import at its start, for nothing at run time (about
+#: 5 ms of it).  Type checkers take any ``TYPE_CHECKING`` as True; the modules this package
+#: imports at a child's start import their typing-only names under it the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from tracer.session import Tracer
 

@@ -16,11 +16,14 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Protocol
 
 from tracer.output import Owned
 from tracer.probe import TraceProbe
 from tracer.recorder import MAX_FRAMES, stack_frame
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
 RESAMPLE_NS = 100_000_000
 #: Longest sleep between two looks: bounds how late the first stall sample can be.
@@ -63,21 +66,24 @@ def _on_stack(frame: Any, code: Any) -> bool:
     return False
 
 
-class Watched(Protocol):
-    """The calls in progress on one loop thread, as the watchdog sees them."""
+# A type for the checker only: a Protocol class is made by typing, which this module, imported
+# at the start of every traced child, does not import.  Nothing checks it at run time.
+if TYPE_CHECKING:
+    class Watched(Protocol):
+        """The calls in progress on one loop thread, as the watchdog sees them."""
 
-    @property
-    def thread(self) -> int:
-        """Ident of the thread that runs them (the one sampled)."""
+        @property
+        def thread(self) -> int:
+            """Ident of the thread that runs them (the one sampled)."""
 
-    def top(self) -> tuple | None:
-        """The innermost call in progress, ``(serial, start_ns, kind, code, site, depth)``
-        (``serial`` tells one call from the next, ``code`` is where its stack sample stops),
-        or None."""
+        def top(self) -> tuple | None:
+            """The innermost call in progress, ``(serial, start_ns, kind, code, site, depth)``
+            (``serial`` tells one call from the next, ``code`` is where its stack sample stops),
+            or None."""
 
-    def stall(self, now: int, call: tuple, frame: Any) -> None:
-        """``call`` is still running at ``now``; ``frame`` is its thread's innermost frame
-        (None if the thread is gone): record a ``stall``."""
+        def stall(self, now: int, call: tuple, frame: Any) -> None:
+            """``call`` is still running at ``now``; ``frame`` is its thread's innermost frame
+            (None if the thread is gone): record a ``stall``."""
 
 
 class ProbeCalls:

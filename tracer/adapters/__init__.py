@@ -26,11 +26,13 @@ import sys
 import weakref
 from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
 
 from tracer.output import warn
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from tracer.session import Tracer
 
 class AdapterError(Exception):

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import sys
 from types import ModuleType
-from typing import Any
 from collections.abc import Callable
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 _MISSING = object()
 

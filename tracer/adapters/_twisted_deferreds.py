@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import sys
 from types import FunctionType, ModuleType
-from typing import Any
 from collections.abc import Callable
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Most Deferred chains (inner -> outer) and failures remembered, to say which Deferred an
 #: unhandled failure was left in; bounded so that Deferreds that never fire cannot grow them.

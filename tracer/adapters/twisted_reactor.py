@@ -47,7 +47,6 @@ import time
 from functools import partial
 from itertools import count
 from types import FrameType, FunctionType, MethodType, ModuleType
-from typing import TYPE_CHECKING, Any, cast
 from collections.abc import Callable
 
 import orjson
@@ -58,7 +57,10 @@ from tracer.adapters._twisted_deferreds import DeferredTracing
 from tracer.bytecounts import socket_counter, tcp_bytes
 from tracer.recorder import cut, safe_text
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
 if TYPE_CHECKING:
+    from typing import Any
+
     from twisted.logger import ILogObserver
 
     from tracer.session import Tracer
@@ -612,6 +614,8 @@ class _Tracing:
         dispatch function (code ``dispatch``) and logs them; a ``twisted.logger`` observer
         sees that log and hands the exception, through the list returned, to the wrapper of
         the dispatch, which ends its call with it (a ``call`` with ``exc`` and an ``error``)."""
+        from typing import cast  # here: Twisted imports typing itself, a child without it does not
+
         from twisted.logger import globalLogPublisher
 
         escaped: list[BaseException] = []
