@@ -259,8 +259,12 @@ class LoopscopeApp(App[int]):
             mode_text = f" {play.mode.name} "
         mode.update(mode_text)
         if not mode.has_class(f"mode-{play.mode.value}"):   # the mode changed
+            was_live = mode.has_class(f"mode-{Mode.LIVE.value}")
             mode.set_classes(f"mode-{play.mode.value}")
-            self.refresh_bindings()    # +/- only in the Footer outside LIVE
+            if was_live != (play.mode is Mode.LIVE):
+                # +/- only in the Footer outside LIVE; redrawing the Footer when they stay
+                # (a replay paused by a seek) made that key 50 ms slower
+                self.refresh_bindings()
         wide = self.main.size.width >= WIDE
         threshold = model.threshold_ns / 1e6
         warnings = len(self._lints)
