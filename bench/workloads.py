@@ -98,11 +98,43 @@ def deferred(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int) -> f
     return elapsed
 
 
+def _serve(reactor: Any, protocol: ModuleType, server: type, client: type, clients: int) -> float:
+    """Serve ``server`` on 127.0.0.1 and connect ``clients`` of ``client``, which disconnect
+    when done; the seconds from the first connection to the last one lost.  The backlog
+    holds every client: past it, a connection waits out a 1 s SYN retransmit, idle time
+    that would swamp the measurement."""
+    finished = 0
+    t0 = t1 = 0.0
+
+    class Counted(client):
+        def connectionLost(self, reason: Any) -> None:
+            nonlocal finished, t1
+            finished += 1
+            if finished == clients:
+                t1 = perf_counter()
+                reactor.stop()
+
+    server_factory = protocol.Factory()
+    server_factory.protocol = server
+    client_factory = protocol.ClientFactory()
+    client_factory.protocol = Counted
+
+    def start() -> None:
+        nonlocal t0
+        listening = reactor.listenTCP(0, server_factory, backlog=clients, interface="127.0.0.1")
+        t0 = perf_counter()
+        for _ in range(clients):
+            reactor.connectTCP("127.0.0.1", listening.getHost().port, client_factory)
+
+    reactor.callWhenRunning(start)
+    _run(reactor)
+    assert finished == clients
+    return t1 - t0
+
+
 def echo(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int, clients: int = 50) -> float:
     """``clients`` TCP clients ping-pong 64 bytes with an echo server, ``n`` round trips in all."""
     trips_each = n // clients
-    finished = 0
-    t0 = t1 = 0.0
 
     class Echo(protocol.Protocol):
         def dataReceived(self, data: bytes) -> None:
@@ -125,29 +157,7 @@ def echo(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int, clients:
             else:
                 self.transport.loseConnection()
 
-        def connectionLost(self, reason: Any) -> None:
-            nonlocal finished, t1
-            finished += 1
-            if finished == clients:
-                t1 = perf_counter()
-                reactor.stop()
-
-    server_factory = protocol.Factory()
-    server_factory.protocol = Echo
-    client_factory = protocol.ClientFactory()
-    client_factory.protocol = Client
-
-    def start() -> None:
-        nonlocal t0
-        port = reactor.listenTCP(0, server_factory, interface="127.0.0.1").getHost().port
-        t0 = perf_counter()
-        for _ in range(clients):
-            reactor.connectTCP("127.0.0.1", port, client_factory)
-
-    reactor.callWhenRunning(start)
-    _run(reactor)
-    assert finished == clients
-    return t1 - t0
+    return _serve(reactor, protocol, Echo, Client, clients)
 
 
 #: The mixed workload's "database": 1000 keys, each with a 32-byte value.
@@ -163,9 +173,7 @@ def mixed(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int, clients
     the reply arrives.  TCP, Deferreds and timers in one loop, as a real server mixes them.
     """
     trips_each = n // clients
-    finished = 0
     served = 0
-    t0 = t1 = 0.0
     call_later = reactor.callLater
     Deferred = defer.Deferred
 
@@ -219,32 +227,9 @@ def mixed(reactor: Any, defer: ModuleType, protocol: ModuleType, n: int, clients
             else:
                 self.transport.loseConnection()
 
-        def connectionLost(self, reason: Any) -> None:
-            nonlocal finished, t1
-            finished += 1
-            if finished == clients:
-                t1 = perf_counter()
-                reactor.stop()
-
-    server_factory = protocol.Factory()
-    server_factory.protocol = Server
-    client_factory = protocol.ClientFactory()
-    client_factory.protocol = Client
-
-    def start() -> None:
-        nonlocal t0
-        # A backlog for every client: with the default 50, the connections past it wait
-        # out a 1 s SYN retransmit, idle time that would swamp the measurement.
-        listening = reactor.listenTCP(0, server_factory, backlog=clients, interface="127.0.0.1")
-        port = listening.getHost().port
-        t0 = perf_counter()
-        for _ in range(clients):
-            reactor.connectTCP("127.0.0.1", port, client_factory)
-
-    reactor.callWhenRunning(start)
-    _run(reactor)
-    assert finished == clients and served == trips_each * clients
-    return t1 - t0
+    elapsed = _serve(reactor, protocol, Server, Client, clients)
+    assert served == trips_each * clients
+    return elapsed
 
 
 WORKLOADS = {"timers": timers, "chain": chain, "deferred": deferred, "echo": echo, "mixed": mixed}
