@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 
 from tracer.format import INT_MAX, MAX_FRAMES, MAX_NAME, MAX_PATH, cut
-from tracer.reader import (Warn, decode, iter_lines, open_trace, parse_event, parse_header, parse_line,
+from tracer.reader import (Warn, block_events, decode, iter_lines, open_trace, parse_event, parse_header,
                            read_header_line, warn_stderr)
 
 #: Events between two snapshots of the state (bounds the work of one ``state_at``).
@@ -768,12 +768,7 @@ class TraceModel:
 
     def add_block(self, first_lineno: int, offset: int, block: bytes) -> None:
         """Parse and hold the complete lines of ``block`` (bad ones are warned about)."""
-        lineno = first_lineno
-        for line in block.split(b"\n")[:-1]:
-            event = parse_line(line, lineno, self._warn) if line else None
-            if event is not None:
-                self._add(event, line)
-            lineno += 1
+        self.append(block_events(block, first_lineno, self._warn))
 
     def append(self, events: Iterable[tuple[dict, bytes]]) -> None:
         """Add ``(event, line)`` pairs that follow the events held (live follow, or a load in

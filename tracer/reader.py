@@ -185,6 +185,16 @@ def parse_line(line: bytes, lineno: int, warn: Warn) -> dict | None:
     return parse_event(line, lineno, warn)
 
 
+def block_events(block: bytes, first_lineno: int, warn: Warn) -> Iterator[tuple[dict, bytes]]:
+    """``(event, line)`` for each good line of ``block`` (whole lines, each ending in a
+    newline, the first numbered ``first_lineno``); empty lines are passed over, bad ones
+    warned about."""
+    for lineno, line in enumerate(block.split(b"\n")[:-1], first_lineno):
+        event = parse_line(line, lineno, warn) if line else None
+        if event is not None:
+            yield event, line
+
+
 def iter_lines(f: IO[bytes], warn: Warn, first_lineno: int = 2,
                chunk_size: int = 1 << 22) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line number, complete line)`` from ``f``'s current position (as
@@ -270,13 +280,7 @@ class Follower:
         if block is None:
             return []
         lineno, _offset, data = block
-        events: list[tuple[dict, bytes]] = []
-        for line in data.split(b"\n")[:-1]:
-            event = parse_line(line, lineno, self._warn) if line else None
-            if event is not None:
-                events.append((event, line))
-            lineno += 1
-        return events
+        return list(block_events(data, lineno, self._warn))
 
     def poll_block(self, max_bytes: int | None = None) -> tuple[int, int, bytes] | None:
         """The lines completed since the previous call, after the header, as ``(number of
