@@ -160,7 +160,7 @@ class IndexedModel:
             return self.state
         fold = self._cache
         if fold is None or not fold.events <= i < fold.events + CHECKPOINT_EVERY:
-            at = bisect_right([c.events for c in self._checkpoints], i) - 1
+            at = bisect_right(self._checkpoints, i, key=lambda c: c.events) - 1
             fold = self._checkpoints[at].copy()
         if fold.events < i:
             end = self._live.scanner.line(i)[0]
