@@ -9,6 +9,7 @@ module only shows.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from tui.describe import Event, culprit, event_line, seconds, where
 from tui.eventlog import EventLog
 from tui.feed import Feed
 from tui.folderfeed import FolderFeed
+from tui.footer import KeysFooter
 from tui.filter import EventFilter
 from tui.health import HealthStrip
 from tui.keys import KEYS, VIEWS, help_listing
@@ -161,7 +163,7 @@ class LoopscopeApp(App[int]):
         if self.child is not None:
             yield RichLog(id="output", markup=False, highlight=False, wrap=True, max_lines=5000)
         yield ProgressBar(id="progress", show_eta=False)
-        yield Footer(show_command_palette=False)
+        yield KeysFooter(show_command_palette=False)
 
     def on_resize(self, event: Resize) -> None:
         for footer in self.query(Footer):    # the compact Footer fits more keys in 80 columns
@@ -182,6 +184,11 @@ class LoopscopeApp(App[int]):
             self.child.start(self._child_line, self._child_exit)
         self.set_interval(TICK_S, self.tick)
         self.tick()
+        # Python's full collections walk every object alive; Textual's, made at start-up and
+        # kept till the end, are most of them (75,000), so one took 30-70 ms of a key's
+        # 200 ms budget.  Frozen after the first screen, they are left out of every
+        # collection until the App ends (on_unmount); they are modules, widgets and styles.
+        self.call_after_refresh(gc.freeze)
 
     # -- the clock --------------------------------------------------------------
     def tick(self) -> None:
@@ -754,6 +761,7 @@ class LoopscopeApp(App[int]):
 
     def on_unmount(self) -> None:
         self.shutdown()
+        gc.unfreeze()     # what was frozen at the start may be garbage now
 
     def exit_code_for_cli(self) -> int:
         """The child's own exit status when it ended by itself, else 0."""
