@@ -41,6 +41,11 @@ __all__ = ["MAX_FRAMES", "Recorder", "address", "code_of", "cut", "safe_text", "
            "tb_frames"]
 
 FLUSH_INTERVAL = 0.1
+#: The switch interval while the writer writes a batch (see Recorder._flush_promptly): the
+#: loop hands the GIL over after 0.1 ms rather than 5, a dozen times a batch.  With it, the
+#: writer starts a batch as soon as the buffer is half full and writes 130,000 events in
+#: 11-15 ms; without, batches started 20-50 ms late and took 20-40 ms.
+WRITER_SWITCH_S = 0.0001
 #: Places (name, file, line) whose site ids are remembered; a place forgotten and seen again
 #: gets a new id and ``site`` line.  At about 250 bytes a place, 16384 of them bound the table
 #: to about 4 MB, and are more than a program names unless it makes names at run time
@@ -304,7 +309,25 @@ class Recorder:
             except OSError:
                 continue  # closed under us: the check above replaces it
             if not self._stopping:
-                self.flush()
+                self._flush_promptly()
+
+    def _flush_promptly(self) -> None:
+        """:meth:`flush`, with the interpreter's switch interval at :data:`WRITER_SWITCH_S`
+        meanwhile, then put back (unless the program set its own in between).
+
+        A flush takes the GIL back a dozen times, after each system call, for microseconds
+        each.  While the loop runs Python code without pause, each of those waits lasts the
+        whole switch interval (5 ms by default), and a loop making 4M events a second filled
+        the buffer meanwhile: 9 runs in 10 of the deferred benchmark dropped events (up to
+        170,000), none with this."""
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(WRITER_SWITCH_S)
+        ours = sys.getswitchinterval()    # as Python holds it: whole microseconds
+        try:
+            self.flush()
+        finally:
+            if sys.getswitchinterval() == ours:
+                sys.setswitchinterval(interval)
 
     def flush(self, final: bool = False) -> None:
         """Write everything buffered so far (called by the writer thread and at stop)."""

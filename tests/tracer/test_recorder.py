@@ -3,6 +3,7 @@
 import gc
 import os
 import stat
+import sys
 import time
 
 import orjson
@@ -213,3 +214,31 @@ def test_a_raising_loop_callback_gives_its_call_an_error_and_a_loop_count(trace_
     assert error["site"] == call["site"] and error["stack"][-1][2].endswith("boom")
     calls = [e for e in events if e["ev"] == "call"]
     assert sum(e["calls"] for e in events if e["ev"] == "loop") == len(calls)
+
+
+def test_the_writer_leaves_the_programs_switch_interval_as_the_program_set_it(trace_path):
+    """The writer shortens the switch interval while it writes a batch (Recorder's
+    _flush_promptly), and puts the program's back: the one it had, or one it set meanwhile."""
+    own = sys.getswitchinterval()
+
+    def seen_between_batches(interval: float) -> bool:
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:      # batches are written every 100 ms
+            tracer.mark("m")
+            time.sleep(0.01)
+            if sys.getswitchinterval() == pytest.approx(interval):
+                return True
+        return False
+
+    try:
+        sys.setswitchinterval(0.002)
+        tracer.start(str(trace_path))
+        time.sleep(0.35)                        # three batches or more
+        assert seen_between_batches(0.002)
+        sys.setswitchinterval(0.003)
+        time.sleep(0.35)
+        assert seen_between_batches(0.003)
+        tracer.stop()
+        assert sys.getswitchinterval() == pytest.approx(0.003)
+    finally:
+        sys.setswitchinterval(own)
