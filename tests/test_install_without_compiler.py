@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = ["pyproject.toml", "README.md", "loopscope", "reactor", "tracer", "tui", "examples"]
+PROJECT = ["pyproject.toml", "setup.py", "README.md", "loopscope", "reactor", "tracer", "tui",
+           "examples"]
 BUILD_OUTPUT = shutil.ignore_patterns("*.so", "__pycache__", "build", "*.egg-info")
 
 
@@ -41,6 +42,7 @@ def test_install_without_a_compiler_then_trace_and_summarise(tmp_path):
     assert install.returncode == 0, install.stdout + install.stderr
     [site] = venv.glob("lib/python*/site-packages")
     assert (site / "tracer" / "pyprobe.py").exists()
+    assert (site / "loopscope.pth").is_file()   # in the wheel's root (setup.py)
     assert not list(site.glob("tracer/_native*.so"))
     (site / "runtime-dependencies.pth").write_text(
         "\n".join({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}) + "\n")

@@ -12,11 +12,18 @@ which every child inherits:
   ``sitecustomize`` it hides (the user's or the system's own, if any), then calls
   :func:`boot`.
 
+A Python child that reads no PYTHONPATH (``-E``, ``-I``) finds :data:`BOOT_DIR` all the same
+when loopscope is installed in its environment: ``loopscope.pth`` in site-packages (setup.py),
+whose one line Python runs at every start, puts it first on ``sys.path`` when :data:`ENV` is
+set, the environment is ignored and the parent's PYTHONPATH holds this installation's own; the
+child then boots as the others do, once.  (A loopscope used from a source checkout it did not
+install has no such file.)
+
 A child that is not a Python program ignores both and runs unchanged.  A Python child that is
 not this loopscope's (another interpreter, another installation: its ``tracer`` is not this
-package), or that ignores the environment (``-E``, ``-I``), or that is multiprocessing's
-resource tracker (it runs no program code) is not traced.  The child's ``sys.argv`` is its
-own; its trace's header records the command line it was started with.
+package), or that runs without ``site`` (``-S``), or that is multiprocessing's resource
+tracker (it runs no program code) is not traced.  The child's ``sys.argv`` is its own; its
+trace's header records the command line it was started with.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from test_otlp import attrs
 
 from loopscope.cli import main
 from tracer.folder import open_folder
-from tracer.spawned import BOOT_DIR
+from tracer.spawned import BOOT_DIR, ENV
 from tracer.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,6 +255,76 @@ def test_a_python_child_keeps_its_argv_path_and_sitecustomize_and_others_run_unc
     assert len(traces) == 2            # the app and its Python child; the shell is not traced
     [child] = [t for t in traces if t.ppid is not None]
     assert child.header["argv"][:1] == ["-c"] and child.header["argv"][-2:] == ["x", "y"]
+
+
+IGNORING_CHILDREN_APP = """
+    import subprocess, sys
+    # Python children that read no PYTHONPATH: loopscope.pth traces them all the same.
+    for flag in ("-E", "-I"):
+        subprocess.run([sys.executable, flag, "-c", "import json, sys; print(json.dumps(sys.path))"],
+                       check=True)
+"""
+
+
+def test_a_python_child_that_ignores_the_environment_is_traced_and_keeps_its_path(tmp_path):
+    app = tmp_path / "ignoring.py"
+    app.write_text(textwrap.dedent(IGNORING_CHILDREN_APP))
+    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    assert proc.returncode == 0, proc.stderr
+    for path in map(orjson.loads, proc.stdout.splitlines()):
+        assert BOOT_DIR not in path and str(ROOT) not in path   # PYTHONPATH stays ignored
+    parent, *children = open_folder(str(tmp_path / "out"))
+    assert sorted(child.header["argv"][0] for child in children) == ["-E", "-I"]  # one trace each
+    for child in children:
+        assert child.ppid == parent.pid and child.header["parent"] == f"{parent.pid}.jsonl"
+
+
+def test_loopscope_pth_changes_nothing_in_a_program_that_is_not_traced(tmp_path):
+    """The .pth runs at every start of a Python program in loopscope's environment: without
+    LOOPSCOPE_PARENT_TRACE, the program imports no tracer module, and starts (its modules, its
+    path, its output) as it does in an environment without the .pth."""
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    show = "import json, sys; print(json.dumps([sorted(sys.modules), sys.path]))"
+    installed = Path(sysconfig.get_paths()["purelib"]) / "loopscope.pth"
+    assert installed.is_file()
+    bare = tmp_path / "bare"   # an environment of its own, with and then without the .pth
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    [site] = bare.glob("lib/python*/site-packages")
+
+    def start(python: str, flags: list[str]) -> tuple[list, str]:
+        proc = subprocess.run([python, *flags, "-c", show], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, check=True)
+        return orjson.loads(proc.stdout), proc.stderr
+
+    for flags in ([], ["-E"], ["-I"]):
+        (modules, _), stderr = start(sys.executable, flags)
+        assert "tracer" not in modules and stderr == "", flags
+        without = start(str(bare / "bin" / "python"), flags)
+        (site / installed.name).write_bytes(installed.read_bytes())
+        assert start(str(bare / "bin" / "python"), flags) == without, flags
+        (site / installed.name).unlink()
+
+
+@pytest.mark.parametrize("flag", ["-E", "-I"])
+def test_a_child_that_ignores_the_environment_runs_whatever_its_environment_says(tmp_path, flag):
+    """LOOPSCOPE_PARENT_TRACE not JSON: the child runs untraced and silent; naming a folder the
+    child cannot write into: untraced, with one warning line; set by another installation (its
+    own boot directory on PYTHONPATH): untraced and silent."""
+    def parent(folder: Path) -> str:
+        return orjson.dumps({"trace": str(folder / "1.jsonl"), "folder": True, "pid": 1,
+                             "threshold_ms": 50}).decode()
+
+    other = str(tmp_path / "other" / "tracer" / "_boot")
+    for value, path, warnings in (("not JSON {", BOOT_DIR, 0),
+                                  (parent(tmp_path / "missing"), BOOT_DIR, 1),
+                                  (parent(tmp_path), other, 0)):
+        env = {**os.environ, ENV: value, "PYTHONPATH": path}
+        proc = subprocess.run([sys.executable, flag, "-c", "print('ran')"], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=60)
+        assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+        lines = proc.stderr.splitlines()
+        assert len(lines) == warnings and all("is not traced: " in line for line in lines), lines
+    assert list(tmp_path.iterdir()) == []   # no trace
 
 
 def test_a_single_process_run_writes_one_file(tmp_path):

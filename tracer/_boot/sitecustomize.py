@@ -1,5 +1,6 @@
 """Imported by Python at startup in a program a traced process started (tracer/spawned.py
-put this directory first on PYTHONPATH): it puts back what it hid, then starts tracing.
+put this directory first on PYTHONPATH; in a program that reads no PYTHONPATH, ``-E`` or
+``-I``, loopscope.pth put it first on sys.path): it puts back what it hid, then starts tracing.
 
 This directory comes off ``sys.path`` at once, and the ``sitecustomize`` it stands in front
 of (the user's or the system's own, if any) is imported as Python would have, so the program
