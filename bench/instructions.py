@@ -7,8 +7,8 @@ differences (the idle cost of the instrumentation points, a change to a hook) dr
 valgrind's callgrind counts the instructions a run executes instead, the same every time.
 Each (workload, runtime) runs twice, with N and 2N units, under callgrind (about 50 times
 slower than normal), and the difference divided by N is the cost of one unit (one timer,
-chain step, Deferred or echo round trip) without the start-up.  Only the main thread is
-counted: the tracer's writer runs beside it on another core.  Instructions are not time
+chain step, Deferred, echo round trip or mixed request) without the start-up.  Only the main
+thread is counted: the tracer's writer runs beside it on another core.  Instructions are not time
 (cache misses, the clock, the writer's share of the machine are not in them), so
 bench/run.py remains the measure of speed; this one compares code.
 
@@ -41,7 +41,8 @@ RATIOS = [("loopscope-traced", "loopscope", "traced"),
           ("asyncio-imported", "asyncio", "asyncio imported"),
           ("asyncio-traced", "asyncio", "asyncio traced")]
 #: Default units per run: small, as callgrind is slow (twice this many also run).
-SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000}
+#: (mixed: requests, over 100 connections; the asyncio runtimes have no mixed workload.)
+SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000, "mixed": 4_000}
 
 
 def main_thread_instructions(runtime: str, workload: str, n: int, import_path: Path) -> int:
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             n = args.n or SIZES[workload]
             counts = {}
             for runtime in runtimes:
+                if run.lacks_workload(runtime, workload):
+                    continue
                 print(f"# {workload} on {runtime}: runs of {n} and {2 * n} under callgrind",
                       file=sys.stderr, flush=True)
                 path = paths.get(runtime, run.ROOT)
