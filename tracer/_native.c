@@ -2760,6 +2760,33 @@ Probe_top(Probe *self, PyObject *Py_UNUSED(ignored))
                          self->depth - 1);
 }
 
+PyDoc_STRVAR(close_calls_doc,
+"close_calls()\n--\n\n"
+"Recording stops while the reactor thread is inside loop calls: pytest-twisted runs each test\n"
+"inside a reactor callback and tracing stops with the test, or SIGTERM stops it while a\n"
+"callback blocks.  Each such call is written as ending now, innermost first, so that the\n"
+"stall it is stays in the trace.  Only on the reactor thread, whose stack this is.");
+
+static PyObject *
+Probe_close_calls(Probe *self, PyObject *Py_UNUSED(ignored))
+{
+    READY_OR_RETURN(self);
+    if (!on_reactor_thread(self))
+        Py_RETURN_NONE;
+    int64_t t = now_ns();
+    while (self->depth > 0) {
+        Frame f = self->stack[--self->depth];
+        if (f.kind == K_DEFERRED)
+            emit(self, ROW_DCALL, t, 6,
+                 (int64_t[]){f.x, f.site, t - f.start, self->depth, f.y, 0});
+        else
+            emit(self, ROW_CALL, t, 6,
+                 (int64_t[]){f.kind, f.site, t - f.start, self->depth, f.x, f.y});
+        Py_XDECREF(f.code);
+    }
+    Py_RETURN_NONE;
+}
+
 /* The watchdog (tracer/watchdog.py) looks at the innermost call every few milliseconds.  In
  * Python each look takes the GIL, and a thread waiting for the GIL is woken at each release by
  * the loop thread (every poll) until it gets it: on a busy Twisted loop, a hundred looks a
@@ -2913,6 +2940,7 @@ static PyMethodDef Probe_methods[] = {
     {"deferred_callback_end", (PyCFunction)(void (*)(void))Probe_deferred_callback_end,
      METH_FASTCALL, NULL},
     {"top", (PyCFunction)Probe_top, METH_NOARGS, top_doc},
+    {"close_calls", (PyCFunction)Probe_close_calls, METH_NOARGS, close_calls_doc},
     {"wait_for_stall", (PyCFunction)(void (*)(void))Probe_wait_for_stall, METH_FASTCALL,
      wait_for_stall_doc},
     {"watch_fd", (PyCFunction)(void (*)(void))Probe_watch_fd, METH_FASTCALL, watch_fd_doc},

@@ -185,8 +185,10 @@ class TraceProbe(_instrument.Probe):
 
     # -- the loop ---------------------------------------------------------------
     @guarded
-    def loop_started(self, reactor: Any) -> None:
-        self.native.reactor_thread = _get_ident()
+    def loop_started(self, reactor: Any, thread: int | None = None) -> None:
+        """The loop runs, in ``thread`` (default: this one; a loop already running when
+        tracing starts may run in another)."""
+        self.native.reactor_thread = _get_ident() if thread is None else thread
         self.rec.loop_since = _now()
         self.rec.loop_running = True
         self._line({"t": _now() - self.t0, "ev": "reactor", "state": "running"})

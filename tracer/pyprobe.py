@@ -465,6 +465,21 @@ class Probe:
         innermost = self._stack[-1:]  # one step: the stack may change meanwhile
         return innermost[0][:6] if innermost else None
 
+    def close_calls(self) -> None:
+        """Recording stops inside loop calls (a pytest-twisted test, SIGTERM in a blocking
+        callback): each is written as ending now, innermost first, so its stall is kept.
+        Only on the reactor thread, whose stack this is."""
+        if _get_ident() != self.reactor_thread:
+            return
+        t = _now()
+        stack = self._stack
+        while stack:
+            _serial, start, kind, _code, site, depth, x, y = stack.pop()
+            if kind == "deferred":
+                self._add(("dcall", t - self.t0, x, site, t - start, depth, y, False))
+            else:
+                self._add(("call", t - self.t0, kind, site, t - start, depth, x, y, None))
+
     def watch_fd(self, obj: Any, fd: int) -> None:
         """A read or write call whose source is ``obj`` is of ``fd`` until ``unwatch_fd``."""
         self._fds[id(obj)] = fd

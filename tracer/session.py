@@ -64,7 +64,9 @@ class Tracer:
         self.probe.app_error(exc)
 
     def stop(self) -> None:
-        """Uninstall the probe, then write what is left and the ``end`` line."""
+        """Close the loop calls still running, uninstall the probe, then write what is left
+        and the ``end`` line."""
+        self.probe.native.close_calls()
         if _instrument.probe is self.probe.native:
             _instrument.uninstall()
         self.watchdog.stop()

@@ -152,3 +152,32 @@ def test_user_files_and_frames() -> None:
     assert user_frame(stack) == stack[1]
     assert not is_inherited(Site("app.server.Server.lineReceived", "/app/app/server.py", 10))
     assert is_inherited(Site("app.server.Server.dataReceived", "/w/reactor/basic.py", 67))
+
+
+def test_recording_stopped_inside_a_blocking_callback_keeps_its_stall(trace_path: Path) -> None:
+    """pytest-twisted runs each test inside a reactor callback and the plugin stops tracing
+    with the test; SIGTERM stops it inside whatever callback blocks.  The calls still running
+    are written as ending then, so the stall is in the trace, and the program goes on."""
+    import time
+
+    import tracer
+    from reactor import Reactor, task
+
+    reactor = Reactor()
+    went_on = []
+
+    def handler() -> None:
+        time.sleep(0.12)
+        tracer.stop()  # inside the timer's call and the Deferred callback's
+        went_on.append(True)
+
+    tracer.start(str(trace_path), threshold_ms=50)
+    task.deferLater(reactor, 0, handler).addCallback(lambda _: reactor.stop())
+    reactor.run(installSignalHandlers=False)
+    assert went_on == [True]
+    summary = summarize(str(trace_path))
+    [stall] = summary["stalls"]
+    assert stall["fn"].endswith("<locals>.handler") and stall["file"] == __file__
+    assert stall["dur_ms"] >= 115
+    assert [c["fn"] for c in stall["chain"]] == ["reactor.task.deferLater.<locals>.run"]
+    assert summary["errors"] == []

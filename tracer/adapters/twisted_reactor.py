@@ -727,18 +727,26 @@ class _Tracing:
         probe, append = self.probe, self.session.recorder.append
         loop = f"{type(reactor).__module__}.{type(reactor).__qualname__}"
 
-        def startRunning(*args: Any, **kw: Any) -> None:
+        def started(thread: int | None = None) -> None:
             event = {"t": time.monotonic_ns() - probe.t0, "ev": "runtime", "name": "twisted",
                      "version": str(twisted.__version__), "loop": loop}
             if unseen:
                 event["unseen"] = unseen
             append(orjson.dumps(event))
-            probe.loop_started(reactor)
+            probe.loop_started(reactor, thread)
+
+        def startRunning(*args: Any, **kw: Any) -> None:
+            started()
             start_running(*args, **kw)
 
         startRunning.__doc__ = start_running.__doc__
         self.patches.set(reactor, "startRunning", startRunning)
         self.call_codes.add(startRunning.__code__)
+        if reactor.running:
+            # Running already (pytest-twisted runs it for the whole session, tracing starts
+            # and stops for each test): in the thread Twisted registered as its I/O thread.
+            from twisted.python import threadable
+            started(threadable.ioThread)
         # Added with the unwrapped method: the tracer's own trigger is not a call of the app.
         self.shutdown_trigger = type(reactor).addSystemEventTrigger(
             reactor, "after", "shutdown", probe.loop_stopped, reactor)
