@@ -137,25 +137,37 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 def blocked_over(trace: str, limit_ms: float) -> str | None:
-    """Why the test fails (its longest stall, as the dashboard names it), or None."""
-    from tracer.summary import summarize
+    """Why the test fails, or None: its longest stall, named as the dashboard names it (the
+    user's code it was stuck in, then the callback the loop ran when that is another one, a
+    Deferred's ``callback`` that a ``deferLater`` timer fired), with the stuck line and stack."""
+    from tracer.summary import place_text, printable, runs_itself, summarize
+
+    def frame_text(frame: dict) -> str:
+        return f"{printable(_short(frame['file']))}:{frame['line']} in {printable(frame['func'])}"
+
     summary = summarize(trace, threshold_ms=limit_ms, warn=lambda message: None)
-    loop_level = [b for b in summary["blocking"] if b["depth"] == 0] or summary["blocking"]
-    if not loop_level:
+    stalls = summary["stalls"]
+    if not stalls:
         return None
-    worst = loop_level[0]
+    worst = stalls[0]
+    kind = f"a {printable(worst['kind'])} callback"
     lines = [f"loopscope: the event loop was blocked for {worst['dur_ms']:.1f} ms "
-             f"(over the {limit_ms:g} ms limit) by {worst['fn']} "
-             f"({_short(worst['file'])}:{worst['line']}), a {worst['kind']} callback"]
+             f"(over the {limit_ms:g} ms limit) in {place_text(worst, callback=False)}"]
+    if runs_itself(worst):
+        lines[0] += f", {kind}"
+    else:
+        lines.append(f"  the loop ran {place_text(worst['callback'])}, {kind}")
     stack = worst["stack"]
     if stack:
         stuck = stack[-1]
-        lines.append(f"  stuck at {_short(stuck['file'])}:{stuck['line']} in {stuck['func']}")
+        lines.append(f"  stuck at {frame_text(stuck)}")
         lines.append("  stack, innermost last:")
-        lines += [f"    {_short(f['file'])}:{f['line']} in {f['func']}" for f in stack[-12:]]
-    others = len(loop_level) - 1
+        lines += [f"    {frame_text(f)}" for f in stack[-12:]]
+    else:
+        lines.append("  no stack sample: the watchdog did not see it running")
+    others = len(stalls) - 1
     if others:
-        lines.append(f"  and {others} more blocking call{'s' if others > 1 else ''}")
+        lines.append(f"  and {others} more stall{'s' if others > 1 else ''} over the limit")
     shown = _short(trace)
     lines.append(f"  trace: {shown}  (open it with: loopscope replay {shown})")
     return "\n".join(lines)

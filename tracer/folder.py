@@ -23,10 +23,10 @@ import orjson
 
 from tracer.export import export_chrome
 from tracer.reader import TraceError, Warn, read_header, warn_stderr
-from tracer.summary import (  # _clean and _where: the summary's own way to show trace text
+from tracer.summary import (  # the summary's own way to show trace text
     Summary,
-    _clean,
-    _where,
+    printable,
+    place_text,
     format_text,
     summarize,
 )
@@ -198,7 +198,7 @@ def format_folder_text(result: dict, top: int = 15) -> str:
         parent = "-" if p["ppid"] is None else str(p["ppid"])
         lines.append(f"  {p['pid']:>7}  {parent:>7}  {p['start_ms'] / 1000:7,.2f}  "
                      f"{s['events']:8,d}  {len(s['stalls']):6,d}  {worst:8,.1f}  "
-                     f"{_clean(p['program'])}")
+                     f"{printable(p['program'])}")
     lines.append("")
     stalls = result["stalls"]
     if stalls:
@@ -207,7 +207,7 @@ def format_folder_text(result: dict, top: int = 15) -> str:
         lines.append(f"  {'ms':>9}  {'at s':>8}  {'pid':>7}  {'kind':<8}  stalled in")
         for s in stalls[:top]:
             lines.append(f"  {s['dur_ms']:9,.1f}  {s['t_ms'] / 1000:8,.2f}  {s['pid']:>7}  "
-                         f"{_clean(s['kind']):<8}  {_where(s, callback=False)}")
+                         f"{printable(s['kind']):<8}  {place_text(s, callback=False)}")
         if len(stalls) > top:
             lines.append(f"  … {len(stalls) - top:,} more stalls (loopscope summary --json "
                          f"lists them all)")
@@ -217,7 +217,7 @@ def format_folder_text(result: dict, top: int = 15) -> str:
         summary = Summary(p["summary"])
         summary.runtime = getattr(p["summary"], "runtime", "reactor")
         summary.unseen = getattr(p["summary"], "unseen", "")
-        lines += ["", f"== pid {p['pid']} ({_clean(p['file'])}): {_clean(p['program'])} ==",
+        lines += ["", f"== pid {p['pid']} ({printable(p['file'])}): {printable(p['program'])} ==",
                   format_text(summary, top)]
     return "\n".join(lines)
 

@@ -120,22 +120,31 @@ def summary_of(folded: Fold) -> Summary:
     return result
 
 
-def _clean(text: object) -> str:
+def printable(text: object) -> str:
     """Trace text is data: no control character, bidi override nor zero-width character
     reaches the terminal (none of them is printable)."""
     return "".join(c if c.isprintable() else "?" for c in str(text))
 
 
-def _where(place: dict, callback: bool = True) -> str:
+def place_text(place: dict, callback: bool = True) -> str:
     """``fn (file:line)`` with a readable path; an inherited method (a ``callback`` site) says
     where it is defined."""
     site = Site(place["fn"], place["file"], place["line"])
     if not site.file:
-        return _clean(site.fn)
-    location = f"{_clean(short_path(site.file))}:{site.line}"
+        return printable(site.fn)
+    location = f"{printable(short_path(site.file))}:{site.line}"
     if callback and is_inherited(site):
-        return f"{_clean(site.fn)} (inherited, defined at {location})"
-    return f"{_clean(site.fn)} ({location})"
+        return f"{printable(site.fn)} (inherited, defined at {location})"
+    return f"{printable(site.fn)} ({location})"
+
+
+def runs_itself(stall: dict) -> bool:
+    """Whether a summary stall was stuck in its own callback (a timer's function), rather
+    than in code that callback ran (a Deferred's callback, a protocol method): then naming
+    the callback too would say the same thing twice."""
+    callback = stall["callback"]
+    return (callback["file"] == stall["file"]
+            and (callback["fn"] + ".").endswith(f".{stall['fn']}."))
 
 
 def _more(left_out: int, what: str) -> list[str]:
@@ -155,13 +164,13 @@ def format_text(summary: dict, top: int = 15) -> str:
     lines = [
         (f"{summary['events']:,} events over {duration_s:,.2f} s, {summary['dropped']:,} "
          f"dropped, threshold {summary['threshold_ms']:g} ms"
-         + ("" if runtime == "reactor" else f", on {_clean(runtime)}")),
+         + ("" if runtime == "reactor" else f", on {printable(runtime)}")),
         (f"loop: {loop['iterations']:,} iterations, busy {loop['busy_ratio'] * 100:.1f}%"
          f"{busy_of}, timer lag p50 {loop['lag_p50_ms']:,.2f} ms, p99 "
          f"{loop['lag_p99_ms']:,.2f} ms, max {loop['lag_max_ms']:,.2f} ms"),
     ]
     if unseen:
-        lines.append(f"not seen on {_clean(runtime)}: {_clean(unseen)}")
+        lines.append(f"not seen on {printable(runtime)}: {printable(unseen)}")
     lines.append("")
     stalls = summary["stalls"]
     nested = len(summary["blocking"]) - len(stalls)
@@ -172,15 +181,13 @@ def format_text(summary: dict, top: int = 15) -> str:
         lines.append(f"  {'ms':>9}  {'at s':>8}  {'kind':<8}  stalled in")
         for stall in stalls[:top]:
             lines.append(f"  {stall['dur_ms']:9,.1f}  {stall['t_ms'] / 1000:8,.2f}  "
-                         f"{_clean(stall['kind']):<8}  {_where(stall, callback=False)}")
+                         f"{printable(stall['kind']):<8}  {place_text(stall, callback=False)}")
             indent = " " * 35
-            callback = stall["callback"]
-            if not (callback["file"] == stall["file"]
-                    and (callback["fn"] + ".").endswith(f".{stall['fn']}.")):  # not itself
-                lines.append(f"{indent}callback {_where(callback)}")
+            if not runs_itself(stall):
+                lines.append(f"{indent}callback {place_text(stall['callback'])}")
             for call in stall["chain"]:
-                lines.append(f"{indent}nested: {call['dur_ms']:,.1f} ms {_clean(call['kind'])} "
-                             f"{_where(call)}")
+                lines.append(f"{indent}nested: {call['dur_ms']:,.1f} ms {printable(call['kind'])} "
+                             f"{place_text(call)}")
         lines += _more(len(stalls) - top, "stalls")
     else:
         lines.append("No blocking callbacks.")
@@ -192,7 +199,7 @@ def format_text(summary: dict, top: int = 15) -> str:
     for c in callbacks[:top]:
         lines.append(f"  {c['count']:9,d} {c['total_ms']:10,.1f} {c['mean_ms']:9,.3f} "
                      f"{c['p99_ms']:9,.3f} {c['max_ms']:9,.3f} {c['blocking']:8,d}  "
-                     f"{_clean(c['kind']):<8}  {_where(c)}")
+                     f"{printable(c['kind']):<8}  {place_text(c)}")
     lines += _more(len(callbacks) - top, "callbacks")
     d = summary["deferreds"]
     lines.append("")
@@ -205,18 +212,18 @@ def format_text(summary: dict, top: int = 15) -> str:
     lines.append(f"{thing}: {d['created']:,} created, {d['fired']:,} {failed}, {d['pending']:,} "
                  f"pending, {len(d['unhandled']):,} {lost}")
     for u in d["unhandled"][:top]:
-        lines.append(f"  {lost_one} {_clean(u['exc'])}: {_clean(u['msg'])}  ({made} {_where(u)})")
+        lines.append(f"  {lost_one} {printable(u['exc'])}: {printable(u['msg'])}  ({made} {place_text(u)})")
     lines += _more(len(d["unhandled"]) - top, lost)
     if summary["errors"]:
         lines.append("")
         lines.append(f"Errors ({len(summary['errors']):,}):")
         for e in summary["errors"][:top]:
-            lines.append(f"  {_clean(e['exc'])}: {_clean(e['msg'])}  in {_clean(e['fn'])}")
+            lines.append(f"  {printable(e['exc'])}: {printable(e['msg'])}  in {printable(e['fn'])}")
         lines += _more(len(summary["errors"]) - top, "errors")
     if summary["children"]:
         lines.append("")
         lines.append(f"Forked children ({len(summary['children'])}), their traces beside this one:")
         for c in summary["children"]:
-            where = _clean(c["file"]) if c["file"] is not None else "not traced"
+            where = printable(c["file"]) if c["file"] is not None else "not traced"
             lines.append(f"  pid {c['pid']}: {where}")
     return "\n".join(lines)
