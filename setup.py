@@ -38,10 +38,23 @@ try:
 except Exception:
     pass
 """
-#: One line, run at every start: a program that is not traced pays a dict lookup (``site``
-#: has imported os and sys already) and imports nothing.
-PTH = ('import os, sys; "LOOPSCOPE_PARENT_TRACE" in os.environ and sys.flags.ignore_environment'
-       f" and exec({_RESTORE_BOOT_DIR!r})\n")
+#: What the .pth line runs when the program's environment has no tracer.spawned.ENV and the
+#: process that started it has a file in tracer.spawned.registry() (a traced parent that gave
+#: it an environment of its own): tracer.spawned.adopt checks that file and takes ENV from it.
+#: The tracer package is imported only then.
+_ADOPT = """\
+try:
+    from tracer import spawned
+    spawned.adopt()
+except Exception:
+    pass
+"""
+#: One line, run at every start: a program that is not traced pays a dict lookup and, on Linux,
+#: a stat (``site`` has imported os and sys already), and imports nothing.
+_REGISTRY_FILE = 'f"/tmp/loopscope-{os.getuid()}/{os.getppid()}"'  # tracer.spawned.registry()
+PTH = (f"import os, sys; (sys.flags.ignore_environment and exec({_RESTORE_BOOT_DIR!r})) "
+       f'if "LOOPSCOPE_PARENT_TRACE" in os.environ else sys.platform.startswith("linux") '
+       f"and os.path.exists({_REGISTRY_FILE}) and exec({_ADOPT!r})\n")
 
 
 class BuildPyWithPth(build_py):

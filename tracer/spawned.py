@@ -16,8 +16,15 @@ A Python child that reads no PYTHONPATH (``-E``, ``-I``) finds :data:`BOOT_DIR` 
 when loopscope is installed in its environment: ``loopscope.pth`` in site-packages (setup.py),
 whose one line Python runs at every start, puts it first on ``sys.path`` when :data:`ENV` is
 set, the environment is ignored and the parent's PYTHONPATH holds this installation's own; the
-child then boots as the others do, once.  (A loopscope used from a source checkout it did not
-install has no such file.)
+child then boots as the others do, once.
+
+A Python child whose environment is the parent's choice (``subprocess.run(..., env={...})``)
+has neither.  On Linux a traced process therefore also writes :data:`ENV`'s value to a file
+named by its pid in :func:`registry`, private to the user, with its start time (a pid is
+reused once a process is gone); ``loopscope.pth`` looks there for the file of the process that
+started it when :data:`ENV` is not set, and :func:`adopt` takes :data:`ENV` from it if it is
+this installation's and the process is the same one.  (A loopscope used from a source checkout
+it did not install has no ``loopscope.pth``: only the environment's children are traced.)
 
 A child that is not a Python program ignores both and runs unchanged.  A Python child that is
 not this loopscope's (another interpreter, another installation: its ``tracer`` is not this
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import stat
 import sys
 import threading
 
@@ -56,12 +64,100 @@ HELPERS = ("from multiprocessing.resource_tracker import",)
 def propagate(session: Tracer) -> None:
     """Make the Python programs this process starts from now on trace into ``session``'s
     folder (or beside its file), as its children."""
-    os.environ[ENV] = orjson.dumps({
+    value = orjson.dumps({
         "trace": os.path.abspath(session.path), "folder": session.folder,
         "pid": os.getpid(), "threshold_ms": session.threshold_ms}).decode()
+    os.environ[ENV] = value
     path = os.environ.get("PYTHONPATH", "")
     if BOOT_DIR not in path.split(os.pathsep):
         os.environ["PYTHONPATH"] = BOOT_DIR + (os.pathsep + path if path else "")
+    _register(value)
+
+
+def registry() -> str | None:
+    """The directory where traced processes say where they trace, for their children that
+    get another environment: a fixed place (such a child's environment may name none),
+    one per user.  None where there is none (not Linux: no start times to check pids by)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return f"/tmp/loopscope-{os.getuid()}"
+
+
+def _private(folder: str) -> bool:
+    """Whether ``folder`` is a directory of this user that no one else may write to (another
+    user could make it first, to have this user's children trace where they say)."""
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return fields[19].decode() if len(fields) > 19 else None  # field 22 of the whole line
+
+
+def _register(value: str) -> None:
+    """Write this process's registry file (it replaces the one of an earlier recording).
+    Best effort: without it only the children that keep their environment are traced."""
+    folder = registry()
+    if folder is None:
+        return
+    started = _started(os.getpid())
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if started is None or not _private(folder):
+            return
+        path = os.path.join(folder, str(os.getpid()))
+        with open(path + ".new", "wb") as f:
+            f.write(orjson.dumps({"started": started, "boot": BOOT_DIR, "env": value}))
+        os.replace(path + ".new", path)
+        for name in os.listdir(folder):  # the files of traced processes killed meanwhile
+            if name.isdigit() and not os.path.exists(f"/proc/{name}"):
+                os.unlink(os.path.join(folder, name))
+    except OSError:
+        pass
+    atexit.unregister(unregister)  # once, however many recordings this process makes
+    atexit.register(unregister)
+
+
+def unregister() -> None:
+    """Remove this process's registry file: it no longer traces (or is about to exit)."""
+    folder = registry()
+    if folder is not None:
+        try:
+            os.unlink(os.path.join(folder, str(os.getpid())))
+        except OSError:
+            pass
+
+
+def adopt() -> None:
+    """In a Python program whose environment has no :data:`ENV` (called by loopscope.pth when
+    the registry has a file for the process that started it): when that file is the parent's
+    (written by the process running under that pid now, in a private folder) and names this
+    installation's boot directory, set :data:`ENV` from it and put :data:`BOOT_DIR` first on
+    ``sys.path``, so that the program boots traced as any other child.  Never raises."""
+    folder = registry()
+    if folder is None or ENV in os.environ or not _private(folder):
+        return
+    parent = os.getppid()
+    try:
+        with open(os.path.join(folder, str(parent)), "rb") as f:
+            entry = orjson.loads(f.read())
+    except (OSError, orjson.JSONDecodeError):
+        return
+    if not (isinstance(entry, dict) and entry.get("boot") == BOOT_DIR
+            and isinstance(entry.get("env"), str) and entry.get("started") == _started(parent)):
+        return
+    os.environ[ENV] = entry["env"]
+    if BOOT_DIR not in sys.path:
+        sys.path.insert(0, BOOT_DIR)
 
 
 def _parent() -> dict | None:

@@ -412,3 +412,58 @@ def test_a_traced_child_imports_no_more_than_it_needs(tmp_path):
     imported = set(eval(proc.stdout.strip().splitlines()[-1]))
     assert imported - set(eval(untraced.strip())) == {"tracer.session"}  # traced, and nothing more
     assert len(open_folder(str(tmp_path / "run"))) == 2
+
+
+OWN_ENVIRONMENT_APP = """
+    import subprocess, sys
+    # Python children given an environment of their own, without loopscope's variables: the
+    # registry traces them.  The second starts a grandchild, which inherits its environment.
+    grandchild = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'pass'])"
+    for flags, code in (([], "pass"), (["-I"], "pass"), ([], grandchild)):
+        subprocess.run([sys.executable, *flags, "-c", code], env={"PATH": "/usr/bin:/bin"},
+                       check=True)
+"""
+
+
+def test_a_python_child_given_its_own_environment_is_traced(tmp_path):
+    app = tmp_path / "own_env.py"
+    app.write_text(textwrap.dedent(OWN_ENVIRONMENT_APP))
+    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    assert proc.returncode == 0, proc.stderr
+    traces = open_folder(str(tmp_path / "out"))
+    [parent] = [t for t in traces if t.ppid is None]
+    children = [t for t in traces if t.ppid == parent.pid]
+    assert sorted(" ".join(c.header["argv"]) for c in children) == sorted(
+        ["-c pass", "-I -c pass", "-c import subprocess, sys; subprocess.run([sys.executable, "
+         "'-c', 'pass'])"])
+    [middle] = [c for c in children if "subprocess" in c.header["argv"][-1]]
+    assert [t.header["argv"] for t in traces if t.ppid == middle.pid] == [["-c", "pass"]]
+    from tracer.spawned import registry
+    assert not os.path.exists(os.path.join(registry(), str(parent.pid)))  # removed at the end
+
+
+@pytest.mark.parametrize("same_process", [True, False])
+def test_a_registry_file_of_another_process_under_the_same_pid_is_ignored(tmp_path, same_process):
+    """A traced process killed before it removed its file leaves it behind, and its pid may
+    be reused: the file records when its process started, and a child of another process
+    under that pid is not traced (the child of the process that wrote it is)."""
+    from tracer.spawned import BOOT_DIR, _started, registry
+    folder = registry()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               "time.sleep(0.5); subprocess.run([sys.executable, '-c', "
+                               "'import os; print(os.environ.get(\"" + ENV + "\"))'])"],
+                              stdout=subprocess.PIPE, text=True, env={"PATH": "/usr/bin:/bin"})
+    value = orjson.dumps({"trace": str(tmp_path / f"{parent.pid}.jsonl"), "folder": True,
+                          "pid": parent.pid, "threshold_ms": 50}).decode()
+    entry = Path(folder) / str(parent.pid)
+    started = _started(parent.pid) if same_process else "1"
+    entry.write_bytes(orjson.dumps({"started": started, "boot": BOOT_DIR, "env": value}))
+    try:
+        out, _ = parent.communicate(timeout=60)
+    finally:
+        entry.unlink()
+    if same_process:  # traced: its own ENV names it, and its trace is in the parent's folder
+        assert orjson.loads(out)["pid"] != parent.pid and len(list(tmp_path.iterdir())) == 1
+    else:
+        assert out == "None\n" and list(tmp_path.iterdir()) == []
