@@ -41,6 +41,13 @@ def run_loopscope(cwd: Path, *args: str, env: dict | None = None) -> subprocess.
                           env=env or {**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def run_into_folder(tmp: Path, name: str, source: str) -> subprocess.CompletedProcess:
+    """``loopscope run -o out/`` on the app ``source`` (dedented), written as ``tmp/name``."""
+    app = tmp / name
+    app.write_text(textwrap.dedent(source))
+    return run_loopscope(tmp, "run", "-o", "out/", str(app))
+
+
 def record(tmp: Path, method: str) -> Path:
     folder = tmp / f"run-{method}"
     proc = run_loopscope(tmp, "run", "-o", f"{folder}/", str(APP), method)
@@ -267,9 +274,7 @@ IGNORING_CHILDREN_APP = """
 
 
 def test_a_python_child_that_ignores_the_environment_is_traced_and_keeps_its_path(tmp_path):
-    app = tmp_path / "ignoring.py"
-    app.write_text(textwrap.dedent(IGNORING_CHILDREN_APP))
-    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    proc = run_into_folder(tmp_path, "ignoring.py", IGNORING_CHILDREN_APP)
     assert proc.returncode == 0, proc.stderr
     for path in map(orjson.loads, proc.stdout.splitlines()):
         assert BOOT_DIR not in path and str(ROOT) not in path   # PYTHONPATH stays ignored
@@ -367,9 +372,7 @@ FORKED_ASYNCIO_APP = """
 
 
 def test_a_forked_worker_on_asyncio_records_its_own_loop(tmp_path):
-    app = tmp_path / "forked_asyncio.py"
-    app.write_text(textwrap.dedent(FORKED_ASYNCIO_APP))
-    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    proc = run_into_folder(tmp_path, "forked_asyncio.py", FORKED_ASYNCIO_APP)
     assert proc.returncode == 0, proc.stderr
     parent, child = open_folder(str(tmp_path / "out"))
     assert child.ppid == parent.pid and child.header["forked"] is True
@@ -426,9 +429,7 @@ OWN_ENVIRONMENT_APP = """
 
 
 def test_a_python_child_given_its_own_environment_is_traced(tmp_path):
-    app = tmp_path / "own_env.py"
-    app.write_text(textwrap.dedent(OWN_ENVIRONMENT_APP))
-    proc = run_loopscope(tmp_path, "run", "-o", "out/", str(app))
+    proc = run_into_folder(tmp_path, "own_env.py", OWN_ENVIRONMENT_APP)
     assert proc.returncode == 0, proc.stderr
     traces = open_folder(str(tmp_path / "out"))
     [parent] = [t for t in traces if t.ppid is None]
