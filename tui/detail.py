@@ -76,7 +76,12 @@ class Detail:
         if not stack:
             return
         self.heading(f"{label} (innermost last; ▶ your code)")
+        shown = None
         for frame in stack:
+            row = (frame_name(frame.func), frame.file, frame.line)
+            if row == shown:
+                continue  # a generator expression on its function's line: the same place
+            shown = row
             mine = is_user_file(frame.file)
             self.text.append("▶ " if mine else "  ", style="bold" if mine else "dim")
             self.text.append(f"{clean(frame_name(frame.func))}  "

@@ -102,3 +102,29 @@ def test_an_asyncio_task_stall_is_told_in_asyncio_words() -> None:
     assert "app.report (app.py:11), a step of an asyncio Task" in text
     assert "scheduled in asyncio.base_events.BaseEventLoop.create_task" in text
     assert "Deferred" not in text
+
+
+def test_a_generator_expression_is_not_a_second_row_of_the_stack() -> None:
+    """``sum(i * i for i in ...)``: the sample holds the function and its generator
+    expression, on the same line.  Both read as the function there: one row, not two."""
+    from tracer.model import StateBuilder
+    from tui.detail import stall
+
+    builder = StateBuilder(50_000_000)
+    builder.apply({"t": 0, "ev": "site", "id": 1, "fn": "app.compact", "file": "/app/app.py",
+                   "line": 5}, 0)
+    builder.apply({"t": 60_000_000, "ev": "stall", "site": 1, "kind": "timer", "depth": 0,
+                   "since": 1000, "blocked": 59_999_000,
+                   "stack": [["/app/app.py", 9, "main"], ["/app/app.py", 10, "compact"],
+                             ["/app/app.py", 10, "compact.<locals>.<genexpr>"]]}, 1)
+    builder.apply({"t": 120_001_000, "ev": "call", "kind": "timer", "site": 1,
+                   "dur": 120_000_000, "depth": 0}, 2)
+    [blocked] = builder.state.stalls
+
+    class Sites:
+        def site(self, site_id: int) -> Site:
+            return builder.sites[site_id]
+
+    rows = [line for line in stall(blocked, Sites()).plain.splitlines() if "app.py:" in line
+            and line.startswith(("▶", "  "))]
+    assert rows == ["▶ main  app.py:9", "▶ compact  app.py:10"]
