@@ -228,8 +228,12 @@ def run_sending_otlp(target: list[str], path: str, args: argparse.Namespace) -> 
     # A trace folder: the app's own file in it (this process's pid); the sidecar finds the
     # children's beside it.
     sent = os.path.join(path, f"{os.getpid()}.jsonl") if is_folder_output(path) else path
+    # Started before tracing begins, it boots after: an empty LOOPSCOPE_PARENT_TRACE tells it
+    # that it is not a traced child (tracer.spawned.adopt would take it for one).
+    from tracer import spawned
     sidecar = subprocess.Popen([sys.executable, "-P", "-m", "loopscope.otlp_live", sent, endpoint,
-                                *options], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+                                *options], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               env={**os.environ, spawned.ENV: ""})
     try:
         return run_in_process(target, path, args.threshold, args.drain_timeout)
     finally:

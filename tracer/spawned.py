@@ -23,7 +23,9 @@ has neither.  On Linux a traced process therefore also writes :data:`ENV`'s valu
 named by its pid in :func:`registry`, private to the user, with its start time (a pid is
 reused once a process is gone); ``loopscope.pth`` looks there for the file of the process that
 started it when :data:`ENV` is not set, and :func:`adopt` takes :data:`ENV` from it if it is
-this installation's and the process is the same one.  (A loopscope used from a source checkout
+this installation's and the process is the same one.  A program started with :data:`ENV` set
+empty is never traced: loopscope's own helpers that a process starts just before it traces
+(``run --otlp``'s sender), which would find the file when they boot, are started so.  (A loopscope used from a source checkout
 it did not install has no ``loopscope.pth``: only the environment's children are traced.)
 
 A child that is not a Python program ignores both and runs unchanged.  A Python child that is
