@@ -25,8 +25,9 @@ reused once a process is gone); ``loopscope.pth`` looks there for the file of th
 started it when :data:`ENV` is not set, and :func:`adopt` takes :data:`ENV` from it if it is
 this installation's and the process is the same one.  A program started with :data:`ENV` set
 empty is never traced: loopscope's own helpers that a process starts just before it traces
-(``run --otlp``'s sender), which would find the file when they boot, are started so.  (A loopscope used from a source checkout
-it did not install has no ``loopscope.pth``: only the environment's children are traced.)
+(``run --otlp``'s sender), which would find the file when they boot, are started so.  (A
+loopscope used from a source checkout it did not install has no ``loopscope.pth``: only the
+children that keep their environment are traced.)
 
 A child that is not a Python program ignores both and runs unchanged.  A Python child that is
 not this loopscope's (another interpreter, another installation: its ``tracer`` is not this
