@@ -8,10 +8,19 @@ function the user wrote, with the wrapper's nested calls as its chain.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
-from recording import record_app
+from recording import ROOT, record_app
+
+import tracer
+from reactor import Reactor, task
 
 from tracer.model import Frame, Site, TraceModel
 from tracer.names import is_inherited, is_user_file, stall_culprit, user_frame
@@ -158,11 +167,6 @@ def test_recording_stopped_inside_a_blocking_callback_keeps_its_stall(trace_path
     """pytest-twisted runs each test inside a reactor callback and the plugin stops tracing
     with the test; SIGTERM stops it inside whatever callback blocks.  The calls still running
     are written as ending then, so the stall is in the trace, and the program goes on."""
-    import time
-
-    import tracer
-    from reactor import Reactor, task
-
     reactor = Reactor()
     went_on = []
 
@@ -181,3 +185,39 @@ def test_recording_stopped_inside_a_blocking_callback_keeps_its_stall(trace_path
     assert stall["dur_ms"] >= 115
     assert [c["fn"] for c in stall["chain"]] == ["reactor.task.deferLater.<locals>.run"]
     assert summary["errors"] == []
+
+
+ASYNCIO_HANGS = """
+    import asyncio, time
+
+    def stuck():
+        time.sleep(30)   # hangs until the program is stopped
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.02, stuck)
+        await asyncio.sleep(60)
+
+    asyncio.run(main())
+"""
+
+
+def test_a_program_stopped_by_sigterm_while_it_blocks_keeps_that_stall(tmp_path: Path) -> None:
+    """An asyncio program leaves SIGTERM to the tracer, which finishes the trace from inside
+    the callback that blocks: that call is written as ending then, and is the stall."""
+    (tmp_path / "app.py").write_text(textwrap.dedent(ASYNCIO_HANGS))
+    trace = tmp_path / "app.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "loopscope", "run", "-o", str(trace),
+                             "app.py"], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.monotonic() + 30
+    while b'"ev":"stall"' not in (trace.read_bytes() if trace.exists() else b""):
+        assert time.monotonic() < deadline and proc.poll() is None, "no stall was sampled"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM, stderr   # SIGTERM still ends it, as before
+    summary = summarize(str(trace))
+    [stall] = summary["stalls"]
+    assert stall["fn"] == "stuck" and stall["kind"] == "timer"
+    assert 50 <= stall["dur_ms"] < 30_000
+    assert stall["stack"][-1]["line"] == 5
