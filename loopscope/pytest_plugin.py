@@ -140,10 +140,16 @@ def blocked_over(trace: str, limit_ms: float) -> str | None:
     """Why the test fails, or None: its longest stall, named as the dashboard names it (the
     user's code it was stuck in, then the callback the loop ran when that is another one, a
     Deferred's ``callback`` that a ``deferLater`` timer fired), with the stuck line and stack."""
+    from tracer.names import short_path
     from tracer.summary import place_text, printable, runs_itself, summarize
 
     def frame_text(frame: dict) -> str:
-        return f"{printable(_short(frame['file']))}:{frame['line']} in {printable(frame['func'])}"
+        """``file:line in function``: a file of the project relative to the working directory
+        (an editor opens it from pytest's output), any other from its package."""
+        file = _short(frame["file"])
+        if file == frame["file"]:
+            file = short_path(file)
+        return f"{printable(file)}:{frame['line']} in {printable(frame['func'])}"
 
     summary = summarize(trace, threshold_ms=limit_ms, warn=lambda message: None)
     stalls = summary["stalls"]
