@@ -126,6 +126,7 @@ class LoopscopeApp(App[int]):
         self._lints: list[Lint] = []
         self._warned = 0
         self._error_shown = False
+        self._banner_text = ""   # what the banner row says (empty: no stall at the cursor)
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -326,10 +327,14 @@ class LoopscopeApp(App[int]):
             if len(text) + len(ended) <= self.main.size.width:   # said whole or not at all
                 text += ended
         else:
-            banner.display = False
-            return
-        banner.update(Text(text))
-        banner.display = True
+            text = ""
+        # The row stays when there is nothing to say: coming and going, it moved every widget
+        # under it, which repainted the whole screen at a key and made the dashboard jump as
+        # the cursor passed stalls.
+        if text != self._banner_text:
+            self._banner_text = text
+            banner.update(Text(text), layout=False)
+            banner.set_class(bool(text), "-blocked")
 
     def _show_health(self, model: Model, state: TraceState) -> None:
         blocks = [s.call.t_ns for s in state.stalls]

@@ -33,14 +33,17 @@ def test_follow_picks_up_appended_events_and_shows_a_stall_while_it_lasts(tmp_pa
             slow = w.site(1000, "app.Slow.dataReceived", "/app/app.py", 31)
             await until(pilot, lambda: app.feed.model is not None and app.playback.cursor == 2)
             banner = app.query_one("#banner", Static)
-            assert app.playback.mode is Mode.LIVE and not banner.display
+            assert app.playback.mode is Mode.LIVE and not banner.has_class("-blocked")
+            assert str(banner.render()).strip() == ""      # its row stays, empty
+            views_at = app.query_one("#views").region
 
             for blocked in (50, 150, 250):      # the watchdog's samples while stuck
                 w.event((1000 + blocked) * MS, "stall", site=slow, kind="read", depth=0,
                         since=1000 * MS, blocked=blocked * MS,
                         stack=[["/app/app.py", 33, "Slow.dataReceived"]])
             await until(pilot, lambda: app.playback.cursor == 5)
-            assert banner.display
+            assert banner.has_class("-blocked")
+            assert app.query_one("#views").region == views_at   # nothing under it moved
             assert str(banner.render()).strip() == \
                 "BLOCKED 250 ms in Slow.dataReceived (app.py:33)"   # the sampled line
             assert "LIVE" in str(app.query_one("#hdr-mode").render())
@@ -53,7 +56,7 @@ def test_follow_picks_up_appended_events_and_shows_a_stall_while_it_lasts(tmp_pa
                 "BLOCKED 300 ms in Slow.dataReceived (app.py:33), ended 0.0 s ago"
             w.event(3400 * MS, "mark", label="two seconds later")
             await until(pilot, lambda: app.playback.cursor == 7)
-            assert not banner.display
+            assert not banner.has_class("-blocked") and str(banner.render()).strip() == ""
 
             await pilot.press("home")            # browsing holds the cursor...
             w.event(3500 * MS, "mark", label="later")
@@ -79,13 +82,13 @@ def test_a_stall_the_feed_brings_whole_still_shows_in_the_banner(tmp_path: Path)
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: app.feed.model is not None and app.playback.cursor == 2)
             banner = app.query_one("#banner", Static)
-            assert not banner.display
+            assert not banner.has_class("-blocked")
             w.event(170 * MS, "stall", site=crunch, kind="timer", depth=0, since=110 * MS,
                     blocked=60 * MS, stack=[["/app/app.py", 9, "crunch"]])
             w.event(230 * MS, "call", kind="timer", site=crunch, dur=120 * MS, depth=0, timer=1,
                     lag=0)
             await until(pilot, lambda: app.playback.cursor == 4)
-            assert banner.display
+            assert banner.has_class("-blocked")
             assert str(banner.render()).strip() == \
                 "BLOCKED 120 ms in crunch (app.py:9), ended 0.0 s ago"
             w.close()

@@ -31,7 +31,7 @@ def dashboard(fixed_trace: Path) -> Iterator[Terminal]:
 
 
 def tab_row(term: Terminal) -> int:
-    """The screen row of the view tabs (the banner above them comes and goes)."""
+    """The screen row of the view tabs."""
     return next(i for i, line in enumerate(term.lines()) if " Blocking  Callbacks " in line)
 
 
