@@ -2764,8 +2764,9 @@ PyDoc_STRVAR(close_calls_doc,
 "close_calls()\n--\n\n"
 "Recording stops while the reactor thread is inside loop calls: pytest-twisted runs each test\n"
 "inside a reactor callback and tracing stops with the test, or SIGTERM stops it while a\n"
-"callback blocks (an asyncio program leaves SIGTERM to the tracer).  Each such call is written as ending now, innermost first, so that the\n"
-"stall it is stays in the trace.  Only on the reactor thread, whose stack this is.");
+"callback blocks (an asyncio program leaves SIGTERM to the tracer).  Each such call is\n"
+"written as ending now, innermost first, so that the stall it is stays in the trace.  Only\n"
+"on the reactor thread, whose stack this is.");
 
 static PyObject *
 Probe_close_calls(Probe *self, PyObject *Py_UNUSED(ignored))

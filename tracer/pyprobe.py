@@ -467,8 +467,8 @@ class Probe:
 
     def close_calls(self) -> None:
         """Recording stops inside loop calls (a pytest-twisted test, SIGTERM in a blocking
-        callback of an asyncio program): each is written as ending now, innermost first, so its stall is kept.
-        Only on the reactor thread, whose stack this is."""
+        callback of an asyncio program): each is written as ending now, innermost first, so
+        its stall is kept.  Only on the reactor thread, whose stack this is."""
         if _get_ident() != self.reactor_thread:
             return
         t = _now()

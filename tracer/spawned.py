@@ -106,20 +106,26 @@ def _started(pid: int) -> str | None:
     return fields[19].decode() if len(fields) > 19 else None  # field 22 of the whole line
 
 
+def registry_entry(value: str, started: str) -> bytes:
+    """A registry file: :data:`ENV`'s ``value``, for the children of the process that
+    ``started`` at that time (:func:`_started`), with this installation's boot directory."""
+    return orjson.dumps({"started": started, "boot": BOOT_DIR, "env": value})
+
+
 def _register(value: str) -> None:
     """Write this process's registry file (it replaces the one of an earlier recording).
     Best effort: without it only the children that keep their environment are traced."""
     folder = registry()
-    if folder is None:
-        return
     started = _started(os.getpid())
+    if folder is None or started is None:
+        return
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        if started is None or not _private(folder):
+        if not _private(folder):
             return
         path = os.path.join(folder, str(os.getpid()))
         with open(path + ".new", "wb") as f:
-            f.write(orjson.dumps({"started": started, "boot": BOOT_DIR, "env": value}))
+            f.write(registry_entry(value, started))
         os.replace(path + ".new", path)
         for name in os.listdir(folder):  # the files of traced processes killed meanwhile
             if name.isdigit() and not os.path.exists(f"/proc/{name}"):

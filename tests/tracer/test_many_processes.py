@@ -451,7 +451,7 @@ def test_a_registry_file_of_another_process_under_the_same_pid_is_ignored(tmp_pa
     """A traced process killed before it removed its file leaves it behind, and its pid may
     be reused: the file records when its process started, and a child of another process
     under that pid is not traced (the child of the process that wrote it is)."""
-    from tracer.spawned import BOOT_DIR, _started, registry
+    from tracer.spawned import _started, registry, registry_entry
     folder = registry()
     os.makedirs(folder, mode=0o700, exist_ok=True)
     parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
@@ -462,7 +462,7 @@ def test_a_registry_file_of_another_process_under_the_same_pid_is_ignored(tmp_pa
                           "pid": parent.pid, "threshold_ms": 50}).decode()
     entry = Path(folder) / str(parent.pid)
     started = _started(parent.pid) if same_process else "1"
-    entry.write_bytes(orjson.dumps({"started": started, "boot": BOOT_DIR, "env": value}))
+    entry.write_bytes(registry_entry(value, started))
     try:
         out, _ = parent.communicate(timeout=60)
     finally:
