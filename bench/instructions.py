@@ -10,7 +10,11 @@ slower than normal), and the difference divided by N is the cost of one unit (on
 chain step, Deferred, echo round trip or mixed request) without the start-up.  Only the main
 thread is counted: the tracer's writer runs beside it on another core.  Instructions are not time
 (cache misses, the clock, the writer's share of the machine are not in them), so
-bench/run.py remains the measure of speed; this one compares code.
+bench/run.py remains the measure of speed; this one compares code.  One thing does leak in
+for the traced runtimes: the writer wakes on the wall clock (every 100 ms), and each batch it
+writes makes the main thread hand the GIL over, so a machine busy with other work (slower
+wall-clock progress under callgrind, more batches per unit) adds main-thread instructions:
+echo traced read 1.103x on a loaded machine and 1.054x idle.  Count on an idle machine.
 
 Runtimes are bench/run.py's: ``loopscope`` (instrumentation points, no probe),
 ``loopscope-probe-free`` (points compiled out), ``loopscope-traced``; Twisted's reactor
