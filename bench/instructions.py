@@ -1,6 +1,6 @@
 """Instructions per unit of work, counted by callgrind: a measure that machine noise cannot move.
 
-    python bench/instructions.py [--only WORKLOAD] [--runtime RUNTIME] [--n N]
+    python bench/instructions.py [--only WORKLOAD] [--runtime RUNTIME] [--n N] [--cache]
 
 On a shared machine one workload's run time varies by up to 2x from run to run, so small
 differences (the idle cost of the instrumentation points, a change to a hook) drown in it.
@@ -15,6 +15,18 @@ for the traced runtimes: the writer wakes on the wall clock (every 100 ms), and 
 writes makes the main thread hand the GIL over, so a machine busy with other work (slower
 wall-clock progress under callgrind, more batches per unit) adds main-thread instructions:
 echo traced read 1.103x on a loaded machine and 1.054x idle.  Count on an idle machine.
+
+Instructions are not the whole cost of tracing.  The mixed server traced ran 1.092x the
+instructions of the untraced one but 1.12-1.16x its time: the probe's code and the events it
+writes take room in the caches that the application's code and data had.  ``--cache`` runs
+callgrind's cache simulation as well, with this machine's caches per core (L1 32 KB each for
+code and data, L2 512 KB, as :data:`CACHES`), and prints the misses per unit and an estimate of
+cycles, ``Ir + 10 x L1 misses + 40 x L2 misses`` (:data:`MISS_CYCLES`: about what a miss costs
+when the next level has it).  On the mixed server it read 1.151x (instructions: 1.091x).  It is a model
+with two known errors: callgrind runs the threads in turn on one simulated cache (the writer's
+work evicts the loop's lines, which on the machine happens only in the shared L3), and at its
+50x slowdown the writer wakes 50 times as often per unit of work (smaller batches, more GIL
+hand-overs).  Use it to compare two versions of the code, not as a time.
 
 Runtimes are bench/run.py's: ``loopscope`` (instrumentation points, no probe),
 ``loopscope-probe-free`` (points compiled out), ``loopscope-traced``; Twisted's reactor
@@ -47,10 +59,19 @@ RATIOS = [("loopscope-traced", "loopscope", "traced"),
 #: Default units per run: small, as callgrind is slow (twice this many also run).
 #: (mixed: requests, over 100 connections; the asyncio runtimes have no mixed workload.)
 SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000, "mixed": 4_000}
+#: The caches simulated with --cache (size, ways, line), as this machine's (AMD EPYC, lscpu):
+#: per core 32 KB L1 for instructions and for data, and 512 KB of L2, which callgrind takes as
+#: its last level (the 32 MB L3 is shared by the cores, and not simulated).
+CACHES = {"I1": "32768,8,64", "D1": "32768,8,64", "LL": "524288,8,64"}
+#: Cycles the estimate charges per miss: an L1 miss found in L2 (about 12 cycles on this
+#: core), an L2 miss found in L3 (about 40).
+MISS_CYCLES = {"L1": 10, "LL": 40}
 
 
-def main_thread_instructions(runtime: str, workload: str, n: int, import_path: Path) -> int:
-    """Instructions the child's main thread executed (callgrind), start-up included."""
+def main_thread_counts(runtime: str, workload: str, n: int, import_path: Path,
+                       cache: bool = False) -> dict[str, int]:
+    """What callgrind counted in the child's main thread, start-up included: ``Ir``
+    (instructions) and, with ``cache``, the simulated misses (``I1mr``, ``D1mr``, ...)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         # A fixed hash seed: dict layouts, and so instruction counts, repeat from run to run.
@@ -60,15 +81,25 @@ def main_thread_instructions(runtime: str, workload: str, n: int, import_path: P
         # two counts came out negative).
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(import_path), str(run.ROOT)]),
                    PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", **run.MALLOC_ENV)
-        subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
+        simulate = ["--cache-sim=yes", *(f"--{level}={c}" for level, c in CACHES.items())] \
+            if cache else []
+        subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes", *simulate,
                         f"--callgrind-out-file={out}", sys.executable, run.__file__,
                         "--child", runtime, workload, str(n)],
                        env=env, check=True, capture_output=True, timeout=3600)
         main = Path(out + "-01").read_text(errors="replace")
-    found = re.search(r"^summary: (\d+)", main, re.MULTILINE)
-    if found is None:
+    events = re.search(r"^events: (.+)$", main, re.MULTILINE)
+    found = re.search(r"^summary: (.+)$", main, re.MULTILINE)
+    if events is None or found is None:
         raise RuntimeError("callgrind wrote no summary")
-    return int(found.group(1))
+    return dict(zip(events.group(1).split(), map(int, found.group(1).split())))
+
+
+def cycle_estimate(counts: dict[str, float]) -> float:
+    """Instructions plus the misses charged at :data:`MISS_CYCLES`."""
+    l1 = counts["I1mr"] + counts["D1mr"] + counts["D1mw"]
+    ll = counts["ILmr"] + counts["DLmr"] + counts["DLmw"]
+    return counts["Ir"] + MISS_CYCLES["L1"] * l1 + MISS_CYCLES["LL"] * ll
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", choices=RUNTIMES, action="append",
                         help="this runtime only (repeatable)")
     parser.add_argument("--n", type=int, help="units per run (default: per workload)")
+    parser.add_argument("--cache", action="store_true",
+                        help="simulate the caches too: misses per unit and a cycle estimate")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (Debian: apt install valgrind)")
@@ -90,16 +123,24 @@ def main(argv: list[str] | None = None) -> int:
         paths = {"loopscope": plain, "loopscope-traced": plain, "loopscope-probe-free": free}
         for workload in args.only or list(SIZES):
             n = args.n or SIZES[workload]
-            counts = {}
+            counts: dict[str, float] = {}
+            estimates: dict[str, float] = {}
             for runtime in runtimes:
                 if run.lacks_workload(runtime, workload):
                     continue
                 print(f"# {workload} on {runtime}: runs of {n} and {2 * n} under callgrind",
                       file=sys.stderr, flush=True)
                 path = paths.get(runtime, run.ROOT)
-                one = main_thread_instructions(runtime, workload, n, path)
-                two = main_thread_instructions(runtime, workload, 2 * n, path)
-                counts[runtime] = (two - one) / n
+                one = main_thread_counts(runtime, workload, n, path, args.cache)
+                two = main_thread_counts(runtime, workload, 2 * n, path, args.cache)
+                unit = {event: (two[event] - one[event]) / n for event in one}
+                counts[runtime] = unit["Ir"]
+                if args.cache:
+                    estimates[runtime] = cycle_estimate(unit)
+                    print(f"{workload:9} {runtime}: per unit, L1 misses "
+                          f"{unit['I1mr']:,.0f} code + {unit['D1mr'] + unit['D1mw']:,.0f} data, "
+                          f"L2 misses {unit['ILmr'] + unit['DLmr'] + unit['DLmw']:,.0f}, "
+                          f"cycle estimate {estimates[runtime]:,.0f}", flush=True)
             line = ", ".join(f"{r} {c:,.0f}" for r, c in counts.items())
             base = counts.get("loopscope-probe-free")
             if base and "loopscope" in counts:
@@ -108,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
                 if counts.get(top) and counts.get(bottom):
                     line += f"; {label} {counts[top] / counts[bottom]:.3f}x"
             print(f"{workload:9} instructions per unit: {line}", flush=True)
+            ratios = [f"{label} {estimates[top] / estimates[bottom]:.3f}x"
+                      for top, bottom, label in RATIOS if top in estimates and bottom in estimates]
+            if ratios:
+                print(f"{workload:9} cycle estimate: {'; '.join(ratios)}", flush=True)
     return 0
 
 

@@ -236,9 +236,12 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     """
     best: dict[str, dict[str, Any]] = {}
     slowdowns: dict[str, list[float]] = {}
-    for _ in range(repeat):
+    for round_number in range(repeat):
         this_round: dict[str, float] = {}
-        for runtime in runtimes:
+        # Every other round runs the runtimes in reverse order, so that running first or
+        # second in a pair (a warmer page cache, the machine's load changing in one
+        # direction) favours neither side of a ratio.
+        for runtime in runtimes if round_number % 2 == 0 else runtimes[::-1]:
             result = run_once(runtime, workload, n, paths.get(runtime, ROOT))
             if "error" not in result:
                 this_round[runtime] = result["seconds"]
