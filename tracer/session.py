@@ -71,7 +71,7 @@ class Tracer:
             _instrument.uninstall()
         self.watchdog.stop()
         self.recorder.close()
-        spawned.unregister()
+        spawned.withdraw()
 
     def forked(self) -> Tracer | None:
         """In a forked child: drop this recording without writing (the file is the parent's,

@@ -136,6 +136,22 @@ def _register(value: str) -> None:
     atexit.register(unregister)
 
 
+def withdraw() -> None:
+    """This process no longer traces: the programs it starts from now on are not its
+    children.  Undoes :func:`propagate` (the environment is left alone where the program has
+    changed it since) and removes the registry file."""
+    ours = _parent()
+    if ours is not None and ours["pid"] == os.getpid():
+        del os.environ[ENV]
+        entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if entries[0] == BOOT_DIR:
+            if len(entries) > 1:
+                os.environ["PYTHONPATH"] = os.pathsep.join(entries[1:])
+            else:
+                del os.environ["PYTHONPATH"]
+    unregister()
+
+
 def unregister() -> None:
     """Remove this process's registry file: it no longer traces (or is about to exit)."""
     folder = registry()

@@ -471,3 +471,28 @@ def test_a_registry_file_of_another_process_under_the_same_pid_is_ignored(tmp_pa
         assert orjson.loads(out)["pid"] != parent.pid and len(list(tmp_path.iterdir())) == 1
     else:
         assert out == "None\n" and list(tmp_path.iterdir()) == []
+
+
+STOPS_TRACING_APP = """
+    import os, subprocess, sys
+    import tracer
+    from tracer.spawned import BOOT_DIR, ENV
+    subprocess.run([sys.executable, "-c", "pass"], check=True)   # traced: a child
+    tracer.stop()
+    assert ENV not in os.environ, os.environ[ENV]
+    assert BOOT_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    print("PYTHONPATH", os.environ.get("PYTHONPATH"))
+    # Not traced now, with the environment kept or given: the run is over.
+    subprocess.run([sys.executable, "-c", "import sys; sys.exit(0)"], check=True)
+    subprocess.run([sys.executable, "-c", "import sys; sys.exit(0)"], env={"PATH": "/usr/bin:/bin"},
+                   check=True)
+"""
+
+
+def test_the_children_started_after_tracing_stopped_are_not_traced(tmp_path):
+    proc = run_into_folder(tmp_path, "stops.py", STOPS_TRACING_APP)
+    assert proc.returncode == 0, proc.stderr
+    assert f"PYTHONPATH {ROOT}\n" in proc.stdout  # as it was before loopscope run
+    traces = open_folder(str(tmp_path / "out"))
+    [parent] = [t for t in traces if t.ppid is None]
+    assert [t.header["argv"] for t in traces if t is not parent] == [["-c", "pass"]]
