@@ -311,13 +311,10 @@ class LoopscopeApp(App[int]):
         those stalls would never show at all."""
         banner = self.main.query_one("#banner", Static)
         cursor_ns = self.cursor_ns
-        running = state.running
+        blocked = self._blocked_now(model, state)
         last = state.stalls[-1] if state.stalls else None
-        if running is not None:
-            frame = user_frame(running.stack)
-            stuck = culprit(frame_site(frame)) if frame else where(model.site(running.site))
-            blocked_ns = max(running.blocked_ns, cursor_ns - running.since_ns)
-            text = f" BLOCKED {blocked_ns / 1e6:,.0f} ms in {stuck}"
+        if blocked is not None:
+            text = f" BLOCKED {blocked[0] / 1e6:,.0f} ms in {blocked[1]}"
         elif last is not None and 0 <= cursor_ns - last.call.t_ns - last.call.dur_ns \
                 < BANNER_HOLD_NS:
             ago_s = (cursor_ns - last.call.t_ns - last.call.dur_ns) / 1e9
@@ -335,6 +332,16 @@ class LoopscopeApp(App[int]):
             self._banner_text = text
             banner.update(Text(text), layout=False)
             banner.set_class(bool(text), "-blocked")
+
+    def _blocked_now(self, model: Model, state: TraceState) -> tuple[int, str] | None:
+        """While a stall lasts at the cursor: for how long so far (ns), and the user's line it
+        is stuck on (from the latest stall sample), else the call's own site."""
+        running = state.running
+        if running is None:
+            return None
+        frame = user_frame(running.stack)
+        stuck = culprit(frame_site(frame)) if frame else where(model.site(running.site))
+        return max(running.blocked_ns, self.cursor_ns - running.since_ns), stuck
 
     def _show_health(self, model: Model, state: TraceState) -> None:
         blocks = [s.call.t_ns for s in state.stalls]
@@ -412,8 +419,7 @@ class LoopscopeApp(App[int]):
             table.replace_rows(rows())
             obj = table.row_object(table.highlighted_key)
             if obj is None:
-                empty = f"Nothing yet at {seconds(cursor_ns)}: {EMPTY[active]}." \
-                    if not table.row_count else None
+                empty = self._empty_text(active, model, state) if not table.row_count else None
                 self.main.query_one("#detail-text", Static).update(
                     Text(empty, style="dim") if empty else PLACEHOLDER)
             else:
@@ -422,6 +428,16 @@ class LoopscopeApp(App[int]):
             self.main.query_one(DeferredTree).show(state, model, cursor_ns)
         elif active == "events":
             self._show_events(model)
+
+    def _empty_text(self, active: str, model: Model, state: TraceState) -> str:
+        """What the detail pane says under an empty table.  A stall still going on is in
+        the banner, not yet in the Blocking table (a row is a call that ended)."""
+        at = seconds(self.cursor_ns)
+        blocked = self._blocked_now(model, state) if active == "blocking" else None
+        if blocked is not None:
+            return (f"At {at} the loop is blocked, for {blocked[0] / 1e6:,.0f} ms so far, in "
+                    f"{blocked[1]}: the stall is listed here when the call ends.")
+        return f"Nothing yet at {at}: {EMPTY[active]}."
 
     def _show_events(self, model: Model) -> None:
         log = self.main.query_one(EventLog)
