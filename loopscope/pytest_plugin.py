@@ -140,7 +140,7 @@ def blocked_over(trace: str, limit_ms: float) -> str | None:
     """Why the test fails, or None: its longest stall, named as the dashboard names it (the
     user's code it was stuck in, then the callback the loop ran when that is another one, a
     Deferred's ``callback`` that a ``deferLater`` timer fired), with the stuck line and stack."""
-    from tracer.names import short_path
+    from tracer.names import kind_words, short_path
     from tracer.summary import place_text, printable, runs_itself, summarize
 
     def frame_text(frame: dict) -> str:
@@ -156,7 +156,7 @@ def blocked_over(trace: str, limit_ms: float) -> str | None:
     if not stalls:
         return None
     worst = stalls[0]
-    kind = f"a {printable(worst['kind'])} callback"
+    kind = kind_words(str(worst["kind"]), getattr(summary, "runtime", "reactor"))
     lines = [f"loopscope: the event loop was blocked for {worst['dur_ms']:.1f} ms "
              f"(over the {limit_ms:g} ms limit) in {place_text(worst, callback=False)}"]
     if runs_itself(worst):

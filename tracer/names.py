@@ -115,6 +115,25 @@ def speaks_asyncio(runtime: str) -> bool:
     return runtime in ("asyncio", "uvloop")
 
 
+#: What a call's ``kind`` means, for a sentence (tracer.format's kinds).
+KIND_WORDS = {"timer": "a timer (callLater)", "read": "a read callback",
+              "write": "a write callback", "thread": "a hand-back from a thread (callFromThread)",
+              "trigger": "a system event trigger", "deferred": "a Deferred callback",
+              "task": "a step of an asyncio Task", "other": "a callback"}
+#: The same where asyncio's words differ.  Its ``timer`` calls are the handles of call_soon
+#: as well as of call_later (both are the loop's scheduled callbacks, one kind in the trace).
+ASYNCIO_KIND_WORDS = {"timer": "a callback (call_soon or call_later)",
+                      "thread": "a hand-back from a thread (call_soon_threadsafe)"}
+
+
+def kind_words(kind: str, runtime: str = "reactor") -> str:
+    """A call's ``kind`` in the words of ``runtime``: "a timer (callLater)" on a reactor, "a
+    callback (call_soon or call_later)" on asyncio."""
+    if speaks_asyncio(runtime) and kind in ASYNCIO_KIND_WORDS:
+        return ASYNCIO_KIND_WORDS[kind]
+    return KIND_WORDS.get(kind, "a callback")
+
+
 def pending_word(runtime: str) -> str:
     """What a runtime calls the things that are pending until they fire: a reactor's Deferreds
     are asyncio's Tasks (and Futures).  Only the words change: the JSON keys stay ``deferreds``

@@ -473,8 +473,9 @@ class LoopscopeApp(App[int]):
     def _show_event_detail(self, index: int) -> None:
         model = self.feed.model
         if model is not None:
+            runtime = self._state.runtime if self._state is not None else "reactor"
             self.main.query_one("#detail-text", Static).update(
-                detail.event(index, model.event(index), model))
+                detail.event(index, model.event(index), model, runtime))
 
     def _show_feed_status(self) -> None:
         feed = self.feed

@@ -22,7 +22,8 @@ from tracer.model import (
     UnhandledFailure,
     frames,
 )
-from tracer.names import frame_name, is_user_file, short_path, speaks_asyncio, stall_culprit
+from tracer.names import (frame_name, is_user_file, kind_words, short_path, speaks_asyncio,
+                          stall_culprit)
 from tui.describe import (
     DURATION_FIELDS,
     MOMENT_FIELDS,
@@ -37,11 +38,6 @@ from tui.describe import (
 )
 from tui.text import clean
 
-#: What a call's ``kind`` means, for a sentence.
-KIND_WORDS = {"timer": "a timer (callLater)", "read": "a read callback",
-              "write": "a write callback", "thread": "a hand-back from a thread (callFromThread)",
-              "trigger": "a system event trigger", "deferred": "a Deferred callback",
-              "task": "a step of an asyncio Task", "other": "a callback"}
 #: What a call's ``origin`` site is, by the call's kind: where a timer or a task step was
 #: scheduled (a task's first step by create_task, a wake-up where its future was completed),
 #: else where the Deferred whose callback it ran was created.
@@ -93,9 +89,9 @@ def describe(obj: object, model: SiteLookup, cursor_ns: int, runtime: str = "rea
     """The detail pane's text for a row's object (or an event), in the words of ``runtime``
     (tracer.format.RUNTIMES) where they differ."""
     if isinstance(obj, Stall):
-        return stall(obj, model)
+        return stall(obj, model, runtime)
     if isinstance(obj, CallbackStats):
-        return callback(obj, model)
+        return callback(obj, model, runtime)
     if isinstance(obj, DescriptorInfo):
         return descriptor(obj, cursor_ns)
     if isinstance(obj, ThreadJob):
@@ -113,13 +109,13 @@ def _span(start_ns: int, dur_ns: int) -> str:
     return f"{millis(dur_ns)} ms, from {seconds(start_ns)} to {seconds(start_ns + dur_ns)}"
 
 
-def stall(s: Stall, model: SiteLookup) -> Text:
+def stall(s: Stall, model: SiteLookup, runtime: str = "reactor") -> Text:
     call = s.call
     out = Detail(f"The loop was blocked {millis(call.dur_ns)} ms")
     out.field("when", f"from {seconds(call.t_ns)} to {seconds(call.t_ns + call.dur_ns)}")
     out.field("stuck in", culprit(stall_culprit(s, model.site)))
     out.field("the loop ran", f"{where(model.site(call.site))}, "
-              f"{KIND_WORDS.get(call.kind, 'a callback')}")
+              f"{kind_words(call.kind, runtime)}")
     if call.origin:
         out.field(ORIGIN_WORDS.get(call.kind, "its Deferred created in"),
                   where(model.site(call.origin)))
@@ -135,9 +131,9 @@ def stall(s: Stall, model: SiteLookup) -> Text:
     return out.text
 
 
-def callback(stats: CallbackStats, model: SiteLookup) -> Text:
+def callback(stats: CallbackStats, model: SiteLookup, runtime: str = "reactor") -> Text:
     out = Detail(where(model.site(stats.site)))
-    out.line(f"{KIND_WORDS.get(stats.kind, 'a callback')}: {stats.count:,} calls, "
+    out.line(f"{kind_words(stats.kind, runtime)}: {stats.count:,} calls, "
              f"{millis(stats.total_ns)} ms in all")
     out.field("mean", f"{duration(int(stats.mean_ns))}  p50 {duration(stats.percentile_ns(0.5))}"
               f"  p90 {duration(stats.percentile_ns(0.9))}  p99 {duration(stats.p99_ns)}  "
@@ -278,7 +274,7 @@ def warning(lint: Lint, runtime: str = "reactor") -> Text:
     return out.text
 
 
-def event(index: int, ev: Event, model: SiteLookup) -> Text:
+def event(index: int, ev: Event, model: SiteLookup, runtime: str = "reactor") -> Text:
     """An event: a sentence for the kinds that ran code, then every other field in words."""
     kind = str(ev.get("ev", "?"))
     out = Detail(f"event #{index:,}: {kind}")
@@ -288,7 +284,7 @@ def event(index: int, ev: Event, model: SiteLookup) -> Text:
     t = ev.get("t")
     if kind in ("call", "dcall") and isinstance(site, int) and isinstance(dur, int) \
             and isinstance(t, int):
-        what = KIND_WORDS.get(str(ev.get("kind", "deferred")), "a callback")
+        what = kind_words(str(ev.get("kind", "deferred")), runtime)
         out.line(f"{what} ran {_span(t - dur, dur)}:")
         out.line("  ", where(model.site(site)))
         shown |= {"site", "dur", "kind"}

@@ -73,7 +73,7 @@ def test_a_blocking_test_fails_naming_the_stall(suite: pytest.Pytester) -> None:
     assert "over the 100 ms limit" in out
     # Named by the user's line it was stuck on; the timer ran that same function, so the
     # callback is not named a second time.
-    assert "in run_loop.<locals>.handler (test_app.py:10), a timer callback" in out
+    assert "in run_loop.<locals>.handler (test_app.py:10), a timer (callLater)" in out
     assert "the loop ran" not in out
     assert "stuck at test_app.py:10 in run_loop.<locals>.handler" in out
     kept = sorted((suite.path / ".loopscope-traces").iterdir())
@@ -137,7 +137,7 @@ def test_a_deferred_callback_is_named_by_the_users_code(pytester: pytest.Pyteste
     out = failure_sections(result)
     assert "(over the 100 ms limit) in handler (test_later.py:6)\n" in out
     assert "  the loop ran reactor.defer.Deferred.callback (" in out
-    assert ", a timer callback" in out
+    assert ", a timer (callLater)" in out
     assert "  stuck at test_later.py:6 in handler" in out
     stack = out.split("stack, innermost last:\n", 1)[1].splitlines()
     assert re.fullmatch(r"    reactor/task\.py:\d+ in deferLater\.<locals>\.run", stack[0])  # its package
@@ -179,9 +179,10 @@ def test_pytest_asyncio_tests_are_traced(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-p", "no:twisted", "--loopscope", "--loopscope-fail-over", "100")
     result.assert_outcomes(passed=1, failed=2)
     out = failure_sections(result)
-    assert "in handler (test_async_app.py:8)" in out
+    # In asyncio's words: call_soon's handle is not a "timer", a task's step is a step.
+    assert "in handler (test_async_app.py:8), a callback (call_soon or call_later)" in out
     assert "stuck at test_async_app.py:8 in handler" in out
-    assert "in test_coroutine_blocks (test_async_app.py:20), a task callback" in out
+    assert "in test_coroutine_blocks (test_async_app.py:20), a step of an asyncio Task" in out
     kept = sorted(p.name for p in (pytester.path / ".loopscope-traces").iterdir())
     assert kept == ["test_async_app.py_test_callback_blocks.jsonl",
                     "test_async_app.py_test_coroutine_blocks.jsonl"]
@@ -230,7 +231,7 @@ def test_pytest_twisted_tests_are_traced(pytester: pytest.Pytester) -> None:
                  "--loopscope-keep-all")
     result.assert_outcomes(passed=2, failed=2)
     out = failure_sections(result)
-    assert "in handler (test_twisted_app.py:8), a timer callback" in out
+    assert "in handler (test_twisted_app.py:8), a timer (callLater)" in out
     assert "stuck at test_twisted_app.py:8 in handler" in out
     assert "in test_coroutine_blocks (test_twisted_app.py:23)" in out
     blocked = [float(ms) for ms in re.findall(r"blocked for ([0-9.]+) ms", out)]

@@ -78,6 +78,9 @@ def test_the_callbacks_detail_has_percentiles_and_a_duration_histogram() -> None
     assert "1 of them blocked the loop" in text
     bars = {line.split()[0]: line.split()[-1] for line in text.splitlines() if "█" in line}
     assert bars == {"≤30µs": "90", "≤3ms": "9", "≤300ms": "1"}
+    # On asyncio a timer call is a call_soon or call_later handle, and says so.
+    assert "a callback (call_soon or call_later): 100 calls" in callback(
+        stats, Sites(), "asyncio").plain
 
 
 def test_an_asyncio_task_stall_is_told_in_asyncio_words() -> None:
