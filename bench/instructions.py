@@ -16,14 +16,14 @@ writes makes the main thread hand the GIL over, so a machine busy with other wor
 wall-clock progress under callgrind, more batches per unit) adds main-thread instructions:
 echo traced read 1.103x on a loaded machine and 1.054x idle.  Count on an idle machine.
 
-Instructions are not the whole cost of tracing.  The mixed server traced ran 1.092x the
+Instructions are not the whole cost of tracing.  The mixed server traced ran 1.091x the
 instructions of the untraced one but 1.12-1.16x its time: the probe's code and the events it
 writes take room in the caches that the application's code and data had.  ``--cache`` runs
 callgrind's cache simulation as well, with this machine's caches per core (L1 32 KB each for
 code and data, L2 512 KB, as :data:`CACHES`), and prints the misses per unit and an estimate of
 cycles, ``Ir + 10 x L1 misses + 40 x L2 misses`` (:data:`MISS_CYCLES`: about what a miss costs
-when the next level has it).  On the mixed server it read 1.151x (instructions: 1.091x).  It is a model
-with two known errors: callgrind runs the threads in turn on one simulated cache (the writer's
+when the next level has it).  On the mixed server it read 1.151x (instructions: 1.091x).  It is
+a model with two known errors: callgrind runs the threads in turn on one simulated cache (the writer's
 work evicts the loop's lines, which on the machine happens only in the shared L3), and at its
 50x slowdown the writer wakes 50 times as often per unit of work (smaller batches, more GIL
 hand-overs).  Use it to compare two versions of the code, not as a time.
@@ -95,11 +95,22 @@ def main_thread_counts(runtime: str, workload: str, n: int, import_path: Path,
     return dict(zip(events.group(1).split(), map(int, found.group(1).split())))
 
 
+def misses(counts: dict[str, float]) -> tuple[float, float, float]:
+    """The simulated misses: of L1 for code, of L1 for data, of the last level (L2)."""
+    return (counts["I1mr"], counts["D1mr"] + counts["D1mw"],
+            counts["ILmr"] + counts["DLmr"] + counts["DLmw"])
+
+
 def cycle_estimate(counts: dict[str, float]) -> float:
     """Instructions plus the misses charged at :data:`MISS_CYCLES`."""
-    l1 = counts["I1mr"] + counts["D1mr"] + counts["D1mw"]
-    ll = counts["ILmr"] + counts["DLmr"] + counts["DLmw"]
-    return counts["Ir"] + MISS_CYCLES["L1"] * l1 + MISS_CYCLES["LL"] * ll
+    code, data, last = misses(counts)
+    return counts["Ir"] + MISS_CYCLES["L1"] * (code + data) + MISS_CYCLES["LL"] * last
+
+
+def ratio_texts(values: dict[str, float]) -> list[str]:
+    """``label 1.091x`` for each of :data:`RATIOS` whose two runtimes both have a value."""
+    return [f"{label} {values[top] / values[bottom]:.3f}x" for top, bottom, label in RATIOS
+            if values.get(top) and values.get(bottom)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,22 +148,19 @@ def main(argv: list[str] | None = None) -> int:
                 counts[runtime] = unit["Ir"]
                 if args.cache:
                     estimates[runtime] = cycle_estimate(unit)
-                    print(f"{workload:9} {runtime}: per unit, L1 misses "
-                          f"{unit['I1mr']:,.0f} code + {unit['D1mr'] + unit['D1mw']:,.0f} data, "
-                          f"L2 misses {unit['ILmr'] + unit['DLmr'] + unit['DLmw']:,.0f}, "
+                    code, data, last = misses(unit)
+                    print(f"{workload:9} {runtime}: per unit, L1 misses {code:,.0f} code + "
+                          f"{data:,.0f} data, L2 misses {last:,.0f}, "
                           f"cycle estimate {estimates[runtime]:,.0f}", flush=True)
             line = ", ".join(f"{r} {c:,.0f}" for r, c in counts.items())
             base = counts.get("loopscope-probe-free")
             if base and "loopscope" in counts:
                 line += f"; idle points {100 * (counts['loopscope'] / base - 1):+.1f}%"
-            for top, bottom, label in RATIOS:
-                if counts.get(top) and counts.get(bottom):
-                    line += f"; {label} {counts[top] / counts[bottom]:.3f}x"
+            line += "".join(f"; {text}" for text in ratio_texts(counts))
             print(f"{workload:9} instructions per unit: {line}", flush=True)
-            ratios = [f"{label} {estimates[top] / estimates[bottom]:.3f}x"
-                      for top, bottom, label in RATIOS if top in estimates and bottom in estimates]
-            if ratios:
-                print(f"{workload:9} cycle estimate: {'; '.join(ratios)}", flush=True)
+            estimated = ratio_texts(estimates)
+            if estimated:
+                print(f"{workload:9} cycle estimate: {'; '.join(estimated)}", flush=True)
     return 0
 
 
