@@ -69,7 +69,12 @@ def test_each_blocking_handler_is_named_with_its_stuck_line(served):
         assert row["file"] == str(PROGRAMS / PROGRAM)
         assert row["line"] == def_line(PROGRAM, name)
         assert row["kind"] == "task" and row["depth"] == 0
-        assert abs(row["dur_ms"] - 1000 * reported[path]) <= 0.1 * 1000 * reported[path]
+        # The step holds the loop for all the handler measured, and for a little more: the
+        # work of the same step before and after the handler's clock (aiohttp's parsing,
+        # closing the file, the response), which on a loaded machine was 19 ms for /write
+        # (the 10% bound this replaces failed there on Python 3.14).
+        handler_ms = 1000 * reported[path]
+        assert handler_ms - 1 <= row["dur_ms"] <= handler_ms + max(0.25 * handler_ms, 40)
         stuck = row["stack"][-1]
         assert stuck["file"] == str(PROGRAMS / PROGRAM) and stuck["func"] == name
         assert stuck["line"] in marked_lines(PROGRAM, name)
