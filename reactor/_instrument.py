@@ -41,7 +41,9 @@ def uninstall() -> None:
 
 
 class Probe:
-    """Every instrumentation point, as a method that does nothing.
+    """Every instrumentation point, as a method that does nothing (but for the
+    firing that deferred_callback_begin and _end may carry: they pass it on to
+    deferred_fired).
 
     Objects passed in (Deferreds, DelayedCalls, transports) carry a
     ``_trace_id`` attribute initialised to ``None`` that the probe may set to
@@ -143,20 +145,33 @@ class Probe:
         """addCallbacks (or addCallback/addErrback/addBoth) appended a pair."""
 
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
-        """callback() or errback() was called on ``d``."""
+        """callback() or errback() was called on ``d``, and no pass over its callbacks
+        follows at once (``d`` is paused, or the pass begins with a chainDeferred link).
+        Otherwise the pass's first hook says so: ``fired`` below."""
 
-    def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
+    def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool,
+                                fired: bool = False) -> None:
         """A callback (or errback) of ``d`` is about to run.  If another
         callback of ``d`` ran before it in the same pass, that one has
         returned: this also ends it, and ``is_errback`` says whether the chain
         went on on the failure path after it.  (One hook per callback instead
-        of two: a Deferred's callbacks are the tracer's most frequent event.)"""
+        of two: a Deferred's callbacks are the tracer's most frequent event.)
+        ``fired``: ``d`` was fired just now (a failure if ``is_errback``) and
+        this is the first callback of the pass: the firing is this hook's to
+        record, as :meth:`deferred_fired` would (in any thread).  Here it is
+        passed on to :meth:`deferred_fired`."""
+        if fired:
+            self.deferred_fired(d, is_errback)
 
-    def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
+    def deferred_callback_end(self, d: Any, result_is_failure: bool, fired: bool = False) -> None:
         """A pass over ``d``'s callbacks is over (the chain stopped to wait,
         or ran out of callbacks): if callbacks ran in it, the last one has
         returned, and the chain continues on the failure path or not.  Called
-        once per pass, whether or not a callback ran."""
+        once per pass, whether or not a callback ran.  ``fired``: as for
+        :meth:`deferred_callback_begin`, when no callback ran in the pass that
+        the firing began."""
+        if fired:
+            self.deferred_fired(d, result_is_failure)
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:
         """A callback of ``outer`` returned ``inner``; outer waits for it."""

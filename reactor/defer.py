@@ -306,10 +306,7 @@ class Deferred:
         # The canceller is never called once fired: dropping it breaks the
         # cycle a canceller holding its Deferred would make.
         self._canceller = None
-        probe = _instrument.probe
-        if probe is not None:
-            probe.deferred_fired(self, isinstance(result, Failure))
-        self._runCallbacks()
+        self._runCallbacks(True)  # just fired
 
     def errback(self, fail: Failure | BaseException | None = None) -> None:
         """Fire the chain with a failure: the exception being handled when
@@ -472,8 +469,9 @@ class Deferred:
         if probe is not None:
             probe.deferred_chained(self, inner)
 
-    def _runCallbacks(self) -> None:
-        """Run the chain as far as it goes now.
+    def _runCallbacks(self, just_fired: bool = False) -> None:
+        """Run the chain as far as it goes now (``just_fired``: callback() fired it, and the
+        probe is still to be told).
 
         A Deferred waiting on another is resumed by a continuation pair on
         that other one; rather than recursing into it, the loop switches to
@@ -487,10 +485,20 @@ class Deferred:
         Deferred left there stays "running callbacks" and is resumed even if
         paused meanwhile, and when the chained run stops on a paused Deferred
         only that nested part stops — exactly what the nested call does.
+
+        The probe hears of the firing from the first hook of the pass that the firing begins
+        (``fired`` of deferred_callback_begin and _end), saving a hook call: a Deferred
+        with three callbacks made nine.
         """
         if self._runningCallbacks:
             return  # a callback of ours added a callback: the loop below runs it
         probe = _instrument.probe
+        untold = False  # the probe is yet to hear of the firing
+        if just_fired and probe is not None:
+            if self.paused:  # no pass to tell it with
+                probe.deferred_fired(self, isinstance(self.result, Failure))
+            else:
+                untold = True
         current = self
         # Deferreds to come back to, each with "left for a chainDeferred link".
         resume: list[tuple[Deferred, bool]] | None = None
@@ -536,13 +544,18 @@ class Deferred:
                         extra.called = True
                         extra._canceller = None
                         if probe is not None:
+                            if untold:
+                                probe.deferred_fired(current, failed)
+                                untold = False
                             probe.deferred_fired(extra, failed)
                         linked = extra
                         break
                 if probe is not None:
                     # Also ends the callback before it: one hook per callback.
                     probe.deferred_callback_begin(
-                        current, f if extra is None or f is not _CHAIN else extra.callback, failed)
+                        current, f if extra is None or f is not _CHAIN else extra.callback, failed,
+                        untold)
+                    untold = False
                 try:
                     if extra is None:
                         result = f(result)
@@ -582,7 +595,8 @@ class Deferred:
                 pair = None
             if probe is not None:
                 # The pass is over: the last callback it ran (if any) has returned.
-                probe.deferred_callback_end(current, failed)
+                probe.deferred_callback_end(current, failed, untold)
+                untold = False
             if pair is not None:
                 # Stopped early: keep the pairs after this one for later.
                 del callbacks[:_position(callbacks, pair) + 1]

@@ -1276,6 +1276,12 @@ kind_of(PyObject *kind)
         PyErr_Format(PyExc_TypeError, name "() takes %d arguments (%zd given)", (n), nargs); \
         return NULL; \
     }
+#define CHECK_NARGS_BETWEEN(name, least, most) \
+    if (nargs < (least) || nargs > (most)) { \
+        PyErr_Format(PyExc_TypeError, name "() takes %d or %d arguments (%zd given)", \
+                     (least), (most), nargs); \
+        return NULL; \
+    }
 
 /* -- the hooks (reactor/_instrument.py documents when each one is called) -- */
 
@@ -1566,8 +1572,7 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     const char *hook = "deferred_fired";
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     int failed = hook_flag(self, hook, args[1]);
-    int64_t t = now_ns();
-    emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
+    emit(self, ROW_DFIRE, now_ns(), 2, (int64_t[]){id, failed});
     return hook_done(self);
 }
 
@@ -1588,20 +1593,28 @@ end_deferred_callback(Probe *self, int64_t id, int64_t t, int failed)
 /* A callback of ``d`` begins, and the one of ``d`` before it in this pass (if any) has
  * returned: one clock reading for both.  A Deferred fired in another thread (a pool thread
  * calling d.callback) runs its callbacks there: they do not hold the loop, so they are
- * neither on the loop's stack nor timed. */
+ * neither on the loop's stack nor timed.  With ``fired`` (the optional last argument of
+ * this hook and of deferred_callback_end) ``d`` was fired just now and this is the first hook
+ * of its pass: it records the firing as well, in any thread, as deferred_fired would have. */
 static PyObject *
 Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    CHECK_NARGS("deferred_callback_begin", 3);
+    CHECK_NARGS_BETWEEN("deferred_callback_begin", 3, 4);
     READY_OR_RETURN(self);
-    if (!on_reactor_thread(self))
-        Py_RETURN_NONE;
     const char *hook = "deferred_callback_begin";
-    PyObject *code;
-    int64_t site = fn_site(self, hook, args[1], &code);
+    int fired = nargs == 4 && hook_flag(self, hook, args[3]);
+    int on_loop = on_reactor_thread(self);
+    if (!fired && !on_loop)
+        Py_RETURN_NONE;
+    PyObject *code = NULL;
+    int64_t site = on_loop ? fn_site(self, hook, args[1], &code) : 0;
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     int is_errback = hook_flag(self, hook, args[2]);
     int64_t t = now_ns();
+    if (fired)
+        emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, is_errback});
+    if (!on_loop)
+        return hook_done(self);
     end_deferred_callback(self, id, t, is_errback);
     if (push(self, t, K_DEFERRED, code, site, id, is_errback) < 0)
         self->buffer->dropped++;
@@ -1611,14 +1624,20 @@ Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nar
 static PyObject *
 Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    CHECK_NARGS("deferred_callback_end", 2);
+    CHECK_NARGS_BETWEEN("deferred_callback_end", 2, 3);
     READY_OR_RETURN(self);
-    if (self->depth == 0 || !on_reactor_thread(self))
-        Py_RETURN_NONE;
     const char *hook = "deferred_callback_end";
+    int fired = nargs == 3 && hook_flag(self, hook, args[2]);
+    int timed = self->depth != 0 && on_reactor_thread(self);  /* a callback may be open */
+    if (!fired && !timed)
+        Py_RETURN_NONE;
     int failed = hook_flag(self, hook, args[1]);
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
-    end_deferred_callback(self, id, now_ns(), failed);
+    int64_t t = now_ns();
+    if (fired)
+        emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
+    if (timed)
+        end_deferred_callback(self, id, t, failed);
     return hook_done(self);
 }
 

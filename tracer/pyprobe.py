@@ -424,9 +424,12 @@ class Probe:
                 stack.pop()
                 self._add(("dcall", t - self.t0, did, site, t - start, depth, is_errback, failed))
 
-    def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool) -> None:
+    def deferred_callback_begin(self, d: Any, f: Callable[..., Any], is_errback: bool,
+                                fired: bool = False) -> None:
         """A callback of ``d`` begins and the one before it in this pass (if any) ends: one
         clock reading for both.  Callbacks run in another thread are not the loop's."""
+        if fired:
+            self.deferred_fired(d, is_errback)
         if _get_ident() != self.reactor_thread:
             return
         try:
@@ -442,7 +445,9 @@ class Probe:
         except Exception as exc:  # noqa: BLE001
             self._failed("deferred_callback_begin", exc)
 
-    def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
+    def deferred_callback_end(self, d: Any, result_is_failure: bool, fired: bool = False) -> None:
+        if fired:
+            self.deferred_fired(d, result_is_failure)
         if not self._stack or _get_ident() != self.reactor_thread:
             return
         try:

@@ -351,10 +351,12 @@ class RecordingProbe(_instrument.Probe):
     def deferred_fired(self, d: Any, is_failure: bool) -> None:
         self.calls.append(("fired", d._trace_id, is_failure))
 
-    def deferred_callback_begin(self, d: Any, f: Any, is_errback: bool) -> None:
+    def deferred_callback_begin(self, d: Any, f: Any, is_errback: bool, fired: bool = False) -> None:
+        super().deferred_callback_begin(d, f, is_errback, fired)  # a firing it carries: "fired"
         self.calls.append(("begin", d._trace_id, f, is_errback))
 
-    def deferred_callback_end(self, d: Any, result_is_failure: bool) -> None:
+    def deferred_callback_end(self, d: Any, result_is_failure: bool, fired: bool = False) -> None:
+        super().deferred_callback_end(d, result_is_failure, fired)
         self.calls.append(("end", d._trace_id, result_is_failure))
 
     def deferred_chained(self, outer: Any, inner: Any) -> None:

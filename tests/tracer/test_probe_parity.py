@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import orjson
 import pytest
 from probe_support import Sites
 
-from reactor import defer
+from reactor import _instrument, defer
 from tracer import backend
 from loopscope.cli import main
 from tracer.reader import read_trace
@@ -136,6 +137,48 @@ def rows_written(module, tmp_path):
     probe.call_end(None)
     buffer.line(b'{"ev":"x"}')
     return drained(buffer, tmp_path / module.__name__, (10, 2))
+
+
+def firings_written(module, tmp_path):
+    """Deferreds fired each way the firing reaches ``module``'s probe, installed: with a
+    callback (the first callback's hook says it), with none (the end of the pass), on the
+    failure path, while paused (deferred_fired), and in another thread (its callback is not
+    the loop's, the firing is recorded all the same).  The lines written."""
+    buffer = module.Buffer(100)
+    probe = module.Probe(buffer, time.monotonic_ns(), Sites())
+    _instrument.install(probe)
+    try:
+        defer.Deferred().addCallback(str).callback(1)
+        defer.Deferred().callback(2)
+        defer.Deferred().addErrback(lambda f: None).errback(ValueError())
+        paused = defer.Deferred()
+        paused.pause()
+        paused.callback(3)
+        paused.addCallback(str)
+        paused.unpause()
+        elsewhere = defer.Deferred().addCallback(str)
+        worker = threading.Thread(target=elsewhere.callback, args=(4,))
+        worker.start()
+        worker.join()
+    finally:
+        _instrument.uninstall()
+    return drained(buffer, tmp_path / f"fired-{module.__name__}", (17, 0))
+
+
+def test_each_way_a_firing_is_told_writes_the_same_rows(tmp_path):
+    from tracer import _native, pyprobe
+
+    c, python = firings_written(_native, tmp_path), firings_written(pyprobe, tmp_path)
+    assert c == python
+    assert c == [
+        '["dnew",T,1,7]', '["dadd",T,1,7,0]', '["dfire",T,1,false]',
+        '["dcall",T,1,7,T,0,false,false]',
+        '["dnew",T,2,7]', '["dfire",T,2,false]',
+        '["dnew",T,3,7]', '["dadd",T,3,0,7]', '["dfire",T,3,true]',
+        '["dcall",T,3,7,T,0,true,false]',
+        '["dnew",T,4,7]', '["dfire",T,4,false]', '["dadd",T,4,7,0]',
+        '["dcall",T,4,7,T,0,false,false]',
+        '["dnew",T,5,7]', '["dadd",T,5,7,0]', '["dfire",T,5,false]']
 
 
 def drained(buffer, out: Path, counts: tuple[int, int]) -> list[str]:
