@@ -22,11 +22,16 @@ writes take room in the caches that the application's code and data had.  ``--ca
 callgrind's cache simulation as well, with this machine's caches per core (L1 32 KB each for
 code and data, L2 512 KB, as :data:`CACHES`), and prints the misses per unit and an estimate of
 cycles, ``Ir + 10 x L1 misses + 40 x L2 misses`` (:data:`MISS_CYCLES`: about what a miss costs
-when the next level has it).  On the mixed server it read 1.151x (instructions: 1.091x).  It is
-a model with two known errors: callgrind runs the threads in turn on one simulated cache (the writer's
-work evicts the loop's lines, which on the machine happens only in the shared L3), and at its
-50x slowdown the writer wakes 50 times as often per unit of work (smaller batches, more GIL
-hand-overs).  Use it to compare two versions of the code, not as a time.
+when the next level has it).  On the mixed server it reads 1.146-1.152x from run to run
+(instructions: 1.087x) while bench/run.py measures 1.11-1.13x on a quiet machine.  It is a
+model with two known errors: callgrind runs the threads in turn on one simulated cache (the
+writer's work evicts the loop's lines, which on the machine happens only in the shared L3),
+and at its 50x slowdown the writer wakes 50 times as often per unit of work (smaller batches,
+more GIL hand-overs).  The first one is most of the gap: in a trial build where the writer
+wrote nothing during the run and the events went round a 16 KB ring (the same hook work, none
+of the writer's), the traced request's L2 misses fell from 83-93 to 35 and the estimate to
+1.115x; the ring alone, with the writer writing, changed nothing.  Use it to compare two
+versions of the code, not as a time.
 
 Runtimes are bench/run.py's: ``loopscope`` (instrumentation points, no probe),
 ``loopscope-probe-free`` (points compiled out), ``loopscope-traced``; Twisted's reactor
