@@ -1271,17 +1271,17 @@ kind_of(PyObject *kind)
     return K_OTHER;
 }
 
-#define CHECK_NARGS(name, n) \
-    if (nargs != (n)) { \
-        PyErr_Format(PyExc_TypeError, name "() takes %d arguments (%zd given)", (n), nargs); \
-        return NULL; \
-    }
 #define CHECK_NARGS_BETWEEN(name, least, most) \
     if (nargs < (least) || nargs > (most)) { \
-        PyErr_Format(PyExc_TypeError, name "() takes %d or %d arguments (%zd given)", \
-                     (least), (most), nargs); \
+        if ((least) == (most)) \
+            PyErr_Format(PyExc_TypeError, name "() takes %d arguments (%zd given)", \
+                         (least), nargs); \
+        else \
+            PyErr_Format(PyExc_TypeError, name "() takes %d or %d arguments (%zd given)", \
+                         (least), (most), nargs); \
         return NULL; \
     }
+#define CHECK_NARGS(name, n) CHECK_NARGS_BETWEEN(name, n, n)
 
 /* -- the hooks (reactor/_instrument.py documents when each one is called) -- */
 
@@ -1564,6 +1564,13 @@ Probe_deferred_callbacks_added(Probe *self, PyObject *const *args, Py_ssize_t na
     return hook_done(self);
 }
 
+/* Deferred ``id`` was fired at ``t`` (``failed``: with a failure): its ``dfire`` row. */
+static inline void
+record_fired(Probe *self, int64_t id, int failed, int64_t t)
+{
+    emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
+}
+
 static PyObject *
 Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1572,7 +1579,7 @@ Probe_deferred_fired(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     const char *hook = "deferred_fired";
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     int failed = hook_flag(self, hook, args[1]);
-    emit(self, ROW_DFIRE, now_ns(), 2, (int64_t[]){id, failed});
+    record_fired(self, id, failed, now_ns());
     return hook_done(self);
 }
 
@@ -1612,7 +1619,7 @@ Probe_deferred_callback_begin(Probe *self, PyObject *const *args, Py_ssize_t nar
     int is_errback = hook_flag(self, hook, args[2]);
     int64_t t = now_ns();
     if (fired)
-        emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, is_errback});
+        record_fired(self, id, is_errback, t);
     if (!on_loop)
         return hook_done(self);
     end_deferred_callback(self, id, t, is_errback);
@@ -1635,7 +1642,7 @@ Probe_deferred_callback_end(Probe *self, PyObject *const *args, Py_ssize_t nargs
     int64_t id = trace_id(self, hook, &self->deferred_id, args[0], &self->next_deferred);
     int64_t t = now_ns();
     if (fired)
-        emit(self, ROW_DFIRE, t, 2, (int64_t[]){id, failed});
+        record_fired(self, id, failed, t);
     if (timed)
         end_deferred_callback(self, id, t, failed);
     return hook_done(self);
