@@ -10,20 +10,22 @@ slower than normal), and the difference divided by N is the cost of one unit (on
 chain step, Deferred, echo round trip or mixed request) without the start-up.  Only the main
 thread is counted: the tracer's writer runs beside it on another core.  Instructions are not time
 (cache misses, the clock, the writer's share of the machine are not in them), so
-bench/run.py remains the measure of speed; this one compares code.  One thing does leak in
-for the traced runtimes: the writer wakes on the wall clock (every 100 ms), and each batch it
-writes makes the main thread hand the GIL over, so a machine busy with other work (slower
-wall-clock progress under callgrind, more batches per unit) adds main-thread instructions:
-echo traced read 1.103x on a loaded machine and 1.054x idle.  Count on an idle machine.
+bench/run.py remains the measure of speed; this one compares code.  The wall clock leaks in
+for the traced runtimes in one place, which is left out of the count (:data:`STOP_DRAIN`): the
+writer wakes every 100 ms of wall-clock time, so what is still buffered when the trace stops,
+and is then formatted on the main thread, varies from run to run.  Counted, it made the traced
+deferred workload read 46,000 to 66,000 instructions a Deferred, and echo traced 1.10x on a
+loaded machine and 1.05x idle; left out, three runs read within 4 instructions of each other,
+and echo with both cores busy within 0.1% of echo idle.
 
-Instructions are not the whole cost of tracing.  The mixed server traced ran 1.091x the
-instructions of the untraced one but 1.12-1.16x its time: the probe's code and the events it
+Instructions are not the whole cost of tracing.  The mixed server traced ran 1.086x the
+instructions of the untraced one but 1.09-1.16x its time: the probe's code and the events it
 writes take room in the caches that the application's code and data had.  ``--cache`` runs
 callgrind's cache simulation as well, with this machine's caches per core (L1 32 KB each for
 code and data, L2 512 KB, as :data:`CACHES`), and prints the misses per unit and an estimate of
 cycles, ``Ir + 10 x L1 misses + 40 x L2 misses`` (:data:`MISS_CYCLES`: about what a miss costs
-when the next level has it).  On the mixed server it reads 1.146-1.152x from run to run
-(instructions: 1.087x) while bench/run.py measures 1.11-1.13x on a quiet machine.  It is a
+when the next level has it).  On the mixed server it reads 1.142x (instructions:
+1.086x) while bench/run.py measures 1.09-1.13x on a quiet machine.  It is a
 model with two known errors: callgrind runs the threads in turn on one simulated cache (the
 writer's work evicts the loop's lines, which on the machine happens only in the shared L3),
 and at its 50x slowdown the writer wakes 50 times as often per unit of work (smaller batches,
@@ -68,6 +70,12 @@ SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000, "m
 #: per core 32 KB L1 for instructions and for data, and 512 KB of L2, which callgrind takes as
 #: its last level (the 32 MB L3 is shared by the cores, and not simulated).
 CACHES = {"I1": "32768,8,64", "D1": "32768,8,64", "LL": "524288,8,64"}
+#: Left out of the main thread's count: the drain at tracer.stop, which formats on the main
+#: thread whatever the writer had not drained yet.  How much that is depends on when the
+#: writer last woke (wall clock), so counting it made the deferred workload traced read
+#: anywhere from 46,000 to 66,000 instructions a Deferred from run to run; it is a cost of
+#: stopping, once per trace, not of a unit of work.
+STOP_DRAIN = "Buffer_drain"
 #: Cycles the estimate charges per miss: an L1 miss found in L2 (about 12 cycles on this
 #: core), an L2 miss found in L3 (about 40).
 MISS_CYCLES = {"L1": 10, "LL": 40}
@@ -97,7 +105,32 @@ def main_thread_counts(runtime: str, workload: str, n: int, import_path: Path,
     found = re.search(r"^summary: (.+)$", main, re.MULTILINE)
     if events is None or found is None:
         raise RuntimeError("callgrind wrote no summary")
-    return dict(zip(events.group(1).split(), map(int, found.group(1).split())))
+    names = events.group(1).split()
+    total = dict(zip(names, map(int, found.group(1).split())))
+    drained = calls_cost(main, STOP_DRAIN, len(names))
+    return {name: total[name] - drained[i] for i, name in enumerate(names)}
+
+
+def calls_cost(profile: str, function: str, n_events: int) -> list[int]:
+    """What the calls to ``function`` cost in all (inclusive of what it called), per event,
+    read off a callgrind profile: the cost line after each ``calls=`` line whose ``cfn`` is
+    ``function`` (names are written once, then referred to by their number)."""
+    names: dict[str, str] = {}
+    cost = [0] * n_events
+    target = False
+    lines = iter(profile.splitlines())
+    for line in lines:
+        named = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line)
+        if named:
+            number, name = named.groups()
+            if name is not None:
+                names[number] = name
+            target = line.startswith("cfn=") and names.get(number) == function
+        elif line.startswith("calls=") and target:
+            fields = next(lines).split()[1:]  # the position, then the costs (trailing 0s left out)
+            for i, value in enumerate(fields):
+                cost[i] += int(value)
+    return cost
 
 
 def misses(counts: dict[str, float]) -> tuple[float, float, float]:
