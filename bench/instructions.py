@@ -14,7 +14,7 @@ bench/run.py remains the measure of speed; this one compares code.  The wall clo
 for the traced runtimes in one place, which is left out of the count (:data:`STOP_DRAIN`): the
 writer wakes every 100 ms of wall-clock time, so what is still buffered when the trace stops,
 and is then formatted on the main thread, varies from run to run.  Counted, it made the traced
-deferred workload read 46,000 to 66,000 instructions a Deferred, and echo traced 1.10x on a
+deferred workload read 39,000 to 66,000 instructions a Deferred, and echo traced 1.10x on a
 loaded machine and 1.05x idle; left out, three runs read within 4 instructions of each other,
 and echo with both cores busy within 0.1% of echo idle.
 
@@ -73,7 +73,7 @@ CACHES = {"I1": "32768,8,64", "D1": "32768,8,64", "LL": "524288,8,64"}
 #: Left out of the main thread's count: the drain at tracer.stop, which formats on the main
 #: thread whatever the writer had not drained yet.  How much that is depends on when the
 #: writer last woke (wall clock), so counting it made the deferred workload traced read
-#: anywhere from 46,000 to 66,000 instructions a Deferred from run to run; it is a cost of
+#: anywhere from 39,000 to 66,000 instructions a Deferred from run to run; it is a cost of
 #: stopping, once per trace, not of a unit of work.
 STOP_DRAIN = "Buffer_drain"
 #: Cycles the estimate charges per miss: an L1 miss found in L2 (about 12 cycles on this
