@@ -10,13 +10,10 @@ slower than normal), and the difference divided by N is the cost of one unit (on
 chain step, Deferred, echo round trip or mixed request) without the start-up.  Only the main
 thread is counted: the tracer's writer runs beside it on another core.  Instructions are not time
 (cache misses, the clock, the writer's share of the machine are not in them), so
-bench/run.py remains the measure of speed; this one compares code.  The wall clock leaks in
-for the traced runtimes in one place, which is left out of the count (:data:`STOP_DRAIN`): the
-writer wakes every 100 ms of wall-clock time, so what is still buffered when the trace stops,
-and is then formatted on the main thread, varies from run to run.  Counted, it made the traced
-deferred workload read 39,000 to 66,000 instructions a Deferred, and echo traced 1.10x on a
-loaded machine and 1.05x idle; left out, three runs read within 4 instructions of each other,
-and echo with both cores busy within 0.1% of echo idle.
+bench/run.py remains the measure of speed; this one compares code.  The one place where the
+wall clock leaks into a traced count, the drain when the trace stops, is left out of it
+(:data:`STOP_DRAIN` says why): three runs then read within 4 instructions of each other, and
+echo with both cores busy within 0.1% of echo idle.
 
 Instructions are not the whole cost of tracing.  The mixed server traced ran 1.086x the
 instructions of the untraced one but 1.09-1.16x its time: the probe's code and the events it
@@ -72,9 +69,10 @@ SIZES = {"timers": 20_000, "chain": 20_000, "deferred": 5_000, "echo": 5_000, "m
 CACHES = {"I1": "32768,8,64", "D1": "32768,8,64", "LL": "524288,8,64"}
 #: Left out of the main thread's count: the drain at tracer.stop, which formats on the main
 #: thread whatever the writer had not drained yet.  How much that is depends on when the
-#: writer last woke (wall clock), so counting it made the deferred workload traced read
-#: anywhere from 39,000 to 66,000 instructions a Deferred from run to run; it is a cost of
-#: stopping, once per trace, not of a unit of work.
+#: writer last woke (every 100 ms of wall clock), so counting it made the deferred workload
+#: traced read anywhere from 39,000 to 66,000 instructions a Deferred from run to run, and
+#: echo traced 1.10x on a loaded machine and 1.05x idle; it is a cost of stopping, once per
+#: trace, not of a unit of work.
 STOP_DRAIN = "Buffer_drain"
 #: Cycles the estimate charges per miss: an L1 miss found in L2 (about 12 cycles on this
 #: core), an L2 miss found in L3 (about 40).
@@ -106,9 +104,9 @@ def main_thread_counts(runtime: str, workload: str, n: int, import_path: Path,
     if events is None or found is None:
         raise RuntimeError("callgrind wrote no summary")
     names = events.group(1).split()
-    total = dict(zip(names, map(int, found.group(1).split())))
     drained = calls_cost(main, STOP_DRAIN, len(names))
-    return {name: total[name] - drained[i] for i, name in enumerate(names)}
+    return {name: int(total) - left_out
+            for name, total, left_out in zip(names, found.group(1).split(), drained)}
 
 
 def calls_cost(profile: str, function: str, n_events: int) -> list[int]:

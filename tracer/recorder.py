@@ -41,11 +41,11 @@ __all__ = ["MAX_FRAMES", "Recorder", "address", "code_of", "cut", "safe_text", "
            "tb_frames"]
 
 #: Seconds between the writer's batches: what ``kill -9`` loses at most and how far a follower
-#: lags.  Each batch costs the loop something beyond its events (the writer takes the GIL a
-#: dozen times a batch), and more batches cost more: in a trial that woke the writer every 4096
-#: events, the mixed server of bench/run.py ran 1.22x its untraced time, against 1.12x with
-#: this interval in the same rounds (and 1.11x the time it ran with a 0.4 s interval, in
-#: another run).
+#: lags.  More batches cost the loop more than their events do: in a trial that woke the writer
+#: every 4096 events, the mixed server of bench/run.py ran 1.22x its untraced time, against
+#: 1.12x with this interval in the same rounds (and 1.11x the time it ran with a 0.4 s
+#: interval, in another run).  Why is not known: twenty more GIL hand-overs a batch cost
+#: nothing measurable.
 FLUSH_INTERVAL = 0.1
 #: The switch interval while the writer writes a batch (see Recorder._flush_promptly): the
 #: loop hands the GIL over after 0.1 ms rather than 5, a dozen times a batch.  With it, the
