@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from terminal_signals import with_sigint
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
@@ -61,7 +63,7 @@ def test_poetry_client_rejects_arguments() -> None:
 
 
 def test_echo_server_echoes_and_stops_on_sigint() -> None:
-    server = subprocess.Popen(example("echo_server.py", "0"), cwd=ROOT, env=ENV,
+    server = subprocess.Popen(with_sigint(example("echo_server.py", "0")), cwd=ROOT, env=ENV,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = server.stdout.readline()

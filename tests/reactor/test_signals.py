@@ -11,6 +11,8 @@ import pytest
 
 from reactor import Reactor
 
+from terminal_signals import with_sigint
+
 SCRIPT = """
 import sys
 from reactor import reactor
@@ -21,8 +23,11 @@ print("run returned", flush=True)
 """
 
 
-def start_child(install: bool) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", SCRIPT.format(install=install)],
+def start_child(install: bool, sigint_ignored: bool = False) -> subprocess.Popen:
+    """The script above in a child whose SIGINT starts at its default (as from a terminal)
+    or, with ``sigint_ignored``, ignored (as in a shell's background job)."""
+    child = subprocess.Popen(with_sigint([sys.executable, "-c", SCRIPT.format(install=install)],
+                                         ignored=sigint_ignored),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
     return child
@@ -37,6 +42,20 @@ def test_signal_stops_the_reactor_cleanly(signum: int) -> None:
     assert child.returncode == 0, err
     assert out.splitlines() == ["shutdown trigger", "run returned"]
     assert "Traceback" not in err
+
+
+@pytest.mark.timeout(30)
+def test_an_ignored_sigint_stays_ignored() -> None:
+    """As in Twisted: a program started with SIGINT ignored (a shell's background job) is not
+    stopped by it; SIGTERM still stops it cleanly."""
+    child = start_child(install=True, sigint_ignored=True)
+    child.send_signal(signal.SIGINT)
+    with pytest.raises(subprocess.TimeoutExpired):
+        child.communicate(timeout=1)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=20)
+    assert child.returncode == 0, err
+    assert out.splitlines() == ["shutdown trigger", "run returned"]
 
 
 @pytest.mark.timeout(30)
