@@ -232,12 +232,14 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     round (the two runs of a round are seconds apart, so the machine's
     drift affects them alike; on a noisy machine their median is steadier
     than the ratio of two minimums); so does every runtime of :data:`PAIRS`,
-    over its pair.
+    over its pair, and ``cpu_rounds``: the same for CPU time (the writer thread's included).
     """
     best: dict[str, dict[str, Any]] = {}
     slowdowns: dict[str, list[float]] = {}
+    cpu_slowdowns: dict[str, list[float]] = {}
     for round_number in range(repeat):
         this_round: dict[str, float] = {}
+        this_round_cpu: dict[str, float] = {}
         # Every other round runs the runtimes in reverse order, so that running first or
         # second in a pair (a warmer page cache, the machine's load changing in one
         # direction) favours neither side of a ratio.
@@ -245,6 +247,7 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             result = run_once(runtime, workload, n, paths.get(runtime, ROOT))
             if "error" not in result:
                 this_round[runtime] = result["seconds"]
+                this_round_cpu[runtime] = result["cpu_seconds"]
             previous = best.get(runtime)
             if previous is None or "error" in previous or "error" in result:
                 best[runtime] = previous if previous and "error" in previous else result
@@ -256,9 +259,12 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
         for runtime, base in PAIRS.items():
             if runtime in this_round and base in this_round:
                 slowdowns.setdefault(runtime, []).append(this_round[runtime] / this_round[base])
+                cpu_slowdowns.setdefault(runtime, []).append(
+                    this_round_cpu[runtime] / this_round_cpu[base])
     for runtime, rounds in slowdowns.items():
         if "error" not in best.get(runtime, {"error": ""}):
             best[runtime]["slowdown_rounds"] = [round(x, 3) for x in rounds]
+            best[runtime]["cpu_rounds"] = [round(x, 3) for x in cpu_slowdowns[runtime]]
     return best
 
 
@@ -313,7 +319,8 @@ def print_ratios(results: dict[tuple[str, str], dict[str, Any]], workloads: list
             verdict = "" if target is None else \
                 f", target <= {target}x: {'met' if ratio <= target else 'NOT met'}"
             lines.append(f"  {workload:9} {ratio:.2f}x median of {len(rounds)} rounds "
-                         f"(fastest runs: {this['seconds'] / base:.2f}x; rounds "
+                         f"(CPU time {median(this['cpu_rounds']):.2f}x; "
+                         f"fastest runs: {this['seconds'] / base:.2f}x; rounds "
                          f"{min(rounds):.2f}-{max(rounds):.2f}){verdict}")
         if lines:
             print(f"\n{title}:")

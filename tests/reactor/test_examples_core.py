@@ -47,16 +47,23 @@ def test_bench_quick_prints_a_json_line_per_runtime_and_the_ratios() -> None:
     import json
 
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "timers",
-                           "--runtime", "loopscope", "--runtime", "twisted"],
+                           "--runtime", "loopscope", "--runtime", "twisted",
+                           "--runtime", "loopscope-traced"],
                           cwd=ROOT, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert [(r["workload"], r["runtime"], r["n"]) for r in records] == [
-        ("timers", "loopscope", 20000), ("timers", "twisted", 20000)]
+        ("timers", "loopscope", 20000), ("timers", "twisted", 20000),
+        ("timers", "loopscope-traced", 20000)]
+    traced = records[2]
+    assert len(traced["slowdown_rounds"]) == len(traced["cpu_rounds"]) == 1
+    assert traced["cpu_rounds"][0] > 0
     assert all(r["seconds"] > 0 and r["per_sec"] > 0 for r in records)
     assert any(line.strip().startswith("timers    ours/twisted") for line in lines)
     assert any("loopscope/twisted" in line and "target >= 1.5x" in line for line in lines)
+    slowdown = next(line for line in lines if line.strip().startswith("timers") and "rounds" in line)
+    assert "median of 1 rounds (CPU time " in slowdown and "target <= 1.5x" in slowdown
 
 
 def test_bench_rejects_an_unknown_workload_in_one_line() -> None:
