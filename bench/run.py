@@ -235,19 +235,16 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
     over its pair, and ``cpu_rounds``: the same for CPU time (the writer thread's included).
     """
     best: dict[str, dict[str, Any]] = {}
-    slowdowns: dict[str, list[float]] = {}
-    cpu_slowdowns: dict[str, list[float]] = {}
+    slowdowns: dict[str, list[tuple[float, float]]] = {}  # (seconds, CPU seconds) ratios
     for round_number in range(repeat):
-        this_round: dict[str, float] = {}
-        this_round_cpu: dict[str, float] = {}
+        this_round: dict[str, tuple[float, float]] = {}  # seconds, CPU seconds
         # Every other round runs the runtimes in reverse order, so that running first or
         # second in a pair (a warmer page cache, the machine's load changing in one
         # direction) favours neither side of a ratio.
         for runtime in runtimes if round_number % 2 == 0 else runtimes[::-1]:
             result = run_once(runtime, workload, n, paths.get(runtime, ROOT))
             if "error" not in result:
-                this_round[runtime] = result["seconds"]
-                this_round_cpu[runtime] = result["cpu_seconds"]
+                this_round[runtime] = (result["seconds"], result["cpu_seconds"])
             previous = best.get(runtime)
             if previous is None or "error" in previous or "error" in result:
                 best[runtime] = previous if previous and "error" in previous else result
@@ -258,13 +255,12 @@ def measure(runtimes: list[str], workload: str, n: int, repeat: int,
             best[runtime]["cpu_seconds"] = cpu
         for runtime, base in PAIRS.items():
             if runtime in this_round and base in this_round:
-                slowdowns.setdefault(runtime, []).append(this_round[runtime] / this_round[base])
-                cpu_slowdowns.setdefault(runtime, []).append(
-                    this_round_cpu[runtime] / this_round_cpu[base])
+                (seconds, cpu), (base_seconds, base_cpu) = this_round[runtime], this_round[base]
+                slowdowns.setdefault(runtime, []).append((seconds / base_seconds, cpu / base_cpu))
     for runtime, rounds in slowdowns.items():
         if "error" not in best.get(runtime, {"error": ""}):
-            best[runtime]["slowdown_rounds"] = [round(x, 3) for x in rounds]
-            best[runtime]["cpu_rounds"] = [round(x, 3) for x in cpu_slowdowns[runtime]]
+            best[runtime]["slowdown_rounds"] = [round(wall, 3) for wall, _ in rounds]
+            best[runtime]["cpu_rounds"] = [round(cpu, 3) for _, cpu in rounds]
     return best
 
 
