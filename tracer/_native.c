@@ -2827,7 +2827,7 @@ PyDoc_STRVAR(wait_for_stall_doc,
 "Look at the innermost call every ``tick_s`` seconds, without the GIL, until it has run\n"
 "``threshold_ns`` (True), or, if it is call ``serial``, until ``due_ns`` on the monotonic\n"
 "clock; False after ``longest_s`` seconds with no such call, or at once when ``wake_fd`` is\n"
-"readable (the watchdog is stopping).");
+"readable (the watchdog is stopping or its sources changed) or no longer open.");
 
 static PyObject *
 Probe_wait_for_stall(Probe *self, PyObject *const *args, Py_ssize_t nargs)
@@ -2851,10 +2851,8 @@ Probe_wait_for_stall(Probe *self, PyObject *const *args, Py_ssize_t nargs)
     int pause_ms = tick < 0.001 ? 1 : (int)(tick * 1000);
     for (;;) {
         int ready = poll(&wake, 1, pause_ms);
-        if (ready > 0 && (wake.revents & POLLIN))
-            break;  /* woken: the watchdog stops */
         if (ready != 0)
-            wake.fd = -1;  /* not a descriptor that can wake it (closed under it): sleep */
+            break;  /* woken, or the descriptor is closed under it: the watchdog sees which */
         int64_t now = monotonic_ns();
         Py_ssize_t cap = __atomic_load_n(&self->stack_cap, __ATOMIC_ACQUIRE);
         Frame *stack = __atomic_load_n(&self->stack, __ATOMIC_ACQUIRE);

@@ -29,9 +29,15 @@ RESAMPLE_NS = 100_000_000
 #: Longest sleep between two looks: bounds how late the first stall sample can be.
 MAX_TICK = 0.01
 #: With the C probe alone to watch, the looks are made without the GIL (its
-#: ``wait_for_stall``), and the thread comes back to Python this often at least, to see
-#: whether it is asked to stop and whether sources were added.
-GIL_FREE_WAIT = 0.1
+#: ``wait_for_stall``), and the thread comes back to Python this often at least.  Stopping and
+#: a change of sources end a wait at once, through the wake pipe, so this only bounds how late
+#: they are seen when the application took the pipe's descriptor numbers (a daemon closing
+#: every descriptor and opening its own).  Each return takes the GIL from the loop thread,
+#: which on a machine with no free core then waits for one to take it back: a bound of 0.1 s
+#: made 10 such returns a second.  What that costs is under this machine's noise: the mixed
+#: server of bench/run.py with both cores busy read 0.95x to 1.05x of its time with 0.1 s
+#: (paired rounds, 41 per run).
+GIL_FREE_WAIT = 1.0
 
 
 def sample_stack(frame: Any, stop_code: Any) -> list[list] | None:
@@ -103,6 +109,16 @@ class ProbeCalls:
             self.probe.stall(now, call, stack)
 
 
+def new_wake() -> tuple[Owned, Owned]:
+    """A pipe that ends the watchdog's GIL-free wait when written to, both ends non-blocking:
+    neither the watchdog emptying it nor a thread waking the watchdog ever waits on it."""
+    read_end, write_end = os.pipe()
+    wake = (Owned(read_end), Owned(write_end))
+    for end in wake:
+        os.set_blocking(end.fd, False)
+    return wake
+
+
 class Watchdog:
     """Samples a loop thread while its innermost callback runs past ``threshold_ms``."""
 
@@ -112,20 +128,32 @@ class Watchdog:
         self._tick = min(max(threshold_ms / 5000.0, 0.001), MAX_TICK)
         self._sources: tuple[Watched, ...] = (ProbeCalls(probe),)
         #: The C probe's GIL-free wait (None with the pure-Python probe), and the pipe that
-        #: ends it when the watchdog stops.
+        #: ends it when the watchdog stops or its sources change.
         self._wait_for_stall = getattr(probe.native, "wait_for_stall", None)
-        self._wake = tuple(map(Owned, os.pipe())) if self._wait_for_stall is not None else None
+        self._wake = new_wake() if self._wait_for_stall is not None else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-watchdog", daemon=True)
         self._thread.start()
 
     def watch(self, source: Watched) -> None:
-        """Also watch ``source`` (any thread)."""
+        """Also watch ``source`` (any thread), from the next tick."""
         self._sources = (*self._sources, source)
+        self._wake_up()
 
     def unwatch(self, source: Watched) -> None:
         """Stop watching ``source`` (any thread; nothing happens if it was not watched)."""
         self._sources = tuple(s for s in self._sources if s is not source)
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        """End the GIL-free wait in progress (if any), so that the thread looks at its
+        sources and its stop flag again."""
+        wake = self._wake
+        if wake is not None and wake[1].ours():
+            try:
+                os.write(wake[1].fd, b"!")
+            except BlockingIOError:
+                pass  # the pipe is full: the wait is ended already
 
     def _run(self) -> None:
         #: Per source: serial of the call being watched, and when to sample it next.
@@ -163,17 +191,26 @@ class Watchdog:
             return self._stop.wait(self._tick)
         serial, due = watched.get(sources[0], (0, 0))
         wake = self._wake
-        wake_fd = wake[0].fd if wake is not None and wake[0].ours() else -1
-        self._wait_for_stall(self.threshold_ns, self._tick, GIL_FREE_WAIT, serial, due, wake_fd)
+        if wake is None or not (wake[0].ours() and wake[1].ours()):
+            # The application closed or took over its descriptors: the numbers are its own now.
+            wake = self._wake = new_wake()
+        self._wait_for_stall(self.threshold_ns, self._tick, GIL_FREE_WAIT, serial, due,
+                             wake[0].fd)
+        if wake[0].ours():
+            try:
+                while os.read(wake[0].fd, 4096):
+                    pass
+            except BlockingIOError:
+                pass  # emptied: the next wait lasts until the next wake-up
+        # Read after the pipe is emptied: stop() sets the flag before it writes.
         return self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()
-        wake = self._wake
-        if wake is not None and wake[1].ours():
-            os.write(wake[1].fd, b"!")  # never read: a wait that starts later ends at once too
+        self._wake_up()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
+            wake = self._wake  # the thread may have made a new pipe meanwhile
             if wake is not None and not self._thread.is_alive():
                 self._wake = None
                 wake[0].close()

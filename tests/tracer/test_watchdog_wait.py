@@ -1,5 +1,6 @@
 """The watchdog looks at the C probe's calls without the GIL: on a busy loop it comes back to
-Python a few times a second, not at every tick, and a blocking call is still sampled."""
+Python about once a second, not at every tick, and a blocking call is still sampled; a source
+watched or a stop meanwhile ends the wait at once."""
 
 from __future__ import annotations
 
@@ -95,8 +96,38 @@ def test_a_busy_loop_is_looked_at_from_python_a_few_times_a_second(tmp_path, mon
     reactor.callLater(0, step)
     reactor.run(installSignalHandlers=False)
     tracer.stop()
-    # at every tick (10 ms) the watchdog would have looked a hundred times in that second
-    assert looks <= 2 * (1.15 / watchdog.GIL_FREE_WAIT) + 4
+    # at every tick (10 ms) the watchdog would have looked a hundred times in that second;
+    # it looks at the start, at most once a GIL_FREE_WAIT, and at the stall and its samples
+    assert looks <= 1.15 / watchdog.GIL_FREE_WAIT + 5
     _header, events = read_trace(str(tmp_path / "busy.jsonl"))
     stalls = [e for e in events if e["ev"] == "stall"]
     assert stalls and stalls[0]["stack"][-1][2] == "test_a_busy_loop_is_looked_at_from_python_a_few_times_a_second.<locals>.block"
+
+
+def test_a_source_watched_during_a_gil_free_wait_is_looked_at_from_the_next_tick(tmp_path):
+    """watch() wakes the waiting watchdog: a source added is sampled well before the wait's
+    longest (GIL_FREE_WAIT) would have brought the thread back to Python, and stop() too
+    returns at once."""
+    session = tracer.start(str(tmp_path / "watched.jsonl"))
+    try:
+        time.sleep(0.1)  # the watchdog is in its GIL-free wait by now
+        stalled = threading.Event()
+
+        class Stuck:
+            """A loop thread whose call has run for a second already."""
+            thread = threading.get_ident()
+
+            def top(self) -> tuple:
+                return (1, time.monotonic_ns() - 1_000_000_000, "timer", None, 0, 0)
+
+            def stall(self, now: int, call: tuple, frame: object) -> None:
+                stalled.set()
+
+        t0 = time.monotonic()
+        session.watchdog.watch(Stuck())
+        assert stalled.wait(timeout=10)
+        assert time.monotonic() - t0 < watchdog.GIL_FREE_WAIT / 2
+    finally:
+        t0 = time.monotonic()
+        tracer.stop()
+    assert time.monotonic() - t0 < watchdog.GIL_FREE_WAIT / 2
