@@ -123,6 +123,16 @@ class Owned:
         self.fd = -1
 
 
+
+def wake_pipe() -> tuple[Owned, Owned]:
+    """A pipe a tracer thread waits on and another thread writes to, to wake it (its read and
+    write ends).  Both ends are non-blocking: neither emptying it nor waking through it ever
+    waits, and a full pipe means a wake is pending already."""
+    read_end, write_end = os.pipe()
+    pipe = (Owned(read_end), Owned(write_end))
+    for end in pipe:
+        os.set_blocking(end.fd, False)
+    return pipe
 class TraceOutput:
     """The trace file's descriptor and the staging file batches are drained into."""
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 import orjson
 
 from tracer.bytecounts import ByteCounts
-from tracer.output import DRAIN_TIMEOUT, WAIT_STEP, Owned, TraceOutput, warn
+from tracer.output import DRAIN_TIMEOUT, WAIT_STEP, Owned, TraceOutput, wake_pipe, warn
 from tracer.format import MAX_ARGS, MAX_FRAMES, MAX_NAME, MAX_PATH, VERSION, cut, stack_frame
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: see tracer/spawned.py
@@ -298,9 +298,7 @@ class Recorder:
     # -- the writer thread -------------------------------------------------------
     def _new_wake(self) -> None:
         """The pipe the writer waits on (tracer.output.Owned: checked like the trace's)."""
-        r, w = os.pipe()
-        self._wake_r, self._wake_w = Owned(r), Owned(w)
-        os.set_blocking(self._wake_w.fd, False)
+        self._wake_r, self._wake_w = wake_pipe()
         self.events.wake_fd = self._wake_w.fd
 
     def _run(self) -> None:

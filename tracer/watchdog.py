@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from tracer.output import Owned
+from tracer.output import wake_pipe
 from tracer.probe import TraceProbe
 from tracer.recorder import MAX_FRAMES, stack_frame
 
@@ -38,6 +38,8 @@ MAX_TICK = 0.01
 #: server of bench/run.py with both cores busy read 0.95x to 1.05x of its time with 0.1 s
 #: (paired rounds, 41 per run).
 GIL_FREE_WAIT = 1.0
+#: At least what a pipe holds (Linux: 64 KiB), so that one read empties the wake pipe.
+PIPE_BYTES = 65536
 
 
 def sample_stack(frame: Any, stop_code: Any) -> list[list] | None:
@@ -109,16 +111,6 @@ class ProbeCalls:
             self.probe.stall(now, call, stack)
 
 
-def new_wake() -> tuple[Owned, Owned]:
-    """A pipe that ends the watchdog's GIL-free wait when written to, both ends non-blocking:
-    neither the watchdog emptying it nor a thread waking the watchdog ever waits on it."""
-    read_end, write_end = os.pipe()
-    wake = (Owned(read_end), Owned(write_end))
-    for end in wake:
-        os.set_blocking(end.fd, False)
-    return wake
-
-
 class Watchdog:
     """Samples a loop thread while its innermost callback runs past ``threshold_ms``."""
 
@@ -130,7 +122,7 @@ class Watchdog:
         #: The C probe's GIL-free wait (None with the pure-Python probe), and the pipe that
         #: ends it when the watchdog stops or its sources change.
         self._wait_for_stall = getattr(probe.native, "wait_for_stall", None)
-        self._wake = new_wake() if self._wait_for_stall is not None else None
+        self._wake = wake_pipe() if self._wait_for_stall is not None else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopscope-watchdog", daemon=True)
         self._thread.start()
@@ -152,8 +144,8 @@ class Watchdog:
         if wake is not None and wake[1].ours():
             try:
                 os.write(wake[1].fd, b"!")
-            except BlockingIOError:
-                pass  # the pipe is full: the wait is ended already
+            except OSError:
+                pass  # full: a wake is pending; closed just now: the next wait makes a new pipe
 
     def _run(self) -> None:
         #: Per source: serial of the call being watched, and when to sample it next.
@@ -193,15 +185,14 @@ class Watchdog:
         wake = self._wake
         if wake is None or not (wake[0].ours() and wake[1].ours()):
             # The application closed or took over its descriptors: the numbers are its own now.
-            wake = self._wake = new_wake()
+            wake = self._wake = wake_pipe()
         self._wait_for_stall(self.threshold_ns, self._tick, GIL_FREE_WAIT, serial, due,
                              wake[0].fd)
         if wake[0].ours():
             try:
-                while os.read(wake[0].fd, 4096):
-                    pass
-            except BlockingIOError:
-                pass  # emptied: the next wait lasts until the next wake-up
+                os.read(wake[0].fd, PIPE_BYTES)
+            except OSError:
+                pass  # nothing to read (woken by a timeout), or closed just now: as above
         # Read after the pipe is emptied: stop() sets the flag before it writes.
         return self._stop.is_set()
 
